@@ -1,0 +1,116 @@
+//! The audit module: who changed what, and when.
+//!
+//! Pure: it owns the entry, actor and action types and must never depend on
+//! infrastructure (diesel, actix, tokio, config, tracing) or on the app, pg or http crates.
+//! `cargo xtask check-boundaries` enforces this.
+//!
+//! This is the module's first slice: the vocabulary (actors and actions as the contract
+//! names them). Entries, their storage and the query API come with the audit issue.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Who made a change. The id is the key id for admins, the account id for accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// An operator, acting through an admin key (id: the key id).
+    Admin(uuid::Uuid),
+    /// An account, acting through one of its keys (id: the account id).
+    Account(uuid::Uuid),
+    /// The service itself (background work such as expiry).
+    System,
+}
+
+/// Every auditable change. The wire form is `entity.verb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// A link was created.
+    LinkCreated,
+    /// A link's target or expiry changed.
+    LinkUpdated,
+    /// A link was deleted.
+    LinkDeleted,
+    /// An account was created.
+    AccountCreated,
+    /// An API key was created.
+    KeyCreated,
+    /// An API key was revoked.
+    KeyRevoked,
+    /// Trial to active.
+    SubscriptionActivated,
+    /// Active period moved on.
+    SubscriptionRenewed,
+    /// Ended by an operator.
+    SubscriptionCancelled,
+    /// Ran out.
+    SubscriptionExpired,
+}
+
+impl Action {
+    /// All actions, in contract order.
+    pub const ALL: [Action; 10] = [
+        Action::LinkCreated,
+        Action::LinkUpdated,
+        Action::LinkDeleted,
+        Action::AccountCreated,
+        Action::KeyCreated,
+        Action::KeyRevoked,
+        Action::SubscriptionActivated,
+        Action::SubscriptionRenewed,
+        Action::SubscriptionCancelled,
+        Action::SubscriptionExpired,
+    ];
+
+    /// The wire name, e.g. `link.created`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::LinkCreated => "link.created",
+            Action::LinkUpdated => "link.updated",
+            Action::LinkDeleted => "link.deleted",
+            Action::AccountCreated => "account.created",
+            Action::KeyCreated => "key.created",
+            Action::KeyRevoked => "key.revoked",
+            Action::SubscriptionActivated => "subscription.activated",
+            Action::SubscriptionRenewed => "subscription.renewed",
+            Action::SubscriptionCancelled => "subscription.cancelled",
+            Action::SubscriptionExpired => "subscription.expired",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An action name that is not in the contract's list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// Not one of [`Action::ALL`].
+    #[error("unknown audit action `{0}`")]
+    UnknownAction(String),
+}
+
+impl FromStr for Action {
+    type Err = AuditError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| AuditError::UnknownAction(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_round_trips_through_its_wire_name() {
+        for a in Action::ALL {
+            assert_eq!(a.as_str().parse::<Action>(), Ok(a));
+        }
+        assert!("link.exploded".parse::<Action>().is_err());
+    }
+}

@@ -1,0 +1,18 @@
+use crate::{CodeRule, UrlRule};
+
+/// The one error type of the domain: which rule a value broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// A target URL broke a rule.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(UrlRule),
+    /// A short code broke a rule.
+    #[error("invalid code: {0}")]
+    InvalidCode(CodeRule),
+    /// An id is not a UUID.
+    #[error("invalid id: {0}")]
+    InvalidId(&'static str),
+    /// An account name broke a rule.
+    #[error("name {0}")]
+    InvalidName(&'static str),
+}

@@ -1,0 +1,21 @@
+//! The shortener's domain: short codes, target URLs, links, accounts and their ids, and
+//! the rules that make each valid.
+//!
+//! Pure: no I/O, no clock, no infrastructure. It must never depend on diesel, actix,
+//! tokio, config or tracing (or on any crate outside its allow-list in `Cargo.toml`);
+//! `cargo xtask check-boundaries` enforces this. Every type here validates on
+//! construction, so holding one is proof that it is valid.
+
+mod account;
+mod code;
+mod error;
+mod ids;
+mod link;
+mod target;
+
+pub use account::{Account, AccountName};
+pub use code::{CodeRule, RESERVED_WORDS, ShortCode};
+pub use error::DomainError;
+pub use ids::{AccountId, KeyId, LinkId};
+pub use link::Link;
+pub use target::{TargetUrl, UrlPolicy, UrlRule};

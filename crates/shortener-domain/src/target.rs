@@ -1,0 +1,338 @@
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use url::{Host, Url};
+
+use crate::DomainError;
+
+/// Which URL rule was broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlRule {
+    /// Over 2048 bytes.
+    TooLong,
+    /// Contains a control character.
+    ControlCharacter,
+    /// Not a parseable absolute URL, or surrounded by whitespace.
+    Malformed,
+    /// Scheme other than http or https.
+    Scheme,
+    /// No host.
+    MissingHost,
+    /// Has `user:pass@`.
+    UserInfo,
+    /// An IP literal (or `localhost`) that is not publicly routable.
+    PrivateAddress,
+    /// Points back at this service: a redirect loop.
+    PointsAtService,
+}
+
+impl fmt::Display for UrlRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UrlRule::TooLong => "must be at most 2048 bytes",
+            UrlRule::ControlCharacter => "must not contain control characters",
+            UrlRule::Malformed => "must be an absolute URL without surrounding whitespace",
+            UrlRule::Scheme => "must use http or https",
+            UrlRule::MissingHost => "must have a host",
+            UrlRule::UserInfo => "must not contain user-info (user:password@)",
+            UrlRule::PrivateAddress => {
+                "must not point at a loopback, private, link-local, unspecified or carrier-grade NAT address"
+            }
+            UrlRule::PointsAtService => "must not point at this service itself",
+        })
+    }
+}
+
+/// What targets are acceptable, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlPolicy {
+    own_host: Option<String>,
+    own_port: Option<u16>,
+    allow_private: bool,
+}
+
+impl UrlPolicy {
+    /// `public_url` is the service's own address: a target on the same host and port would
+    /// redirect to itself. `allow_private` permits non-public IP literals (for deployments
+    /// inside a private network).
+    pub fn new(public_url: &Url, allow_private: bool) -> Self {
+        UrlPolicy {
+            own_host: public_url.host_str().map(str::to_ascii_lowercase),
+            own_port: public_url.port_or_known_default(),
+            allow_private,
+        }
+    }
+}
+
+/// Where a link redirects to: exactly the string the redirect's `Location` carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUrl(String);
+
+fn non_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || a == 0 // "this network", 0.0.0.0/8
+        || (a == 100 && (64..=127).contains(&b)) // carrier-grade NAT, 100.64.0.0/10
+}
+
+fn non_public_v6(ip: Ipv6Addr) -> bool {
+    let seg0 = ip.segments()[0];
+    if ip.is_loopback() || ip.is_unspecified() {
+        return true;
+    }
+    if (seg0 & 0xffc0) == 0xfe80 || (seg0 & 0xfe00) == 0xfc00 {
+        return true; // link-local fe80::/10, unique-local fc00::/7
+    }
+    // IPv4-mapped (::ffff:a.b.c.d) and the deprecated IPv4-compatible (::a.b.c.d) forms
+    // reach the IPv4 address they carry.
+    match ip.octets() {
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d]
+        | [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, a, b, c, d] => {
+            non_public_v4(Ipv4Addr::new(a, b, c, d))
+        }
+        _ => false,
+    }
+}
+
+fn non_public(host: &Host<&str>) -> bool {
+    match host {
+        Host::Ipv4(ip) => non_public_v4(*ip),
+        Host::Ipv6(ip) => non_public_v6(*ip),
+        // `localhost` and its subdomains always resolve to loopback (RFC 6761).
+        Host::Domain(d) => {
+            let d = d.trim_end_matches('.');
+            d == "localhost" || d.ends_with(".localhost")
+        }
+    }
+}
+
+impl TargetUrl {
+    /// The longest accepted target, in bytes (before and after normalisation).
+    pub const MAX_LEN: usize = 2048;
+
+    /// Validates and normalises a target. Host names are not resolved: that needs I/O and
+    /// would still be racy (DNS can change after the check), so only IP literals and
+    /// `localhost` are judged here.
+    pub fn parse(input: &str, policy: &UrlPolicy) -> Result<Self, DomainError> {
+        let fail = |rule| Err(DomainError::InvalidUrl(rule));
+        if input.len() > Self::MAX_LEN {
+            return fail(UrlRule::TooLong);
+        }
+        // The url crate silently strips tabs and newlines; refuse them instead, so the
+        // stored target is what the caller meant.
+        if input.chars().any(char::is_control) {
+            return fail(UrlRule::ControlCharacter);
+        }
+        if input.trim() != input || input.is_empty() {
+            return fail(UrlRule::Malformed);
+        }
+        let Ok(url) = Url::parse(input) else {
+            return fail(UrlRule::Malformed);
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return fail(UrlRule::Scheme);
+        }
+        let Some(host) = url.host() else {
+            return fail(UrlRule::MissingHost);
+        };
+        if host.to_string().is_empty() {
+            return fail(UrlRule::MissingHost);
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return fail(UrlRule::UserInfo);
+        }
+        let same_host = policy
+            .own_host
+            .as_deref()
+            .is_some_and(|own| url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(own)));
+        if same_host && url.port_or_known_default() == policy.own_port {
+            return fail(UrlRule::PointsAtService);
+        }
+        if !policy.allow_private && non_public(&host) {
+            return fail(UrlRule::PrivateAddress);
+        }
+        let normalised = url.as_str();
+        if normalised.len() > Self::MAX_LEN {
+            return fail(UrlRule::TooLong);
+        }
+        Ok(TargetUrl(normalised.to_owned()))
+    }
+
+    /// A target read back from storage. It was validated when written; the policy may have
+    /// changed since, and old links must keep working.
+    pub fn from_storage(s: String) -> Self {
+        TargetUrl(s)
+    }
+
+    /// The target.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TargetUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(allow_private: bool) -> UrlPolicy {
+        let own = Url::parse("https://sho.rt").unwrap_or_else(|e| panic!("{e}"));
+        UrlPolicy::new(&own, allow_private)
+    }
+
+    fn check(input: &str) -> Result<String, UrlRule> {
+        check_with(input, false)
+    }
+
+    fn check_with(input: &str, allow_private: bool) -> Result<String, UrlRule> {
+        match TargetUrl::parse(input, &policy(allow_private)) {
+            Ok(t) => Ok(t.0),
+            Err(DomainError::InvalidUrl(r)) => Err(r),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_public_http_and_https_exactly_as_normalised() {
+        assert_eq!(
+            check("https://example.com/a?b=c"),
+            Ok("https://example.com/a?b=c".into())
+        );
+        assert_eq!(
+            check("http://Example.COM"),
+            Ok("http://example.com/".into())
+        );
+        assert_eq!(
+            check("http://93.184.216.34/x"),
+            Ok("http://93.184.216.34/x".into())
+        );
+        assert_eq!(
+            check("http://[2606:2800::1]/"),
+            Ok("http://[2606:2800::1]/".into())
+        );
+        assert_eq!(
+            check("https://sho.rt:8443/x"),
+            Ok("https://sho.rt:8443/x".into())
+        );
+    }
+
+    #[test]
+    fn idn_hosts_are_stored_in_punycode() {
+        assert_eq!(
+            check("https://bücher.example/"),
+            Ok("https://xn--bcher-kva.example/".into())
+        );
+    }
+
+    #[test]
+    fn length_is_bounded_before_and_after_normalisation() {
+        let base = "https://example.com/";
+        let ok = format!("{base}{}", "a".repeat(TargetUrl::MAX_LEN - base.len()));
+        assert!(check(&ok).is_ok());
+        let long = format!("{base}{}", "a".repeat(TargetUrl::MAX_LEN - base.len() + 1));
+        assert_eq!(check(&long), Err(UrlRule::TooLong));
+        // Percent-encoding grows a 2000-byte input past the limit.
+        let grows = format!("{base}{}", "é".repeat(1000));
+        assert!(grows.len() <= TargetUrl::MAX_LEN);
+        assert_eq!(check(&grows), Err(UrlRule::TooLong));
+    }
+
+    #[test]
+    fn control_characters_and_whitespace_are_refused_not_stripped() {
+        assert_eq!(
+            check("https://example.com/a\tb"),
+            Err(UrlRule::ControlCharacter)
+        );
+        assert_eq!(
+            check("https://example.com/\n"),
+            Err(UrlRule::ControlCharacter)
+        );
+        assert_eq!(
+            check("https://example.com/\u{7f}"),
+            Err(UrlRule::ControlCharacter)
+        );
+        assert_eq!(
+            check("https://example.com/\u{85}"),
+            Err(UrlRule::ControlCharacter)
+        );
+        assert_eq!(check(" https://example.com/"), Err(UrlRule::Malformed));
+        assert_eq!(check(""), Err(UrlRule::Malformed));
+    }
+
+    #[test]
+    fn scheme_host_and_userinfo_rules() {
+        assert_eq!(check("ftp://example.com/"), Err(UrlRule::Scheme));
+        assert_eq!(check("javascript:alert(1)"), Err(UrlRule::Scheme));
+        assert_eq!(check("data:text/html,hi"), Err(UrlRule::Scheme));
+        assert_eq!(check("/relative"), Err(UrlRule::Malformed));
+        assert_eq!(check("example.com"), Err(UrlRule::Malformed));
+        // WHATWG parsing (what browsers do) reads extra slashes as part of the authority.
+        assert_eq!(check("http:///host/path"), Ok("http://host/path".into()));
+        assert_eq!(check("http://"), Err(UrlRule::Malformed));
+        assert_eq!(
+            check("https://user:pass@example.com/"),
+            Err(UrlRule::UserInfo)
+        );
+        assert_eq!(check("https://user@example.com/"), Err(UrlRule::UserInfo));
+    }
+
+    #[test]
+    fn non_public_ip_literals_are_refused_unless_allowed() {
+        for bad in [
+            "http://127.0.0.1/",
+            "http://127.1.2.3:8080/",
+            "http://10.0.0.1/",
+            "http://172.16.5.4/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1/",
+            "http://100.127.255.254/",
+            "http://0.0.0.0/",
+            "http://255.255.255.255/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://[::1]/",
+            "http://[::]/",
+            "http://[fe80::1]/",
+            "http://[fd00::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://[::127.0.0.1]/",
+            "http://localhost/",
+            "http://api.localhost:3000/",
+        ] {
+            assert_eq!(check(bad), Err(UrlRule::PrivateAddress), "{bad}");
+            assert!(check_with(bad, true).is_ok(), "{bad} allowed by policy");
+        }
+        assert!(check("http://100.128.0.1/").is_ok(), "just outside CGNAT");
+        assert!(
+            check("http://172.32.0.1/").is_ok(),
+            "just outside 172.16/12"
+        );
+    }
+
+    #[test]
+    fn the_service_itself_is_refused_even_when_private_is_allowed() {
+        assert_eq!(check("https://sho.rt/abc"), Err(UrlRule::PointsAtService));
+        assert_eq!(
+            check("https://SHO.RT:443/abc"),
+            Err(UrlRule::PointsAtService)
+        );
+        assert_eq!(
+            check_with("https://sho.rt/abc", true),
+            Err(UrlRule::PointsAtService)
+        );
+        assert!(
+            check("http://sho.rt/abc").is_ok(),
+            "other port (80) is another origin"
+        );
+    }
+}
