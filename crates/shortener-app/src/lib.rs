@@ -1,0 +1,26 @@
+//! Use cases of the shortener and the ports (traits) they need from the outside world.
+//!
+//! This crate orchestrates the domain and the modules (`subscriptions`, `audit`): it decides
+//! what happens when someone shortens, resolves, edits or deletes a link, or administers
+//! accounts and keys. It owns the ports; shortener-pg implements them and shortener-http
+//! wires them. It must never depend on diesel, actix, a database driver, config, or the pg
+//! and http crates (`cargo xtask check-boundaries` enforces this).
+
+mod accounts;
+mod clock;
+mod error;
+mod keys;
+mod links;
+mod page;
+mod ports;
+
+#[cfg(test)]
+mod memory;
+
+pub use accounts::{AccountService, AccountView, NewKey};
+pub use clock::{Clock, SystemClock};
+pub use error::AppError;
+pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};
+pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink, Resolved};
+pub use page::{Page, PageRequest};
+pub use ports::{AccountStore, Inserted, KeyStore, LinkStore};

@@ -1,0 +1,256 @@
+//! Link use cases: shorten, read, list, edit, delete, resolve a redirect, count and report
+//! clicks.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use shortener_domain::{AccountId, Link, LinkId, ShortCode, TargetUrl, UrlPolicy};
+
+use crate::{AppError, Clock, Inserted, LinkStore, Page, PageRequest};
+
+/// Random codes collide with probability n / 62^7; five draws in a row failing means
+/// something other than bad luck is wrong.
+const GENERATE_ATTEMPTS: usize = 5;
+/// The longest stats window, so one request cannot ask for a century of rows.
+pub const MAX_STATS_DAYS: u32 = 366;
+
+/// A request to shorten a URL, as the caller sent it (unvalidated).
+#[derive(Debug, Clone, Default)]
+pub struct NewLink {
+    /// The target URL.
+    pub url: String,
+    /// A custom code, or `None` for a generated one.
+    pub code: Option<String>,
+    /// When the link stops redirecting.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A partial edit: `None` leaves a field as it is; `expires_at: Some(None)` removes the
+/// expiry.
+#[derive(Debug, Clone, Default)]
+pub struct LinkPatch {
+    /// A new target.
+    pub url: Option<String>,
+    /// A new expiry, or its removal.
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// What a redirect needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The link being followed (for click counting).
+    pub id: LinkId,
+    /// Where to send the client.
+    pub target: TargetUrl,
+}
+
+/// Clicks of one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyClicks {
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// Clicks counted that day.
+    pub clicks: i64,
+}
+
+/// A link's click report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStats {
+    /// The link's code.
+    pub code: ShortCode,
+    /// All clicks ever counted.
+    pub clicks: i64,
+    /// One entry per day of the window, oldest first, zeros included.
+    pub daily: Vec<DailyClicks>,
+}
+
+/// The link use cases.
+pub struct LinkService<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    policy: UrlPolicy,
+}
+
+impl<S: LinkStore> LinkService<S> {
+    /// Builds the service; `policy` decides which targets are acceptable.
+    pub fn new(store: S, clock: Arc<dyn Clock>, policy: UrlPolicy) -> Self {
+        LinkService {
+            store,
+            clock,
+            policy,
+        }
+    }
+
+    fn future_expiry(
+        &self,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, AppError> {
+        match expires_at {
+            Some(at) if at <= now => Err(AppError::Validation(
+                "expires_at must lie in the future".into(),
+            )),
+            other => Ok(other),
+        }
+    }
+
+    /// Shortens a URL for `account`. A custom code that is taken is a conflict; a generated
+    /// one that collides is silently drawn again.
+    pub async fn create(&self, account: AccountId, req: NewLink) -> Result<Link, AppError> {
+        let now = self.clock.now();
+        let target = TargetUrl::parse(&req.url, &self.policy)?;
+        let custom = req.code.as_deref().map(ShortCode::parse).transpose()?;
+        let expires_at = self.future_expiry(req.expires_at, now)?;
+        let attempts = if custom.is_some() {
+            1
+        } else {
+            GENERATE_ATTEMPTS
+        };
+        for _ in 0..attempts {
+            let link = Link {
+                id: LinkId::new(),
+                code: custom.clone().unwrap_or_else(ShortCode::random),
+                account_id: account,
+                target: target.clone(),
+                created_at: now,
+                expires_at,
+                clicks: 0,
+            };
+            match self.store.insert_link(&link).await? {
+                Inserted::Created => return Ok(link),
+                Inserted::CodeTaken if custom.is_some() => {
+                    return Err(AppError::CodeTaken(link.code.to_string()));
+                }
+                Inserted::CodeTaken => {
+                    tracing::warn!(code = %link.code, "generated code collided; drawing again");
+                }
+            }
+        }
+        Err(AppError::Internal(format!(
+            "{GENERATE_ATTEMPTS} generated codes in a row were taken"
+        )))
+    }
+
+    /// One of `account`'s live links. Another account's link is `NotFound`, exactly like a
+    /// missing one, so codes of other tenants cannot be probed.
+    pub async fn get(&self, account: AccountId, code: &str) -> Result<Link, AppError> {
+        let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
+        match self.store.link_by_code(&code).await? {
+            Some(link) if link.account_id == account => Ok(link),
+            _ => Err(AppError::NotFound),
+        }
+    }
+
+    /// `account`'s live links, newest first.
+    pub async fn list(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+    ) -> Result<Page<Link>, AppError> {
+        let rows = self.store.list_links(account, page).await?;
+        Ok(Page::from_overfetch(rows, page.limit, |l| l.id.as_uuid()))
+    }
+
+    /// Changes a link's target and/or expiry.
+    pub async fn update(
+        &self,
+        account: AccountId,
+        code: &str,
+        patch: LinkPatch,
+    ) -> Result<Link, AppError> {
+        let now = self.clock.now();
+        let mut link = self.get(account, code).await?;
+        if let Some(url) = patch.url {
+            link.target = TargetUrl::parse(&url, &self.policy)?;
+        }
+        if let Some(expires_at) = patch.expires_at {
+            link.expires_at = self.future_expiry(expires_at, now)?;
+        }
+        if self.store.update_link(&link).await? {
+            Ok(link)
+        } else {
+            Err(AppError::NotFound)
+        }
+    }
+
+    /// Deletes a link; its code is never handed out again.
+    pub async fn delete(&self, account: AccountId, code: &str) -> Result<(), AppError> {
+        let link = self.get(account, code).await?;
+        if self.store.delete_link(link.id, self.clock.now()).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound)
+        }
+    }
+
+    /// What `GET /{code}` answers: a target, or `NotFound` / `LinkExpired`. Anything that is
+    /// not a well-formed code cannot exist, so it is `NotFound` without a lookup.
+    pub async fn resolve(&self, code: &str) -> Result<(Link, DateTime<Utc>), AppError> {
+        let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
+        let link = self
+            .store
+            .link_by_code(&code)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let now = self.clock.now();
+        if link.is_expired_at(now) {
+            return Err(AppError::LinkExpired);
+        }
+        Ok((link, now))
+    }
+
+    /// Follows a link for a GET: resolves it and counts the click.
+    pub async fn follow(&self, code: &str) -> Result<Resolved, AppError> {
+        let (link, now) = self.resolve(code).await?;
+        self.store.count_click(link.id, now.date_naive()).await?;
+        Ok(Resolved {
+            id: link.id,
+            target: link.target,
+        })
+    }
+
+    /// Looks a link up for a HEAD: same answer as [`Self::follow`], no click.
+    pub async fn peek(&self, code: &str) -> Result<Resolved, AppError> {
+        let (link, _) = self.resolve(code).await?;
+        Ok(Resolved {
+            id: link.id,
+            target: link.target,
+        })
+    }
+
+    /// Total clicks and one entry per day for the last `days` UTC days (today included).
+    pub async fn stats(
+        &self,
+        account: AccountId,
+        code: &str,
+        days: u32,
+    ) -> Result<LinkStats, AppError> {
+        if !(1..=MAX_STATS_DAYS).contains(&days) {
+            return Err(AppError::Validation(format!(
+                "days must be between 1 and {MAX_STATS_DAYS}"
+            )));
+        }
+        let link = self.get(account, code).await?;
+        let to = self.clock.now().date_naive();
+        let from = to
+            .checked_sub_days(Days::new(u64::from(days) - 1))
+            .unwrap_or(NaiveDate::MIN);
+        let counted = self.store.daily_clicks(link.id, from, to).await?;
+        let daily = from
+            .iter_days()
+            .take_while(|d| *d <= to)
+            .map(|day| DailyClicks {
+                day,
+                clicks: counted
+                    .iter()
+                    .find(|(d, _)| *d == day)
+                    .map_or(0, |(_, c)| *c),
+            })
+            .collect();
+        Ok(LinkStats {
+            code: link.code,
+            clicks: link.clicks,
+            daily,
+        })
+    }
+}

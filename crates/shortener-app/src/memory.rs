@@ -1,0 +1,178 @@
+//! An in-memory implementation of the ports, for unit tests of the use cases only. Storage
+//! behaviour is tested against real PostgreSQL in shortener-pg and shortener-http.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
+
+use crate::{
+    AccountStore, AccountView, AppError, Inserted, KeyOwner, KeyStore, LinkStore, PageRequest,
+    StoredKey,
+};
+
+#[derive(Default)]
+struct State {
+    links: Vec<(Link, bool)>,
+    daily: HashMap<(LinkId, NaiveDate), i64>,
+    accounts: Vec<AccountView>,
+    keys: Vec<StoredKey>,
+}
+
+#[derive(Clone, Default)]
+pub struct MemoryStore(Arc<Mutex<State>>);
+
+impl LinkStore for MemoryStore {
+    async fn insert_link(&self, link: &Link) -> Result<Inserted, AppError> {
+        let mut s = self.0.lock().unwrap();
+        if s.links.iter().any(|(l, _)| l.code == link.code) {
+            return Ok(Inserted::CodeTaken);
+        }
+        s.links.push((link.clone(), false));
+        Ok(Inserted::Created)
+    }
+
+    async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {
+        let s = self.0.lock().unwrap();
+        Ok(s.links
+            .iter()
+            .find(|(l, deleted)| &l.code == code && !deleted)
+            .map(|(l, _)| l.clone()))
+    }
+
+    async fn list_links(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+    ) -> Result<Vec<Link>, AppError> {
+        let s = self.0.lock().unwrap();
+        let mut links: Vec<Link> = s
+            .links
+            .iter()
+            .filter(|(l, deleted)| l.account_id == account && !deleted)
+            .filter(|(l, _)| page.after.is_none_or(|a| l.id.as_uuid() < a))
+            .map(|(l, _)| l.clone())
+            .collect();
+        links.sort_by_key(|l| std::cmp::Reverse(l.id));
+        links.truncate(page.limit as usize + 1);
+        Ok(links)
+    }
+
+    async fn update_link(&self, link: &Link) -> Result<bool, AppError> {
+        let mut s = self.0.lock().unwrap();
+        Ok(
+            match s.links.iter_mut().find(|(l, d)| l.id == link.id && !d) {
+                Some((l, _)) => {
+                    l.target = link.target.clone();
+                    l.expires_at = link.expires_at;
+                    true
+                }
+                None => false,
+            },
+        )
+    }
+
+    async fn delete_link(&self, id: LinkId, _at: DateTime<Utc>) -> Result<bool, AppError> {
+        let mut s = self.0.lock().unwrap();
+        Ok(match s.links.iter_mut().find(|(l, d)| l.id == id && !d) {
+            Some((_, d)) => {
+                *d = true;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn count_click(&self, id: LinkId, day: NaiveDate) -> Result<(), AppError> {
+        let mut s = self.0.lock().unwrap();
+        if let Some((l, _)) = s.links.iter_mut().find(|(l, _)| l.id == id) {
+            l.clicks += 1;
+        }
+        *s.daily.entry((id, day)).or_default() += 1;
+        Ok(())
+    }
+
+    async fn daily_clicks(
+        &self,
+        id: LinkId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, i64)>, AppError> {
+        let s = self.0.lock().unwrap();
+        Ok(s.daily
+            .iter()
+            .filter(|((l, d), _)| *l == id && *d >= from && *d <= to)
+            .map(|((_, d), c)| (*d, *c))
+            .collect())
+    }
+}
+
+impl AccountStore for MemoryStore {
+    async fn create_account(
+        &self,
+        account: &Account,
+        subscription: &subscriptions::Versioned,
+    ) -> Result<(), AppError> {
+        self.0.lock().unwrap().accounts.push(AccountView {
+            account: account.clone(),
+            subscription: subscription.clone(),
+        });
+        Ok(())
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<AccountView>, AppError> {
+        let s = self.0.lock().unwrap();
+        Ok(s.accounts.iter().find(|v| v.account.id == id).cloned())
+    }
+
+    async fn list_accounts(&self, page: PageRequest) -> Result<Vec<AccountView>, AppError> {
+        let s = self.0.lock().unwrap();
+        Ok(s.accounts
+            .iter()
+            .filter(|v| page.after.is_none_or(|a| v.account.id.as_uuid() > a))
+            .take(page.limit as usize + 1)
+            .cloned()
+            .collect())
+    }
+}
+
+impl KeyStore for MemoryStore {
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), AppError> {
+        self.0.lock().unwrap().keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn key_by_lookup(&self, lookup: &str) -> Result<Option<StoredKey>, AppError> {
+        let s = self.0.lock().unwrap();
+        Ok(s.keys.iter().find(|k| k.lookup == lookup).cloned())
+    }
+
+    async fn revoke_key(
+        &self,
+        account: AccountId,
+        id: KeyId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        let mut s = self.0.lock().unwrap();
+        match s
+            .keys
+            .iter_mut()
+            .find(|k| k.id == id && k.owner == KeyOwner::Account(account))
+        {
+            Some(k) => {
+                k.revoked_at.get_or_insert(at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn put_bootstrap_key(&self, key: &StoredKey) -> Result<(), AppError> {
+        let mut s = self.0.lock().unwrap();
+        s.keys.retain(|k| k.lookup != key.lookup);
+        s.keys.push(key.clone());
+        Ok(())
+    }
+}

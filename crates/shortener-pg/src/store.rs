@@ -1,0 +1,455 @@
+//! [`PgStore`]: the app's ports on PostgreSQL.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Date, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use shortener_app::{
+    AccountStore, AccountView, AppError, Inserted, KeyOwner, KeyStore, LinkStore, PageRequest,
+    StoredKey,
+};
+use shortener_domain::{
+    Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, TargetUrl,
+};
+use subscriptions::{PlanName, Subscription, Versioned};
+use uuid::Uuid;
+
+use crate::schema::{accounts, api_keys, link_daily_clicks, links, subscription_rows};
+use crate::{Db, PgError};
+
+/// All ports, one pool. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    db: Db,
+}
+
+impl PgStore {
+    /// A store over `db`.
+    pub fn new(db: Db) -> Self {
+        PgStore { db }
+    }
+
+    /// The pool, for readiness checks.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> PgError {
+    PgError::Query(format!("stored {what} is invalid: {detail}"))
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = links, check_for_backend(diesel::pg::Pg))]
+struct LinkRow {
+    id: Uuid,
+    code: String,
+    account_id: Uuid,
+    target: String,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    clicks: i64,
+}
+
+impl LinkRow {
+    fn from_link(l: &Link) -> LinkRow {
+        LinkRow {
+            id: l.id.as_uuid(),
+            code: l.code.as_str().to_owned(),
+            account_id: l.account_id.as_uuid(),
+            target: l.target.as_str().to_owned(),
+            created_at: l.created_at,
+            expires_at: l.expires_at,
+            clicks: l.clicks,
+        }
+    }
+
+    fn into_link(self) -> Result<Link, PgError> {
+        Ok(Link {
+            id: LinkId::from_uuid(self.id),
+            code: ShortCode::parse(&self.code).map_err(|e| corrupt("code", e))?,
+            account_id: AccountId::from_uuid(self.account_id),
+            target: TargetUrl::from_storage(self.target),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            clicks: self.clicks,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = accounts, check_for_backend(diesel::pg::Pg))]
+struct AccountRow {
+    id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = subscription_rows, check_for_backend(diesel::pg::Pg))]
+struct SubscriptionRow {
+    account_id: Uuid,
+    state: String,
+    plan: Option<String>,
+    ends_at: DateTime<Utc>,
+    reason: Option<String>,
+    version: i64,
+    updated_at: DateTime<Utc>,
+}
+
+impl SubscriptionRow {
+    fn from_versioned(account: AccountId, v: &Versioned, now: DateTime<Utc>) -> SubscriptionRow {
+        let (plan, ends_at, reason) = match &v.subscription {
+            Subscription::Trial { expires_at } => (None, *expires_at, None),
+            Subscription::Active { plan, renews_at } => {
+                (Some(plan.as_str().to_owned()), *renews_at, None)
+            }
+            Subscription::Expired { expired_at } => (None, *expired_at, None),
+            Subscription::Cancelled {
+                cancelled_at,
+                reason,
+            } => (None, *cancelled_at, Some(reason.clone())),
+        };
+        SubscriptionRow {
+            account_id: account.as_uuid(),
+            state: v.subscription.state().as_str().to_owned(),
+            plan,
+            ends_at,
+            reason,
+            version: v.version,
+            updated_at: now,
+        }
+    }
+
+    fn into_versioned(self) -> Result<Versioned, PgError> {
+        let subscription = match (self.state.as_str(), self.plan, self.reason) {
+            ("trial", None, None) => Subscription::Trial {
+                expires_at: self.ends_at,
+            },
+            ("active", Some(plan), None) => Subscription::Active {
+                plan: plan.parse::<PlanName>().map_err(|e| corrupt("plan", e))?,
+                renews_at: self.ends_at,
+            },
+            ("expired", None, None) => Subscription::Expired {
+                expired_at: self.ends_at,
+            },
+            ("cancelled", None, Some(reason)) => Subscription::Cancelled {
+                cancelled_at: self.ends_at,
+                reason,
+            },
+            (state, ..) => {
+                return Err(corrupt(
+                    "subscription",
+                    format!("state {state} with wrong columns"),
+                ));
+            }
+        };
+        Ok(Versioned {
+            subscription,
+            version: self.version,
+        })
+    }
+}
+
+fn account_view(row: (AccountRow, SubscriptionRow)) -> Result<AccountView, PgError> {
+    let (a, s) = row;
+    Ok(AccountView {
+        account: Account {
+            id: AccountId::from_uuid(a.id),
+            name: AccountName::parse(&a.name).map_err(|e| corrupt("account name", e))?,
+            created_at: a.created_at,
+        },
+        subscription: s.into_versioned()?,
+    })
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
+struct KeyRow {
+    id: Uuid,
+    lookup: String,
+    secret_hash: Vec<u8>,
+    kind: String,
+    account_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl KeyRow {
+    fn from_key(k: &StoredKey) -> KeyRow {
+        let (kind, account_id) = match k.owner {
+            KeyOwner::Admin => ("admin", None),
+            KeyOwner::Account(a) => ("account", Some(a.as_uuid())),
+        };
+        KeyRow {
+            id: k.id.as_uuid(),
+            lookup: k.lookup.clone(),
+            secret_hash: k.secret_hash.to_vec(),
+            kind: kind.to_owned(),
+            account_id,
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+
+    fn into_key(self) -> Result<StoredKey, PgError> {
+        let owner = match (self.kind.as_str(), self.account_id) {
+            ("admin", None) => KeyOwner::Admin,
+            ("account", Some(a)) => KeyOwner::Account(AccountId::from_uuid(a)),
+            (kind, _) => return Err(corrupt("key", format!("kind {kind}"))),
+        };
+        Ok(StoredKey {
+            id: KeyId::from_uuid(self.id),
+            lookup: self.lookup,
+            secret_hash: self
+                .secret_hash
+                .try_into()
+                .map_err(|_| corrupt("key", "hash is not 32 bytes"))?,
+            owner,
+            created_at: self.created_at,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
+impl LinkStore for PgStore {
+    async fn insert_link(&self, link: &Link) -> Result<Inserted, AppError> {
+        let mut conn = self.db.conn().await?;
+        let n = diesel::insert_into(links::table)
+            .values(LinkRow::from_link(link))
+            .on_conflict(links::code)
+            .do_nothing()
+            .execute(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(if n == 1 {
+            Inserted::Created
+        } else {
+            Inserted::CodeTaken
+        })
+    }
+
+    async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {
+        let mut conn = self.db.conn().await?;
+        let row = links::table
+            .filter(links::code.eq(code.as_str()))
+            .filter(links::deleted_at.is_null())
+            .select(LinkRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(PgError::from)?;
+        Ok(row.map(LinkRow::into_link).transpose()?)
+    }
+
+    async fn list_links(
+        &self,
+        account: AccountId,
+        page: PageRequest,
+    ) -> Result<Vec<Link>, AppError> {
+        let mut conn = self.db.conn().await?;
+        let mut query = links::table
+            .filter(links::account_id.eq(account.as_uuid()))
+            .filter(links::deleted_at.is_null())
+            .select(LinkRow::as_select())
+            .order(links::id.desc())
+            .limit(i64::from(page.limit) + 1)
+            .into_boxed();
+        if let Some(after) = page.after {
+            query = query.filter(links::id.lt(after));
+        }
+        let rows = query.load(&mut conn).await.map_err(PgError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(LinkRow::into_link)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn update_link(&self, link: &Link) -> Result<bool, AppError> {
+        let mut conn = self.db.conn().await?;
+        let n = diesel::update(links::table)
+            .filter(links::id.eq(link.id.as_uuid()))
+            .filter(links::deleted_at.is_null())
+            .set((
+                links::target.eq(link.target.as_str()),
+                links::expires_at.eq(link.expires_at),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(n == 1)
+    }
+
+    async fn delete_link(&self, id: LinkId, at: DateTime<Utc>) -> Result<bool, AppError> {
+        let mut conn = self.db.conn().await?;
+        let n = diesel::update(links::table)
+            .filter(links::id.eq(id.as_uuid()))
+            .filter(links::deleted_at.is_null())
+            .set(links::deleted_at.eq(at))
+            .execute(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(n == 1)
+    }
+
+    async fn count_click(&self, id: LinkId, day: NaiveDate) -> Result<(), AppError> {
+        let mut conn = self.db.conn().await?;
+        // One statement, so the total and the day's count can never disagree.
+        diesel::sql_query(
+            "WITH total AS (UPDATE shortener.links SET clicks = clicks + 1 WHERE id = $1) \
+             INSERT INTO shortener.link_daily_clicks (link_id, day, clicks) VALUES ($1, $2, 1) \
+             ON CONFLICT (link_id, day) DO UPDATE SET clicks = link_daily_clicks.clicks + 1",
+        )
+        .bind::<SqlUuid, _>(id.as_uuid())
+        .bind::<Date, _>(day)
+        .execute(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    async fn daily_clicks(
+        &self,
+        id: LinkId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, i64)>, AppError> {
+        let mut conn = self.db.conn().await?;
+        Ok(link_daily_clicks::table
+            .filter(link_daily_clicks::link_id.eq(id.as_uuid()))
+            .filter(link_daily_clicks::day.between(from, to))
+            .select((link_daily_clicks::day, link_daily_clicks::clicks))
+            .order(link_daily_clicks::day.asc())
+            .load(&mut conn)
+            .await
+            .map_err(PgError::from)?)
+    }
+}
+
+impl AccountStore for PgStore {
+    async fn create_account(
+        &self,
+        account: &Account,
+        subscription: &Versioned,
+    ) -> Result<(), AppError> {
+        let mut conn = self.db.conn().await?;
+        let account_row = AccountRow {
+            id: account.id.as_uuid(),
+            name: account.name.as_str().to_owned(),
+            created_at: account.created_at,
+        };
+        let sub_row = SubscriptionRow::from_versioned(account.id, subscription, account.created_at);
+        conn.transaction(async |conn| {
+            diesel::insert_into(accounts::table)
+                .values(&account_row)
+                .execute(conn)
+                .await?;
+            diesel::insert_into(subscription_rows::table)
+                .values(&sub_row)
+                .execute(conn)
+                .await?;
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await
+        .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<AccountView>, AppError> {
+        let mut conn = self.db.conn().await?;
+        let row = accounts::table
+            .inner_join(subscription_rows::table.on(subscription_rows::account_id.eq(accounts::id)))
+            .filter(accounts::id.eq(id.as_uuid()))
+            .select((AccountRow::as_select(), SubscriptionRow::as_select()))
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(PgError::from)?;
+        Ok(row.map(account_view).transpose()?)
+    }
+
+    async fn list_accounts(&self, page: PageRequest) -> Result<Vec<AccountView>, AppError> {
+        let mut conn = self.db.conn().await?;
+        let mut query = accounts::table
+            .inner_join(subscription_rows::table.on(subscription_rows::account_id.eq(accounts::id)))
+            .select((AccountRow::as_select(), SubscriptionRow::as_select()))
+            .order(accounts::id.asc())
+            .limit(i64::from(page.limit) + 1)
+            .into_boxed();
+        if let Some(after) = page.after {
+            query = query.filter(accounts::id.gt(after));
+        }
+        let rows = query.load(&mut conn).await.map_err(PgError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(account_view)
+            .collect::<Result<_, _>>()?)
+    }
+}
+
+impl KeyStore for PgStore {
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), AppError> {
+        let mut conn = self.db.conn().await?;
+        diesel::insert_into(api_keys::table)
+            .values(KeyRow::from_key(key))
+            .execute(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    async fn key_by_lookup(&self, lookup: &str) -> Result<Option<StoredKey>, AppError> {
+        let mut conn = self.db.conn().await?;
+        let row = api_keys::table
+            .filter(api_keys::lookup.eq(lookup))
+            .select(KeyRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(PgError::from)?;
+        Ok(row.map(KeyRow::into_key).transpose()?)
+    }
+
+    async fn revoke_key(
+        &self,
+        account: AccountId,
+        id: KeyId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        let mut conn = self.db.conn().await?;
+        let key = api_keys::table
+            .filter(api_keys::id.eq(id.as_uuid()))
+            .filter(api_keys::account_id.eq(account.as_uuid()));
+        // Revoking twice keeps the first revocation time.
+        let revoked = diesel::update(key.filter(api_keys::revoked_at.is_null()))
+            .set(api_keys::revoked_at.eq(at))
+            .execute(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        if revoked == 1 {
+            return Ok(true);
+        }
+        let existing: i64 = key
+            .count()
+            .get_result(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(existing == 1)
+    }
+
+    async fn put_bootstrap_key(&self, key: &StoredKey) -> Result<(), AppError> {
+        let mut conn = self.db.conn().await?;
+        diesel::insert_into(api_keys::table)
+            .values(KeyRow::from_key(key))
+            .on_conflict(api_keys::lookup)
+            .do_update()
+            .set((
+                api_keys::secret_hash.eq(key.secret_hash.to_vec()),
+                api_keys::revoked_at.eq(None::<DateTime<Utc>>),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(())
+    }
+}

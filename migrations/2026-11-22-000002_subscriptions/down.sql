@@ -1,0 +1,2 @@
+DROP TABLE subscriptions.subscriptions;
+DROP SCHEMA subscriptions;
