@@ -1,0 +1,412 @@
+//! Configuration: built-in defaults, then `shortener.toml` (or `--config FILE`), then
+//! `SHORTENER__...` environment variables (and plain `DATABASE_URL`). Loaded once in the
+//! binary into typed, validated values; a bad value stops the start with one line naming
+//! the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use shortener_pg::PoolSettings;
+use subscriptions::{Plan, PlanName, Plans};
+use url::Url;
+
+use crate::Error;
+
+/// Shortest accepted bootstrap admin key: it is a credential, so it must carry entropy.
+pub const MIN_BOOTSTRAP_KEY_LEN: usize = 32;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    server: RawServer,
+    database: RawDatabase,
+    admin: RawAdmin,
+    redirect: RawRedirect,
+    plans: RawPlans,
+    links: RawLinks,
+    log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: String,
+    public_url: Option<String>,
+    workers: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<SecretString>,
+    data_dir: PathBuf,
+    pool_size: usize,
+    pool_timeout: String,
+    statement_timeout: String,
+    migrate_on_start: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    bootstrap_key: Option<SecretString>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedirect {
+    status: u16,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlans {
+    trial: RawPlan,
+    pro: RawPlan,
+    business: RawPlan,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    period: String,
+    links_per_month: u64,
+    custom_codes: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLinks {
+    allow_private_targets: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: String,
+    filter: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Where the database is.
+#[derive(Debug, Clone)]
+pub enum DatabaseTarget {
+    /// An operator-provided server.
+    Url(SecretString),
+    /// Provision a private PostgreSQL in this directory.
+    Local(PathBuf),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Public base URL; `None` means `http://<bound address>`.
+    pub public_url: Option<Url>,
+    /// Worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// The database to use.
+    pub database: DatabaseTarget,
+    /// Pool behaviour.
+    pub pool: PoolSettings,
+    /// Apply pending migrations at `serve` start.
+    pub migrate_on_start: bool,
+    /// Admin key to make exist at start.
+    pub bootstrap_key: Option<SecretString>,
+    /// 301, 302, 307 or 308.
+    pub redirect_status: StatusCode,
+    /// The plans.
+    pub plans: Plans,
+    /// Allow targets on private/loopback IP literals.
+    pub allow_private_targets: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// `tracing` filter directives (overridden by `RUST_LOG`).
+    pub log_filter: String,
+}
+
+fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, config::ConfigError> {
+    let mut b = config::Config::builder()
+        .set_default("server.listen", "127.0.0.1:8080")?
+        .set_default("database.data_dir", ".shortener/pg")?
+        .set_default("database.pool_size", 16)?
+        .set_default("database.pool_timeout", "5s")?
+        .set_default("database.statement_timeout", "10s")?
+        .set_default("database.migrate_on_start", true)?
+        .set_default("redirect.status", 302)?
+        .set_default("links.allow_private_targets", false)?
+        .set_default("log.format", "text")?
+        .set_default("log.filter", "info")?;
+    for name in [PlanName::Trial, PlanName::Pro, PlanName::Business] {
+        let plan = Plan::default_for(name);
+        let days = plan.period.as_secs() / 86_400;
+        b = b
+            .set_default(format!("plans.{name}.period"), format!("{days}d"))?
+            .set_default(
+                format!("plans.{name}.links_per_month"),
+                plan.links_per_month,
+            )?
+            .set_default(format!("plans.{name}.custom_codes"), plan.custom_codes)?;
+    }
+    // `admin` has no defaults but must exist as a table for deserialisation.
+    b.set_default("admin.bootstrap_key", None::<String>)
+}
+
+/// Loads the layered configuration. `file`: the `--config` argument; without it an
+/// optional `shortener.toml` in the working directory is read.
+pub fn load(file: Option<&Path>) -> Result<Settings, Error> {
+    load_from(file, |k| std::env::var(k).ok(), std::env::vars().collect())
+}
+
+/// [`load`] with the environment passed in, for tests.
+pub fn load_from(
+    file: Option<&Path>,
+    var: impl Fn(&str) -> Option<String>,
+    env: Vec<(String, String)>,
+) -> Result<Settings, Error> {
+    let cfg = |e: config::ConfigError| Error::Config(e.to_string());
+    let mut b = defaults().map_err(cfg)?;
+    b = match file {
+        Some(path) => b.add_source(config::File::from(path).required(true)),
+        None => b.add_source(config::File::with_name("shortener.toml").required(false)),
+    };
+    let env_map = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("SHORTENER__"))
+        .collect::<std::collections::HashMap<_, _>>();
+    b = b.add_source(
+        config::Environment::with_prefix("SHORTENER")
+            .prefix_separator("__")
+            .separator("__")
+            .source(Some(env_map.clone())),
+    );
+    if !env_map.contains_key("SHORTENER__DATABASE__URL")
+        && let Some(url) = var("DATABASE_URL").filter(|u| !u.is_empty())
+    {
+        b = b.set_override("database.url", url).map_err(cfg)?;
+    }
+    let raw: Raw = b.build().map_err(cfg)?.try_deserialize().map_err(cfg)?;
+    validate(raw)
+}
+
+fn bad(key: &str, what: impl std::fmt::Display) -> Error {
+    Error::Config(format!("{key}: {what}"))
+}
+
+fn duration(key: &str, s: &str) -> Result<Duration, Error> {
+    humantime::parse_duration(s.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            bad(
+                key,
+                format!("`{s}` is not a positive duration (e.g. 5s, 12h, 30d)"),
+            )
+        })
+}
+
+fn validate(raw: Raw) -> Result<Settings, Error> {
+    let listen: SocketAddr = raw.server.listen.parse().map_err(|_| {
+        bad(
+            "server.listen",
+            format!(
+                "`{}` is not host:port (e.g. 127.0.0.1:8080)",
+                raw.server.listen
+            ),
+        )
+    })?;
+    let public_url = match raw.server.public_url.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => {
+            let url = Url::parse(s).map_err(|e| bad("server.public_url", format!("`{s}`: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(bad(
+                    "server.public_url",
+                    format!("`{s}` must be an absolute http(s) URL"),
+                ));
+            }
+            Some(url)
+        }
+    };
+    if raw.server.workers == Some(0) {
+        return Err(bad("server.workers", "must be at least 1"));
+    }
+    let database = match raw.database.url {
+        Some(url) if !url.expose_secret().is_empty() => DatabaseTarget::Url(url),
+        _ => DatabaseTarget::Local(raw.database.data_dir),
+    };
+    if raw.database.pool_size == 0 {
+        return Err(bad("database.pool_size", "must be at least 1"));
+    }
+    let pool = PoolSettings {
+        max_size: raw.database.pool_size,
+        wait_timeout: duration("database.pool_timeout", &raw.database.pool_timeout)?,
+        statement_timeout: duration(
+            "database.statement_timeout",
+            &raw.database.statement_timeout,
+        )?,
+    };
+    let bootstrap_key = match raw.admin.bootstrap_key {
+        Some(k) if k.expose_secret().chars().count() < MIN_BOOTSTRAP_KEY_LEN => {
+            return Err(bad(
+                "admin.bootstrap_key",
+                format!("must be at least {MIN_BOOTSTRAP_KEY_LEN} characters"),
+            ));
+        }
+        Some(k)
+            if k.expose_secret()
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            return Err(bad("admin.bootstrap_key", "must not contain whitespace"));
+        }
+        other => other,
+    };
+    let redirect_status = match raw.redirect.status {
+        301 | 302 | 307 | 308 => {
+            StatusCode::from_u16(raw.redirect.status).map_err(|e| bad("redirect.status", e))?
+        }
+        other => {
+            return Err(bad(
+                "redirect.status",
+                format!("{other} is not one of 301, 302, 307, 308"),
+            ));
+        }
+    };
+    let mut plans = Plans::default();
+    for (name, p) in [
+        (PlanName::Trial, raw.plans.trial),
+        (PlanName::Pro, raw.plans.pro),
+        (PlanName::Business, raw.plans.business),
+    ] {
+        let period =
+            Plan::parse_period(&p.period).map_err(|e| bad(&format!("plans.{name}.period"), e))?;
+        plans = plans.with(Plan {
+            name,
+            period,
+            links_per_month: p.links_per_month,
+            custom_codes: p.custom_codes,
+        });
+    }
+    let log_format = match raw.log.format.as_str() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => return Err(bad("log.format", format!("`{other}` is not text or json"))),
+    };
+    Ok(Settings {
+        listen,
+        public_url,
+        workers: raw.server.workers,
+        database,
+        pool,
+        migrate_on_start: raw.database.migrate_on_start,
+        bootstrap_key,
+        redirect_status,
+        plans,
+        allow_private_targets: raw.links.allow_private_targets,
+        log_format,
+        log_filter: raw.log.filter,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Settings, Error> {
+        let env: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = env.clone();
+        load_from(
+            Some(Path::new("/dev/null/none")).filter(|_| false),
+            move |k| lookup.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            env,
+        )
+    }
+
+    fn err(pairs: &[(&str, &str)]) -> String {
+        load_env(pairs)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_are_the_contracts() {
+        let s = load_env(&[]).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(s.public_url.is_none());
+        assert!(matches!(s.database, DatabaseTarget::Local(_)));
+        assert_eq!(s.redirect_status, StatusCode::FOUND);
+        assert_eq!(s.plans, Plans::default());
+        assert!(s.bootstrap_key.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_with_double_underscores() {
+        let s = load_env(&[
+            ("SHORTENER__SERVER__LISTEN", "0.0.0.0:9000"),
+            ("SHORTENER__REDIRECT__STATUS", "308"),
+            ("SHORTENER__PLANS__PRO__LINKS_PER_MONTH", "42"),
+            ("SHORTENER__PLANS__TRIAL__PERIOD", "5s"),
+            (
+                "SHORTENER__ADMIN__BOOTSTRAP_KEY",
+                "0123456789abcdef0123456789abcdef",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.redirect_status, StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(s.plans.get(PlanName::Pro).links_per_month, 42);
+        assert_eq!(s.plans.get(PlanName::Trial).period, Duration::from_secs(5));
+        assert!(s.bootstrap_key.is_some());
+    }
+
+    #[test]
+    fn database_url_comes_from_either_variable_the_specific_one_winning() {
+        let s = load_env(&[("DATABASE_URL", "postgres://a/b")]).unwrap();
+        assert!(
+            matches!(&s.database, DatabaseTarget::Url(u) if u.expose_secret() == "postgres://a/b")
+        );
+        let s = load_env(&[
+            ("DATABASE_URL", "postgres://a/b"),
+            ("SHORTENER__DATABASE__URL", "postgres://c/d"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(&s.database, DatabaseTarget::Url(u) if u.expose_secret() == "postgres://c/d")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert!(err(&[("SHORTENER__SERVER__LISTEN", "nope")]).contains("server.listen"));
+        assert!(err(&[("SHORTENER__REDIRECT__STATUS", "303")]).contains("redirect.status"));
+        assert!(
+            err(&[("SHORTENER__ADMIN__BOOTSTRAP_KEY", "short")]).contains("admin.bootstrap_key")
+        );
+        assert!(err(&[("SHORTENER__PLANS__PRO__PERIOD", "soon")]).contains("plans.pro.period"));
+        assert!(err(&[("SHORTENER__SERVER__PUBLIC_URL", "ftp://x")]).contains("server.public_url"));
+        assert!(err(&[("SHORTENER__LOG__FORMAT", "xml")]).contains("log.format"));
+        // A wrong type from the environment names the key too.
+        assert!(err(&[("SHORTENER__REDIRECT__STATUS", "abc")]).contains("redirect.status"));
+        // Typos are not silently ignored.
+        assert!(err(&[("SHORTENER__SERVER__LISTN", "0.0.0.0:1")]).contains("listn"));
+    }
+}

@@ -1,0 +1,19 @@
+//! The HTTP edge of the shortener and the `shortener` binary's wiring.
+//!
+//! It owns routes, DTOs, extraction, the single mapping of errors to problem+json,
+//! configuration and telemetry, and is the only crate that knows every other crate: it
+//! builds the concrete adapters (shortener-pg) and hands them to the use cases
+//! (shortener-app). Nothing depends on it.
+
+mod admin;
+pub mod config;
+mod error;
+mod extract;
+mod links;
+mod ops;
+pub mod problem;
+mod startup;
+pub mod telemetry;
+
+pub use error::Error;
+pub use startup::{Running, State, start};

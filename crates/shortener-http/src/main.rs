@@ -1,0 +1,122 @@
+//! `shortener`: run the service, or apply migrations.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use shortener_app::SystemClock;
+use shortener_http::config::{self, DatabaseTarget, Settings};
+use shortener_http::{Error, telemetry};
+use shortener_pg::local::LocalPostgres;
+
+/// A self-hosted URL shortener.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (default: ./shortener.toml when it exists). Environment
+    /// variables `SHORTENER__<SECTION>__<KEY>` override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service. Without database.url, provisions a private PostgreSQL under
+    /// database.data_dir and stops it again on shutdown.
+    Serve {
+        /// Do not apply pending migrations at start.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+/// The database's name inside a provisioned private server.
+const LOCAL_DATABASE: &str = "shortener";
+
+/// Resolves the database URL, provisioning a private PostgreSQL when none is configured.
+async fn database(settings: &Settings) -> Result<(String, Option<LocalPostgres>), Error> {
+    match &settings.database {
+        DatabaseTarget::Url(url) => Ok((url.expose_secret().to_owned(), None)),
+        DatabaseTarget::Local(dir) => {
+            let dir = dir.clone();
+            tracing::info!(data_dir = %dir.display(), "no database.url: provisioning a private PostgreSQL");
+            let local = tokio::task::spawn_blocking(move || LocalPostgres::start(&dir))
+                .await
+                .map_err(|e| Error::Startup(format!("provisioning task: {e}")))??;
+            shortener_pg::ensure_database(&local.url("postgres"), LOCAL_DATABASE).await?;
+            Ok((local.url(LOCAL_DATABASE), Some(local)))
+        }
+    }
+}
+
+fn stop_local(local: Option<LocalPostgres>) {
+    if let Some(local) = local
+        && let Err(e) = local.stop()
+    {
+        tracing::error!(error = %e, "stopping the private PostgreSQL");
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let mut settings = config::load(cli.config.as_deref())?;
+    telemetry::init(settings.log_format, &settings.log_filter);
+    let (url, local) = database(&settings).await?;
+    let result = match cli.command {
+        Command::Migrate => shortener_pg::run_pending_migrations(&url)
+            .await
+            .map(|applied| println!("applied {} migration(s)", applied.len()))
+            .map_err(Error::from),
+        Command::Serve { no_migrate } => {
+            settings.migrate_on_start &= !no_migrate;
+            serve(&settings, &url).await
+        }
+    };
+    stop_local(local);
+    result
+}
+
+async fn serve(settings: &Settings, url: &str) -> Result<(), Error> {
+    let listener = TcpListener::bind(settings.listen).map_err(|e| {
+        Error::Startup(format!(
+            "server.listen: cannot bind {}: {e}",
+            settings.listen
+        ))
+    })?;
+    let running = shortener_http::start(settings, url, listener, Arc::new(SystemClock)).await?;
+    // Runs until SIGINT/SIGTERM, then drains in-flight requests.
+    running
+        .server
+        .await
+        .map_err(|e| Error::Startup(format!("server: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shortener: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, naming what is wrong; the operator should not need a backtrace.
+            eprintln!("shortener: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Operations endpoints and the problem-type pages.
+
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, web};
+
+use crate::problem::{self, Slug};
+use crate::{Error, State};
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+async fn readyz(state: web::Data<State>) -> HttpResponse {
+    match state.db.ping().await {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            problem::respond(Slug::ServiceUnavailable, "the database is not answering")
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+async fn problem_page(slug: web::Path<String>) -> Result<HttpResponse, Error> {
+    let slug = Slug::from_str_opt(&slug).ok_or(Error::RouteNotFound)?;
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h1>{title}</h1><p>HTTP status {status}. Problem type <code>/problems/{slug}</code>.</p>\
+         <p>{text}</p></body></html>",
+        title = escape(slug.title()),
+        status = slug.status().as_u16(),
+        slug = slug.as_str(),
+        text = escape(slug.explanation()),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+/// Unmatched paths.
+pub async fn not_found() -> Result<HttpResponse, Error> {
+    Err(Error::RouteNotFound)
+}
+
+/// Last line of defence: any error response that is not already problem+json (actix's
+/// own 405 for a known path with the wrong method, for example) becomes one.
+pub fn ensure_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let slug = Slug::ALL
+        .into_iter()
+        .find(|s| s.status() == status)
+        .unwrap_or(if status.is_server_error() {
+            Slug::Internal
+        } else {
+            Slug::Validation
+        });
+    let detail = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let (req, _) = res.into_parts();
+    let replacement: HttpResponse<BoxBody> = problem::respond(slug, detail);
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, replacement).map_into_right_body(),
+    ))
+}
+
+/// `/healthz`, `/readyz`, `/problems/{slug}`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/problems/{slug}", web::get().to(problem_page));
+}

@@ -1,0 +1,254 @@
+//! The one place where errors become HTTP: every failure is an RFC 9457
+//! `application/problem+json` document with a stable slug.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use shortener_app::AppError;
+use shortener_domain::DomainError;
+
+use crate::Error;
+
+/// Every problem type the API can answer with. The slug is part of the contract: clients
+/// branch on it, so it never changes once published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slug {
+    /// 400: the target URL breaks a rule.
+    InvalidUrl,
+    /// 400: the custom code breaks a rule.
+    InvalidCode,
+    /// 409: the custom code is taken.
+    CodeTaken,
+    /// 404: no such resource (or not yours).
+    NotFound,
+    /// 410: the link has expired.
+    LinkExpired,
+    /// 401: missing, unknown or revoked key.
+    Unauthorized,
+    /// 403: the key may not do this.
+    Forbidden,
+    /// 413: body over 64 KiB.
+    PayloadTooLarge,
+    /// 400: malformed body, unknown field, wrong type, bad parameter.
+    Validation,
+    /// 405: the path exists but not with this method.
+    MethodNotAllowed,
+    /// 503: the database did not answer in time.
+    ServiceUnavailable,
+    /// 500: a bug; details are in the service log.
+    Internal,
+}
+
+impl Slug {
+    /// Every slug, for the `/problems` pages and their tests.
+    pub const ALL: [Slug; 12] = [
+        Slug::InvalidUrl,
+        Slug::InvalidCode,
+        Slug::CodeTaken,
+        Slug::NotFound,
+        Slug::LinkExpired,
+        Slug::Unauthorized,
+        Slug::Forbidden,
+        Slug::PayloadTooLarge,
+        Slug::Validation,
+        Slug::MethodNotAllowed,
+        Slug::ServiceUnavailable,
+        Slug::Internal,
+    ];
+
+    /// The slug as it appears in `type`.
+    pub fn as_str(self) -> &'static str {
+        self.info().0
+    }
+
+    /// The status that goes with it.
+    pub fn status(self) -> StatusCode {
+        self.info().1
+    }
+
+    /// The short, fixed title.
+    pub fn title(self) -> &'static str {
+        self.info().2
+    }
+
+    /// What `GET /problems/<slug>` explains.
+    pub fn explanation(self) -> &'static str {
+        self.info().3
+    }
+
+    fn info(self) -> (&'static str, StatusCode, &'static str, &'static str) {
+        match self {
+            Slug::InvalidUrl => (
+                "invalid-url",
+                StatusCode::BAD_REQUEST,
+                "Invalid URL",
+                "The target URL must be an absolute http or https URL with a host, at most 2048 bytes, without user-info or control characters. It may not point at this service, nor at a loopback, private, link-local, unspecified or carrier-grade NAT address unless the operator allows it.",
+            ),
+            Slug::InvalidCode => (
+                "invalid-code",
+                StatusCode::BAD_REQUEST,
+                "Invalid code",
+                "A custom code is 3 to 64 characters of A-Z, a-z, 0-9, '_' and '-', and may not be a word the service uses for its own paths (api, admin, healthz, readyz, metrics, ...).",
+            ),
+            Slug::CodeTaken => (
+                "code-taken",
+                StatusCode::CONFLICT,
+                "Code taken",
+                "Another link already uses this code. Codes are never reused, not even after the link is deleted. Choose another code or let the service generate one.",
+            ),
+            Slug::NotFound => (
+                "not-found",
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such resource, or it belongs to another account.",
+            ),
+            Slug::LinkExpired => (
+                "link-expired",
+                StatusCode::GONE,
+                "Link expired",
+                "The link existed but its expiry time has passed. Its owner can set a new expiry.",
+            ),
+            Slug::Unauthorized => (
+                "unauthorized",
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "Send a valid, unrevoked API key as `Authorization: Bearer <key>`.",
+            ),
+            Slug::Forbidden => (
+                "forbidden",
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "The key is valid but may not do this: admin keys call /admin/..., account keys call /api/... for their own account.",
+            ),
+            Slug::PayloadTooLarge => (
+                "payload-too-large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                "Request bodies are limited to 64 KiB.",
+            ),
+            Slug::Validation => (
+                "validation",
+                StatusCode::BAD_REQUEST,
+                "Validation failed",
+                "The request is malformed: invalid JSON, an unknown field, a wrong type, a missing required field, or a parameter out of range. `detail` says which.",
+            ),
+            Slug::MethodNotAllowed => (
+                "method-not-allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "This path exists, but not with this HTTP method.",
+            ),
+            Slug::ServiceUnavailable => (
+                "service-unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+                "The service cannot reach its database right now. Retry later; nothing was changed.",
+            ),
+            Slug::Internal => (
+                "internal",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "Something went wrong inside the service. The operator's log has the details.",
+            ),
+        }
+    }
+
+    /// The slug for a string, for `/problems/{slug}`.
+    pub fn from_str_opt(s: &str) -> Option<Slug> {
+        Slug::ALL.into_iter().find(|slug| slug.as_str() == s)
+    }
+}
+
+/// The problem document.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    /// `/problems/<slug>`, relative to the service's public URL.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Fixed per slug.
+    pub title: &'static str,
+    /// Same as the response status.
+    pub status: u16,
+    /// What went wrong this time.
+    pub detail: String,
+}
+
+/// Builds the response for `slug`.
+pub fn respond(slug: Slug, detail: impl Into<String>) -> HttpResponse {
+    let status = slug.status();
+    let mut res = HttpResponse::build(status);
+    res.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    ));
+    if slug == Slug::Unauthorized {
+        res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+    }
+    if slug == Slug::ServiceUnavailable {
+        res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+    }
+    let body = Problem {
+        kind: format!("/problems/{}", slug.as_str()),
+        title: slug.title(),
+        status: status.as_u16(),
+        detail: detail.into(),
+    };
+    // Serialising a struct of strings cannot fail; fall back to an empty object anyway.
+    res.body(serde_json::to_string(&body).unwrap_or_else(|_| "{}".into()))
+}
+
+impl Error {
+    /// The problem slug and detail for this error.
+    pub fn problem(&self) -> (Slug, String) {
+        match self {
+            Error::App(e) => match e {
+                AppError::Domain(DomainError::InvalidUrl(rule)) => {
+                    (Slug::InvalidUrl, format!("url {rule}"))
+                }
+                AppError::Domain(DomainError::InvalidCode(rule)) => {
+                    (Slug::InvalidCode, format!("code {rule}"))
+                }
+                AppError::Domain(other) => (Slug::Validation, other.to_string()),
+                AppError::Validation(m) => (Slug::Validation, m.clone()),
+                AppError::NotFound => (Slug::NotFound, "no such resource".into()),
+                AppError::CodeTaken(code) => {
+                    (Slug::CodeTaken, format!("code `{code}` is already taken"))
+                }
+                AppError::LinkExpired => (Slug::LinkExpired, "this link has expired".into()),
+                AppError::Unauthorized => (Slug::Unauthorized, e.to_string()),
+                AppError::Forbidden(m) => (Slug::Forbidden, m.clone()),
+                AppError::Unavailable(_) => (
+                    Slug::ServiceUnavailable,
+                    "the database is not answering; retry shortly".into(),
+                ),
+                AppError::Internal(_) => {
+                    (Slug::Internal, "internal error; see the service log".into())
+                }
+            },
+            Error::Validation(m) => (Slug::Validation, m.clone()),
+            Error::PayloadTooLarge => (
+                Slug::PayloadTooLarge,
+                "request body is larger than 64 KiB".into(),
+            ),
+            Error::RouteNotFound => (Slug::NotFound, "no such resource".into()),
+            Error::Config(_) | Error::Startup(_) => {
+                (Slug::Internal, "internal error; see the service log".into())
+            }
+        }
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        self.problem().0.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (slug, detail) = self.problem();
+        if slug.status().is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        respond(slug, detail)
+    }
+}

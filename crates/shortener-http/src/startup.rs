@@ -1,0 +1,120 @@
+//! Wiring: the one place where concrete adapters meet the use cases and the routes.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
+use actix_web::{App, HttpServer, web};
+use secrecy::ExposeSecret;
+use shortener_app::{AccountService, Authenticator, Clock, LinkService};
+use shortener_domain::UrlPolicy;
+use shortener_pg::{Db, PgStore};
+use tracing_actix_web::TracingLogger;
+use url::Url;
+
+use crate::config::Settings;
+use crate::{Error, admin, extract, links, ops};
+
+/// What every handler shares. Built once at start.
+pub struct State {
+    /// Link use cases.
+    pub links: LinkService<PgStore>,
+    /// Account and key administration.
+    pub accounts: AccountService<PgStore>,
+    /// Bearer-key authentication.
+    pub auth: Authenticator<PgStore>,
+    /// The pool, for readiness.
+    pub db: Db,
+    /// Public base URL without a trailing slash.
+    pub public_base: String,
+    /// Status used for redirects.
+    pub redirect_status: StatusCode,
+}
+
+impl State {
+    /// The short URL of `code`.
+    pub fn short_url(&self, code: &str) -> String {
+        format!("{}/{code}", self.public_base)
+    }
+}
+
+/// A started server: its address, and the future that runs it until shutdown.
+pub struct Running {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// Resolves when the server has stopped (SIGINT/SIGTERM or a stop via its handle).
+    pub server: Server,
+}
+
+fn public_url(settings: &Settings, addr: SocketAddr) -> Result<Url, Error> {
+    match &settings.public_url {
+        Some(url) => Ok(url.clone()),
+        None => Url::parse(&format!("http://{addr}")).map_err(|e| {
+            Error::Config(format!("server.public_url: cannot derive from {addr}: {e}"))
+        }),
+    }
+}
+
+/// Connects to the database at `database_url` (already migrated, or migrated here when the
+/// settings say so), installs the bootstrap key, and starts serving on `listener`.
+pub async fn start(
+    settings: &Settings,
+    database_url: &str,
+    listener: TcpListener,
+    clock: Arc<dyn Clock>,
+) -> Result<Running, Error> {
+    if settings.migrate_on_start {
+        let applied = shortener_pg::run_pending_migrations(database_url).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "applied migrations");
+        }
+    }
+    let db = Db::connect(database_url, &settings.pool)?;
+    let store = PgStore::new(db.clone());
+    let auth = Authenticator::new(store.clone());
+    if let Some(key) = &settings.bootstrap_key {
+        auth.install_bootstrap_key(key.expose_secret(), clock.now())
+            .await
+            .map_err(|e| Error::Startup(format!("installing admin.bootstrap_key: {e}")))?;
+    }
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Startup(format!("listener: {e}")))?;
+    let public = public_url(settings, addr)?;
+    let policy = UrlPolicy::new(&public, settings.allow_private_targets);
+    let state = web::Data::new(State {
+        links: LinkService::new(store.clone(), clock.clone(), policy),
+        accounts: AccountService::new(store, clock, settings.plans.clone()),
+        auth,
+        db,
+        public_base: public.as_str().trim_end_matches('/').to_owned(),
+        redirect_status: settings.redirect_status,
+    });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(extract::json_config())
+            .app_data(extract::query_config())
+            .app_data(web::PayloadConfig::default().limit(extract::BODY_LIMIT))
+            .wrap(ErrorHandlers::new().default_handler(ops::ensure_problem))
+            .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            .wrap(TracingLogger::default())
+            .configure(ops::routes)
+            .service(web::scope("/api/v1").configure(links::api_routes))
+            .service(web::scope("/admin/v1").configure(admin::routes))
+            .configure(links::redirect_routes)
+            .default_service(web::to(ops::not_found))
+    })
+    .shutdown_timeout(10);
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers);
+    }
+    let server = server
+        .listen(listener)
+        .map_err(|e| Error::Startup(format!("listening on {addr}: {e}")))?
+        .run();
+    tracing::info!(%addr, public_url = %public, "serving");
+    Ok(Running { addr, server })
+}

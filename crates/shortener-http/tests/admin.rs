@@ -1,0 +1,341 @@
+//! Accounts, keys, authentication and the operations endpoints, end to end.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use awc::http::{Method, StatusCode};
+use common::{ADMIN_KEY, TestApp};
+use diesel::QueryableByName;
+use diesel::sql_types::{Bool, Text};
+use diesel_async::RunQueryDsl;
+use serde_json::{Value, json};
+
+#[actix_web::test]
+async fn a_new_account_starts_in_a_trial_of_the_trial_period() {
+    let app = TestApp::spawn().await;
+    let before = chrono::Utc::now();
+    let r = app
+        .admin(
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(json!({"name": "Acme"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("/admin/v1/accounts/{id}")
+    );
+    assert_eq!(r.body["name"], "Acme");
+    let sub = &r.body["subscription"];
+    assert_eq!(sub["state"], "trial");
+    assert_eq!(sub["version"], 1);
+    let expires: chrono::DateTime<chrono::Utc> =
+        sub["expires_at"].as_str().unwrap().parse().unwrap();
+    let days = (expires - before).num_hours() as f64 / 24.0;
+    assert!(
+        (13.9..=14.1).contains(&days),
+        "trial lasts 14 days, got {days}"
+    );
+
+    let got = app
+        .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+        .await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body, r.body);
+}
+
+#[actix_web::test]
+async fn configured_trial_length_applies_and_a_passed_trial_reads_expired() {
+    let app = TestApp::spawn_with(&[("SHORTENER__PLANS__TRIAL__PERIOD", "1h")]).await;
+    let r = app
+        .admin(
+            Method::POST,
+            "/admin/v1/accounts",
+            Some(json!({"name": "Acme"})),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap();
+    app.clock.advance(3601);
+    let got = app
+        .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
+        .await;
+    assert_eq!(got.body["subscription"]["state"], "expired");
+    assert_eq!(
+        got.body["subscription"]["expired_at"],
+        r.body["subscription"]["expires_at"]
+    );
+}
+
+#[actix_web::test]
+async fn accounts_list_pages_and_bad_input_is_refused() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for name in ["A", "B", "C"] {
+        ids.push(
+            app.admin(
+                Method::POST,
+                "/admin/v1/accounts",
+                Some(json!({"name": name})),
+            )
+            .await
+            .body["id"]
+                .clone(),
+        );
+    }
+    let first = app
+        .admin(Method::GET, "/admin/v1/accounts?limit=2", None)
+        .await;
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 2);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second = app
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/accounts?limit=2&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    let listed: Vec<Value> = first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second.body["items"].as_array().unwrap())
+        .map(|a| a["id"].clone())
+        .collect();
+    assert_eq!(listed, ids);
+
+    for body in [
+        json!({"name": ""}),
+        json!({"name": "  "}),
+        json!({}),
+        json!({"name": "x", "plan": "pro"}),
+        json!({"name": 3}),
+    ] {
+        app.admin(Method::POST, "/admin/v1/accounts", Some(body))
+            .await
+            .assert_problem(400, "validation");
+    }
+    app.admin(
+        Method::GET,
+        "/admin/v1/accounts/0190b3a4-0000-7000-8000-000000000000",
+        None,
+    )
+    .await
+    .assert_problem(404, "not-found");
+    app.admin(Method::GET, "/admin/v1/accounts/not-a-uuid", None)
+        .await
+        .assert_problem(404, "not-found");
+    app.admin(
+        Method::POST,
+        "/admin/v1/accounts/0190b3a4-0000-7000-8000-000000000000/keys",
+        None,
+    )
+    .await
+    .assert_problem(404, "not-found");
+}
+
+#[derive(QueryableByName)]
+struct KeyCheck {
+    #[diesel(sql_type = Bool)]
+    hash_matches: bool,
+    #[diesel(sql_type = Bool)]
+    plaintext_anywhere: bool,
+    #[diesel(sql_type = Text)]
+    lookup: String,
+}
+
+#[actix_web::test]
+async fn keys_are_shown_once_stored_hashed_and_revocation_is_immediate() {
+    let app = TestApp::spawn().await;
+    let (account, _) = app.account("Acme").await;
+    let r = app
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{account}/keys"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.header("cache-control").unwrap(), "no-store");
+    let key = r.body["key"].as_str().unwrap().to_owned();
+    let key_id = r.body["id"].as_str().unwrap().to_owned();
+    let prefix = r.body["prefix"].as_str().unwrap();
+    assert!(key.starts_with(prefix) && prefix.starts_with("shk_"));
+
+    let mut conn = app.db.conn().await;
+    let check: KeyCheck = diesel::sql_query(
+        "SELECT secret_hash = sha256(convert_to($1, 'UTF8')) AS hash_matches, \
+                position($1 in k::text) > 0 AS plaintext_anywhere, lookup \
+         FROM shortener.api_keys k WHERE id = $2::uuid",
+    )
+    .bind::<Text, _>(&key)
+    .bind::<Text, _>(&key_id)
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert!(check.hash_matches, "stored as SHA-256 of the key");
+    assert!(
+        !check.plaintext_anywhere,
+        "the key itself is stored nowhere in its row"
+    );
+    assert_eq!(format!("shk_{}", check.lookup), prefix);
+
+    assert_eq!(
+        app.get("/api/v1/links", Some(&key)).await.status,
+        StatusCode::OK
+    );
+    let revoke = app
+        .admin(
+            Method::DELETE,
+            &format!("/admin/v1/accounts/{account}/keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+    app.get("/api/v1/links", Some(&key))
+        .await
+        .assert_problem(401, "unauthorized");
+
+    // Unknown key, or a key of another account: 404.
+    let (other, _) = app.account("Other").await;
+    app.admin(
+        Method::DELETE,
+        &format!("/admin/v1/accounts/{other}/keys/{key_id}"),
+        None,
+    )
+    .await
+    .assert_problem(404, "not-found");
+    app.admin(
+        Method::DELETE,
+        &format!("/admin/v1/accounts/{account}/keys/{}", uuid::Uuid::now_v7()),
+        None,
+    )
+    .await
+    .assert_problem(404, "not-found");
+}
+
+#[actix_web::test]
+async fn keys_are_checked_for_presence_validity_and_kind() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.account("Acme").await;
+    let forged = format!("{}x", &key[..key.len() - 1]);
+    for bad in [None, Some("nonsense"), Some(forged.as_str()), Some("")] {
+        let r = app.get("/api/v1/links", bad).await;
+        r.assert_problem(401, "unauthorized");
+        assert_eq!(r.header("www-authenticate").unwrap(), "Bearer");
+        app.get("/admin/v1/accounts", bad)
+            .await
+            .assert_problem(401, "unauthorized");
+    }
+    app.get("/api/v1/links", Some(ADMIN_KEY))
+        .await
+        .assert_problem(403, "forbidden");
+    app.get("/admin/v1/accounts", Some(&key))
+        .await
+        .assert_problem(403, "forbidden");
+    app.request(
+        Method::POST,
+        "/admin/v1/accounts",
+        Some(&key),
+        Some(json!({"name": "x"})),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+}
+
+#[actix_web::test]
+async fn operations_endpoints_and_problem_pages() {
+    let app = TestApp::spawn().await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+
+    for slug in [
+        "invalid-url",
+        "invalid-code",
+        "code-taken",
+        "not-found",
+        "link-expired",
+        "unauthorized",
+        "forbidden",
+        "payload-too-large",
+        "validation",
+        "service-unavailable",
+    ] {
+        let page = app.get(&format!("/problems/{slug}"), None).await;
+        assert_eq!(page.status, StatusCode::OK, "{slug}");
+        assert!(
+            page.header("content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(String::from_utf8_lossy(&page.raw).contains(&format!("/problems/{slug}")));
+    }
+    app.get("/problems/no-such-problem", None)
+        .await
+        .assert_problem(404, "not-found");
+    app.get("/api/v1/nothing-here", None)
+        .await
+        .assert_problem(404, "not-found");
+    app.get("/", None).await.assert_problem(404, "not-found");
+    // A known path with the wrong method is a problem document too, never actix's default.
+    app.request(Method::PUT, "/api/v1/links", None, None)
+        .await
+        .assert_problem(405, "method-not-allowed");
+    app.request(Method::POST, "/healthz", None, None)
+        .await
+        .assert_problem(405, "method-not-allowed");
+}
+
+#[actix_web::test]
+async fn without_a_database_health_is_ok_readiness_and_requests_are_503() {
+    let env: Vec<(String, String)> = [
+        ("SHORTENER__SERVER__LISTEN", "127.0.0.1:0"),
+        ("SHORTENER__SERVER__WORKERS", "1"),
+        (
+            "SHORTENER__DATABASE__URL",
+            "postgres://postgres@127.0.0.1:1/nothing",
+        ),
+        ("SHORTENER__DATABASE__MIGRATE_ON_START", "false"),
+        ("SHORTENER__DATABASE__POOL_TIMEOUT", "500ms"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let settings = shortener_http::config::load_from(None, |_| None, env).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let running = shortener_http::start(
+        &settings,
+        "postgres://postgres@127.0.0.1:1/nothing",
+        listener,
+        std::sync::Arc::new(shortener_app::SystemClock),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", running.addr);
+    let handle = running.server.handle();
+    actix_web::rt::spawn(running.server);
+    let client = awc::Client::default();
+
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let mut ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["type"], "/problems/service-unavailable");
+    let mut create = client
+        .post(format!("{base}/api/v1/links"))
+        .bearer_auth("shk_abcdefghijkl_abcdefghijklmnopqrstuvwxyzabcdefghijklmnopq")
+        .send_json(&json!({"url": "https://example.com/"}))
+        .await
+        .unwrap();
+    assert_eq!(create.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(create.headers().contains_key("retry-after"));
+    let body: Value = create.json().await.unwrap();
+    assert_eq!(body["type"], "/problems/service-unavailable");
+    handle.stop(false).await;
+}

@@ -1,0 +1,155 @@
+//! The `shortener` binary itself: configuration errors, and serving on a fresh machine with
+//! a private PostgreSQL it provisions and stops again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn shortener() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shortener"));
+    cmd.env_remove("DATABASE_URL").env("RUST_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_with_one_line_naming_the_key() {
+    for (var, value, key) in [
+        ("SHORTENER__REDIRECT__STATUS", "303", "redirect.status"),
+        ("SHORTENER__SERVER__LISTEN", "localhost", "server.listen"),
+        (
+            "SHORTENER__ADMIN__BOOTSTRAP_KEY",
+            "too-short",
+            "admin.bootstrap_key",
+        ),
+        (
+            "SHORTENER__PLANS__TRIAL__PERIOD",
+            "forever",
+            "plans.trial.period",
+        ),
+    ] {
+        let out = shortener().arg("serve").env(var, value).output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(key), "{stderr} should name {key}");
+    }
+    let out = shortener()
+        .args(["--config", "/nonexistent/shortener.toml", "migrate"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
+}
+
+#[test]
+fn help_describes_both_commands() {
+    let out = shortener().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("serve") && text.contains("migrate"), "{text}");
+    let out = shortener().args(["serve", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--no-migrate"));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn serve_without_a_database_provisions_one_and_stops_it_on_sigterm() {
+    let data_dir = std::env::temp_dir().join(format!(
+        "shortener-cli-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let port = free_port();
+    let mut child = shortener()
+        .arg("serve")
+        .env("SHORTENER__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("SHORTENER__DATABASE__DATA_DIR", &data_dir)
+        .env(
+            "SHORTENER__ADMIN__BOOTSTRAP_KEY",
+            "cli-test-bootstrap-key-0123456789abcdef",
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut ready = false;
+    while Instant::now() < deadline {
+        if http_get(port, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+            ready = true;
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("shortener exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(ready, "service became ready with its own PostgreSQL");
+    assert!(
+        walk(&data_dir).iter().any(|p| p.ends_with("PG_VERSION")),
+        "a cluster was initialised under database.data_dir"
+    );
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shortener did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "clean exit, got {status}");
+    // The private server is stopped again: no postmaster.pid anywhere under the data dir.
+    let pid_files = walk(&data_dir)
+        .into_iter()
+        .filter(|p| p.ends_with("postmaster.pid"))
+        .count();
+    assert_eq!(pid_files, 0, "private PostgreSQL still running");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
