@@ -1,0 +1,132 @@
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! - `check-boundaries`: fails when a crate reaches past its layer (see `boundaries`).
+//! - `ci`: everything CI runs, in order, on a fresh machine: format, lints, boundaries,
+//!   licences and sources (`cargo deny`, installed when missing), then the whole test suite.
+//!
+//! Tooling only: nothing here is linked into the service.
+
+mod boundaries;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  check-boundaries   fail when a crate depends past its layer (prints the whole path)
+  ci                 fmt, clippy, boundaries, cargo deny, then every test (what .ci/run runs)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("check-boundaries") => check_boundaries(),
+        Some("ci") => ci(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn check_boundaries() -> Result<()> {
+    let violations = boundaries::check(&root().join("Cargo.toml"))?;
+    if violations.is_empty() {
+        println!("boundaries: ok");
+        return Ok(());
+    }
+    for v in &violations {
+        eprintln!("boundary violation in {v}");
+    }
+    bail!(
+        "{} boundary violation(s); see docs/architecture.md for the layers",
+        violations.len()
+    )
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(step: &str, mut cmd: Command) -> Result<()> {
+    let started = Instant::now();
+    println!("==> {step}");
+    let status = cmd.status().with_context(|| format!("starting {step}"))?;
+    println!("<== {step}: {:.0?}", started.elapsed());
+    if !status.success() {
+        bail!("{step} failed ({status})");
+    }
+    Ok(())
+}
+
+fn has_cargo_deny() -> bool {
+    cargo()
+        .args(["deny", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn ci() -> Result<()> {
+    let started = Instant::now();
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run("cargo fmt --check", fmt)?;
+
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run("cargo clippy", clippy)?;
+
+    println!("==> check-boundaries");
+    check_boundaries()?;
+
+    if !has_cargo_deny() {
+        let mut install = cargo();
+        install.args(["install", "cargo-deny", "--locked", "--version", "0.20.2"]);
+        run(
+            "cargo install cargo-deny (not found on this machine)",
+            install,
+        )?;
+    }
+    let mut deny = cargo();
+    deny.args(["deny", "--locked", "check", "bans", "licenses", "sources"]);
+    run("cargo deny", deny)?;
+
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
+    run("cargo test", test)?;
+
+    println!("ci: all green in {:.0?}", started.elapsed());
+    Ok(())
+}
