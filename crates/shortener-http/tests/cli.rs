@@ -53,6 +53,26 @@ fn help_describes_both_commands() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("--no-migrate"));
 }
 
+#[test]
+fn without_server_binaries_serve_exits_with_one_line_naming_what_to_install() {
+    let data = std::env::temp_dir().join(format!("shortener-nobin-{}", std::process::id()));
+    let out = shortener()
+        .arg("serve")
+        .env("PATH", "/nonexistent")
+        .env("SHORTENER_PG_SEARCH_ROOT", "/nonexistent/postgresql")
+        .env("SHORTENER__DATABASE__DATA_DIR", &data)
+        .env("SHORTENER__SERVER__LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("initdb"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/postgresql/*/bin"), "{stderr}");
+    assert!(stderr.contains("apt-get install postgresql"), "{stderr}");
+    assert!(!data.exists(), "nothing is created when nothing can run");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

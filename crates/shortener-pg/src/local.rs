@@ -15,6 +15,8 @@ use std::process::{Command, Output};
 use crate::PgError;
 
 const SEARCH_ROOT: &str = "/usr/lib/postgresql";
+/// Environment variable that replaces [`SEARCH_ROOT`].
+pub const SEARCH_ROOT_VAR: &str = "SHORTENER_PG_SEARCH_ROOT";
 
 /// A running private PostgreSQL.
 #[derive(Debug)]
@@ -121,13 +123,15 @@ impl LocalPostgres {
     }
 
     fn start_with(requested: &Path, fast: bool) -> Result<LocalPostgres, PgError> {
-        let bin_dir = find_bin_dir(
-            std::env::var("PATH").ok().as_deref(),
-            Path::new(SEARCH_ROOT),
-        )
-        .ok_or_else(|| PgError::BinariesNotFound {
-            searched: format!("{SEARCH_ROOT}/*/bin"),
-        })?;
+        // Operators with versioned installs elsewhere (e.g. /usr/pgsql-17) point us there.
+        let root = std::env::var(SEARCH_ROOT_VAR)
+            .ok()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| SEARCH_ROOT.to_owned());
+        let bin_dir = find_bin_dir(std::env::var("PATH").ok().as_deref(), Path::new(&root))
+            .ok_or_else(|| PgError::BinariesNotFound {
+                searched: format!("{root}/*/bin"),
+            })?;
         let absolute = std::path::absolute(requested).map_err(io(requested))?;
         let run_as = if running_as_root() {
             let passwd = fs::read_to_string("/etc/passwd").map_err(io(Path::new("/etc/passwd")))?;
