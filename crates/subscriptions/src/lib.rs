@@ -6,8 +6,9 @@
 //! check-boundaries` enforces this. Its PostgreSQL schema (`subscriptions`) is written by
 //! shortener-pg, but the shape of the data is decided here.
 //!
-//! This is the module's first slice: the states, trial start, the effective state at a
-//! time, and plan configuration. Transitions (activate, renew, cancel) come next.
+//! The lifecycle is `Subscription::apply`: a pure function of the current state, a
+//! [`Transition`] and the time, so it is tested exhaustively (property tests) without a
+//! database. What a plan lets an account do is `Subscription::may_create`.
 
 mod error;
 mod plan;
@@ -15,4 +16,4 @@ mod subscription;
 
 pub use error::SubscriptionError;
 pub use plan::{Plan, PlanName, Plans};
-pub use subscription::{State, Subscription, Versioned};
+pub use subscription::{MAX_REASON_CHARS, Refusal, State, Subscription, Transition, Versioned};

@@ -1,6 +1,13 @@
 use chrono::{DateTime, Utc};
 
-use crate::{Plan, PlanName};
+use crate::{Plan, PlanName, Plans, SubscriptionError};
+
+fn plus(at: DateTime<Utc>, period: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(period)
+        .ok()
+        .and_then(|d| at.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
 
 /// An account's subscription. Each state carries only the data valid in it, so an active
 /// subscription without a plan, or a trial with a renewal date, cannot be written down.
@@ -46,6 +53,14 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, for parsing and exhaustive tests.
+    pub const ALL: [State; 4] = [State::Trial, State::Active, State::Expired, State::Cancelled];
+
+    /// Whether the subscription has ended for good: nothing leaves these states.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, State::Expired | State::Cancelled)
+    }
+
     /// The name used on the wire and in storage.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -57,15 +72,132 @@ impl State {
     }
 }
 
+impl std::str::FromStr for State {
+    type Err = SubscriptionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        State::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| SubscriptionError::UnknownState(s.to_owned()))
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A transition an operator (or time) asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// trial → active on a paid plan.
+    Activate(PlanName),
+    /// active → active, one period on.
+    Renew,
+    /// trial or active → cancelled.
+    Cancel(String),
+    /// trial or active whose end has passed → expired.
+    Expire,
+}
+
+impl Transition {
+    /// The verb, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transition::Activate(_) => "activate",
+            Transition::Renew => "renew",
+            Transition::Cancel(_) => "cancel",
+            Transition::Expire => "expire",
+        }
+    }
+}
+
+/// The longest cancellation reason we keep.
+pub const MAX_REASON_CHARS: usize = 500;
+
 impl Subscription {
     /// A new account's trial, starting now and lasting the trial plan's period.
     pub fn start_trial(now: DateTime<Utc>, trial: &Plan) -> Subscription {
-        let length = chrono::Duration::from_std(trial.period).unwrap_or(chrono::Duration::MAX);
         Subscription::Trial {
-            expires_at: now
-                .checked_add_signed(length)
-                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            expires_at: plus(now, trial.period),
         }
+    }
+
+    /// Applies `transition` at `now` to the subscription as it truly is then (so a trial
+    /// whose end has passed is expired, and can no longer be activated). Pure: the caller
+    /// writes the result down, conditionally on the version it read.
+    pub fn apply(
+        &self,
+        transition: &Transition,
+        now: DateTime<Utc>,
+        plans: &Plans,
+    ) -> Result<Subscription, SubscriptionError> {
+        let current = self.effective_at(now);
+        let invalid = || SubscriptionError::InvalidTransition {
+            transition: transition.name(),
+            from: current.state(),
+        };
+        match (transition, &current) {
+            (Transition::Activate(PlanName::Trial), _) => Err(SubscriptionError::NotPaid),
+            (Transition::Activate(plan), Subscription::Trial { .. }) => Ok(Subscription::Active {
+                plan: *plan,
+                renews_at: plus(now, plans.get(*plan).period),
+            }),
+            (Transition::Renew, Subscription::Active { plan, renews_at }) => {
+                Ok(Subscription::Active {
+                    plan: *plan,
+                    renews_at: plus(*renews_at, plans.get(*plan).period),
+                })
+            }
+            (Transition::Cancel(reason), Subscription::Trial { .. } | Subscription::Active { .. }) => {
+                let reason = reason.trim();
+                if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+                    return Err(SubscriptionError::InvalidReason);
+                }
+                Ok(Subscription::Cancelled {
+                    cancelled_at: now,
+                    reason: reason.to_owned(),
+                })
+            }
+            // Expiry is the one transition read off the stored state: the effective state
+            // already says expired, and writing that down is the point.
+            (Transition::Expire, Subscription::Expired { .. }) if !self.state().is_terminal() => {
+                Ok(current)
+            }
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The plan whose limits apply now, or `None` when the subscription no longer allows
+    /// creating anything.
+    pub fn plan_at<'p>(&self, now: DateTime<Utc>, plans: &'p Plans) -> Option<&'p Plan> {
+        match self.effective_at(now) {
+            Subscription::Trial { .. } => Some(plans.get(PlanName::Trial)),
+            Subscription::Active { plan, .. } => Some(plans.get(plan)),
+            Subscription::Expired { .. } | Subscription::Cancelled { .. } => None,
+        }
+    }
+
+    /// Whether the account may create one more link at `now`, having created
+    /// `created_this_month` this calendar month. Returns the plan's monthly allowance, which
+    /// the caller enforces atomically (see the quota counter in storage).
+    pub fn may_create(
+        &self,
+        now: DateTime<Utc>,
+        plans: &Plans,
+        custom_code: bool,
+    ) -> Result<u64, Refusal> {
+        let plan = self
+            .plan_at(now, plans)
+            .ok_or(Refusal::Inactive(self.effective_at(now).state()))?;
+        if custom_code && !plan.custom_codes {
+            return Err(Refusal::NoCustomCodes(plan.name));
+        }
+        if plan.links_per_month == 0 {
+            return Err(Refusal::QuotaExceeded(0));
+        }
+        Ok(plan.links_per_month)
     }
 
     /// The coarse state as stored.
@@ -91,6 +223,20 @@ impl Subscription {
             other => other.clone(),
         }
     }
+}
+
+/// Why an account may not create a link now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The subscription has ended.
+    #[error("the subscription is {0}; renew or activate it to create links")]
+    Inactive(State),
+    /// The plan does not allow custom codes.
+    #[error("the {0} plan does not allow custom codes")]
+    NoCustomCodes(PlanName),
+    /// This month's allowance is used up.
+    #[error("this month's allowance of {0} links is used up")]
+    QuotaExceeded(u64),
 }
 
 /// A subscription with its optimistic-concurrency version, bumped on every write.
