@@ -54,7 +54,12 @@ pub enum State {
 
 impl State {
     /// Every state, for parsing and exhaustive tests.
-    pub const ALL: [State; 4] = [State::Trial, State::Active, State::Expired, State::Cancelled];
+    pub const ALL: [State; 4] = [
+        State::Trial,
+        State::Active,
+        State::Expired,
+        State::Cancelled,
+    ];
 
     /// Whether the subscription has ended for good: nothing leaves these states.
     pub fn is_terminal(self) -> bool {
@@ -150,7 +155,10 @@ impl Subscription {
                     renews_at: plus(*renews_at, plans.get(*plan).period),
                 })
             }
-            (Transition::Cancel(reason), Subscription::Trial { .. } | Subscription::Active { .. }) => {
+            (
+                Transition::Cancel(reason),
+                Subscription::Trial { .. } | Subscription::Active { .. },
+            ) => {
                 let reason = reason.trim();
                 if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
                     return Err(SubscriptionError::InvalidReason);

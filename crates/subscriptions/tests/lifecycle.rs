@@ -25,8 +25,12 @@ fn plans(trial: u64, pro: u64, business: u64) -> Plans {
 
 fn transition() -> impl Strategy<Value = Transition> {
     prop_oneof![
-        prop_oneof![Just(PlanName::Trial), Just(PlanName::Pro), Just(PlanName::Business)]
-            .prop_map(Transition::Activate),
+        prop_oneof![
+            Just(PlanName::Trial),
+            Just(PlanName::Pro),
+            Just(PlanName::Business)
+        ]
+        .prop_map(Transition::Activate),
         Just(Transition::Renew),
         "[a-z ]{0,8}".prop_map(Transition::Cancel),
         Just(Transition::Expire),
@@ -140,9 +144,13 @@ fn entitlements_follow_the_plan() {
         trial.may_create(at(1), &plans, true),
         Err(subscriptions::Refusal::NoCustomCodes(PlanName::Trial))
     );
-    let pro = trial.apply(&Transition::Activate(PlanName::Pro), at(1), &plans).unwrap();
+    let pro = trial
+        .apply(&Transition::Activate(PlanName::Pro), at(1), &plans)
+        .unwrap();
     assert_eq!(pro.may_create(at(2), &plans, true), Ok(10_000));
-    let cancelled = pro.apply(&Transition::Cancel("moving on".into()), at(3), &plans).unwrap();
+    let cancelled = pro
+        .apply(&Transition::Cancel("moving on".into()), at(3), &plans)
+        .unwrap();
     assert_eq!(
         cancelled.may_create(at(4), &plans, false),
         Err(subscriptions::Refusal::Inactive(State::Cancelled))
@@ -155,6 +163,9 @@ fn entitlements_follow_the_plan() {
     );
     assert_eq!(
         trial.apply(&Transition::Activate(PlanName::Pro), end, &plans),
-        Err(SubscriptionError::InvalidTransition { transition: "activate", from: State::Expired })
+        Err(SubscriptionError::InvalidTransition {
+            transition: "activate",
+            from: State::Expired
+        })
     );
 }
