@@ -1,4 +1,4 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 /// Time as the use cases see it. Injected so that expiry rules are testable without
 /// sleeping.
@@ -12,7 +12,9 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Truncated to microseconds, PostgreSQL's precision, so what a create answers is
+    /// exactly what a later read returns.
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use shortener_domain::{AccountId, Link, LinkId, ShortCode, TargetUrl, UrlPolicy};
+use subscriptions::Plans;
 
 use crate::{AppError, Clock, Inserted, LinkStore, Page, PageRequest};
 
@@ -69,15 +70,24 @@ pub struct LinkService<S> {
     store: S,
     clock: Arc<dyn Clock>,
     policy: UrlPolicy,
+    plans: Arc<Plans>,
+}
+
+/// The first day of `now`'s calendar month (UTC): the allowance's period.
+fn month_of(now: DateTime<Utc>) -> NaiveDate {
+    let day = now.date_naive();
+    day.with_day(1).unwrap_or(day)
 }
 
 impl<S: LinkStore> LinkService<S> {
-    /// Builds the service; `policy` decides which targets are acceptable.
-    pub fn new(store: S, clock: Arc<dyn Clock>, policy: UrlPolicy) -> Self {
+    /// Builds the service; `policy` decides which targets are acceptable, `plans` what
+    /// each subscription allows.
+    pub fn new(store: S, clock: Arc<dyn Clock>, policy: UrlPolicy, plans: Plans) -> Self {
         LinkService {
             store,
             clock,
             policy,
+            plans: Arc::new(plans),
         }
     }
 
@@ -116,7 +126,12 @@ impl<S: LinkStore> LinkService<S> {
                 expires_at,
                 clicks: 0,
             };
-            match self.store.insert_link(&link).await? {
+            let plans = self.plans.clone();
+            let custom_code = custom.is_some();
+            let gate = move |sub: &subscriptions::Versioned| {
+                Ok(sub.subscription.may_create(now, &plans, custom_code)?)
+            };
+            match self.store.insert_link(&link, month_of(now), gate).await? {
                 Inserted::Created => return Ok(link),
                 Inserted::CodeTaken if custom.is_some() => {
                     return Err(AppError::CodeTaken(link.code.to_string()));

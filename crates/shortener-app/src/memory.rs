@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
+use subscriptions::{State as SubState, Subscription, Versioned};
 
 use crate::{
     AccountStore, AccountView, AppError, Inserted, KeyOwner, KeyStore, LinkStore, PageRequest,
-    StoredKey,
+    StoredKey, SubscriptionStore,
 };
 
 #[derive(Default)]
@@ -19,17 +20,41 @@ struct State {
     daily: HashMap<(LinkId, NaiveDate), i64>,
     accounts: Vec<AccountView>,
     keys: Vec<StoredKey>,
+    usage: HashMap<(AccountId, NaiveDate), u64>,
 }
 
 #[derive(Clone, Default)]
 pub struct MemoryStore(Arc<Mutex<State>>);
 
 impl LinkStore for MemoryStore {
-    async fn insert_link(&self, link: &Link) -> Result<Inserted, AppError> {
+    async fn insert_link<G>(
+        &self,
+        link: &Link,
+        month: NaiveDate,
+        gate: G,
+    ) -> Result<Inserted, AppError>
+    where
+        G: FnOnce(&Versioned) -> Result<u64, AppError> + Send,
+    {
+        // One lock for the whole check-and-insert: the same atomicity PostgreSQL gives.
         let mut s = self.0.lock().unwrap();
+        let sub = s
+            .accounts
+            .iter()
+            .find(|v| v.account.id == link.account_id)
+            .map(|v| v.subscription.clone())
+            .ok_or_else(|| AppError::Internal("no subscription".into()))?;
+        let allowance = gate(&sub)?;
+        let used = s.usage.get(&(link.account_id, month)).copied().unwrap_or(0);
+        if used >= allowance {
+            return Err(AppError::QuotaExceeded(format!(
+                "this month's allowance of {allowance} links is used up"
+            )));
+        }
         if s.links.iter().any(|(l, _)| l.code == link.code) {
             return Ok(Inserted::CodeTaken);
         }
+        s.usage.insert((link.account_id, month), used + 1);
         s.links.push((link.clone(), false));
         Ok(Inserted::Created)
     }
@@ -174,5 +199,93 @@ impl KeyStore for MemoryStore {
         s.keys.retain(|k| k.lookup != key.lookup);
         s.keys.push(key.clone());
         Ok(())
+    }
+}
+
+impl SubscriptionStore for MemoryStore {
+    async fn subscription(&self, account: AccountId) -> Result<Option<Versioned>, AppError> {
+        let s = self.0.lock().unwrap();
+        Ok(s.accounts
+            .iter()
+            .find(|v| v.account.id == account)
+            .map(|v| v.subscription.clone()))
+    }
+
+    async fn replace_subscription(
+        &self,
+        account: AccountId,
+        expected: i64,
+        next: &Subscription,
+        _at: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        let mut s = self.0.lock().unwrap();
+        match s
+            .accounts
+            .iter_mut()
+            .find(|v| v.account.id == account && v.subscription.version == expected)
+        {
+            Some(v) => {
+                v.subscription = Versioned {
+                    subscription: next.clone(),
+                    version: expected + 1,
+                };
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn list_subscriptions(
+        &self,
+        state: Option<SubState>,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Vec<(AccountId, Versioned)>, AppError> {
+        let s = self.0.lock().unwrap();
+        Ok(s.accounts
+            .iter()
+            .filter(|v| page.after.is_none_or(|a| v.account.id.as_uuid() > a))
+            .filter(|v| {
+                state.is_none_or(|st| v.subscription.subscription.effective_at(now).state() == st)
+            })
+            .take(page.limit as usize + 1)
+            .map(|v| (v.account.id, v.subscription.clone()))
+            .collect())
+    }
+
+    async fn due_for_expiry(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(AccountId, Versioned)>, AppError> {
+        let s = self.0.lock().unwrap();
+        Ok(s.accounts
+            .iter()
+            .filter(|v| {
+                !v.subscription.subscription.state().is_terminal()
+                    && v.subscription.subscription.effective_at(now).state() == SubState::Expired
+            })
+            .take(limit as usize)
+            .map(|v| (v.account.id, v.subscription.clone()))
+            .collect())
+    }
+}
+
+/// A clock the test moves by hand.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new() -> Arc<ManualClock> {
+        Arc::new(ManualClock(Mutex::new(Utc::now())))
+    }
+
+    pub fn advance(&self, d: chrono::Duration) {
+        *self.0.lock().unwrap() += d;
+    }
+}
+
+impl crate::Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
     }
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
+use subscriptions::{State, Subscription, Versioned};
 
 use crate::{AccountView, AppError, PageRequest, StoredKey};
 
@@ -19,8 +20,19 @@ pub enum Inserted {
 
 /// Links and their click counts.
 pub trait LinkStore: Send + Sync + 'static {
-    /// Inserts a new link; a code collision is an outcome, not an error.
-    fn insert_link(&self, link: &Link) -> impl Future<Output = Result<Inserted, AppError>> + Send;
+    /// Inserts a new link under its account's subscription, atomically: in one transaction
+    /// the store reads the subscription (holding it against concurrent transitions), asks
+    /// `gate` for the monthly allowance (or a refusal), takes one unit of `month`'s
+    /// allowance, and inserts. Over the allowance: `QuotaExceeded`. A code collision is an
+    /// outcome, not an error, and gives the unit back.
+    fn insert_link<G>(
+        &self,
+        link: &Link,
+        month: NaiveDate,
+        gate: G,
+    ) -> impl Future<Output = Result<Inserted, AppError>> + Send
+    where
+        G: FnOnce(&Versioned) -> Result<u64, AppError> + Send;
     /// The live (not deleted) link with this code.
     fn link_by_code(
         &self,
@@ -97,4 +109,36 @@ pub trait KeyStore: Send + Sync + 'static {
         &self,
         key: &StoredKey,
     ) -> impl Future<Output = Result<(), AppError>> + Send;
+}
+
+/// Subscriptions, one per account, written only conditionally on their version.
+pub trait SubscriptionStore: Send + Sync + 'static {
+    /// The stored subscription of an account.
+    fn subscription(
+        &self,
+        account: AccountId,
+    ) -> impl Future<Output = Result<Option<Versioned>, AppError>> + Send;
+    /// Writes `next` as version `expected + 1`, only if the stored version is still
+    /// `expected`; false when someone else wrote first (or the account does not exist).
+    fn replace_subscription(
+        &self,
+        account: AccountId,
+        expected: i64,
+        next: &Subscription,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AppError>> + Send;
+    /// Subscriptions in account order after the cursor, filtered by their effective state
+    /// at `now` (a trial past its end is listed as expired); fetch `limit + 1`.
+    fn list_subscriptions(
+        &self,
+        state: Option<State>,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Vec<(AccountId, Versioned)>, AppError>> + Send;
+    /// Up to `limit` trial or active subscriptions whose period ended at or before `now`.
+    fn due_for_expiry(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(AccountId, Versioned)>, AppError>> + Send;
 }

@@ -1,11 +1,13 @@
-//! `/admin/v1`: accounts and their keys.
+//! `/admin/v1`: accounts, their keys and their subscriptions.
 
+use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shortener_app::AccountView;
-use subscriptions::Subscription;
+use shortener_domain::AccountId;
+use subscriptions::{PlanName, State as SubState, Subscription, Transition, Versioned};
 use uuid::Uuid;
 
 use crate::extract::{AdminCaller, PageQuery, encode_cursor, path_id};
@@ -185,6 +187,166 @@ async fn revoke_key(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `If-Match: "<version>"` (the ETag we send), or `*` / absent for "whatever is current".
+fn if_match(req: &HttpRequest) -> Result<Option<i64>, Error> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let bad = || Error::Validation("If-Match must be a version in quotes, like \"3\"".into());
+    let value = value.to_str().map_err(|_| bad())?.trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| *v >= 1)
+        .map(Some)
+        .ok_or_else(bad)
+}
+
+fn subscription_response(status: actix_web::http::StatusCode, v: Versioned) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, format!("\"{}\"", v.version)))
+        .json(SubscriptionDto::new(v))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivateBody {
+    plan: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyBody {}
+
+async fn get_subscription(
+    state: web::Data<State>,
+    _admin: AdminCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let v = state.subscriptions.get(path_id(&id)?).await?;
+    Ok(subscription_response(actix_web::http::StatusCode::OK, v))
+}
+
+async fn transition(
+    state: &State,
+    admin: &AdminCaller,
+    req: &HttpRequest,
+    id: &str,
+    transition: Transition,
+) -> Result<HttpResponse, Error> {
+    let account: AccountId = path_id(id)?;
+    let expected = if_match(req)?;
+    let name = transition.name();
+    let v = state
+        .subscriptions
+        .transition(account, transition, expected)
+        .await?;
+    tracing::info!(admin_key = %admin.key_id, %account, transition = name, version = v.version, "subscription transition");
+    Ok(subscription_response(actix_web::http::StatusCode::OK, v))
+}
+
+async fn activate(
+    state: web::Data<State>,
+    admin: AdminCaller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<ActivateBody>,
+) -> Result<HttpResponse, Error> {
+    let plan: PlanName = body
+        .plan
+        .parse()
+        .map_err(|e: subscriptions::SubscriptionError| Error::Validation(e.to_string()))?;
+    transition(&state, &admin, &req, &id, Transition::Activate(plan)).await
+}
+
+async fn renew(
+    state: web::Data<State>,
+    admin: AdminCaller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Error> {
+    // Renew takes no options: no body, or `{}`. Anything else is refused, not ignored.
+    if !body.trim_ascii().is_empty() {
+        serde_json::from_slice::<EmptyBody>(&body)
+            .map_err(|e| Error::Validation(format!("renew takes no fields: {e}")))?;
+    }
+    transition(&state, &admin, &req, &id, Transition::Renew).await
+}
+
+async fn cancel(
+    state: web::Data<State>,
+    admin: AdminCaller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<CancelBody>,
+) -> Result<HttpResponse, Error> {
+    let reason = body.into_inner().reason;
+    transition(&state, &admin, &req, &id, Transition::Cancel(reason)).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriptionQuery {
+    state: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SubscriptionItem {
+    account_id: Uuid,
+    #[serde(flatten)]
+    subscription: SubscriptionDto,
+}
+
+#[derive(Debug, Serialize)]
+struct SubscriptionPage {
+    items: Vec<SubscriptionItem>,
+    next_cursor: Option<String>,
+}
+
+async fn list_subscriptions(
+    state: web::Data<State>,
+    _admin: AdminCaller,
+    query: web::Query<SubscriptionQuery>,
+) -> Result<HttpResponse, Error> {
+    let q = query.into_inner();
+    let filter = q
+        .state
+        .as_deref()
+        .map(str::parse::<SubState>)
+        .transpose()
+        .map_err(|e| Error::Validation(e.to_string()))?;
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .to_request()?;
+    let page = state.subscriptions.list(filter, page).await?;
+    Ok(HttpResponse::Ok().json(SubscriptionPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|(account, v)| SubscriptionItem {
+                account_id: account.as_uuid(),
+                subscription: SubscriptionDto::new(v),
+            })
+            .collect(),
+        next_cursor: page.next.map(encode_cursor),
+    }))
+}
+
 /// The admin routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -194,5 +356,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/accounts/{id}").route(web::get().to(get_account)))
     .service(web::resource("/accounts/{id}/keys").route(web::post().to(create_key)))
-    .service(web::resource("/accounts/{id}/keys/{key_id}").route(web::delete().to(revoke_key)));
+    .service(web::resource("/accounts/{id}/keys/{key_id}").route(web::delete().to(revoke_key)))
+    .service(web::resource("/accounts/{id}/subscription").route(web::get().to(get_subscription)))
+    .service(web::resource("/accounts/{id}/subscription/activate").route(web::post().to(activate)))
+    .service(web::resource("/accounts/{id}/subscription/renew").route(web::post().to(renew)))
+    .service(web::resource("/accounts/{id}/subscription/cancel").route(web::post().to(cancel)))
+    .service(web::resource("/subscriptions").route(web::get().to(list_subscriptions)));
 }

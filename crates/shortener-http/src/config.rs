@@ -28,7 +28,14 @@ struct Raw {
     redirect: RawRedirect,
     plans: RawPlans,
     links: RawLinks,
+    subscriptions: RawSubscriptions,
     log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubscriptions {
+    expiry_sweep: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +139,8 @@ pub struct Settings {
     pub plans: Plans,
     /// Allow targets on private/loopback IP literals.
     pub allow_private_targets: bool,
+    /// How often due expiries are written down.
+    pub expiry_sweep: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// `tracing` filter directives (overridden by `RUST_LOG`).
@@ -148,6 +157,7 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("database.migrate_on_start", true)?
         .set_default("redirect.status", 302)?
         .set_default("links.allow_private_targets", false)?
+        .set_default("subscriptions.expiry_sweep", "30s")?
         .set_default("log.format", "text")?
         .set_default("log.filter", "info")?;
     for name in [PlanName::Trial, PlanName::Pro, PlanName::Business] {
@@ -317,6 +327,10 @@ fn validate(raw: Raw) -> Result<Settings, Error> {
         redirect_status,
         plans,
         allow_private_targets: raw.links.allow_private_targets,
+        expiry_sweep: duration(
+            "subscriptions.expiry_sweep",
+            &raw.subscriptions.expiry_sweep,
+        )?,
         log_format,
         log_filter: raw.log.filter,
     })

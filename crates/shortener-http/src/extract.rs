@@ -55,8 +55,10 @@ pub fn query_config() -> web::QueryConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
-    limit: Option<u32>,
-    cursor: Option<String>,
+    /// Page size, 1..=500 (default 50).
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
 }
 
 impl PageQuery {

@@ -16,4 +16,4 @@ mod startup;
 pub mod telemetry;
 
 pub use error::Error;
-pub use startup::{Running, State, start};
+pub use startup::{Background, Running, State, start};

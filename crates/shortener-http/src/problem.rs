@@ -28,6 +28,14 @@ pub enum Slug {
     Unauthorized,
     /// 403: the key may not do this.
     Forbidden,
+    /// 403: the plan's monthly link allowance is used up.
+    QuotaExceeded,
+    /// 403: the subscription has expired or was cancelled.
+    SubscriptionInactive,
+    /// 409: the subscription cannot make this transition from its current state.
+    InvalidTransition,
+    /// 412: `If-Match` named a stale version.
+    VersionMismatch,
     /// 413: body over 64 KiB.
     PayloadTooLarge,
     /// 400: malformed body, unknown field, wrong type, bad parameter.
@@ -42,7 +50,7 @@ pub enum Slug {
 
 impl Slug {
     /// Every slug, for the `/problems` pages and their tests.
-    pub const ALL: [Slug; 12] = [
+    pub const ALL: [Slug; 16] = [
         Slug::InvalidUrl,
         Slug::InvalidCode,
         Slug::CodeTaken,
@@ -50,6 +58,10 @@ impl Slug {
         Slug::LinkExpired,
         Slug::Unauthorized,
         Slug::Forbidden,
+        Slug::QuotaExceeded,
+        Slug::SubscriptionInactive,
+        Slug::InvalidTransition,
+        Slug::VersionMismatch,
         Slug::PayloadTooLarge,
         Slug::Validation,
         Slug::MethodNotAllowed,
@@ -120,6 +132,30 @@ impl Slug {
                 StatusCode::FORBIDDEN,
                 "Forbidden",
                 "The key is valid but may not do this: admin keys call /admin/..., account keys call /api/... for their own account.",
+            ),
+            Slug::QuotaExceeded => (
+                "quota-exceeded",
+                StatusCode::FORBIDDEN,
+                "Quota exceeded",
+                "The account has created as many links this calendar month (UTC) as its plan allows. Existing links keep working; the allowance resets on the 1st, or a larger plan raises it.",
+            ),
+            Slug::SubscriptionInactive => (
+                "subscription-inactive",
+                StatusCode::FORBIDDEN,
+                "Subscription inactive",
+                "The account's subscription has expired or was cancelled, so it cannot create links. Existing links keep redirecting.",
+            ),
+            Slug::InvalidTransition => (
+                "invalid-transition",
+                StatusCode::CONFLICT,
+                "Invalid transition",
+                "The subscription cannot make this change from its current state (activate: from trial; renew: from active; cancel: from trial or active; nothing leaves expired or cancelled). `detail` names the current state.",
+            ),
+            Slug::VersionMismatch => (
+                "version-mismatch",
+                StatusCode::PRECONDITION_FAILED,
+                "Version mismatch",
+                "`If-Match` named a version of the subscription that is no longer current. Read it again and decide on the fresh state.",
             ),
             Slug::PayloadTooLarge => (
                 "payload-too-large",
@@ -218,6 +254,10 @@ impl Error {
                 AppError::LinkExpired => (Slug::LinkExpired, "this link has expired".into()),
                 AppError::Unauthorized => (Slug::Unauthorized, e.to_string()),
                 AppError::Forbidden(m) => (Slug::Forbidden, m.clone()),
+                AppError::QuotaExceeded(m) => (Slug::QuotaExceeded, m.clone()),
+                AppError::SubscriptionInactive(m) => (Slug::SubscriptionInactive, m.clone()),
+                AppError::InvalidTransition { .. } => (Slug::InvalidTransition, e.to_string()),
+                AppError::VersionMismatch { .. } => (Slug::VersionMismatch, e.to_string()),
                 AppError::Unavailable(_) => (
                     Slug::ServiceUnavailable,
                     "the database is not answering; retry shortly".into(),

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
-use shortener_app::{AccountService, Authenticator, Clock, LinkService};
+use shortener_app::{AccountService, Authenticator, Clock, LinkService, SubscriptionService};
 use shortener_domain::UrlPolicy;
 use shortener_pg::{Db, PgStore};
 use tracing_actix_web::TracingLogger;
@@ -23,6 +23,8 @@ pub struct State {
     pub links: LinkService<PgStore>,
     /// Account and key administration.
     pub accounts: AccountService<PgStore>,
+    /// Subscription administration.
+    pub subscriptions: SubscriptionService<PgStore>,
     /// Bearer-key authentication.
     pub auth: Authenticator<PgStore>,
     /// The pool, for readiness.
@@ -46,6 +48,41 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Resolves when the server has stopped (SIGINT/SIGTERM or a stop via its handle).
     pub server: Server,
+    /// The expiry sweep; it stops when this is dropped.
+    pub sweeper: Background,
+}
+
+/// A background task that is cancelled when its owner lets go of it.
+pub struct Background(tokio::task::JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Expiries written per query; the sweep loops until a batch comes back short.
+const SWEEP_BATCH: u32 = 500;
+
+/// Writes down due expiries every `every`, so the audit trail records them close to when
+/// they happened. Reads never wait for this: they compute the effective state themselves.
+/// Several instances may sweep at once; conditional writes make each expiry happen once.
+async fn sweep_expiries(state: web::Data<State>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        loop {
+            match state.subscriptions.expire_due(SWEEP_BATCH).await {
+                Ok(n) if n == SWEEP_BATCH as usize => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "expiry sweep failed; retrying next tick");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 fn public_url(settings: &Settings, addr: SocketAddr) -> Result<Url, Error> {
@@ -85,13 +122,18 @@ pub async fn start(
     let public = public_url(settings, addr)?;
     let policy = UrlPolicy::new(&public, settings.allow_private_targets);
     let state = web::Data::new(State {
-        links: LinkService::new(store.clone(), clock.clone(), policy),
-        accounts: AccountService::new(store, clock, settings.plans.clone()),
+        links: LinkService::new(store.clone(), clock.clone(), policy, settings.plans.clone()),
+        accounts: AccountService::new(store.clone(), clock.clone(), settings.plans.clone()),
+        subscriptions: SubscriptionService::new(store, clock, settings.plans.clone()),
         auth,
         db,
         public_base: public.as_str().trim_end_matches('/').to_owned(),
         redirect_status: settings.redirect_status,
     });
+    let sweeper = Background(tokio::spawn(sweep_expiries(
+        state.clone(),
+        settings.expiry_sweep,
+    )));
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -116,5 +158,9 @@ pub async fn start(
         .map_err(|e| Error::Startup(format!("listening on {addr}: {e}")))?
         .run();
     tracing::info!(%addr, public_url = %public, "serving");
-    Ok(Running { addr, server })
+    Ok(Running {
+        addr,
+        server,
+        sweeper,
+    })
 }

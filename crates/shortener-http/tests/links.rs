@@ -131,7 +131,8 @@ async fn private_targets_are_allowed_when_configured() {
 
 #[actix_web::test]
 async fn custom_codes_follow_their_rules_and_are_never_reused() {
-    let app = TestApp::spawn().await;
+    // Custom codes need a plan that allows them; this test is about their rules.
+    let app = TestApp::spawn_with(&[("SHORTENER__PLANS__TRIAL__CUSTOM_CODES", "true")]).await;
     let (_, key) = app.account("Acme").await;
     let (_, other) = app.account("Other").await;
     let link = app

@@ -56,3 +56,11 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(accounts, subscription_rows);
+
+diesel::table! {
+    subscriptions.link_usage (account_id, month) {
+        account_id -> Uuid,
+        month -> Date,
+        links_created -> Int8,
+    }
+}

@@ -2,16 +2,16 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Date, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Date, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use shortener_app::{
     AccountStore, AccountView, AppError, Inserted, KeyOwner, KeyStore, LinkStore, PageRequest,
-    StoredKey,
+    StoredKey, SubscriptionStore,
 };
 use shortener_domain::{
     Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, TargetUrl,
 };
-use subscriptions::{PlanName, Subscription, Versioned};
+use subscriptions::{PlanName, State, Subscription, Versioned};
 use uuid::Uuid;
 
 use crate::schema::{accounts, api_keys, link_daily_clicks, links, subscription_rows};
@@ -212,21 +212,100 @@ impl KeyRow {
     }
 }
 
+/// Why a link-creating transaction rolled back.
+enum CreateAbort {
+    Db(diesel::result::Error),
+    App(AppError),
+    CodeTaken,
+}
+
+impl From<diesel::result::Error> for CreateAbort {
+    fn from(e: diesel::result::Error) -> Self {
+        CreateAbort::Db(e)
+    }
+}
+
+#[derive(QueryableByName)]
+struct UsageRow {
+    #[diesel(sql_type = BigInt)]
+    #[allow(dead_code)]
+    links_created: i64,
+}
+
 impl LinkStore for PgStore {
-    async fn insert_link(&self, link: &Link) -> Result<Inserted, AppError> {
+    async fn insert_link<G>(
+        &self,
+        link: &Link,
+        month: NaiveDate,
+        gate: G,
+    ) -> Result<Inserted, AppError>
+    where
+        G: FnOnce(&Versioned) -> Result<u64, AppError> + Send,
+    {
         let mut conn = self.db.conn().await?;
-        let n = diesel::insert_into(links::table)
-            .values(LinkRow::from_link(link))
-            .on_conflict(links::code)
-            .do_nothing()
-            .execute(&mut conn)
-            .await
-            .map_err(PgError::from)?;
-        Ok(if n == 1 {
-            Inserted::Created
-        } else {
-            Inserted::CodeTaken
-        })
+        let row = LinkRow::from_link(link);
+        let account = link.account_id.as_uuid();
+        let outcome = conn
+            .transaction(async |conn| {
+                // FOR SHARE: a transition racing this create waits for it (and vice versa),
+                // so a link is never created under a subscription that was just cancelled.
+                let sub = subscription_rows::table
+                    .filter(subscription_rows::account_id.eq(account))
+                    .select(SubscriptionRow::as_select())
+                    .for_share()
+                    .first(conn)
+                    .await
+                    .optional()?
+                    .ok_or_else(|| {
+                        CreateAbort::App(AppError::Internal(
+                            "account without a subscription".into(),
+                        ))
+                    })?
+                    .into_versioned()
+                    .map_err(|e| CreateAbort::App(e.into()))?;
+                let allowance = gate(&sub).map_err(CreateAbort::App)?;
+                let allowance = i64::try_from(allowance).unwrap_or(i64::MAX);
+                // Take one unit of the month's allowance. Concurrent creates queue on this
+                // row's lock and each sees the count the previous one committed, so the
+                // limit holds exactly.
+                let taken: Option<UsageRow> = diesel::sql_query(
+                    "INSERT INTO subscriptions.link_usage AS u (account_id, month, links_created) \
+                     VALUES ($1, $2, 1) \
+                     ON CONFLICT (account_id, month) DO UPDATE \
+                     SET links_created = u.links_created + 1 WHERE u.links_created < $3 \
+                     RETURNING u.links_created",
+                )
+                .bind::<SqlUuid, _>(account)
+                .bind::<Date, _>(month)
+                .bind::<BigInt, _>(allowance)
+                .get_result(conn)
+                .await
+                .optional()?;
+                if taken.is_none() {
+                    return Err(CreateAbort::App(AppError::QuotaExceeded(format!(
+                        "this month's allowance of {allowance} links is used up"
+                    ))));
+                }
+                let n = diesel::insert_into(links::table)
+                    .values(&row)
+                    .on_conflict(links::code)
+                    .do_nothing()
+                    .execute(conn)
+                    .await?;
+                if n == 1 {
+                    Ok(())
+                } else {
+                    // Roll back, giving the allowance unit back.
+                    Err(CreateAbort::CodeTaken)
+                }
+            })
+            .await;
+        match outcome {
+            Ok(()) => Ok(Inserted::Created),
+            Err(CreateAbort::CodeTaken) => Ok(Inserted::CodeTaken),
+            Err(CreateAbort::App(e)) => Err(e),
+            Err(CreateAbort::Db(e)) => Err(PgError::from(e).into()),
+        }
     }
 
     async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {
@@ -451,5 +530,112 @@ impl KeyStore for PgStore {
             .await
             .map_err(PgError::from)?;
         Ok(())
+    }
+}
+
+impl SubscriptionStore for PgStore {
+    async fn subscription(&self, account: AccountId) -> Result<Option<Versioned>, AppError> {
+        let mut conn = self.db.conn().await?;
+        let row = subscription_rows::table
+            .filter(subscription_rows::account_id.eq(account.as_uuid()))
+            .select(SubscriptionRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(PgError::from)?;
+        Ok(row.map(SubscriptionRow::into_versioned).transpose()?)
+    }
+
+    async fn replace_subscription(
+        &self,
+        account: AccountId,
+        expected: i64,
+        next: &Subscription,
+        at: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        let mut conn = self.db.conn().await?;
+        let row = SubscriptionRow::from_versioned(
+            account,
+            &Versioned {
+                subscription: next.clone(),
+                version: expected + 1,
+            },
+            at,
+        );
+        // Conditional on the version read: of two racing writers exactly one matches.
+        let n = diesel::update(
+            subscription_rows::table
+                .filter(subscription_rows::account_id.eq(account.as_uuid()))
+                .filter(subscription_rows::version.eq(expected)),
+        )
+        .set((
+            subscription_rows::state.eq(&row.state),
+            subscription_rows::plan.eq(&row.plan),
+            subscription_rows::ends_at.eq(row.ends_at),
+            subscription_rows::reason.eq(&row.reason),
+            subscription_rows::version.eq(row.version),
+            subscription_rows::updated_at.eq(row.updated_at),
+        ))
+        .execute(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        Ok(n == 1)
+    }
+
+    async fn list_subscriptions(
+        &self,
+        state: Option<State>,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Vec<(AccountId, Versioned)>, AppError> {
+        use subscription_rows::dsl as s;
+        let mut conn = self.db.conn().await?;
+        let mut query = s::subscription_rows
+            .select(SubscriptionRow::as_select())
+            .order(s::account_id.asc())
+            .limit(i64::from(page.limit) + 1)
+            .into_boxed();
+        if let Some(after) = page.after {
+            query = query.filter(s::account_id.gt(after));
+        }
+        // The effective state, as `Subscription::effective_at` computes it.
+        query = match state {
+            None => query,
+            Some(State::Trial) => query.filter(s::state.eq("trial").and(s::ends_at.gt(now))),
+            Some(State::Active) => query.filter(s::state.eq("active").and(s::ends_at.gt(now))),
+            Some(State::Expired) => query.filter(
+                s::state
+                    .eq("expired")
+                    .or(s::state.eq_any(["trial", "active"]).and(s::ends_at.le(now))),
+            ),
+            Some(State::Cancelled) => query.filter(s::state.eq("cancelled")),
+        };
+        let rows = query.load(&mut conn).await.map_err(PgError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Ok((AccountId::from_uuid(r.account_id), r.into_versioned()?)))
+            .collect::<Result<_, PgError>>()?)
+    }
+
+    async fn due_for_expiry(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(AccountId, Versioned)>, AppError> {
+        use subscription_rows::dsl as s;
+        let mut conn = self.db.conn().await?;
+        let rows = s::subscription_rows
+            .filter(s::state.eq_any(["trial", "active"]))
+            .filter(s::ends_at.le(now))
+            .order(s::ends_at.asc())
+            .limit(i64::from(limit))
+            .select(SubscriptionRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Ok((AccountId::from_uuid(r.account_id), r.into_versioned()?)))
+            .collect::<Result<_, PgError>>()?)
     }
 }

@@ -41,6 +41,7 @@ pub struct TestApp {
     pub clock: Arc<TestClock>,
     handle: ServerHandle,
     client: awc::Client,
+    _sweeper: shortener_http::Background,
 }
 
 /// A response, read fully.
@@ -104,12 +105,14 @@ impl TestApp {
             .await
             .expect("app starts");
         let handle = running.server.handle();
+        let sweeper = running.sweeper;
         actix_web::rt::spawn(running.server);
         TestApp {
             base: format!("http://{}", running.addr),
             db,
             clock,
             handle,
+            _sweeper: sweeper,
             client: awc::Client::builder()
                 .disable_redirects()
                 .timeout(std::time::Duration::from_secs(30))
@@ -124,7 +127,22 @@ impl TestApp {
         key: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        self.request_with(method, path, key, body, &[]).await
+    }
+
+    /// Like `request`, with extra headers.
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }

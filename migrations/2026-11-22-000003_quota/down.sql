@@ -1,0 +1,2 @@
+DROP INDEX subscriptions.subscriptions_due_idx;
+DROP TABLE subscriptions.link_usage;
