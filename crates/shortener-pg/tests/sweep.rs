@@ -1,0 +1,80 @@
+//! The expiry sweep on real PostgreSQL, with two instances sweeping at once: every due
+//! subscription is expired exactly once, and nothing that is not due is touched.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use shortener_app::{AccountService, Clock, SubscriptionService};
+use shortener_pg::{Db, PgStore, PoolSettings};
+use shortener_testing::TestDb;
+use subscriptions::{Plan, PlanName, Plans, State};
+
+struct Manual(Mutex<DateTime<Utc>>);
+
+impl Clock for Manual {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+fn store(url: &str) -> PgStore {
+    let settings = PoolSettings {
+        max_size: 4,
+        wait_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(5),
+    };
+    PgStore::new(Db::connect(url, &settings).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
+    let db = TestDb::new().await;
+    let plans = Plans::default().with(Plan {
+        period: Duration::from_secs(60),
+        ..Plan::default_for(PlanName::Trial)
+    });
+    let clock = Arc::new(Manual(Mutex::new(Utc::now())));
+    let accounts = AccountService::new(store(&db.url), clock.clone(), plans.clone());
+    let mut due = Vec::new();
+    for i in 0..60 {
+        due.push(
+            accounts
+                .create(&format!("due {i}"))
+                .await
+                .unwrap()
+                .account
+                .id,
+        );
+    }
+    // Created later: still in trial when the sweep runs.
+    *clock.0.lock().unwrap() += chrono::Duration::seconds(30);
+    let fresh = accounts.create("fresh").await.unwrap().account.id;
+    *clock.0.lock().unwrap() += chrono::Duration::seconds(40);
+
+    let a = SubscriptionService::new(store(&db.url), clock.clone(), plans.clone());
+    let b = SubscriptionService::new(store(&db.url), clock.clone(), plans.clone());
+    // Small batches so the two instances interleave over the same rows.
+    let (mut total_a, mut total_b) = (0, 0);
+    loop {
+        let (x, y) = tokio::join!(a.expire_due(7), b.expire_due(7));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        total_a += x;
+        total_b += y;
+        if x == 0 && y == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        total_a + total_b,
+        due.len(),
+        "each due subscription expired exactly once"
+    );
+    for id in due {
+        let v = a.get(id).await.unwrap();
+        assert_eq!((v.subscription.state(), v.version), (State::Expired, 2));
+    }
+    let v = a.get(fresh).await.unwrap();
+    assert_eq!((v.subscription.state(), v.version), (State::Trial, 1));
+}
