@@ -129,7 +129,9 @@ fn serve_without_a_database_provisions_one_and_stops_it_on_sigterm() {
     }
     assert!(ready, "service became ready with its own PostgreSQL");
     assert!(
-        walk(&data_dir).iter().any(|p| p.ends_with("PG_VERSION")),
+        shortener_testing::files_under(&data_dir)
+            .iter()
+            .any(|p| p.ends_with("PG_VERSION")),
         "a cluster was initialised under database.data_dir"
     );
 
@@ -151,25 +153,10 @@ fn serve_without_a_database_provisions_one_and_stops_it_on_sigterm() {
     };
     assert!(status.success(), "clean exit, got {status}");
     // The private server is stopped again: no postmaster.pid anywhere under the data dir.
-    let pid_files = walk(&data_dir)
+    let pid_files = shortener_testing::files_under(&data_dir)
         .into_iter()
         .filter(|p| p.ends_with("postmaster.pid"))
         .count();
     assert_eq!(pid_files, 0, "private PostgreSQL still running");
     let _ = std::fs::remove_dir_all(&data_dir);
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

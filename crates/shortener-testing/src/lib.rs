@@ -68,7 +68,7 @@ fn server() -> &'static Server {
 /// freshly migrated template instead of a stale one.
 fn template_name() -> String {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
-    let mut files: Vec<PathBuf> = walk(&dir);
+    let mut files: Vec<PathBuf> = files_under(&dir);
     files.sort();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for f in files {
@@ -81,13 +81,14 @@ fn template_name() -> String {
     format!("shortener_tpl_{hash:016x}")
 }
 
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+/// Every file below `dir`, recursively (unreadable directories are skipped).
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
-                out.extend(walk(&p));
+                out.extend(files_under(&p));
             } else {
                 out.push(p);
             }
@@ -157,26 +158,18 @@ impl TestDb {
     /// A fresh, fully migrated database for one test.
     pub async fn new() -> TestDb {
         let template = ensure_template().await;
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = admin_conn().await;
-        conn.batch_execute(&format!(
-            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("creating test database: {e}"));
-        TestDb {
-            url: (server().url_for)(&name),
-            name,
-            admin_url: server().admin_url.clone(),
-        }
+        TestDb::create(&format!(" TEMPLATE \"{template}\"")).await
     }
 
     /// An empty database with no migrations applied, for migration tests.
     pub async fn empty() -> TestDb {
-        let _ = server();
+        TestDb::create("").await
+    }
+
+    async fn create(options: &str) -> TestDb {
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         let mut conn = admin_conn().await;
-        conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        conn.batch_execute(&format!("CREATE DATABASE \"{name}\"{options}"))
             .await
             .unwrap_or_else(|e| panic!("creating test database: {e}"));
         TestDb {
