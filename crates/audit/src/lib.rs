@@ -4,14 +4,19 @@
 //! infrastructure (diesel, actix, tokio, config, tracing) or on the app, pg or http crates.
 //! `cargo xtask check-boundaries` enforces this.
 //!
-//! This is the module's first slice: the vocabulary (actors and actions as the contract
-//! names them). Entries, their storage and the query API come with the audit issue.
+//! What is here: the vocabulary (actors, actions, entities), [`AuditEntry`] with its
+//! per-field [`Changes`], and the query types ([`AuditFilter`], [`AuditCursor`]). Writing
+//! entries in the same transaction as each change, and the query API, are wired in the
+//! app, pg and http crates.
 
 use std::fmt;
 use std::str::FromStr;
 
+mod entry;
+pub use entry::{AuditCursor, AuditEntry, AuditFilter, Change, Changes, Entity, EntityType, Value};
+
 /// Who made a change. The id is the key id for admins, the account id for accounts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
     /// An operator, acting through an admin key (id: the key id).
     Admin(uuid::Uuid),
@@ -19,6 +24,35 @@ pub enum Actor {
     Account(uuid::Uuid),
     /// The service itself (background work such as expiry).
     System,
+}
+
+impl Actor {
+    /// `admin`, `account` or `system`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Actor::Admin(_) => "admin",
+            Actor::Account(_) => "account",
+            Actor::System => "system",
+        }
+    }
+
+    /// The acting key or account; none for the system.
+    pub fn id(self) -> Option<uuid::Uuid> {
+        match self {
+            Actor::Admin(id) | Actor::Account(id) => Some(id),
+            Actor::System => None,
+        }
+    }
+
+    /// Rebuilds an actor from its stored parts.
+    pub fn from_parts(kind: &str, id: Option<uuid::Uuid>) -> Option<Actor> {
+        match (kind, id) {
+            ("admin", Some(id)) => Some(Actor::Admin(id)),
+            ("account", Some(id)) => Some(Actor::Account(id)),
+            ("system", None) => Some(Actor::System),
+            _ => None,
+        }
+    }
 }
 
 /// Every auditable change. The wire form is `entity.verb`.
@@ -47,6 +81,19 @@ pub enum Action {
 }
 
 impl Action {
+    /// The kind of entity this action changes.
+    pub fn entity_type(self) -> EntityType {
+        match self {
+            Action::LinkCreated | Action::LinkUpdated | Action::LinkDeleted => EntityType::Link,
+            Action::AccountCreated => EntityType::Account,
+            Action::KeyCreated | Action::KeyRevoked => EntityType::Key,
+            Action::SubscriptionActivated
+            | Action::SubscriptionRenewed
+            | Action::SubscriptionCancelled
+            | Action::SubscriptionExpired => EntityType::Subscription,
+        }
+    }
+
     /// All actions, in contract order.
     pub const ALL: [Action; 10] = [
         Action::LinkCreated,
@@ -84,12 +131,29 @@ impl fmt::Display for Action {
     }
 }
 
-/// An action name that is not in the contract's list.
+/// Why an audit value could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuditError {
     /// Not one of [`Action::ALL`].
     #[error("unknown audit action `{0}`")]
     UnknownAction(String),
+    /// Not one of link, account, key, subscription.
+    #[error("unknown entity type `{0}` (expected link, account, key or subscription)")]
+    UnknownEntityType(String),
+    /// The action belongs to another kind of entity (e.g. `link.created` on an account).
+    #[error("action {action} does not apply to a {entity}")]
+    ActionMismatch {
+        /// The action.
+        action: Action,
+        /// The entity type it was recorded against.
+        entity: EntityType,
+    },
+    /// A cursor this module did not issue.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// `since` after `until`.
+    #[error("since must not be after until")]
+    EmptyRange,
 }
 
 impl FromStr for Action {
