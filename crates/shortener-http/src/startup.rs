@@ -48,7 +48,7 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Resolves when the server has stopped (SIGINT/SIGTERM or a stop via its handle).
     pub server: Server,
-    /// The expiry sweep; it stops when this is dropped.
+    /// The expiry sweep and audit-partition upkeep; they stop when this is dropped.
     pub sweeper: Background,
 }
 
@@ -58,6 +58,27 @@ pub struct Background(tokio::task::JoinHandle<()>);
 impl Drop for Background {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Keeps audit partitions ready for this month and the next two: at start, then daily,
+/// retrying every minute while the database cannot be reached (the service still starts).
+async fn keep_audit_partitions(db: Db, clock: Arc<dyn Clock>) {
+    loop {
+        let today = clock.now().date_naive();
+        let wait = match db.ensure_audit_partitions(today, 3).await {
+            Ok(created) => {
+                if created > 0 {
+                    tracing::info!(created, "audit partitions created ahead");
+                }
+                std::time::Duration::from_secs(24 * 60 * 60)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not prepare audit partitions; retrying");
+                std::time::Duration::from_secs(60)
+            }
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -121,6 +142,7 @@ pub async fn start(
         .map_err(|e| Error::Startup(format!("listener: {e}")))?;
     let public = public_url(settings, addr)?;
     let policy = UrlPolicy::new(&public, settings.allow_private_targets);
+    let clock_for_upkeep = clock.clone();
     let state = web::Data::new(State {
         links: LinkService::new(store.clone(), clock.clone(), policy, settings.plans.clone()),
         accounts: AccountService::new(store.clone(), clock.clone(), settings.plans.clone()),
@@ -130,10 +152,11 @@ pub async fn start(
         public_base: public.as_str().trim_end_matches('/').to_owned(),
         redirect_status: settings.redirect_status,
     });
-    let sweeper = Background(tokio::spawn(sweep_expiries(
-        state.clone(),
-        settings.expiry_sweep,
-    )));
+    let partitions = keep_audit_partitions(state.db.clone(), clock_for_upkeep);
+    let expiries = sweep_expiries(state.clone(), settings.expiry_sweep);
+    let sweeper = Background(tokio::spawn(async move {
+        tokio::join!(partitions, expiries);
+    }));
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -4,6 +4,7 @@
 mod common;
 
 use awc::http::{Method, StatusCode};
+use chrono::Datelike;
 use common::{ADMIN_KEY, TestApp};
 use diesel::QueryableByName;
 use diesel::sql_types::{Bool, Text};
@@ -338,4 +339,44 @@ async fn without_a_database_health_is_ok_readiness_and_requests_are_503() {
     let body: Value = create.json().await.unwrap();
     assert_eq!(body["type"], "/problems/service-unavailable");
     handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn the_service_creates_audit_partitions_ahead_of_time() {
+    // Start "400 days from now": months no migration created must be made by the service.
+    let app = TestApp::spawn_at(400 * 86_400, &[]).await;
+    let then = chrono::Utc::now() + chrono::Duration::days(400);
+    let want = |months: u32| {
+        let first = then.date_naive().with_day(1).unwrap();
+        let m = first
+            .checked_add_months(chrono::Months::new(months))
+            .unwrap();
+        format!("entries_{}", m.format("%Y_%m"))
+    };
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        relname: String,
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut conn = app.db.conn().await;
+        let names: Vec<Name> = diesel::sql_query(
+            "SELECT c.relname::text AS relname FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'audit'",
+        )
+        .load(&mut conn)
+        .await
+        .unwrap();
+        let names: Vec<String> = names.into_iter().map(|n| n.relname).collect();
+        if (0..3).all(|m| names.contains(&want(m))) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing one of {:?} in {names:?}",
+            (0..3).map(want).collect::<Vec<_>>()
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

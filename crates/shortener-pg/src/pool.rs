@@ -90,4 +90,28 @@ impl Db {
             .map(|_| ())
             .map_err(PgError::from)
     }
+
+    /// Makes sure the audit log has a partition for `months` calendar months starting with
+    /// `from`'s month (idempotent); returns how many it created. Run at start and daily,
+    /// so an entry never finds its month missing.
+    pub async fn ensure_audit_partitions(
+        &self,
+        from: chrono::NaiveDate,
+        months: i32,
+    ) -> Result<i32, PgError> {
+        use diesel::sql_types::{Date, Integer};
+
+        #[derive(diesel::QueryableByName)]
+        struct Created {
+            #[diesel(sql_type = Integer)]
+            created: i32,
+        }
+        let mut conn = self.conn().await?;
+        let row: Created = diesel::sql_query("SELECT audit.ensure_partitions($1, $2) AS created")
+            .bind::<Date, _>(from)
+            .bind::<Integer, _>(months)
+            .get_result(&mut conn)
+            .await?;
+        Ok(row.created)
+    }
 }

@@ -88,6 +88,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        TestApp::spawn_at(0, extra).await
+    }
+
+    /// Starts the app with its clock `offset_secs` away from the wall clock.
+    pub async fn spawn_at(offset_secs: i64, extra: &[(&str, &str)]) -> TestApp {
         let db = TestDb::new().await;
         let mut env: Vec<(String, String)> = vec![
             ("SHORTENER__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
@@ -101,6 +106,7 @@ impl TestApp {
         let settings = config::load_from(None, |_| None, env).expect("test settings");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let clock = Arc::new(TestClock::default());
+        clock.advance(offset_secs);
         let running = shortener_http::start(&settings, &db.url, listener, clock.clone())
             .await
             .expect("app starts");
