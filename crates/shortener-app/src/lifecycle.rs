@@ -72,14 +72,6 @@ impl<S: SubscriptionStore> SubscriptionService<S> {
                 .replace_subscription(account, current.version, &next, now)
                 .await?
             {
-                tracing::info!(
-                    account = %account,
-                    transition = transition.name(),
-                    from = current.subscription.state().as_str(),
-                    to = next.state().as_str(),
-                    version = current.version + 1,
-                    "subscription changed"
-                );
                 return Ok(Versioned {
                     subscription: next,
                     version: current.version + 1,

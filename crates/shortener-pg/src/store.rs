@@ -533,6 +533,15 @@ impl KeyStore for PgStore {
     }
 }
 
+/// The states that end by themselves when their period runs out.
+const LIVE: [State; 2] = [State::Trial, State::Active];
+
+fn by_account(rows: Vec<SubscriptionRow>) -> Result<Vec<(AccountId, Versioned)>, PgError> {
+    rows.into_iter()
+        .map(|r| Ok((AccountId::from_uuid(r.account_id), r.into_versioned()?)))
+        .collect()
+}
+
 impl SubscriptionStore for PgStore {
     async fn subscription(&self, account: AccountId) -> Result<Option<Versioned>, AppError> {
         let mut conn = self.db.conn().await?;
@@ -598,23 +607,22 @@ impl SubscriptionStore for PgStore {
         if let Some(after) = page.after {
             query = query.filter(s::account_id.gt(after));
         }
-        // The effective state, as `Subscription::effective_at` computes it.
+        // The effective state, as `Subscription::effective_at` computes it: a live state
+        // holds only until its end, after which the row counts as expired.
         query = match state {
             None => query,
-            Some(State::Trial) => query.filter(s::state.eq("trial").and(s::ends_at.gt(now))),
-            Some(State::Active) => query.filter(s::state.eq("active").and(s::ends_at.gt(now))),
+            Some(live @ (State::Trial | State::Active)) => {
+                query.filter(s::state.eq(live.as_str()).and(s::ends_at.gt(now)))
+            }
             Some(State::Expired) => query.filter(
-                s::state
-                    .eq("expired")
-                    .or(s::state.eq_any(["trial", "active"]).and(s::ends_at.le(now))),
+                s::state.eq(State::Expired.as_str()).or(s::state
+                    .eq_any(LIVE.map(State::as_str))
+                    .and(s::ends_at.le(now))),
             ),
-            Some(State::Cancelled) => query.filter(s::state.eq("cancelled")),
+            Some(State::Cancelled) => query.filter(s::state.eq(State::Cancelled.as_str())),
         };
         let rows = query.load(&mut conn).await.map_err(PgError::from)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Ok((AccountId::from_uuid(r.account_id), r.into_versioned()?)))
-            .collect::<Result<_, PgError>>()?)
+        Ok(by_account(rows)?)
     }
 
     async fn due_for_expiry(
@@ -625,7 +633,7 @@ impl SubscriptionStore for PgStore {
         use subscription_rows::dsl as s;
         let mut conn = self.db.conn().await?;
         let rows = s::subscription_rows
-            .filter(s::state.eq_any(["trial", "active"]))
+            .filter(s::state.eq_any(LIVE.map(State::as_str)))
             .filter(s::ends_at.le(now))
             .order(s::ends_at.asc())
             .limit(i64::from(limit))
@@ -633,9 +641,6 @@ impl SubscriptionStore for PgStore {
             .load(&mut conn)
             .await
             .map_err(PgError::from)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Ok((AccountId::from_uuid(r.account_id), r.into_versioned()?)))
-            .collect::<Result<_, PgError>>()?)
+        Ok(by_account(rows)?)
     }
 }

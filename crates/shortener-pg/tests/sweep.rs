@@ -2,22 +2,12 @@
 //! subscription is expired exactly once, and nothing that is not due is touched.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use shortener_app::{AccountService, Clock, SubscriptionService};
+use shortener_app::{AccountService, SubscriptionService};
 use shortener_pg::{Db, PgStore, PoolSettings};
-use shortener_testing::TestDb;
+use shortener_testing::{ManualClock, TestDb};
 use subscriptions::{Plan, PlanName, Plans, State};
-
-struct Manual(Mutex<DateTime<Utc>>);
-
-impl Clock for Manual {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 fn store(url: &str) -> PgStore {
     let settings = PoolSettings {
@@ -35,7 +25,7 @@ async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
         period: Duration::from_secs(60),
         ..Plan::default_for(PlanName::Trial)
     });
-    let clock = Arc::new(Manual(Mutex::new(Utc::now())));
+    let clock = ManualClock::new();
     let accounts = AccountService::new(store(&db.url), clock.clone(), plans.clone());
     let mut due = Vec::new();
     for i in 0..60 {
@@ -49,9 +39,9 @@ async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
         );
     }
     // Created later: still in trial when the sweep runs.
-    *clock.0.lock().unwrap() += chrono::Duration::seconds(30);
+    clock.advance(chrono::Duration::seconds(30));
     let fresh = accounts.create("fresh").await.unwrap().account.id;
-    *clock.0.lock().unwrap() += chrono::Duration::seconds(40);
+    clock.advance(chrono::Duration::seconds(40));
 
     let a = SubscriptionService::new(store(&db.url), clock.clone(), plans.clone());
     let b = SubscriptionService::new(store(&db.url), clock.clone(), plans.clone());

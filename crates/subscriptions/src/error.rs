@@ -19,7 +19,7 @@ pub enum SubscriptionError {
     #[error("the trial plan cannot be activated; choose a paid plan (pro, business)")]
     NotPaid,
     /// A cancellation reason that is empty or too long.
-    #[error("reason must be 1 to 500 characters")]
+    #[error("reason must be 1 to {} characters", crate::MAX_REASON_CHARS)]
     InvalidReason,
     /// A plan period that is not a positive humantime duration.
     #[error("invalid period `{0}`: expected a humantime duration such as 30d, 12h or 5s")]
