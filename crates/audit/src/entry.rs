@@ -172,6 +172,8 @@ pub struct AuditEntry {
     pub action: Action,
     /// What it changed.
     pub entity: Entity,
+    /// The account the entity belongs to: whose `/api/v1/audit` view shows the entry.
+    pub account_id: Option<Uuid>,
     /// Field by field.
     pub changes: Changes,
 }
@@ -184,6 +186,7 @@ impl AuditEntry {
         actor: Actor,
         action: Action,
         entity_id: impl Into<String>,
+        account_id: Option<Uuid>,
         changes: Changes,
     ) -> AuditEntry {
         AuditEntry {
@@ -195,6 +198,7 @@ impl AuditEntry {
                 kind: action.entity_type(),
                 id: entity_id.into(),
             },
+            account_id,
             changes,
         }
     }
@@ -206,6 +210,7 @@ impl AuditEntry {
         actor: Actor,
         action: Action,
         entity: Entity,
+        account_id: Option<Uuid>,
         changes: Changes,
     ) -> Result<AuditEntry, AuditError> {
         if action.entity_type() != entity.kind {
@@ -220,6 +225,7 @@ impl AuditEntry {
             actor,
             action,
             entity,
+            account_id,
             changes,
         })
     }
@@ -329,6 +335,7 @@ mod tests {
             Actor::System,
             Action::SubscriptionExpired,
             "x",
+            None,
             Changes::default(),
         );
         assert_eq!(e.entity.kind, EntityType::Subscription);
@@ -339,6 +346,7 @@ mod tests {
             e.actor,
             Action::LinkCreated,
             e.entity.clone(),
+            None,
             Changes::default(),
         );
         assert!(matches!(wrong, Err(AuditError::ActionMismatch { .. })));
@@ -351,6 +359,7 @@ mod tests {
             Actor::System,
             Action::KeyRevoked,
             "k",
+            None,
             Changes::default(),
         );
         let c = e.cursor();

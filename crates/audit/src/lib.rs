@@ -5,15 +5,18 @@
 //! `cargo xtask check-boundaries` enforces this.
 //!
 //! What is here: the vocabulary (actors, actions, entities), [`AuditEntry`] with its
-//! per-field [`Changes`], and the query types ([`AuditFilter`], [`AuditCursor`]). Writing
-//! entries in the same transaction as each change, and the query API, are wired in the
-//! app, pg and http crates.
+//! per-field [`Changes`], the query types ([`AuditFilter`], [`AuditCursor`],
+//! [`AuditQuery`]) and the two ports: [`AuditRecorder`], which appends inside the
+//! transaction of the change it records, and [`AuditLog`], which reads. The app drives
+//! them, shortener-pg implements them, shortener-http serves the query API.
 
 use std::fmt;
 use std::str::FromStr;
 
 mod entry;
+mod ports;
 pub use entry::{AuditCursor, AuditEntry, AuditFilter, Change, Changes, Entity, EntityType, Value};
+pub use ports::{AuditLog, AuditQuery, AuditRecorder, BoxFuture};
 
 /// Who made a change. The id is the key id for admins, the account id for accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

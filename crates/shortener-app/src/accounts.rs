@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use shortener_domain::{Account, AccountId, AccountName, KeyId};
 use subscriptions::{PlanName, Plans, Subscription, Versioned};
 
+use audit::{Action, Actor, Changes, Value};
+
 use crate::keys::{self, KeyOwner};
-use crate::{AccountStore, AppError, Clock, KeyStore, Page, PageRequest};
+use crate::{AccountStore, AppError, Clock, Page, PageRequest, Revoked, UnitOfWork, trail};
 
 /// An account as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +49,7 @@ pub struct AccountService<S> {
     plans: Plans,
 }
 
-impl<S: AccountStore + KeyStore> AccountService<S> {
+impl<S: AccountStore + UnitOfWork> AccountService<S> {
     /// Builds the service with the configured plans.
     pub fn new(store: S, clock: Arc<dyn Clock>, plans: Plans) -> Self {
         AccountService {
@@ -57,8 +59,9 @@ impl<S: AccountStore + KeyStore> AccountService<S> {
         }
     }
 
-    /// Creates an account; it starts in a trial of the trial plan's length.
-    pub async fn create(&self, name: &str) -> Result<AccountView, AppError> {
+    /// Creates an account; it starts in a trial of the trial plan's length. `admin` is
+    /// the operator's key, recorded as the actor.
+    pub async fn create(&self, admin: KeyId, name: &str) -> Result<AccountView, AppError> {
         let now = self.clock.now();
         let account = Account {
             id: AccountId::new(),
@@ -69,11 +72,20 @@ impl<S: AccountStore + KeyStore> AccountService<S> {
             subscription: Subscription::start_trial(now, self.plans.get(PlanName::Trial)),
             version: 1,
         };
-        self.store.create_account(&account, &subscription).await?;
-        Ok(AccountView {
+        let view = AccountView {
             account,
             subscription,
-        })
+        };
+        self.store
+            .run(move |tx| {
+                Box::pin(async move {
+                    tx.insert_account(&view.account, &view.subscription).await?;
+                    tx.record(trail::account_created(admin_actor(admin), &view.account))
+                        .await?;
+                    Ok(view)
+                })
+            })
+            .await
     }
 
     /// One account.
@@ -96,12 +108,22 @@ impl<S: AccountStore + KeyStore> AccountService<S> {
     }
 
     /// Issues a new key for an existing account.
-    pub async fn create_key(&self, account: AccountId) -> Result<NewKey, AppError> {
+    pub async fn create_key(&self, admin: KeyId, account: AccountId) -> Result<NewKey, AppError> {
+        // Accounts are never deleted, so checking outside the transaction is exact.
         if self.store.account(account).await?.is_none() {
             return Err(AppError::NotFound);
         }
         let issued = keys::issue(KeyOwner::Account(account), self.clock.now());
-        self.store.insert_key(&issued.stored).await?;
+        let stored = issued.stored.clone();
+        self.store
+            .run(move |tx| {
+                Box::pin(async move {
+                    tx.insert_key(&stored).await?;
+                    tx.record(trail::key_created(admin_actor(admin), account, &stored))
+                        .await
+                })
+            })
+            .await?;
         Ok(NewKey {
             id: issued.stored.id,
             prefix: issued.stored.prefix(),
@@ -110,16 +132,43 @@ impl<S: AccountStore + KeyStore> AccountService<S> {
         })
     }
 
-    /// Revokes one of an account's keys; it stops working at once.
-    pub async fn revoke_key(&self, account: AccountId, key: KeyId) -> Result<(), AppError> {
-        if self
-            .store
-            .revoke_key(account, key, self.clock.now())
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(AppError::NotFound)
-        }
+    /// Revokes one of an account's keys; it stops working at once. Revoking a revoked key
+    /// again succeeds and changes (and records) nothing.
+    pub async fn revoke_key(
+        &self,
+        admin: KeyId,
+        account: AccountId,
+        key: KeyId,
+    ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        self.store
+            .run(move |tx| {
+                Box::pin(async move {
+                    match tx.revoke_key(account, key, now).await? {
+                        Revoked::NoSuchKey => Err(AppError::NotFound),
+                        Revoked::Already => Ok(()),
+                        Revoked::Now => {
+                            tx.record(trail::entry(
+                                now,
+                                admin_actor(admin),
+                                Action::KeyRevoked,
+                                key.as_uuid().to_string(),
+                                account,
+                                Changes::diff(
+                                    &[("revoked_at", Value::Null)],
+                                    &[("revoked_at", now.into())],
+                                ),
+                            ))
+                            .await
+                        }
+                    }
+                })
+            })
+            .await
     }
+}
+
+/// An operator acts through an admin key; the audit log names the key.
+pub(crate) fn admin_actor(key: KeyId) -> Actor {
+    Actor::Admin(key.as_uuid())
 }

@@ -185,6 +185,7 @@ impl<S: KeyStore> Authenticator<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::UnitOfWork;
     use crate::memory::MemoryStore;
 
     #[test]
@@ -212,7 +213,7 @@ mod tests {
         let auth = Authenticator::new(store.clone());
         let account = AccountId::new();
         let k = issue(KeyOwner::Account(account), Utc::now());
-        store.insert_key(&k.stored).await.unwrap();
+        store.put_key(&k.stored);
 
         assert_eq!(
             auth.authenticate(&k.plaintext).await.unwrap(),
@@ -234,8 +235,9 @@ mod tests {
             Err(AppError::Unauthorized)
         ));
 
+        let id = k.stored.id;
         store
-            .revoke_key(account, k.stored.id, Utc::now())
+            .run(move |tx| tx.revoke_key(account, id, Utc::now()))
             .await
             .unwrap();
         assert!(matches!(

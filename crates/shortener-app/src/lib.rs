@@ -2,11 +2,13 @@
 //!
 //! This crate orchestrates the domain and the modules (`subscriptions`, `audit`): it decides
 //! what happens when someone shortens, resolves, edits or deletes a link, or administers
-//! accounts and keys. It owns the ports; shortener-pg implements them and shortener-http
+//! accounts and keys, and every change it makes goes through a [`UnitOfWork`] that writes
+//! the change and its audit entry in one transaction. It owns the ports; shortener-pg implements them and shortener-http
 //! wires them. It must never depend on diesel, actix, a database driver, config, or the pg
 //! and http crates (`cargo xtask check-boundaries` enforces this).
 
 mod accounts;
+mod audit_log;
 mod clock;
 mod error;
 mod keys;
@@ -14,15 +16,20 @@ mod lifecycle;
 mod links;
 mod page;
 mod ports;
+mod trail;
 
 #[cfg(test)]
 mod memory;
 
 pub use accounts::{AccountService, AccountView, NewKey};
+pub use audit_log::AuditService;
 pub use clock::{Clock, SystemClock};
 pub use error::AppError;
 pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};
 pub use lifecycle::SubscriptionService;
 pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink, Resolved};
 pub use page::{Page, PageRequest};
-pub use ports::{AccountStore, Inserted, KeyStore, LinkStore, SubscriptionStore};
+pub use ports::{
+    AccountStore, AccountWrites, Inserted, KeyStore, KeyWrites, LinkStore, LinkWrites, Revoked,
+    SubscriptionStore, SubscriptionWrites, Tx, UnitOfWork,
+};

@@ -3,29 +3,28 @@
 
 use std::sync::Arc;
 
-use shortener_domain::AccountId;
-use subscriptions::{Plans, State, Transition, Versioned};
+use audit::{Action, Actor, Changes};
+use chrono::{DateTime, Utc};
+use shortener_domain::{AccountId, KeyId};
+use subscriptions::{Plans, State, Subscription, Transition, Versioned};
 
-use crate::{AppError, Clock, Page, PageRequest, SubscriptionStore};
-
-/// How often an unconditional transition re-reads and retries after losing a race before
-/// giving up. Losing five times in a row needs a storm of writes to one subscription.
-const RACE_RETRIES: usize = 5;
+use crate::accounts::admin_actor;
+use crate::{AppError, Clock, Page, PageRequest, SubscriptionStore, Tx, UnitOfWork, trail};
 
 /// Subscription administration and the expiry sweep.
 pub struct SubscriptionService<S> {
     store: S,
     clock: Arc<dyn Clock>,
-    plans: Plans,
+    plans: Arc<Plans>,
 }
 
-impl<S: SubscriptionStore> SubscriptionService<S> {
+impl<S: SubscriptionStore + UnitOfWork> SubscriptionService<S> {
     /// Builds the service with the configured plans.
     pub fn new(store: S, clock: Arc<dyn Clock>, plans: Plans) -> Self {
         SubscriptionService {
             store,
             clock,
-            plans,
+            plans: Arc::new(plans),
         }
     }
 
@@ -41,54 +40,48 @@ impl<S: SubscriptionStore> SubscriptionService<S> {
         Ok(v)
     }
 
-    /// Applies `transition`. With `if_match`, the caller's version must be current and stay
-    /// current until the write (412 otherwise). Without it, a lost race is retried on the
-    /// fresh state, so every accepted call is applied and none is lost; two racing calls
-    /// never both apply to the same version, because the write is conditional on it.
+    /// Applies `transition` for the operator holding `admin`. The subscription is read
+    /// and locked in the transaction that writes it, so racing transitions queue and each
+    /// decides on the state the previous one left: none is lost, none applies twice. With
+    /// `if_match`, the version found must be the caller's (412 otherwise).
     pub async fn transition(
         &self,
+        admin: KeyId,
         account: AccountId,
         transition: Transition,
         if_match: Option<i64>,
     ) -> Result<Versioned, AppError> {
-        for _ in 0..RACE_RETRIES {
-            let current = self
-                .store
-                .subscription(account)
-                .await?
-                .ok_or(AppError::NotFound)?;
-            if let Some(expected) = if_match
-                && expected != current.version
-            {
-                return Err(AppError::VersionMismatch {
-                    expected,
-                    current: current.version,
-                });
-            }
-            let now = self.clock.now();
-            let next = current.subscription.apply(&transition, now, &self.plans)?;
-            if self
-                .store
-                .replace_subscription(account, current.version, &next, now)
-                .await?
-            {
-                return Ok(Versioned {
-                    subscription: next,
-                    version: current.version + 1,
-                });
-            }
-            if let Some(expected) = if_match {
-                let current = self
-                    .store
-                    .subscription(account)
-                    .await?
-                    .map_or(expected, |v| v.version);
-                return Err(AppError::VersionMismatch { expected, current });
-            }
-        }
-        Err(AppError::Unavailable(
-            "the subscription is changing too fast; retry".into(),
-        ))
+        let now = self.clock.now();
+        let plans = self.plans.clone();
+        self.store
+            .run(move |tx| {
+                Box::pin(async move {
+                    let current = tx
+                        .subscription_for_update(account)
+                        .await?
+                        .ok_or(AppError::NotFound)?;
+                    if let Some(expected) = if_match
+                        && expected != current.version
+                    {
+                        return Err(AppError::VersionMismatch {
+                            expected,
+                            current: current.version,
+                        });
+                    }
+                    let next = current.subscription.apply(&transition, now, &plans)?;
+                    write(
+                        tx,
+                        account,
+                        &current,
+                        next,
+                        &transition,
+                        now,
+                        admin_actor(admin),
+                    )
+                    .await
+                })
+            })
+            .await
     }
 
     /// Subscriptions by effective state, in account order.
@@ -107,30 +100,95 @@ impl<S: SubscriptionStore> SubscriptionService<S> {
     }
 
     /// Writes down up to `limit` expiries that are due, through the same transition code
-    /// as the admin calls. Safe with many instances sweeping at once: each write is
-    /// conditional on the version read, so a subscription expires exactly once.
+    /// as the admin calls, each in its own transaction with its `subscription.expired`
+    /// entry by the system. Safe with many instances sweeping at once: each re-reads the
+    /// subscription under lock, so a subscription expires exactly once.
     /// Returns how many this call expired.
     pub async fn expire_due(&self, limit: u32) -> Result<usize, AppError> {
         let now = self.clock.now();
         let mut expired = 0;
-        for (account, current) in self.store.due_for_expiry(now, limit).await? {
-            let Ok(next) = current
-                .subscription
-                .apply(&Transition::Expire, now, &self.plans)
-            else {
-                continue; // changed under us since the query: nothing is due any more
-            };
-            if self
+        for (account, _) in self.store.due_for_expiry(now, limit).await? {
+            let plans = self.plans.clone();
+            let written = self
                 .store
-                .replace_subscription(account, current.version, &next, now)
-                .await?
-            {
-                tracing::info!(account = %account, version = current.version + 1, "subscription expired");
+                .run(move |tx| {
+                    Box::pin(async move {
+                        let Some(current) = tx.subscription_for_update(account).await? else {
+                            return Ok(None);
+                        };
+                        let Ok(next) = current.subscription.apply(&Transition::Expire, now, &plans)
+                        else {
+                            return Ok(None); // changed since the query: nothing is due now
+                        };
+                        let written = write(
+                            tx,
+                            account,
+                            &current,
+                            next,
+                            &Transition::Expire,
+                            now,
+                            Actor::System,
+                        )
+                        .await?;
+                        Ok(Some(written))
+                    })
+                })
+                .await?;
+            if let Some(v) = written {
+                tracing::info!(account = %account, version = v.version, "subscription expired");
                 expired += 1;
             }
         }
         Ok(expired)
     }
+}
+
+/// The audit action a transition records.
+fn action_of(transition: &Transition) -> Action {
+    match transition {
+        Transition::Activate(_) => Action::SubscriptionActivated,
+        Transition::Renew => Action::SubscriptionRenewed,
+        Transition::Cancel(_) => Action::SubscriptionCancelled,
+        Transition::Expire => Action::SubscriptionExpired,
+    }
+}
+
+/// Writes `next` over the locked `current` and records the transition, field by field.
+async fn write(
+    tx: &mut dyn Tx,
+    account: AccountId,
+    current: &Versioned,
+    next: Subscription,
+    transition: &Transition,
+    now: DateTime<Utc>,
+    actor: Actor,
+) -> Result<Versioned, AppError> {
+    if !tx
+        .replace_subscription(account, current.version, &next, now)
+        .await?
+    {
+        // The row is locked by this transaction; a mismatch means the lock did not hold.
+        return Err(AppError::Internal(
+            "subscription changed under its lock".into(),
+        ));
+    }
+    let next = Versioned {
+        subscription: next,
+        version: current.version + 1,
+    };
+    tx.record(trail::entry(
+        now,
+        actor,
+        action_of(transition),
+        account.as_uuid().to_string(),
+        account,
+        Changes::diff(
+            &trail::subscription_fields(current),
+            &trail::subscription_fields(&next),
+        ),
+    ))
+    .await?;
+    Ok(next)
 }
 
 #[cfg(test)]
@@ -142,6 +200,10 @@ mod tests {
     use super::*;
     use crate::memory::{ManualClock, MemoryStore};
     use crate::{AccountService, LinkService, NewLink};
+
+    fn admin() -> KeyId {
+        KeyId::from_uuid(uuid::Uuid::nil())
+    }
 
     fn plans() -> Plans {
         Plans::default().with(Plan {
@@ -174,10 +236,10 @@ mod tests {
     #[tokio::test]
     async fn transitions_bump_the_version_and_honour_if_match() {
         let f = fixture();
-        let id = f.accounts.create("Acme").await.unwrap().account.id;
+        let id = f.accounts.create(admin(), "Acme").await.unwrap().account.id;
         let active = f
             .subs
-            .transition(id, Transition::Activate(PlanName::Pro), Some(1))
+            .transition(admin(), id, Transition::Activate(PlanName::Pro), Some(1))
             .await
             .unwrap();
         assert_eq!(active.version, 2);
@@ -190,7 +252,7 @@ mod tests {
         ));
         assert!(matches!(
             f.subs
-                .transition(id, Transition::Activate(PlanName::Pro), None)
+                .transition(admin(), id, Transition::Activate(PlanName::Pro), None)
                 .await,
             Err(AppError::InvalidTransition {
                 from: State::Active,
@@ -198,7 +260,9 @@ mod tests {
             })
         ));
         assert!(matches!(
-            f.subs.transition(id, Transition::Renew, Some(1)).await,
+            f.subs
+                .transition(admin(), id, Transition::Renew, Some(1))
+                .await,
             Err(AppError::VersionMismatch {
                 expected: 1,
                 current: 2
@@ -206,13 +270,13 @@ mod tests {
         ));
         let renewed = f
             .subs
-            .transition(id, Transition::Renew, Some(2))
+            .transition(admin(), id, Transition::Renew, Some(2))
             .await
             .unwrap();
         assert_eq!(renewed.version, 3);
         assert!(matches!(
             f.subs
-                .transition(AccountId::new(), Transition::Renew, None)
+                .transition(admin(), AccountId::new(), Transition::Renew, None)
                 .await,
             Err(AppError::NotFound)
         ));
@@ -221,7 +285,7 @@ mod tests {
     #[tokio::test]
     async fn due_expiries_are_written_once_and_reads_never_lag() {
         let f = fixture();
-        let id = f.accounts.create("Acme").await.unwrap().account.id;
+        let id = f.accounts.create(admin(), "Acme").await.unwrap().account.id;
         assert_eq!(f.subs.expire_due(100).await.unwrap(), 0);
         f.clock.advance(chrono::Duration::seconds(61));
         // Read as expired before anything is written.
@@ -236,7 +300,7 @@ mod tests {
     #[tokio::test]
     async fn link_creation_is_gated_by_the_subscription() {
         let f = fixture();
-        let id = f.accounts.create("Acme").await.unwrap().account.id;
+        let id = f.accounts.create(admin(), "Acme").await.unwrap().account.id;
         let new = |code: Option<&str>| NewLink {
             url: "https://example.com/".into(),
             code: code.map(str::to_owned),
@@ -253,7 +317,7 @@ mod tests {
             Err(AppError::QuotaExceeded(_))
         ));
         f.subs
-            .transition(id, Transition::Cancel("done".into()), None)
+            .transition(admin(), id, Transition::Cancel("done".into()), None)
             .await
             .unwrap();
         assert!(matches!(

@@ -7,7 +7,9 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use shortener_domain::{AccountId, Link, LinkId, ShortCode, TargetUrl, UrlPolicy};
 use subscriptions::Plans;
 
-use crate::{AppError, Clock, Inserted, LinkStore, Page, PageRequest};
+use audit::{Action, Actor, Changes, Value};
+
+use crate::{AppError, Clock, Inserted, LinkStore, Page, PageRequest, UnitOfWork, trail};
 
 /// Random codes collide with probability n / 62^7; five draws in a row failing means
 /// something other than bad luck is wrong.
@@ -73,13 +75,20 @@ pub struct LinkService<S> {
     plans: Arc<Plans>,
 }
 
+/// `link` if it exists and is `account`'s; another account's link is `NotFound`, exactly
+/// like a missing one.
+fn owned(link: Option<Link>, account: AccountId) -> Result<Link, AppError> {
+    link.filter(|l| l.account_id == account)
+        .ok_or(AppError::NotFound)
+}
+
 /// The first day of `now`'s calendar month (UTC): the allowance's period.
 fn month_of(now: DateTime<Utc>) -> NaiveDate {
     let day = now.date_naive();
     day.with_day(1).unwrap_or(day)
 }
 
-impl<S: LinkStore> LinkService<S> {
+impl<S: LinkStore + UnitOfWork> LinkService<S> {
     /// Builds the service; `policy` decides which targets are acceptable, `plans` what
     /// each subscription allows.
     pub fn new(store: S, clock: Arc<dyn Clock>, policy: UrlPolicy, plans: Plans) -> Self {
@@ -106,6 +115,10 @@ impl<S: LinkStore> LinkService<S> {
 
     /// Shortens a URL for `account`. A custom code that is taken is a conflict; a generated
     /// one that collides is silently drawn again.
+    ///
+    /// One transaction reads the subscription (holding it against a racing transition),
+    /// asks the subscription's rules for the allowance, takes one unit of it, inserts the
+    /// link and records `link.created`; any refusal rolls all of it back.
     pub async fn create(&self, account: AccountId, req: NewLink) -> Result<Link, AppError> {
         let now = self.clock.now();
         let target = TargetUrl::parse(&req.url, &self.policy)?;
@@ -128,17 +141,40 @@ impl<S: LinkStore> LinkService<S> {
             };
             let plans = self.plans.clone();
             let custom_code = custom.is_some();
-            let gate = move |sub: &subscriptions::Versioned| {
-                Ok(sub.subscription.may_create(now, &plans, custom_code)?)
-            };
-            match self.store.insert_link(&link, month_of(now), gate).await? {
-                Inserted::Created => return Ok(link),
-                Inserted::CodeTaken if custom.is_some() => {
-                    return Err(AppError::CodeTaken(link.code.to_string()));
+            let created = self
+                .store
+                .run(move |tx| {
+                    Box::pin(async move {
+                        let sub = tx.subscription_for_share(account).await?.ok_or_else(|| {
+                            AppError::Internal("account without a subscription".into())
+                        })?;
+                        let allowance = sub.subscription.may_create(now, &plans, custom_code)?;
+                        if !tx.take_allowance(account, month_of(now), allowance).await? {
+                            return Err(AppError::QuotaExceeded(format!(
+                                "this month's allowance of {allowance} links is used up"
+                            )));
+                        }
+                        if tx.insert_link(&link).await? == Inserted::CodeTaken {
+                            return Err(AppError::CodeTaken(link.code.to_string()));
+                        }
+                        tx.record(trail::entry(
+                            now,
+                            Actor::Account(account.as_uuid()),
+                            Action::LinkCreated,
+                            link.code.as_str(),
+                            account,
+                            Changes::created(&trail::link_fields(&link)),
+                        ))
+                        .await?;
+                        Ok(link)
+                    })
+                })
+                .await;
+            match created {
+                Err(AppError::CodeTaken(code)) if custom.is_none() => {
+                    tracing::warn!(%code, "generated code collided; drawing again");
                 }
-                Inserted::CodeTaken => {
-                    tracing::warn!(code = %link.code, "generated code collided; drawing again");
-                }
+                other => return other,
             }
         }
         Err(AppError::Internal(format!(
@@ -150,10 +186,7 @@ impl<S: LinkStore> LinkService<S> {
     /// missing one, so codes of other tenants cannot be probed.
     pub async fn get(&self, account: AccountId, code: &str) -> Result<Link, AppError> {
         let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
-        match self.store.link_by_code(&code).await? {
-            Some(link) if link.account_id == account => Ok(link),
-            _ => Err(AppError::NotFound),
-        }
+        owned(self.store.link_by_code(&code).await?, account)
     }
 
     /// `account`'s live links, newest first.
@@ -166,7 +199,8 @@ impl<S: LinkStore> LinkService<S> {
         Ok(Page::from_overfetch(rows, page.limit, |l| l.id.as_uuid()))
     }
 
-    /// Changes a link's target and/or expiry.
+    /// Changes a link's target and/or expiry, and records what changed. A patch that
+    /// changes nothing writes nothing (and records nothing).
     pub async fn update(
         &self,
         account: AccountId,
@@ -174,28 +208,77 @@ impl<S: LinkStore> LinkService<S> {
         patch: LinkPatch,
     ) -> Result<Link, AppError> {
         let now = self.clock.now();
-        let mut link = self.get(account, code).await?;
-        if let Some(url) = patch.url {
-            link.target = TargetUrl::parse(&url, &self.policy)?;
-        }
-        if let Some(expires_at) = patch.expires_at {
-            link.expires_at = self.future_expiry(expires_at, now)?;
-        }
-        if self.store.update_link(&link).await? {
-            Ok(link)
-        } else {
-            Err(AppError::NotFound)
-        }
+        let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
+        // Validate before opening a transaction: bad input never touches the database.
+        let target = patch
+            .url
+            .map(|url| TargetUrl::parse(&url, &self.policy))
+            .transpose()?;
+        let expires_at = patch
+            .expires_at
+            .map(|at| self.future_expiry(at, now))
+            .transpose()?;
+        self.store
+            .run(move |tx| {
+                Box::pin(async move {
+                    let before = owned(tx.link_for_update(&code).await?, account)?;
+                    let mut after = before.clone();
+                    if let Some(target) = target {
+                        after.target = target;
+                    }
+                    if let Some(expires_at) = expires_at {
+                        after.expires_at = expires_at;
+                    }
+                    let changes =
+                        Changes::diff(&trail::link_fields(&before), &trail::link_fields(&after));
+                    if changes.is_empty() {
+                        return Ok(after);
+                    }
+                    if !tx.update_link(&after).await? {
+                        return Err(AppError::NotFound);
+                    }
+                    tx.record(trail::entry(
+                        now,
+                        Actor::Account(account.as_uuid()),
+                        Action::LinkUpdated,
+                        after.code.as_str(),
+                        account,
+                        changes,
+                    ))
+                    .await?;
+                    Ok(after)
+                })
+            })
+            .await
     }
 
     /// Deletes a link; its code is never handed out again.
     pub async fn delete(&self, account: AccountId, code: &str) -> Result<(), AppError> {
-        let link = self.get(account, code).await?;
-        if self.store.delete_link(link.id, self.clock.now()).await? {
-            Ok(())
-        } else {
-            Err(AppError::NotFound)
-        }
+        let now = self.clock.now();
+        let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
+        self.store
+            .run(move |tx| {
+                Box::pin(async move {
+                    let link = owned(tx.link_for_update(&code).await?, account)?;
+                    if !tx.delete_link(link.id, now).await? {
+                        return Err(AppError::NotFound);
+                    }
+                    tx.record(trail::entry(
+                        now,
+                        Actor::Account(account.as_uuid()),
+                        Action::LinkDeleted,
+                        link.code.as_str(),
+                        account,
+                        Changes::diff(
+                            &[("deleted_at", Value::Null)],
+                            &[("deleted_at", now.into())],
+                        ),
+                    ))
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// What `GET /{code}` answers: a target, or `NotFound` / `LinkExpired`. Anything that is

@@ -1,64 +1,263 @@
 //! An in-memory implementation of the ports, for unit tests of the use cases only. Storage
 //! behaviour is tested against real PostgreSQL in shortener-pg and shortener-http.
+//!
+//! A unit of work runs on a copy of the state that replaces the original only when the
+//! work succeeds: the all-or-nothing of a transaction, for tests that run one use case at
+//! a time (there is no isolation between concurrent units).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use audit::{AuditEntry, AuditLog, AuditQuery, AuditRecorder, BoxFuture};
 use chrono::{DateTime, NaiveDate, Utc};
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State as SubState, Subscription, Versioned};
 
 use crate::{
-    AccountStore, AccountView, AppError, Inserted, KeyOwner, KeyStore, LinkStore, PageRequest,
-    StoredKey, SubscriptionStore,
+    AccountStore, AccountView, AccountWrites, AppError, Inserted, KeyOwner, KeyStore, KeyWrites,
+    LinkStore, LinkWrites, PageRequest, Revoked, StoredKey, SubscriptionStore, SubscriptionWrites,
+    Tx, UnitOfWork,
 };
 
-#[derive(Default)]
-struct State {
+#[derive(Default, Clone)]
+pub struct State {
     links: Vec<(Link, bool)>,
     daily: HashMap<(LinkId, NaiveDate), i64>,
     accounts: Vec<AccountView>,
     keys: Vec<StoredKey>,
     usage: HashMap<(AccountId, NaiveDate), u64>,
+    pub audit: Vec<AuditEntry>,
 }
 
 #[derive(Clone, Default)]
 pub struct MemoryStore(Arc<Mutex<State>>);
 
-impl LinkStore for MemoryStore {
-    async fn insert_link<G>(
-        &self,
-        link: &Link,
-        month: NaiveDate,
-        gate: G,
-    ) -> Result<Inserted, AppError>
-    where
-        G: FnOnce(&Versioned) -> Result<u64, AppError> + Send,
-    {
-        // One lock for the whole check-and-insert: the same atomicity PostgreSQL gives.
-        let mut s = self.0.lock().unwrap();
-        let sub = s
-            .accounts
-            .iter()
-            .find(|v| v.account.id == link.account_id)
-            .map(|v| v.subscription.clone())
-            .ok_or_else(|| AppError::Internal("no subscription".into()))?;
-        let allowance = gate(&sub)?;
-        let used = s.usage.get(&(link.account_id, month)).copied().unwrap_or(0);
-        if used >= allowance {
-            return Err(AppError::QuotaExceeded(format!(
-                "this month's allowance of {allowance} links is used up"
-            )));
-        }
-        if s.links.iter().any(|(l, _)| l.code == link.code) {
-            return Ok(Inserted::CodeTaken);
-        }
-        s.usage.insert((link.account_id, month), used + 1);
-        s.links.push((link.clone(), false));
-        Ok(Inserted::Created)
+impl MemoryStore {
+    /// A copy of everything, for assertions.
+    pub fn snapshot(&self) -> State {
+        self.0.lock().unwrap().clone()
     }
 
+    /// Stores a key directly (test set-up, not a use case).
+    pub fn put_key(&self, key: &StoredKey) {
+        self.0.lock().unwrap().keys.push(key.clone());
+    }
+}
+
+/// The state a unit of work changes; committed by swapping it in.
+pub struct MemoryTx(State);
+
+impl UnitOfWork for MemoryStore {
+    async fn run<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, AppError>> + Send + 'static,
+    {
+        let mut tx = MemoryTx(self.snapshot());
+        let out = work(&mut tx).await?;
+        *self.0.lock().unwrap() = tx.0;
+        Ok(out)
+    }
+}
+
+fn ready<'a, T: Send + 'a>(v: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(v))
+}
+
+impl LinkWrites for MemoryTx {
+    fn insert_link<'a>(&'a mut self, link: &'a Link) -> BoxFuture<'a, Result<Inserted, AppError>> {
+        let s = &mut self.0;
+        if s.links.iter().any(|(l, _)| l.code == link.code) {
+            return ready(Ok(Inserted::CodeTaken));
+        }
+        s.links.push((link.clone(), false));
+        ready(Ok(Inserted::Created))
+    }
+
+    fn link_for_update<'a>(
+        &'a mut self,
+        code: &'a ShortCode,
+    ) -> BoxFuture<'a, Result<Option<Link>, AppError>> {
+        ready(Ok(self
+            .0
+            .links
+            .iter()
+            .find(|(l, deleted)| &l.code == code && !deleted)
+            .map(|(l, _)| l.clone())))
+    }
+
+    fn update_link<'a>(&'a mut self, link: &'a Link) -> BoxFuture<'a, Result<bool, AppError>> {
+        ready(Ok(
+            match self.0.links.iter_mut().find(|(l, d)| l.id == link.id && !d) {
+                Some((l, _)) => {
+                    l.target = link.target.clone();
+                    l.expires_at = link.expires_at;
+                    true
+                }
+                None => false,
+            },
+        ))
+    }
+
+    fn delete_link(
+        &mut self,
+        id: LinkId,
+        _at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<bool, AppError>> {
+        ready(Ok(
+            match self.0.links.iter_mut().find(|(l, d)| l.id == id && !d) {
+                Some((_, d)) => {
+                    *d = true;
+                    true
+                }
+                None => false,
+            },
+        ))
+    }
+}
+
+impl AccountWrites for MemoryTx {
+    fn insert_account<'a>(
+        &'a mut self,
+        account: &'a Account,
+        subscription: &'a Versioned,
+    ) -> BoxFuture<'a, Result<(), AppError>> {
+        self.0.accounts.push(AccountView {
+            account: account.clone(),
+            subscription: subscription.clone(),
+        });
+        ready(Ok(()))
+    }
+}
+
+impl KeyWrites for MemoryTx {
+    fn insert_key<'a>(&'a mut self, key: &'a StoredKey) -> BoxFuture<'a, Result<(), AppError>> {
+        self.0.keys.push(key.clone());
+        ready(Ok(()))
+    }
+
+    fn revoke_key(
+        &mut self,
+        account: AccountId,
+        id: KeyId,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Revoked, AppError>> {
+        let found = self
+            .0
+            .keys
+            .iter_mut()
+            .find(|k| k.id == id && k.owner == KeyOwner::Account(account));
+        ready(Ok(match found {
+            None => Revoked::NoSuchKey,
+            Some(k) if k.revoked_at.is_some() => Revoked::Already,
+            Some(k) => {
+                k.revoked_at = Some(at);
+                Revoked::Now
+            }
+        }))
+    }
+}
+
+impl SubscriptionWrites for MemoryTx {
+    fn subscription_for_share(
+        &mut self,
+        account: AccountId,
+    ) -> BoxFuture<'_, Result<Option<Versioned>, AppError>> {
+        self.subscription_for_update(account)
+    }
+
+    fn subscription_for_update(
+        &mut self,
+        account: AccountId,
+    ) -> BoxFuture<'_, Result<Option<Versioned>, AppError>> {
+        ready(Ok(self
+            .0
+            .accounts
+            .iter()
+            .find(|v| v.account.id == account)
+            .map(|v| v.subscription.clone())))
+    }
+
+    fn replace_subscription<'a>(
+        &'a mut self,
+        account: AccountId,
+        expected: i64,
+        next: &'a Subscription,
+        _at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<bool, AppError>> {
+        ready(Ok(
+            match self
+                .0
+                .accounts
+                .iter_mut()
+                .find(|v| v.account.id == account && v.subscription.version == expected)
+            {
+                Some(v) => {
+                    v.subscription = Versioned {
+                        subscription: next.clone(),
+                        version: expected + 1,
+                    };
+                    true
+                }
+                None => false,
+            },
+        ))
+    }
+
+    fn take_allowance(
+        &mut self,
+        account: AccountId,
+        month: NaiveDate,
+        allowance: u64,
+    ) -> BoxFuture<'_, Result<bool, AppError>> {
+        let used = self.0.usage.entry((account, month)).or_default();
+        let taken = *used < allowance;
+        if taken {
+            *used += 1;
+        }
+        ready(Ok(taken))
+    }
+}
+
+impl AuditRecorder for MemoryTx {
+    type Error = AppError;
+
+    fn record(&mut self, entry: AuditEntry) -> BoxFuture<'_, Result<(), AppError>> {
+        self.0.audit.push(entry);
+        ready(Ok(()))
+    }
+}
+
+impl AuditLog for MemoryStore {
+    type Error = AppError;
+
+    async fn entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, AppError> {
+        let f = &query.filter;
+        let mut rows: Vec<AuditEntry> = self
+            .snapshot()
+            .audit
+            .into_iter()
+            .filter(|e| f.entity_type.is_none_or(|t| e.entity.kind == t))
+            .filter(|e| f.entity_id.as_ref().is_none_or(|id| &e.entity.id == id))
+            .filter(|e| f.actor_id.is_none_or(|id| e.actor.id() == Some(id)))
+            .filter(|e| f.action.is_none_or(|a| e.action == a))
+            .filter(|e| f.since.is_none_or(|t| e.occurred_at >= t))
+            .filter(|e| f.until.is_none_or(|t| e.occurred_at < t))
+            .filter(|e| f.account.is_none_or(|a| e.account_id == Some(a)))
+            .filter(|e| {
+                query
+                    .after
+                    .is_none_or(|c| (e.occurred_at, e.id) < (c.occurred_at, c.id))
+            })
+            .collect();
+        rows.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.id)));
+        rows.truncate(query.limit as usize);
+        Ok(rows)
+    }
+}
+
+impl LinkStore for MemoryStore {
     async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {
         let s = self.0.lock().unwrap();
         Ok(s.links
@@ -83,31 +282,6 @@ impl LinkStore for MemoryStore {
         links.sort_by_key(|l| std::cmp::Reverse(l.id));
         links.truncate(page.limit as usize + 1);
         Ok(links)
-    }
-
-    async fn update_link(&self, link: &Link) -> Result<bool, AppError> {
-        let mut s = self.0.lock().unwrap();
-        Ok(
-            match s.links.iter_mut().find(|(l, d)| l.id == link.id && !d) {
-                Some((l, _)) => {
-                    l.target = link.target.clone();
-                    l.expires_at = link.expires_at;
-                    true
-                }
-                None => false,
-            },
-        )
-    }
-
-    async fn delete_link(&self, id: LinkId, _at: DateTime<Utc>) -> Result<bool, AppError> {
-        let mut s = self.0.lock().unwrap();
-        Ok(match s.links.iter_mut().find(|(l, d)| l.id == id && !d) {
-            Some((_, d)) => {
-                *d = true;
-                true
-            }
-            None => false,
-        })
     }
 
     async fn count_click(&self, id: LinkId, day: NaiveDate) -> Result<(), AppError> {
@@ -135,18 +309,6 @@ impl LinkStore for MemoryStore {
 }
 
 impl AccountStore for MemoryStore {
-    async fn create_account(
-        &self,
-        account: &Account,
-        subscription: &subscriptions::Versioned,
-    ) -> Result<(), AppError> {
-        self.0.lock().unwrap().accounts.push(AccountView {
-            account: account.clone(),
-            subscription: subscription.clone(),
-        });
-        Ok(())
-    }
-
     async fn account(&self, id: AccountId) -> Result<Option<AccountView>, AppError> {
         let s = self.0.lock().unwrap();
         Ok(s.accounts.iter().find(|v| v.account.id == id).cloned())
@@ -164,34 +326,9 @@ impl AccountStore for MemoryStore {
 }
 
 impl KeyStore for MemoryStore {
-    async fn insert_key(&self, key: &StoredKey) -> Result<(), AppError> {
-        self.0.lock().unwrap().keys.push(key.clone());
-        Ok(())
-    }
-
     async fn key_by_lookup(&self, lookup: &str) -> Result<Option<StoredKey>, AppError> {
         let s = self.0.lock().unwrap();
         Ok(s.keys.iter().find(|k| k.lookup == lookup).cloned())
-    }
-
-    async fn revoke_key(
-        &self,
-        account: AccountId,
-        id: KeyId,
-        at: DateTime<Utc>,
-    ) -> Result<bool, AppError> {
-        let mut s = self.0.lock().unwrap();
-        match s
-            .keys
-            .iter_mut()
-            .find(|k| k.id == id && k.owner == KeyOwner::Account(account))
-        {
-            Some(k) => {
-                k.revoked_at.get_or_insert(at);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
     }
 
     async fn put_bootstrap_key(&self, key: &StoredKey) -> Result<(), AppError> {
@@ -209,30 +346,6 @@ impl SubscriptionStore for MemoryStore {
             .iter()
             .find(|v| v.account.id == account)
             .map(|v| v.subscription.clone()))
-    }
-
-    async fn replace_subscription(
-        &self,
-        account: AccountId,
-        expected: i64,
-        next: &Subscription,
-        _at: DateTime<Utc>,
-    ) -> Result<bool, AppError> {
-        let mut s = self.0.lock().unwrap();
-        match s
-            .accounts
-            .iter_mut()
-            .find(|v| v.account.id == account && v.subscription.version == expected)
-        {
-            Some(v) => {
-                v.subscription = Versioned {
-                    subscription: next.clone(),
-                    version: expected + 1,
-                };
-                Ok(true)
-            }
-            None => Ok(false),
-        }
     }
 
     async fn list_subscriptions(

@@ -7,22 +7,27 @@ pub struct PageRequest {
     pub limit: u32,
 }
 
-/// One page of a list and where the next one starts (`None` on the last page).
+/// One page of a list and where the next one starts (`None` on the last page). `C` is the
+/// list's keyset position: an id for most lists, `(occurred_at, id)` for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
+pub struct Page<T, C = uuid::Uuid> {
     /// The items, in the list's order.
     pub items: Vec<T>,
-    /// Id to pass as `after` for the next page.
-    pub next: Option<uuid::Uuid>,
+    /// Where the next page starts.
+    pub next: Option<C>,
 }
 
-impl<T> Page<T> {
+impl<T, C> Page<T, C> {
     /// Builds a page from `limit + 1` fetched rows: the extra row only proves there is more.
-    pub fn from_overfetch(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> uuid::Uuid) -> Page<T> {
+    pub fn from_overfetch(mut rows: Vec<T>, limit: u32, position: impl Fn(&T) -> C) -> Page<T, C> {
         let limit = limit as usize;
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let next = if more { rows.last().map(&id) } else { None };
+        let next = if more {
+            rows.last().map(&position)
+        } else {
+            None
+        };
         Page { items: rows, next }
     }
 }

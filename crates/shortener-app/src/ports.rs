@@ -1,8 +1,14 @@
 //! The ports: what the use cases need from storage. Small and focused; implemented by
 //! shortener-pg (and by an in-memory double in this crate's unit tests).
+//!
+//! Reads go straight to a store. Every change goes through a [`UnitOfWork`]: the use case
+//! hands it one piece of work, which sees a [`Tx`] (the write ports plus the audit
+//! recorder) and runs inside one database transaction. So a change and its audit entry
+//! commit together or not at all, and no handler can forget the entry.
 
 use std::future::Future;
 
+use audit::{AuditRecorder, BoxFuture};
 use chrono::{DateTime, NaiveDate, Utc};
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State, Subscription, Versioned};
@@ -18,21 +24,122 @@ pub enum Inserted {
     CodeTaken,
 }
 
-/// Links and their click counts.
-pub trait LinkStore: Send + Sync + 'static {
-    /// Inserts a new link under its account's subscription, atomically: in one transaction
-    /// the store reads the subscription (holding it against concurrent transitions), asks
-    /// `gate` for the monthly allowance (or a refusal), takes one unit of `month`'s
-    /// allowance, and inserts. Over the allowance: `QuotaExceeded`. A code collision is an
-    /// outcome, not an error, and gives the unit back.
-    fn insert_link<G>(
-        &self,
-        link: &Link,
-        month: NaiveDate,
-        gate: G,
-    ) -> impl Future<Output = Result<Inserted, AppError>> + Send
+/// What revoking a key found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The key was live and is revoked now.
+    Now,
+    /// The key had been revoked before; nothing changed.
+    Already,
+    /// The account has no such key.
+    NoSuchKey,
+}
+
+/// Runs one piece of work in one transaction: committed when the work returns `Ok`,
+/// rolled back when it returns `Err` or fails half way.
+pub trait UnitOfWork: Send + Sync + 'static {
+    /// Runs `work` against a fresh transaction. The work owns what it captures (`'static`),
+    /// so implementations may run it wherever their transaction lives.
+    fn run<T, F>(&self, work: F) -> impl Future<Output = Result<T, AppError>> + Send
     where
-        G: FnOnce(&Versioned) -> Result<u64, AppError> + Send;
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, AppError>> + Send + 'static;
+}
+
+/// Everything a change may do inside its transaction: the write ports of each module and
+/// the audit recorder.
+pub trait Tx:
+    LinkWrites + AccountWrites + KeyWrites + SubscriptionWrites + AuditRecorder<Error = AppError>
+{
+}
+
+impl<T> Tx for T where
+    T: LinkWrites
+        + AccountWrites
+        + KeyWrites
+        + SubscriptionWrites
+        + AuditRecorder<Error = AppError>
+{
+}
+
+/// Link changes, inside a transaction.
+pub trait LinkWrites: Send {
+    /// Inserts a link; a taken code is an outcome, not an error.
+    fn insert_link<'a>(&'a mut self, link: &'a Link) -> BoxFuture<'a, Result<Inserted, AppError>>;
+    /// The live link with this code, locked until the transaction ends.
+    fn link_for_update<'a>(
+        &'a mut self,
+        code: &'a ShortCode,
+    ) -> BoxFuture<'a, Result<Option<Link>, AppError>>;
+    /// Writes a live link's target and expiry; false when it is gone.
+    fn update_link<'a>(&'a mut self, link: &'a Link) -> BoxFuture<'a, Result<bool, AppError>>;
+    /// Marks a live link deleted; false when it was not live.
+    fn delete_link(
+        &mut self,
+        id: LinkId,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<bool, AppError>>;
+}
+
+/// Account changes, inside a transaction.
+pub trait AccountWrites: Send {
+    /// Creates the account and its first subscription.
+    fn insert_account<'a>(
+        &'a mut self,
+        account: &'a Account,
+        subscription: &'a Versioned,
+    ) -> BoxFuture<'a, Result<(), AppError>>;
+}
+
+/// Key changes, inside a transaction.
+pub trait KeyWrites: Send {
+    /// Stores a new key.
+    fn insert_key<'a>(&'a mut self, key: &'a StoredKey) -> BoxFuture<'a, Result<(), AppError>>;
+    /// Revokes one of an account's keys (a second revocation keeps the first time).
+    fn revoke_key(
+        &mut self,
+        account: AccountId,
+        id: KeyId,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Revoked, AppError>>;
+}
+
+/// Subscription changes and the allowance counter, inside a transaction.
+pub trait SubscriptionWrites: Send {
+    /// The account's subscription, held against transitions until the transaction ends
+    /// (other creates may hold it too).
+    fn subscription_for_share(
+        &mut self,
+        account: AccountId,
+    ) -> BoxFuture<'_, Result<Option<Versioned>, AppError>>;
+    /// The account's subscription, locked against every other writer until the
+    /// transaction ends.
+    fn subscription_for_update(
+        &mut self,
+        account: AccountId,
+    ) -> BoxFuture<'_, Result<Option<Versioned>, AppError>>;
+    /// Writes `next` as version `expected + 1`, only if the stored version is still
+    /// `expected`; false otherwise.
+    fn replace_subscription<'a>(
+        &'a mut self,
+        account: AccountId,
+        expected: i64,
+        next: &'a Subscription,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<bool, AppError>>;
+    /// Takes one unit of `month`'s allowance if fewer than `allowance` are taken; false
+    /// when the allowance is used up. Concurrent takers queue, so the limit holds exactly.
+    fn take_allowance(
+        &mut self,
+        account: AccountId,
+        month: NaiveDate,
+        allowance: u64,
+    ) -> BoxFuture<'_, Result<bool, AppError>>;
+}
+
+/// Reading links and their click counts, and counting clicks (not audited: a click is not
+/// a change anyone made to the link).
+pub trait LinkStore: Send + Sync + 'static {
     /// The live (not deleted) link with this code.
     fn link_by_code(
         &self,
@@ -44,14 +151,6 @@ pub trait LinkStore: Send + Sync + 'static {
         account: AccountId,
         page: PageRequest,
     ) -> impl Future<Output = Result<Vec<Link>, AppError>> + Send;
-    /// Writes a live link's target and expiry; false when it is gone.
-    fn update_link(&self, link: &Link) -> impl Future<Output = Result<bool, AppError>> + Send;
-    /// Marks a live link deleted; false when it was not live.
-    fn delete_link(
-        &self,
-        id: LinkId,
-        at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, AppError>> + Send;
     /// Counts one click on the link's total and on `day`.
     fn count_click(
         &self,
@@ -67,14 +166,8 @@ pub trait LinkStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(NaiveDate, i64)>, AppError>> + Send;
 }
 
-/// Accounts, each with its subscription.
+/// Reading accounts, each with its subscription.
 pub trait AccountStore: Send + Sync + 'static {
-    /// Creates the account and its first subscription together.
-    fn create_account(
-        &self,
-        account: &Account,
-        subscription: &subscriptions::Versioned,
-    ) -> impl Future<Output = Result<(), AppError>> + Send;
     /// One account with its subscription.
     fn account(
         &self,
@@ -87,46 +180,28 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<AccountView>, AppError>> + Send;
 }
 
-/// API keys, stored hashed.
+/// Finding API keys, and the operator-configured bootstrap key.
 pub trait KeyStore: Send + Sync + 'static {
-    /// Stores a new key.
-    fn insert_key(&self, key: &StoredKey) -> impl Future<Output = Result<(), AppError>> + Send;
     /// The key whose non-secret lookup part is `lookup`, revoked or not.
     fn key_by_lookup(
         &self,
         lookup: &str,
     ) -> impl Future<Output = Result<Option<StoredKey>, AppError>> + Send;
-    /// Revokes one of an account's keys; false when the account has no such key.
-    /// Revoking an already revoked key is a no-op that returns true.
-    fn revoke_key(
-        &self,
-        account: AccountId,
-        id: KeyId,
-        at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, AppError>> + Send;
     /// Makes the configured bootstrap admin key exist (same lookup, new hash, not revoked).
+    /// Configuration, not an API change, so it is not audited.
     fn put_bootstrap_key(
         &self,
         key: &StoredKey,
     ) -> impl Future<Output = Result<(), AppError>> + Send;
 }
 
-/// Subscriptions, one per account, written only conditionally on their version.
+/// Reading subscriptions.
 pub trait SubscriptionStore: Send + Sync + 'static {
     /// The stored subscription of an account.
     fn subscription(
         &self,
         account: AccountId,
     ) -> impl Future<Output = Result<Option<Versioned>, AppError>> + Send;
-    /// Writes `next` as version `expected + 1`, only if the stored version is still
-    /// `expected`; false when someone else wrote first (or the account does not exist).
-    fn replace_subscription(
-        &self,
-        account: AccountId,
-        expected: i64,
-        next: &Subscription,
-        at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, AppError>> + Send;
     /// Subscriptions in account order after the cursor, filtered by their effective state
     /// at `now` (a trial past its end is listed as expired); fetch `limit + 1`.
     fn list_subscriptions(

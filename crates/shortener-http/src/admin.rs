@@ -124,7 +124,7 @@ async fn create_account(
     admin: AdminCaller,
     body: web::Json<CreateAccount>,
 ) -> Result<HttpResponse, Error> {
-    let view = state.accounts.create(&body.name).await?;
+    let view = state.accounts.create(admin.key_id, &body.name).await?;
     tracing::info!(admin_key = %admin.key_id, account = %view.account.id, "account created");
     Ok(HttpResponse::Created()
         .insert_header((
@@ -160,7 +160,10 @@ async fn create_key(
     admin: AdminCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let key = state.accounts.create_key(path_id(&id)?).await?;
+    let key = state
+        .accounts
+        .create_key(admin.key_id, path_id(&id)?)
+        .await?;
     tracing::info!(admin_key = %admin.key_id, account = %id, key = %key.id, "key created");
     Ok(HttpResponse::Created()
         // The one and only time the key is shown: keep it out of every cache.
@@ -181,7 +184,7 @@ async fn revoke_key(
     let (account, key) = path.into_inner();
     state
         .accounts
-        .revoke_key(path_id(&account)?, path_id(&key)?)
+        .revoke_key(admin.key_id, path_id(&account)?, path_id(&key)?)
         .await?;
     tracing::info!(admin_key = %admin.key_id, %account, %key, "key revoked");
     Ok(HttpResponse::NoContent().finish())
@@ -249,7 +252,7 @@ async fn transition(
     let name = transition.name();
     let v = state
         .subscriptions
-        .transition(account, transition, expected)
+        .transition(admin.key_id, account, transition, expected)
         .await?;
     tracing::info!(admin_key = %admin.key_id, %account, transition = name, version = v.version, "subscription transition");
     Ok(subscription_response(actix_web::http::StatusCode::OK, v))

@@ -6,6 +6,7 @@
 //! (shortener-app). Nothing depends on it.
 
 mod admin;
+pub mod audit;
 pub mod config;
 mod error;
 mod extract;

@@ -8,14 +8,16 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
-use shortener_app::{AccountService, Authenticator, Clock, LinkService, SubscriptionService};
+use shortener_app::{
+    AccountService, AuditService, Authenticator, Clock, LinkService, SubscriptionService,
+};
 use shortener_domain::UrlPolicy;
 use shortener_pg::{Db, PgStore};
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::config::Settings;
-use crate::{Error, admin, extract, links, ops};
+use crate::{Error, admin, audit, extract, links, ops};
 
 /// What every handler shares. Built once at start.
 pub struct State {
@@ -27,6 +29,8 @@ pub struct State {
     pub subscriptions: SubscriptionService<PgStore>,
     /// Bearer-key authentication.
     pub auth: Authenticator<PgStore>,
+    /// Audit log queries.
+    pub audit: AuditService<PgStore>,
     /// The pool, for readiness.
     pub db: Db,
     /// Public base URL without a trailing slash.
@@ -146,7 +150,8 @@ pub async fn start(
     let state = web::Data::new(State {
         links: LinkService::new(store.clone(), clock.clone(), policy, settings.plans.clone()),
         accounts: AccountService::new(store.clone(), clock.clone(), settings.plans.clone()),
-        subscriptions: SubscriptionService::new(store, clock, settings.plans.clone()),
+        subscriptions: SubscriptionService::new(store.clone(), clock, settings.plans.clone()),
+        audit: AuditService::new(store),
         auth,
         db,
         public_base: public.as_str().trim_end_matches('/').to_owned(),
@@ -167,8 +172,16 @@ pub async fn start(
             .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             .wrap(TracingLogger::default())
             .configure(ops::routes)
-            .service(web::scope("/api/v1").configure(links::api_routes))
-            .service(web::scope("/admin/v1").configure(admin::routes))
+            .service(
+                web::scope("/api/v1")
+                    .configure(links::api_routes)
+                    .configure(audit::api_routes),
+            )
+            .service(
+                web::scope("/admin/v1")
+                    .configure(admin::routes)
+                    .configure(audit::admin_routes),
+            )
             .configure(links::redirect_routes)
             .default_service(web::to(ops::not_found))
     })

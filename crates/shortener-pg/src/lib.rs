@@ -7,13 +7,16 @@
 //! crate: they become [`PgError`], and from there the app's `AppError`. It may depend on the
 //! app and the pure crates, never on the http crate.
 
+mod audit_log;
 mod error;
 pub mod local;
 mod migrate;
 mod pool;
 mod schema;
 mod store;
+mod tx;
 
+pub use audit_log::{changes_to_json, value_to_json};
 pub use error::PgError;
 pub use migrate::{MIGRATIONS, ensure_database, run_pending_migrations};
 pub use pool::{Db, PoolSettings};

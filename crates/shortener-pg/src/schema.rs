@@ -64,3 +64,18 @@ diesel::table! {
         links_created -> Int8,
     }
 }
+
+diesel::table! {
+    #[sql_name = "entries"]
+    audit.audit_entries (occurred_at, id) {
+        id -> Uuid,
+        occurred_at -> Timestamptz,
+        actor_kind -> Text,
+        actor_id -> Nullable<Uuid>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        account_id -> Nullable<Uuid>,
+        changes -> Jsonb,
+    }
+}

@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel::sql_types::{Date, Uuid as SqlUuid};
+use diesel_async::RunQueryDsl;
 use shortener_app::{
-    AccountStore, AccountView, AppError, Inserted, KeyOwner, KeyStore, LinkStore, PageRequest,
-    StoredKey, SubscriptionStore,
+    AccountStore, AccountView, AppError, KeyOwner, KeyStore, LinkStore, PageRequest, StoredKey,
+    SubscriptionStore,
 };
 use shortener_domain::{
     Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, TargetUrl,
@@ -35,13 +35,13 @@ impl PgStore {
     }
 }
 
-fn corrupt(what: &str, detail: impl std::fmt::Display) -> PgError {
+pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> PgError {
     PgError::Query(format!("stored {what} is invalid: {detail}"))
 }
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = links, check_for_backend(diesel::pg::Pg))]
-struct LinkRow {
+pub(crate) struct LinkRow {
     id: Uuid,
     code: String,
     account_id: Uuid,
@@ -52,7 +52,7 @@ struct LinkRow {
 }
 
 impl LinkRow {
-    fn from_link(l: &Link) -> LinkRow {
+    pub(crate) fn from_link(l: &Link) -> LinkRow {
         LinkRow {
             id: l.id.as_uuid(),
             code: l.code.as_str().to_owned(),
@@ -64,7 +64,7 @@ impl LinkRow {
         }
     }
 
-    fn into_link(self) -> Result<Link, PgError> {
+    pub(crate) fn into_link(self) -> Result<Link, PgError> {
         Ok(Link {
             id: LinkId::from_uuid(self.id),
             code: ShortCode::parse(&self.code).map_err(|e| corrupt("code", e))?,
@@ -79,26 +79,30 @@ impl LinkRow {
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = accounts, check_for_backend(diesel::pg::Pg))]
-struct AccountRow {
-    id: Uuid,
-    name: String,
-    created_at: DateTime<Utc>,
+pub(crate) struct AccountRow {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) created_at: DateTime<Utc>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = subscription_rows, check_for_backend(diesel::pg::Pg))]
-struct SubscriptionRow {
-    account_id: Uuid,
-    state: String,
-    plan: Option<String>,
-    ends_at: DateTime<Utc>,
-    reason: Option<String>,
-    version: i64,
-    updated_at: DateTime<Utc>,
+pub(crate) struct SubscriptionRow {
+    pub(crate) account_id: Uuid,
+    pub(crate) state: String,
+    pub(crate) plan: Option<String>,
+    pub(crate) ends_at: DateTime<Utc>,
+    pub(crate) reason: Option<String>,
+    pub(crate) version: i64,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl SubscriptionRow {
-    fn from_versioned(account: AccountId, v: &Versioned, now: DateTime<Utc>) -> SubscriptionRow {
+    pub(crate) fn from_versioned(
+        account: AccountId,
+        v: &Versioned,
+        now: DateTime<Utc>,
+    ) -> SubscriptionRow {
         let (plan, ends_at, reason) = match &v.subscription {
             Subscription::Trial { expires_at } => (None, *expires_at, None),
             Subscription::Active { plan, renews_at } => {
@@ -121,7 +125,7 @@ impl SubscriptionRow {
         }
     }
 
-    fn into_versioned(self) -> Result<Versioned, PgError> {
+    pub(crate) fn into_versioned(self) -> Result<Versioned, PgError> {
         let subscription = match (self.state.as_str(), self.plan, self.reason) {
             ("trial", None, None) => Subscription::Trial {
                 expires_at: self.ends_at,
@@ -165,7 +169,7 @@ fn account_view(row: (AccountRow, SubscriptionRow)) -> Result<AccountView, PgErr
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
-struct KeyRow {
+pub(crate) struct KeyRow {
     id: Uuid,
     lookup: String,
     secret_hash: Vec<u8>,
@@ -176,7 +180,7 @@ struct KeyRow {
 }
 
 impl KeyRow {
-    fn from_key(k: &StoredKey) -> KeyRow {
+    pub(crate) fn from_key(k: &StoredKey) -> KeyRow {
         let (kind, account_id) = match k.owner {
             KeyOwner::Admin => ("admin", None),
             KeyOwner::Account(a) => ("account", Some(a.as_uuid())),
@@ -212,102 +216,7 @@ impl KeyRow {
     }
 }
 
-/// Why a link-creating transaction rolled back.
-enum CreateAbort {
-    Db(diesel::result::Error),
-    App(AppError),
-    CodeTaken,
-}
-
-impl From<diesel::result::Error> for CreateAbort {
-    fn from(e: diesel::result::Error) -> Self {
-        CreateAbort::Db(e)
-    }
-}
-
-#[derive(QueryableByName)]
-struct UsageRow {
-    #[diesel(sql_type = BigInt)]
-    #[allow(dead_code)]
-    links_created: i64,
-}
-
 impl LinkStore for PgStore {
-    async fn insert_link<G>(
-        &self,
-        link: &Link,
-        month: NaiveDate,
-        gate: G,
-    ) -> Result<Inserted, AppError>
-    where
-        G: FnOnce(&Versioned) -> Result<u64, AppError> + Send,
-    {
-        let mut conn = self.db.conn().await?;
-        let row = LinkRow::from_link(link);
-        let account = link.account_id.as_uuid();
-        let outcome = conn
-            .transaction(async |conn| {
-                // FOR SHARE: a transition racing this create waits for it (and vice versa),
-                // so a link is never created under a subscription that was just cancelled.
-                let sub = subscription_rows::table
-                    .filter(subscription_rows::account_id.eq(account))
-                    .select(SubscriptionRow::as_select())
-                    .for_share()
-                    .first(conn)
-                    .await
-                    .optional()?
-                    .ok_or_else(|| {
-                        CreateAbort::App(AppError::Internal(
-                            "account without a subscription".into(),
-                        ))
-                    })?
-                    .into_versioned()
-                    .map_err(|e| CreateAbort::App(e.into()))?;
-                let allowance = gate(&sub).map_err(CreateAbort::App)?;
-                let allowance = i64::try_from(allowance).unwrap_or(i64::MAX);
-                // Take one unit of the month's allowance. Concurrent creates queue on this
-                // row's lock and each sees the count the previous one committed, so the
-                // limit holds exactly.
-                let taken: Option<UsageRow> = diesel::sql_query(
-                    "INSERT INTO subscriptions.link_usage AS u (account_id, month, links_created) \
-                     VALUES ($1, $2, 1) \
-                     ON CONFLICT (account_id, month) DO UPDATE \
-                     SET links_created = u.links_created + 1 WHERE u.links_created < $3 \
-                     RETURNING u.links_created",
-                )
-                .bind::<SqlUuid, _>(account)
-                .bind::<Date, _>(month)
-                .bind::<BigInt, _>(allowance)
-                .get_result(conn)
-                .await
-                .optional()?;
-                if taken.is_none() {
-                    return Err(CreateAbort::App(AppError::QuotaExceeded(format!(
-                        "this month's allowance of {allowance} links is used up"
-                    ))));
-                }
-                let n = diesel::insert_into(links::table)
-                    .values(&row)
-                    .on_conflict(links::code)
-                    .do_nothing()
-                    .execute(conn)
-                    .await?;
-                if n == 1 {
-                    Ok(())
-                } else {
-                    // Roll back, giving the allowance unit back.
-                    Err(CreateAbort::CodeTaken)
-                }
-            })
-            .await;
-        match outcome {
-            Ok(()) => Ok(Inserted::Created),
-            Err(CreateAbort::CodeTaken) => Ok(Inserted::CodeTaken),
-            Err(CreateAbort::App(e)) => Err(e),
-            Err(CreateAbort::Db(e)) => Err(PgError::from(e).into()),
-        }
-    }
-
     async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {
         let mut conn = self.db.conn().await?;
         let row = links::table
@@ -342,33 +251,6 @@ impl LinkStore for PgStore {
             .into_iter()
             .map(LinkRow::into_link)
             .collect::<Result<_, _>>()?)
-    }
-
-    async fn update_link(&self, link: &Link) -> Result<bool, AppError> {
-        let mut conn = self.db.conn().await?;
-        let n = diesel::update(links::table)
-            .filter(links::id.eq(link.id.as_uuid()))
-            .filter(links::deleted_at.is_null())
-            .set((
-                links::target.eq(link.target.as_str()),
-                links::expires_at.eq(link.expires_at),
-            ))
-            .execute(&mut conn)
-            .await
-            .map_err(PgError::from)?;
-        Ok(n == 1)
-    }
-
-    async fn delete_link(&self, id: LinkId, at: DateTime<Utc>) -> Result<bool, AppError> {
-        let mut conn = self.db.conn().await?;
-        let n = diesel::update(links::table)
-            .filter(links::id.eq(id.as_uuid()))
-            .filter(links::deleted_at.is_null())
-            .set(links::deleted_at.eq(at))
-            .execute(&mut conn)
-            .await
-            .map_err(PgError::from)?;
-        Ok(n == 1)
     }
 
     async fn count_click(&self, id: LinkId, day: NaiveDate) -> Result<(), AppError> {
@@ -406,34 +288,6 @@ impl LinkStore for PgStore {
 }
 
 impl AccountStore for PgStore {
-    async fn create_account(
-        &self,
-        account: &Account,
-        subscription: &Versioned,
-    ) -> Result<(), AppError> {
-        let mut conn = self.db.conn().await?;
-        let account_row = AccountRow {
-            id: account.id.as_uuid(),
-            name: account.name.as_str().to_owned(),
-            created_at: account.created_at,
-        };
-        let sub_row = SubscriptionRow::from_versioned(account.id, subscription, account.created_at);
-        conn.transaction(async |conn| {
-            diesel::insert_into(accounts::table)
-                .values(&account_row)
-                .execute(conn)
-                .await?;
-            diesel::insert_into(subscription_rows::table)
-                .values(&sub_row)
-                .execute(conn)
-                .await?;
-            Ok::<_, diesel::result::Error>(())
-        })
-        .await
-        .map_err(PgError::from)?;
-        Ok(())
-    }
-
     async fn account(&self, id: AccountId) -> Result<Option<AccountView>, AppError> {
         let mut conn = self.db.conn().await?;
         let row = accounts::table
@@ -467,16 +321,6 @@ impl AccountStore for PgStore {
 }
 
 impl KeyStore for PgStore {
-    async fn insert_key(&self, key: &StoredKey) -> Result<(), AppError> {
-        let mut conn = self.db.conn().await?;
-        diesel::insert_into(api_keys::table)
-            .values(KeyRow::from_key(key))
-            .execute(&mut conn)
-            .await
-            .map_err(PgError::from)?;
-        Ok(())
-    }
-
     async fn key_by_lookup(&self, lookup: &str) -> Result<Option<StoredKey>, AppError> {
         let mut conn = self.db.conn().await?;
         let row = api_keys::table
@@ -487,33 +331,6 @@ impl KeyStore for PgStore {
             .optional()
             .map_err(PgError::from)?;
         Ok(row.map(KeyRow::into_key).transpose()?)
-    }
-
-    async fn revoke_key(
-        &self,
-        account: AccountId,
-        id: KeyId,
-        at: DateTime<Utc>,
-    ) -> Result<bool, AppError> {
-        let mut conn = self.db.conn().await?;
-        let key = api_keys::table
-            .filter(api_keys::id.eq(id.as_uuid()))
-            .filter(api_keys::account_id.eq(account.as_uuid()));
-        // Revoking twice keeps the first revocation time.
-        let revoked = diesel::update(key.filter(api_keys::revoked_at.is_null()))
-            .set(api_keys::revoked_at.eq(at))
-            .execute(&mut conn)
-            .await
-            .map_err(PgError::from)?;
-        if revoked == 1 {
-            return Ok(true);
-        }
-        let existing: i64 = key
-            .count()
-            .get_result(&mut conn)
-            .await
-            .map_err(PgError::from)?;
-        Ok(existing == 1)
     }
 
     async fn put_bootstrap_key(&self, key: &StoredKey) -> Result<(), AppError> {
@@ -553,42 +370,6 @@ impl SubscriptionStore for PgStore {
             .optional()
             .map_err(PgError::from)?;
         Ok(row.map(SubscriptionRow::into_versioned).transpose()?)
-    }
-
-    async fn replace_subscription(
-        &self,
-        account: AccountId,
-        expected: i64,
-        next: &Subscription,
-        at: DateTime<Utc>,
-    ) -> Result<bool, AppError> {
-        let mut conn = self.db.conn().await?;
-        let row = SubscriptionRow::from_versioned(
-            account,
-            &Versioned {
-                subscription: next.clone(),
-                version: expected + 1,
-            },
-            at,
-        );
-        // Conditional on the version read: of two racing writers exactly one matches.
-        let n = diesel::update(
-            subscription_rows::table
-                .filter(subscription_rows::account_id.eq(account.as_uuid()))
-                .filter(subscription_rows::version.eq(expected)),
-        )
-        .set((
-            subscription_rows::state.eq(&row.state),
-            subscription_rows::plan.eq(&row.plan),
-            subscription_rows::ends_at.eq(row.ends_at),
-            subscription_rows::reason.eq(&row.reason),
-            subscription_rows::version.eq(row.version),
-            subscription_rows::updated_at.eq(row.updated_at),
-        ))
-        .execute(&mut conn)
-        .await
-        .map_err(PgError::from)?;
-        Ok(n == 1)
     }
 
     async fn list_subscriptions(

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use shortener_app::{AccountService, SubscriptionService};
+use audit::{Action, Actor, AuditFilter};
+use shortener_app::{AccountService, AuditService, SubscriptionService};
+use shortener_domain::KeyId;
 use shortener_pg::{Db, PgStore, PoolSettings};
 use shortener_testing::{ManualClock, TestDb};
 use subscriptions::{Plan, PlanName, Plans, State};
@@ -26,12 +28,13 @@ async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
         ..Plan::default_for(PlanName::Trial)
     });
     let clock = ManualClock::new();
+    let admin = KeyId::new();
     let accounts = AccountService::new(store(&db.url), clock.clone(), plans.clone());
     let mut due = Vec::new();
     for i in 0..60 {
         due.push(
             accounts
-                .create(&format!("due {i}"))
+                .create(admin, &format!("due {i}"))
                 .await
                 .unwrap()
                 .account
@@ -40,7 +43,7 @@ async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
     }
     // Created later: still in trial when the sweep runs.
     clock.advance(chrono::Duration::seconds(30));
-    let fresh = accounts.create("fresh").await.unwrap().account.id;
+    let fresh = accounts.create(admin, "fresh").await.unwrap().account.id;
     clock.advance(chrono::Duration::seconds(40));
 
     let a = SubscriptionService::new(store(&db.url), clock.clone(), plans.clone());
@@ -61,6 +64,24 @@ async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
         due.len(),
         "each due subscription expired exactly once"
     );
+    // One `subscription.expired` entry per expiry, by the system, committed with it.
+    let log = AuditService::new(store(&db.url))
+        .page(
+            AuditFilter {
+                action: Some(Action::SubscriptionExpired),
+                ..AuditFilter::default()
+            },
+            None,
+            500,
+        )
+        .await
+        .unwrap();
+    let mut expired: Vec<String> = log.items.iter().map(|e| e.entity.id.clone()).collect();
+    assert!(log.items.iter().all(|e| e.actor == Actor::System));
+    expired.sort();
+    let mut want: Vec<String> = due.iter().map(|id| id.as_uuid().to_string()).collect();
+    want.sort();
+    assert_eq!(expired, want);
     for id in due {
         let v = a.get(id).await.unwrap();
         assert_eq!((v.subscription.state(), v.version), (State::Expired, 2));

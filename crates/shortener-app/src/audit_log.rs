@@ -1,0 +1,323 @@
+//! Reading the audit log: operators see every entry, an account only its own.
+
+use audit::{AuditCursor, AuditEntry, AuditFilter, AuditLog, AuditQuery};
+use shortener_domain::AccountId;
+
+use crate::{AppError, Page};
+
+/// The audit log's query use cases.
+pub struct AuditService<S> {
+    store: S,
+}
+
+impl<S: AuditLog<Error = AppError>> AuditService<S> {
+    /// Reads through `store`.
+    pub fn new(store: S) -> Self {
+        AuditService { store }
+    }
+
+    /// Entries matching `filter`, newest first, after `after`: the operator's view.
+    pub async fn page(
+        &self,
+        filter: AuditFilter,
+        after: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<Page<AuditEntry, AuditCursor>, AppError> {
+        let filter = filter
+            .validate()
+            .map_err(|e| AppError::Validation(e.to_string()))?;
+        let rows = self
+            .store
+            .entries(&AuditQuery {
+                filter,
+                after,
+                limit: limit.saturating_add(1),
+            })
+            .await?;
+        Ok(Page::from_overfetch(rows, limit, AuditEntry::cursor))
+    }
+
+    /// The same view restricted to `account`'s own entries, whatever the filter says.
+    pub async fn account_page(
+        &self,
+        account: AccountId,
+        filter: AuditFilter,
+        after: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<Page<AuditEntry, AuditCursor>, AppError> {
+        let filter = AuditFilter {
+            account: Some(account.as_uuid()),
+            ..filter
+        };
+        self.page(filter, after, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use audit::{Action, Actor, Change, EntityType, Value};
+    use shortener_domain::{KeyId, UrlPolicy};
+    use subscriptions::{PlanName, Plans, Transition};
+
+    use super::*;
+    use crate::memory::{ManualClock, MemoryStore};
+    use crate::{AccountService, Clock, LinkPatch, LinkService, NewLink, SubscriptionService};
+
+    struct Fixture {
+        store: MemoryStore,
+        clock: Arc<ManualClock>,
+        accounts: AccountService<MemoryStore>,
+        subs: SubscriptionService<MemoryStore>,
+        links: LinkService<MemoryStore>,
+        log: AuditService<MemoryStore>,
+        admin: KeyId,
+    }
+
+    fn fixture() -> Fixture {
+        let store = MemoryStore::default();
+        let clock = ManualClock::new();
+        let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
+        Fixture {
+            accounts: AccountService::new(store.clone(), clock.clone(), Plans::default()),
+            subs: SubscriptionService::new(store.clone(), clock.clone(), Plans::default()),
+            links: LinkService::new(store.clone(), clock.clone(), policy, Plans::default()),
+            log: AuditService::new(store.clone()),
+            admin: KeyId::new(),
+            store,
+            clock,
+        }
+    }
+
+    fn new_link(url: &str, code: Option<&str>) -> NewLink {
+        NewLink {
+            url: url.into(),
+            code: code.map(str::to_owned),
+            expires_at: None,
+        }
+    }
+
+    fn entries(f: &Fixture) -> Vec<audit::AuditEntry> {
+        f.store.snapshot().audit
+    }
+
+    fn change(old: impl Into<Value>, new: impl Into<Value>) -> Change {
+        Change {
+            old: old.into(),
+            new: new.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_change_records_one_entry_naming_actor_entity_and_fields() {
+        let f = fixture();
+        let account = f.accounts.create(f.admin, "Acme").await.unwrap().account;
+        let key = f.accounts.create_key(f.admin, account.id).await.unwrap();
+        f.subs
+            .transition(
+                f.admin,
+                account.id,
+                Transition::Activate(PlanName::Pro),
+                None,
+            )
+            .await
+            .unwrap();
+        let link = f
+            .links
+            .create(account.id, new_link("https://a.example/", Some("mine")))
+            .await
+            .unwrap();
+        let patch = |url: &str| LinkPatch {
+            url: Some(url.into()),
+            expires_at: None,
+        };
+        f.links
+            .update(account.id, "mine", patch("https://b.example/"))
+            .await
+            .unwrap();
+        // Nothing changes, so nothing is recorded.
+        f.links
+            .update(account.id, "mine", patch("https://b.example/"))
+            .await
+            .unwrap();
+        f.links.delete(account.id, "mine").await.unwrap();
+        f.accounts
+            .revoke_key(f.admin, account.id, key.id)
+            .await
+            .unwrap();
+        // A second revocation changes nothing.
+        f.accounts
+            .revoke_key(f.admin, account.id, key.id)
+            .await
+            .unwrap();
+
+        let log = entries(&f);
+        let actions: Vec<Action> = log.iter().map(|e| e.action).collect();
+        assert_eq!(
+            actions,
+            [
+                Action::AccountCreated,
+                Action::KeyCreated,
+                Action::SubscriptionActivated,
+                Action::LinkCreated,
+                Action::LinkUpdated,
+                Action::LinkDeleted,
+                Action::KeyRevoked,
+            ]
+        );
+        let admin = Actor::Admin(f.admin.as_uuid());
+        let owner = Actor::Account(account.id.as_uuid());
+        let expect = [
+            (admin, EntityType::Account, account.id.as_uuid().to_string()),
+            (admin, EntityType::Key, key.id.as_uuid().to_string()),
+            (
+                admin,
+                EntityType::Subscription,
+                account.id.as_uuid().to_string(),
+            ),
+            (owner, EntityType::Link, "mine".to_owned()),
+            (owner, EntityType::Link, "mine".to_owned()),
+            (owner, EntityType::Link, "mine".to_owned()),
+            (admin, EntityType::Key, key.id.as_uuid().to_string()),
+        ];
+        for (e, (actor, kind, id)) in log.iter().zip(expect) {
+            assert_eq!((e.actor, e.entity.kind, &e.entity.id), (actor, kind, &id));
+            assert_eq!(e.account_id, Some(account.id.as_uuid()));
+            assert_eq!(e.id.get_version_num(), 7);
+        }
+        assert_eq!(log[0].changes.fields()["name"], change(Value::Null, "Acme"));
+        assert_eq!(
+            log[1].changes.fields()["prefix"],
+            change(Value::Null, key.prefix.as_str())
+        );
+        let activated = log[2].changes.fields();
+        assert_eq!(activated["state"], change("trial", "active"));
+        assert_eq!(activated["plan"], change(Value::Null, "pro"));
+        assert_eq!(activated["version"], change(Value::Int(1), Value::Int(2)));
+        assert_eq!(
+            log[3].changes.fields()["url"],
+            change(Value::Null, "https://a.example/")
+        );
+        assert_eq!(log[3].occurred_at, link.created_at);
+        assert_eq!(
+            log[4].changes.fields().keys().collect::<Vec<_>>(),
+            ["url"],
+            "only what changed"
+        );
+        assert_eq!(
+            log[4].changes.fields()["url"],
+            change("https://a.example/", "https://b.example/")
+        );
+        assert!(log[5].changes.fields().contains_key("deleted_at"));
+        assert!(log[6].changes.fields().contains_key("revoked_at"));
+        // Key material never reaches the log.
+        let secret = &key.plaintext[key.prefix.len()..];
+        assert!(!format!("{log:?}").contains(secret));
+    }
+
+    #[tokio::test]
+    async fn rejected_requests_record_nothing() {
+        let f = fixture();
+        let account = f.accounts.create(f.admin, "Acme").await.unwrap().account;
+        let before = entries(&f).len();
+        let a = account.id;
+        assert!(f.links.create(a, new_link("ftp://x/", None)).await.is_err());
+        // Trials may not choose codes.
+        assert!(
+            f.links
+                .create(a, new_link("https://a.example/", Some("mine")))
+                .await
+                .is_err()
+        );
+        assert!(f.accounts.create(f.admin, "").await.is_err());
+        assert!(
+            f.subs
+                .transition(f.admin, a, Transition::Renew, None)
+                .await
+                .is_err(),
+            "a trial cannot renew"
+        );
+        assert!(
+            f.subs
+                .transition(f.admin, a, Transition::Cancel("x".into()), Some(7))
+                .await
+                .is_err(),
+            "stale version"
+        );
+        assert!(
+            f.accounts
+                .revoke_key(f.admin, a, KeyId::new())
+                .await
+                .is_err()
+        );
+        assert!(f.links.delete(a, "nothere").await.is_err());
+        assert_eq!(entries(&f).len(), before);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_records_expiry_by_the_system() {
+        let f = fixture();
+        let a = f.accounts.create(f.admin, "Acme").await.unwrap().account.id;
+        f.clock.advance(chrono::Duration::days(15));
+        assert_eq!(f.subs.expire_due(10).await.unwrap(), 1);
+        let last = entries(&f).pop().unwrap();
+        assert_eq!(last.action, Action::SubscriptionExpired);
+        assert_eq!(last.actor, Actor::System);
+        assert_eq!(last.entity.id, a.as_uuid().to_string());
+        assert_eq!(last.changes.fields()["state"], change("trial", "expired"));
+    }
+
+    #[tokio::test]
+    async fn accounts_see_only_their_own_entries_and_pages_follow_the_cursor() {
+        let f = fixture();
+        let a = f.accounts.create(f.admin, "A").await.unwrap().account.id;
+        let b = f.accounts.create(f.admin, "B").await.unwrap().account.id;
+        for _ in 0..3 {
+            f.clock.advance(chrono::Duration::seconds(1));
+            f.links
+                .create(a, new_link("https://a.example/", None))
+                .await
+                .unwrap();
+        }
+        let own = f
+            .log
+            .account_page(b, AuditFilter::default(), None, 50)
+            .await
+            .unwrap();
+        assert_eq!(own.items.len(), 1);
+        assert_eq!(own.items[0].action, Action::AccountCreated);
+
+        let first = f
+            .log
+            .account_page(a, AuditFilter::default(), None, 2)
+            .await
+            .unwrap();
+        assert_eq!(first.items.len(), 2);
+        let second = f
+            .log
+            .account_page(a, AuditFilter::default(), first.next, 2)
+            .await
+            .unwrap();
+        assert_eq!(second.items.len(), 2);
+        assert_eq!(second.next, None);
+        let mut seen: Vec<_> = first
+            .items
+            .iter()
+            .chain(&second.items)
+            .map(|e| e.id)
+            .collect();
+        assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first");
+        seen.dedup();
+        assert_eq!(seen.len(), 4);
+        let bad = AuditFilter {
+            since: Some(f.clock.now()),
+            until: Some(f.clock.now() - chrono::Duration::seconds(1)),
+            ..AuditFilter::default()
+        };
+        assert!(matches!(
+            f.log.page(bad, None, 10).await,
+            Err(AppError::Validation(_))
+        ));
+    }
+}

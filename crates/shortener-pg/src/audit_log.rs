@@ -1,0 +1,182 @@
+//! The audit log's storage: rows of `audit.entries` (in the audit module's own schema),
+//! their `changes` as JSONB, and the keyset-paged query behind the API and the CLI.
+
+use std::collections::BTreeMap;
+
+use audit::{
+    Action, Actor, AuditEntry, AuditLog, AuditQuery, Change, Changes, Entity, EntityType, Value,
+};
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel_async::RunQueryDsl;
+use serde_json::{Map, Value as Json};
+use shortener_app::AppError;
+use uuid::Uuid;
+
+use crate::schema::audit_entries as e;
+use crate::store::corrupt;
+use crate::{PgError, PgStore};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = e, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct EntryRow {
+    id: Uuid,
+    occurred_at: DateTime<Utc>,
+    actor_kind: String,
+    actor_id: Option<Uuid>,
+    action: String,
+    entity_type: String,
+    entity_id: String,
+    account_id: Option<Uuid>,
+    changes: Json,
+}
+
+/// A recorded value as JSON; times as RFC 3339 text, exactly as the API shows them.
+pub fn value_to_json(v: &Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Text(s) => Json::String(s.clone()),
+        Value::Int(i) => Json::from(*i),
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Time(t) => Json::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+    }
+}
+
+fn value_from_json(j: &Json) -> Result<Value, PgError> {
+    Ok(match j {
+        Json::Null => Value::Null,
+        // Times come back as their text: what the API shows is the same either way.
+        Json::String(s) => Value::Text(s.clone()),
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => Value::Int(n.as_i64().ok_or_else(|| corrupt("audit value", n))?),
+        other => return Err(corrupt("audit value", other)),
+    })
+}
+
+/// `{"field": {"old": ..., "new": ...}, ...}`.
+pub fn changes_to_json(c: &Changes) -> Json {
+    Json::Object(
+        c.fields()
+            .iter()
+            .map(|(name, ch)| {
+                let mut pair = Map::new();
+                pair.insert("old".into(), value_to_json(&ch.old));
+                pair.insert("new".into(), value_to_json(&ch.new));
+                (name.clone(), Json::Object(pair))
+            })
+            .collect(),
+    )
+}
+
+fn changes_from_json(j: &Json) -> Result<Changes, PgError> {
+    let Json::Object(fields) = j else {
+        return Err(corrupt("audit changes", "not an object"));
+    };
+    let mut map = BTreeMap::new();
+    for (name, pair) in fields {
+        let side = |k: &str| value_from_json(pair.get(k).unwrap_or(&Json::Null));
+        map.insert(
+            name.clone(),
+            Change {
+                old: side("old")?,
+                new: side("new")?,
+            },
+        );
+    }
+    Ok(Changes::from_map(map))
+}
+
+impl EntryRow {
+    pub(crate) fn from_entry(entry: &AuditEntry) -> EntryRow {
+        EntryRow {
+            id: entry.id,
+            occurred_at: entry.occurred_at,
+            actor_kind: entry.actor.kind().to_owned(),
+            actor_id: entry.actor.id(),
+            action: entry.action.as_str().to_owned(),
+            entity_type: entry.entity.kind.as_str().to_owned(),
+            entity_id: entry.entity.id.clone(),
+            account_id: entry.account_id,
+            changes: changes_to_json(&entry.changes),
+        }
+    }
+
+    fn into_entry(self) -> Result<AuditEntry, PgError> {
+        let actor = Actor::from_parts(&self.actor_kind, self.actor_id)
+            .ok_or_else(|| corrupt("audit actor", &self.actor_kind))?;
+        let action: Action = self
+            .action
+            .parse()
+            .map_err(|e| corrupt("audit action", e))?;
+        let kind: EntityType = self
+            .entity_type
+            .parse()
+            .map_err(|e| corrupt("audit entity type", e))?;
+        AuditEntry::from_parts(
+            self.id,
+            self.occurred_at,
+            actor,
+            action,
+            Entity {
+                kind,
+                id: self.entity_id,
+            },
+            self.account_id,
+            changes_from_json(&self.changes)?,
+        )
+        .map_err(|e| corrupt("audit entry", e))
+    }
+}
+
+impl AuditLog for PgStore {
+    type Error = AppError;
+
+    async fn entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, AppError> {
+        let f = &query.filter;
+        let mut q = e::table
+            .select(EntryRow::as_select())
+            .order((e::occurred_at.desc(), e::id.desc()))
+            .limit(i64::from(query.limit))
+            .into_boxed();
+        if let Some(t) = f.entity_type {
+            q = q.filter(e::entity_type.eq(t.as_str()));
+        }
+        if let Some(id) = &f.entity_id {
+            q = q.filter(e::entity_id.eq(id.clone()));
+        }
+        if let Some(id) = f.actor_id {
+            q = q.filter(e::actor_id.eq(id));
+        }
+        if let Some(a) = f.action {
+            q = q.filter(e::action.eq(a.as_str()));
+        }
+        if let Some(t) = f.since {
+            q = q.filter(e::occurred_at.ge(t));
+        }
+        if let Some(t) = f.until {
+            q = q.filter(e::occurred_at.lt(t));
+        }
+        if let Some(a) = f.account {
+            q = q.filter(e::account_id.eq(a));
+        }
+        if let Some(c) = query.after {
+            // A row comparison, so PostgreSQL walks each `(..., occurred_at DESC, id DESC)`
+            // index straight from the cursor.
+            q = q.filter(
+                sql::<Bool>("(occurred_at, id) < (")
+                    .bind::<Timestamptz, _>(c.occurred_at)
+                    .sql(", ")
+                    .bind::<SqlUuid, _>(c.id)
+                    .sql(")"),
+            );
+        }
+        let mut conn = self.db().conn().await?;
+        let rows = q.load(&mut conn).await.map_err(PgError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(EntryRow::into_entry)
+            .collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,316 @@
+//! The unit of work on PostgreSQL: each piece of work runs in one transaction on one
+//! pooled connection, and every write port, the audit recorder included, writes through
+//! that transaction. A change and its audit entry therefore share one commit (one WAL
+//! flush), and a failure anywhere rolls both back.
+
+use audit::{AuditEntry, AuditRecorder, BoxFuture};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use shortener_app::{
+    AccountWrites, AppError, Inserted, KeyWrites, LinkWrites, Revoked, StoredKey,
+    SubscriptionWrites, Tx, UnitOfWork,
+};
+use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
+use subscriptions::{Subscription, Versioned};
+
+use crate::audit_log::EntryRow;
+use crate::schema::{accounts, api_keys, audit_entries, links, subscription_rows};
+use crate::store::{AccountRow, KeyRow, LinkRow, SubscriptionRow};
+use crate::{PgError, PgStore};
+
+/// Why a transaction rolled back: the work refused, or the database failed around it.
+enum Abort {
+    Db(diesel::result::Error),
+    App(AppError),
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(e: diesel::result::Error) -> Self {
+        Abort::Db(e)
+    }
+}
+
+fn db<T>(r: Result<T, diesel::result::Error>) -> Result<T, AppError> {
+    r.map_err(|e| PgError::from(e).into())
+}
+
+impl UnitOfWork for PgStore {
+    async fn run<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, AppError>> + Send + 'static,
+    {
+        let mut conn = self.db().conn().await?;
+        let out = conn
+            .transaction(async move |conn| {
+                let mut tx = PgTx { conn };
+                work(&mut tx).await.map_err(Abort::App)
+            })
+            .await;
+        match out {
+            Ok(v) => Ok(v),
+            Err(Abort::App(e)) => Err(e),
+            Err(Abort::Db(e)) => Err(PgError::from(e).into()),
+        }
+    }
+}
+
+/// One open transaction.
+struct PgTx<'c> {
+    conn: &'c mut AsyncPgConnection,
+}
+
+impl LinkWrites for PgTx<'_> {
+    fn insert_link<'a>(&'a mut self, link: &'a Link) -> BoxFuture<'a, Result<Inserted, AppError>> {
+        Box::pin(async move {
+            let n = db(diesel::insert_into(links::table)
+                .values(LinkRow::from_link(link))
+                .on_conflict(links::code)
+                .do_nothing()
+                .execute(self.conn)
+                .await)?;
+            Ok(if n == 1 {
+                Inserted::Created
+            } else {
+                Inserted::CodeTaken
+            })
+        })
+    }
+
+    fn link_for_update<'a>(
+        &'a mut self,
+        code: &'a ShortCode,
+    ) -> BoxFuture<'a, Result<Option<Link>, AppError>> {
+        Box::pin(async move {
+            let row = db(links::table
+                .filter(links::code.eq(code.as_str()))
+                .filter(links::deleted_at.is_null())
+                .select(LinkRow::as_select())
+                .for_update()
+                .first(self.conn)
+                .await
+                .optional())?;
+            Ok(row.map(LinkRow::into_link).transpose()?)
+        })
+    }
+
+    fn update_link<'a>(&'a mut self, link: &'a Link) -> BoxFuture<'a, Result<bool, AppError>> {
+        Box::pin(async move {
+            let n = db(diesel::update(links::table)
+                .filter(links::id.eq(link.id.as_uuid()))
+                .filter(links::deleted_at.is_null())
+                .set((
+                    links::target.eq(link.target.as_str()),
+                    links::expires_at.eq(link.expires_at),
+                ))
+                .execute(self.conn)
+                .await)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn delete_link(
+        &mut self,
+        id: LinkId,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<bool, AppError>> {
+        Box::pin(async move {
+            let n = db(diesel::update(links::table)
+                .filter(links::id.eq(id.as_uuid()))
+                .filter(links::deleted_at.is_null())
+                .set(links::deleted_at.eq(at))
+                .execute(self.conn)
+                .await)?;
+            Ok(n == 1)
+        })
+    }
+}
+
+impl AccountWrites for PgTx<'_> {
+    fn insert_account<'a>(
+        &'a mut self,
+        account: &'a Account,
+        subscription: &'a Versioned,
+    ) -> BoxFuture<'a, Result<(), AppError>> {
+        Box::pin(async move {
+            db(diesel::insert_into(accounts::table)
+                .values(AccountRow {
+                    id: account.id.as_uuid(),
+                    name: account.name.as_str().to_owned(),
+                    created_at: account.created_at,
+                })
+                .execute(&mut *self.conn)
+                .await)?;
+            db(diesel::insert_into(subscription_rows::table)
+                .values(SubscriptionRow::from_versioned(
+                    account.id,
+                    subscription,
+                    account.created_at,
+                ))
+                .execute(self.conn)
+                .await)?;
+            Ok(())
+        })
+    }
+}
+
+impl KeyWrites for PgTx<'_> {
+    fn insert_key<'a>(&'a mut self, key: &'a StoredKey) -> BoxFuture<'a, Result<(), AppError>> {
+        Box::pin(async move {
+            db(diesel::insert_into(api_keys::table)
+                .values(KeyRow::from_key(key))
+                .execute(self.conn)
+                .await)?;
+            Ok(())
+        })
+    }
+
+    fn revoke_key(
+        &mut self,
+        account: AccountId,
+        id: KeyId,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Revoked, AppError>> {
+        Box::pin(async move {
+            let key = api_keys::table
+                .filter(api_keys::id.eq(id.as_uuid()))
+                .filter(api_keys::account_id.eq(account.as_uuid()));
+            // Revoking twice keeps the first revocation time.
+            let revoked = db(diesel::update(key.filter(api_keys::revoked_at.is_null()))
+                .set(api_keys::revoked_at.eq(at))
+                .execute(&mut *self.conn)
+                .await)?;
+            if revoked == 1 {
+                return Ok(Revoked::Now);
+            }
+            let existing: i64 = db(key.count().get_result(self.conn).await)?;
+            Ok(if existing == 1 {
+                Revoked::Already
+            } else {
+                Revoked::NoSuchKey
+            })
+        })
+    }
+}
+
+#[derive(QueryableByName)]
+struct UsageRow {
+    #[diesel(sql_type = BigInt)]
+    #[allow(dead_code)]
+    links_created: i64,
+}
+
+impl SubscriptionWrites for PgTx<'_> {
+    fn subscription_for_share(
+        &mut self,
+        account: AccountId,
+    ) -> BoxFuture<'_, Result<Option<Versioned>, AppError>> {
+        Box::pin(async move {
+            // FOR SHARE: concurrent creates proceed together, a transition waits for them.
+            let row = db(subscription_rows::table
+                .filter(subscription_rows::account_id.eq(account.as_uuid()))
+                .select(SubscriptionRow::as_select())
+                .for_share()
+                .first(self.conn)
+                .await
+                .optional())?;
+            Ok(row.map(SubscriptionRow::into_versioned).transpose()?)
+        })
+    }
+
+    fn subscription_for_update(
+        &mut self,
+        account: AccountId,
+    ) -> BoxFuture<'_, Result<Option<Versioned>, AppError>> {
+        Box::pin(async move {
+            let row = db(subscription_rows::table
+                .filter(subscription_rows::account_id.eq(account.as_uuid()))
+                .select(SubscriptionRow::as_select())
+                .for_update()
+                .first(self.conn)
+                .await
+                .optional())?;
+            Ok(row.map(SubscriptionRow::into_versioned).transpose()?)
+        })
+    }
+
+    fn replace_subscription<'a>(
+        &'a mut self,
+        account: AccountId,
+        expected: i64,
+        next: &'a Subscription,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<bool, AppError>> {
+        Box::pin(async move {
+            let row = SubscriptionRow::from_versioned(
+                account,
+                &Versioned {
+                    subscription: next.clone(),
+                    version: expected + 1,
+                },
+                at,
+            );
+            // Conditional on the version read: of two racing writers exactly one matches.
+            let n = db(diesel::update(
+                subscription_rows::table
+                    .filter(subscription_rows::account_id.eq(account.as_uuid()))
+                    .filter(subscription_rows::version.eq(expected)),
+            )
+            .set((
+                subscription_rows::state.eq(&row.state),
+                subscription_rows::plan.eq(&row.plan),
+                subscription_rows::ends_at.eq(row.ends_at),
+                subscription_rows::reason.eq(&row.reason),
+                subscription_rows::version.eq(row.version),
+                subscription_rows::updated_at.eq(row.updated_at),
+            ))
+            .execute(self.conn)
+            .await)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn take_allowance(
+        &mut self,
+        account: AccountId,
+        month: NaiveDate,
+        allowance: u64,
+    ) -> BoxFuture<'_, Result<bool, AppError>> {
+        Box::pin(async move {
+            let allowance = i64::try_from(allowance).unwrap_or(i64::MAX);
+            // Concurrent creates queue on this row's lock and each sees the count the
+            // previous one committed, so the limit holds exactly; a rolled-back create
+            // gives its unit back.
+            let taken: Option<UsageRow> = db(diesel::sql_query(
+                "INSERT INTO subscriptions.link_usage AS u (account_id, month, links_created) \
+                 VALUES ($1, $2, 1) \
+                 ON CONFLICT (account_id, month) DO UPDATE \
+                 SET links_created = u.links_created + 1 WHERE u.links_created < $3 \
+                 RETURNING u.links_created",
+            )
+            .bind::<SqlUuid, _>(account.as_uuid())
+            .bind::<Date, _>(month)
+            .bind::<BigInt, _>(allowance)
+            .get_result(self.conn)
+            .await
+            .optional())?;
+            Ok(taken.is_some())
+        })
+    }
+}
+
+impl AuditRecorder for PgTx<'_> {
+    type Error = AppError;
+
+    fn record(&mut self, entry: AuditEntry) -> BoxFuture<'_, Result<(), AppError>> {
+        Box::pin(async move {
+            db(diesel::insert_into(audit_entries::table)
+                .values(EntryRow::from_entry(&entry))
+                .execute(self.conn)
+                .await)?;
+            Ok(())
+        })
+    }
+}
