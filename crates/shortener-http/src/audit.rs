@@ -14,7 +14,7 @@ use crate::extract::{AccountCaller, AdminCaller, PageQuery};
 use crate::{Error, State};
 
 /// The filters the API and the CLI offer, as given (strings, validated in one place).
-#[derive(Debug, Default, Deserialize, clap::Args)]
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only entries about this kind of entity: link, account, key or subscription.
@@ -35,10 +35,10 @@ pub struct AuditParams {
     /// Before this instant (RFC 3339).
     #[arg(long)]
     pub until: Option<String>,
-    /// Page size, 1 to 500 (API default 50).
+    /// How many entries, 1 to 500 (default: 50 a page in the API, 20 lines for tail).
     #[arg(long)]
     pub limit: Option<u32>,
-    /// The previous page's `next_cursor`.
+    /// Continue after this `next_cursor` (older entries).
     #[arg(long)]
     pub cursor: Option<String>,
 }

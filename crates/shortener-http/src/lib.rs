@@ -14,6 +14,7 @@ mod links;
 mod ops;
 pub mod problem;
 mod startup;
+pub mod tail;
 pub mod telemetry;
 
 pub use error::Error;

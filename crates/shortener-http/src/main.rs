@@ -8,9 +8,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 use shortener_app::SystemClock;
+use shortener_http::audit::AuditParams;
 use shortener_http::config::{self, DatabaseTarget, Settings};
-use shortener_http::{Error, telemetry};
+use shortener_http::{Error, tail, telemetry};
 use shortener_pg::local::LocalPostgres;
+use shortener_pg::{Db, PgStore};
 
 /// A self-hosted URL shortener.
 #[derive(Debug, Parser)]
@@ -35,6 +37,24 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Read the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Print the newest entries (oldest of them first), one JSON object per line, exactly
+    /// as the API renders them. Filters combine with AND, like the API's.
+    Tail {
+        #[command(flatten)]
+        params: AuditParams,
+        /// Keep printing new entries as they are committed (stop with Ctrl-C).
+        #[arg(short, long)]
+        follow: bool,
+    },
 }
 
 /// The database's name inside a provisioned private server.
@@ -73,6 +93,17 @@ async fn run(cli: Cli) -> Result<(), Error> {
             .await
             .map(|applied| println!("applied {} migration(s)", applied.len()))
             .map_err(Error::from),
+        Command::Audit {
+            command: AuditCommand::Tail { params, follow },
+        } => {
+            let store = PgStore::new(Db::connect(&url, &settings.pool)?);
+            let tailed = tail::tail(store, &params, follow, &mut std::io::stdout().lock()).await;
+            match tailed {
+                // The reader went away (`| head`): that is how tail ends, not a failure.
+                Err(Error::Startup(m)) if m.contains("Broken pipe") => Ok(()),
+                other => other,
+            }
+        }
         Command::Serve { no_migrate } => {
             settings.migrate_on_start &= !no_migrate;
             serve(&settings, &url).await

@@ -1,0 +1,163 @@
+//! The unit of work on real PostgreSQL: a change and its audit entry commit together, and
+//! when anything fails after the change statement, neither the change nor its entry is
+//! left behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use audit::{Action, Actor, AuditEntry, AuditFilter, Changes};
+use chrono::{NaiveDate, TimeZone, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::RunQueryDsl;
+use shortener_app::{
+    AccountService, AppError, AuditService, Clock, LinkService, NewLink, UnitOfWork,
+};
+use shortener_domain::{Account, AccountId, AccountName, KeyId, UrlPolicy};
+use shortener_pg::{Db, PgStore, PoolSettings};
+use shortener_testing::{ManualClock, TestDb};
+use subscriptions::{PlanName, Plans, Subscription, Versioned};
+
+fn store(url: &str) -> PgStore {
+    let settings = PoolSettings {
+        max_size: 4,
+        wait_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(5),
+    };
+    PgStore::new(Db::connect(url, &settings).unwrap())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    let mut conn = db.conn().await;
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut conn)
+        .await
+        .unwrap()
+        .n
+}
+
+#[tokio::test]
+async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
+    let db = TestDb::new().await;
+    let pg = store(&db.url);
+    // Late January 2099, where only January has an audit partition.
+    let clock = ManualClock::new();
+    let jan = Utc.with_ymd_and_hms(2099, 1, 25, 12, 0, 0).unwrap();
+    clock.advance(jan - clock.now());
+    pg.db()
+        .ensure_audit_partitions(NaiveDate::from_ymd_opt(2099, 1, 1).unwrap(), 1)
+        .await
+        .unwrap();
+    let accounts = AccountService::new(pg.clone(), clock.clone(), Plans::default());
+    let account = accounts
+        .create(KeyId::new(), "Acme")
+        .await
+        .unwrap()
+        .account
+        .id;
+
+    // February: the trial still runs, the link insert succeeds, and then its entry has no
+    // partition to go to. The whole create must roll back.
+    clock.advance(chrono::Duration::days(8));
+    let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
+    let links = LinkService::new(pg.clone(), clock.clone(), policy, Plans::default());
+    let failed = links
+        .create(
+            account,
+            NewLink {
+                url: "https://example.com/".into(),
+                code: None,
+                expires_at: None,
+            },
+        )
+        .await;
+    assert!(matches!(failed, Err(AppError::Internal(_))), "{failed:?}");
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM shortener.links").await,
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM subscriptions.link_usage").await,
+        0,
+        "the allowance unit is given back"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM audit.entries").await,
+        1
+    );
+
+    // With February's partition in place the same create goes through, entry and all.
+    pg.db()
+        .ensure_audit_partitions(NaiveDate::from_ymd_opt(2099, 2, 1).unwrap(), 1)
+        .await
+        .unwrap();
+    let link = links
+        .create(
+            account,
+            NewLink {
+                url: "https://example.com/".into(),
+                code: None,
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    let log = AuditService::new(pg.clone())
+        .page(AuditFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.items[0].action, Action::LinkCreated);
+    assert_eq!(log.items[0].entity.id, link.code.as_str());
+    assert_eq!(log.items[0].actor, Actor::Account(account.as_uuid()));
+}
+
+#[tokio::test]
+async fn work_that_fails_after_writing_leaves_nothing() {
+    let db = TestDb::new().await;
+    let pg = store(&db.url);
+    let now = Utc::now();
+    let account = Account {
+        id: AccountId::new(),
+        name: AccountName::parse("Ghost").unwrap(),
+        created_at: now,
+    };
+    let trial = Versioned {
+        subscription: Subscription::start_trial(now, Plans::default().get(PlanName::Trial)),
+        version: 1,
+    };
+    let outcome: Result<(), AppError> = pg
+        .run(move |tx| {
+            Box::pin(async move {
+                tx.insert_account(&account, &trial).await?;
+                tx.record(AuditEntry::new(
+                    now,
+                    Actor::System,
+                    Action::AccountCreated,
+                    account.id.as_uuid().to_string(),
+                    Some(account.id.as_uuid()),
+                    Changes::created(&[("name", "Ghost".into())]),
+                ))
+                .await?;
+                Err(AppError::Validation("changed my mind".into()))
+            })
+        })
+        .await;
+    assert!(matches!(outcome, Err(AppError::Validation(_))));
+    for table in [
+        "shortener.accounts",
+        "subscriptions.subscriptions",
+        "audit.entries",
+    ] {
+        assert_eq!(
+            count(&db, &format!("SELECT count(*) AS n FROM {table}")).await,
+            0,
+            "{table}"
+        );
+    }
+}
