@@ -502,3 +502,43 @@ async fn audit_tail_prints_what_the_api_shows() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("link.exploded"));
 }
+
+#[actix_web::test]
+async fn audit_tail_follow_prints_new_entries_as_they_commit() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let app = TestApp::spawn().await;
+    let (_, key) = app.account("A").await;
+    app.link(&key, json!({"url": "https://old.example/"})).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shortener"))
+        .args(["audit", "tail", "--follow", "--action", "link.created"])
+        .env_remove("DATABASE_URL")
+        .env("SHORTENER__DATABASE__URL", &app.db.url)
+        .env("SHORTENER__LOG__FILTER", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Read lines on a thread of its own, so a missing line fails the test instead of
+    // hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(15));
+        serde_json::from_str::<Value>(&line.expect("a line from tail --follow")).unwrap()
+    };
+    assert_eq!(next()["changes"]["url"]["new"], "https://old.example/");
+    let fresh = app.link(&key, json!({"url": "https://new.example/"})).await;
+    let line = next();
+    assert_eq!(line["entity_id"], fresh["code"]);
+    assert_eq!(line["changes"]["url"]["new"], "https://new.example/");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
