@@ -202,38 +202,43 @@ struct UsageRow {
     links_created: i64,
 }
 
+/// Which row lock a read takes.
+enum Lock {
+    Share,
+    Update,
+}
+
+async fn locked_subscription(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    lock: Lock,
+) -> Result<Option<Versioned>, AppError> {
+    let query = subscription_rows::table
+        .filter(subscription_rows::account_id.eq(account.as_uuid()))
+        .select(SubscriptionRow::as_select());
+    let row = match lock {
+        Lock::Share => query.for_share().first(conn).await,
+        Lock::Update => query.for_update().first(conn).await,
+    };
+    Ok(db(row.optional())?
+        .map(SubscriptionRow::into_versioned)
+        .transpose()?)
+}
+
 impl SubscriptionWrites for PgTx<'_> {
     fn subscription_for_share(
         &mut self,
         account: AccountId,
     ) -> BoxFuture<'_, Result<Option<Versioned>, AppError>> {
-        Box::pin(async move {
-            // FOR SHARE: concurrent creates proceed together, a transition waits for them.
-            let row = db(subscription_rows::table
-                .filter(subscription_rows::account_id.eq(account.as_uuid()))
-                .select(SubscriptionRow::as_select())
-                .for_share()
-                .first(self.conn)
-                .await
-                .optional())?;
-            Ok(row.map(SubscriptionRow::into_versioned).transpose()?)
-        })
+        // FOR SHARE: concurrent creates proceed together, a transition waits for them.
+        Box::pin(locked_subscription(self.conn, account, Lock::Share))
     }
 
     fn subscription_for_update(
         &mut self,
         account: AccountId,
     ) -> BoxFuture<'_, Result<Option<Versioned>, AppError>> {
-        Box::pin(async move {
-            let row = db(subscription_rows::table
-                .filter(subscription_rows::account_id.eq(account.as_uuid()))
-                .select(SubscriptionRow::as_select())
-                .for_update()
-                .first(self.conn)
-                .await
-                .optional())?;
-            Ok(row.map(SubscriptionRow::into_versioned).transpose()?)
-        })
+        Box::pin(locked_subscription(self.conn, account, Lock::Update))
     }
 
     fn replace_subscription<'a>(

@@ -3,13 +3,10 @@
 //! and entries land in monthly partitions that the service creates ahead.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use chrono::NaiveDate;
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use shortener_pg::{Db, PoolSettings};
 use shortener_testing::TestDb;
 
 fn insert(at: &str) -> String {
@@ -64,15 +61,8 @@ async fn history_cannot_be_rewritten_whatever_is_asked() {
 #[tokio::test]
 async fn entries_land_in_the_month_they_happened_and_months_are_made_ahead() {
     let db = TestDb::new().await;
-    let pool = Db::connect(
-        &db.url,
-        &PoolSettings {
-            max_size: 2,
-            wait_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(5),
-        },
-    )
-    .unwrap();
+    let store = db.store();
+    let pool = store.db();
     let mut conn = db.conn().await;
     // No partition for 2030 yet: an entry there has nowhere to go.
     assert!(

@@ -7,18 +7,8 @@ use std::time::Duration;
 use audit::{Action, Actor, AuditFilter};
 use shortener_app::{AccountService, AuditService, SubscriptionService};
 use shortener_domain::KeyId;
-use shortener_pg::{Db, PgStore, PoolSettings};
 use shortener_testing::{ManualClock, TestDb};
 use subscriptions::{Plan, PlanName, Plans, State};
-
-fn store(url: &str) -> PgStore {
-    let settings = PoolSettings {
-        max_size: 4,
-        wait_timeout: Duration::from_secs(5),
-        statement_timeout: Duration::from_secs(5),
-    };
-    PgStore::new(Db::connect(url, &settings).unwrap())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
@@ -29,7 +19,7 @@ async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
     });
     let clock = ManualClock::new();
     let admin = KeyId::new();
-    let accounts = AccountService::new(store(&db.url), clock.clone(), plans.clone());
+    let accounts = AccountService::new(db.store(), clock.clone(), plans.clone());
     let mut due = Vec::new();
     for i in 0..60 {
         due.push(
@@ -46,8 +36,8 @@ async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
     let fresh = accounts.create(admin, "fresh").await.unwrap().account.id;
     clock.advance(chrono::Duration::seconds(40));
 
-    let a = SubscriptionService::new(store(&db.url), clock.clone(), plans.clone());
-    let b = SubscriptionService::new(store(&db.url), clock.clone(), plans.clone());
+    let a = SubscriptionService::new(db.store(), clock.clone(), plans.clone());
+    let b = SubscriptionService::new(db.store(), clock.clone(), plans.clone());
     // Small batches so the two instances interleave over the same rows.
     let (mut total_a, mut total_b) = (0, 0);
     loop {
@@ -65,7 +55,7 @@ async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
         "each due subscription expired exactly once"
     );
     // One `subscription.expired` entry per expiry, by the system, committed with it.
-    let log = AuditService::new(store(&db.url))
+    let log = AuditService::new(db.store())
         .page(
             AuditFilter {
                 action: Some(Action::SubscriptionExpired),

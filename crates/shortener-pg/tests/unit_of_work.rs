@@ -3,8 +3,6 @@
 //! left behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use audit::{Action, Actor, AuditEntry, AuditFilter, Changes};
 use chrono::{NaiveDate, TimeZone, Utc};
 use diesel::QueryableByName;
@@ -14,18 +12,8 @@ use shortener_app::{
     AccountService, AppError, AuditService, Clock, LinkService, NewLink, UnitOfWork,
 };
 use shortener_domain::{Account, AccountId, AccountName, KeyId, UrlPolicy};
-use shortener_pg::{Db, PgStore, PoolSettings};
 use shortener_testing::{ManualClock, TestDb};
 use subscriptions::{PlanName, Plans, Subscription, Versioned};
-
-fn store(url: &str) -> PgStore {
-    let settings = PoolSettings {
-        max_size: 4,
-        wait_timeout: Duration::from_secs(5),
-        statement_timeout: Duration::from_secs(5),
-    };
-    PgStore::new(Db::connect(url, &settings).unwrap())
-}
 
 #[derive(QueryableByName)]
 struct Count {
@@ -45,7 +33,7 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
 #[tokio::test]
 async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
     let db = TestDb::new().await;
-    let pg = store(&db.url);
+    let pg = db.store();
     // Late January 2099, where only January has an audit partition.
     let clock = ManualClock::new();
     let jan = Utc.with_ymd_and_hms(2099, 1, 25, 12, 0, 0).unwrap();
@@ -120,7 +108,7 @@ async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
 #[tokio::test]
 async fn work_that_fails_after_writing_leaves_nothing() {
     let db = TestDb::new().await;
-    let pg = store(&db.url);
+    let pg = db.store();
     let now = Utc::now();
     let account = Account {
         id: AccountId::new(),

@@ -179,6 +179,18 @@ impl TestDb {
         }
     }
 
+    /// The service's store over a small pool on this test's database.
+    pub fn store(&self) -> shortener_pg::PgStore {
+        let settings = shortener_pg::PoolSettings {
+            max_size: 4,
+            wait_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(5),
+        };
+        let db = shortener_pg::Db::connect(&self.url, &settings)
+            .unwrap_or_else(|e| panic!("pool for {}: {e}", self.name));
+        shortener_pg::PgStore::new(db)
+    }
+
     /// A direct connection to this test's database (for assertions in raw SQL).
     pub async fn conn(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.url)
