@@ -3,9 +3,13 @@
 //! - `check-boundaries`: fails when a crate reaches past its layer (see `boundaries`).
 //! - `ci`: everything CI runs, in order, on a fresh machine: format, lints, boundaries,
 //!   licences and sources (`cargo deny`, installed when missing), then the whole test suite.
+//! - `bench [--seconds N] [--clients N] [--accounts N]`: link creations per second of the
+//!   release service next to a pgbench single-INSERT baseline on the same private, durable
+//!   PostgreSQL (see `bench`). Not part of `ci`.
 //!
 //! Tooling only: nothing here is linked into the service.
 
+mod bench;
 mod boundaries;
 
 use std::path::PathBuf;
@@ -18,13 +22,17 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   check-boundaries   fail when a crate depends past its layer (prints the whole path)
-  ci                 fmt, clippy, boundaries, cargo deny, then every test (what .ci/run runs)";
+  ci                 fmt, clippy, boundaries, cargo deny, then every test (what .ci/run runs)
+  bench              link creations/s of the release service vs a pgbench single-INSERT
+                     baseline on its own durable PostgreSQL
+                     [--seconds N (10)] [--clients N (16)] [--accounts N (1)]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("check-boundaries") => check_boundaries(),
         Some("ci") => ci(),
+        Some("bench") => bench::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
