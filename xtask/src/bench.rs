@@ -150,7 +150,8 @@ fn measure(pg: &Cluster, exe: &Path, work: &Path, opts: Options) -> Result<Repor
         opts.clients, opts.accounts, opts.seconds
     );
     let url = pg.fresh_database("bench_2")?;
-    let creates = Service::start(exe, work, &url, opts.clients)?.bench(opts)?;
+    let sample = || Sample::take(pg, "bench_2", "shortener.links", true);
+    let creates = Service::start(exe, work, &url, opts.clients)?.bench(opts, &sample)?;
     println!("    {:.1} creates/s", creates.per_second);
 
     Ok(Report {
@@ -339,6 +340,51 @@ fn server_bin_dir(data_dir: &Path) -> Option<PathBuf> {
 struct Baseline {
     tps: f64,
     failed: u64,
+    /// WAL flushes per committed INSERT during the measured run.
+    flushes: Option<f64>,
+}
+
+/// Cluster-wide WAL flushes and row counts at one instant, to tell how many trips to
+/// disk each committed write cost (group commit can make it less than one).
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    wal_syncs: u64,
+    rows: u64,
+    audit: u64,
+}
+
+impl Sample {
+    /// `pg_stat_wal.wal_sync` (PostgreSQL 14+) and the rows of `table` (and of the audit
+    /// log, when `audit`) in `db`.
+    fn take(pg: &Cluster, db: &str, table: &str, audit: bool) -> Result<Sample> {
+        let audit_sql = if audit {
+            "(SELECT count(*) FROM audit.entries)"
+        } else {
+            "0"
+        };
+        let out = pg.psql(
+            db,
+            &format!(
+                "SELECT (SELECT wal_sync FROM pg_stat_wal) || ' ' || \
+                 (SELECT count(*) FROM {table}) || ' ' || {audit_sql}"
+            ),
+        )?;
+        let mut n = out.split(' ').map(str::parse::<u64>);
+        match (n.next(), n.next(), n.next()) {
+            (Some(Ok(wal_syncs)), Some(Ok(rows)), Some(Ok(audit))) => Ok(Sample {
+                wal_syncs,
+                rows,
+                audit,
+            }),
+            _ => bail!("unexpected sample {out:?}"),
+        }
+    }
+
+    /// Flushes per row written since `before`.
+    fn flushes_since(self, before: Sample) -> Option<f64> {
+        let rows = self.rows.checked_sub(before.rows).filter(|r| *r > 0)?;
+        Some(self.wal_syncs.saturating_sub(before.wal_syncs) as f64 / rows as f64)
+    }
 }
 
 fn baseline(pg: &Cluster, work: &Path, opts: Options) -> Result<Baseline> {
@@ -352,7 +398,10 @@ fn baseline(pg: &Cluster, work: &Path, opts: Options) -> Result<Baseline> {
     std::fs::write(&script, "INSERT INTO bench_insert (v) VALUES ('x');\n")
         .with_context(|| format!("writing {}", script.display()))?;
     pgbench(pg, db, &script, opts.clients, WARM_UP.as_secs()).context("pgbench warm-up")?;
-    pgbench(pg, db, &script, opts.clients, opts.seconds)
+    let before = Sample::take(pg, db, "bench_insert", false)?;
+    let mut run = pgbench(pg, db, &script, opts.clients, opts.seconds)?;
+    run.flushes = Sample::take(pg, db, "bench_insert", false)?.flushes_since(before);
+    Ok(run)
 }
 
 fn pgbench(pg: &Cluster, db: &str, script: &Path, clients: usize, secs: u64) -> Result<Baseline> {
@@ -399,7 +448,11 @@ fn parse_pgbench(out: &str) -> Option<Baseline> {
         .find_map(|l| l.trim().strip_prefix("number of failed transactions: "))
         .and_then(|rest| rest.split(' ').next()?.parse().ok())
         .unwrap_or(0);
-    Some(Baseline { tps, failed })
+    Some(Baseline {
+        tps,
+        failed,
+        flushes: None,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -520,19 +573,26 @@ impl Service {
             .context("the new key answer has no key")
     }
 
-    fn bench(self, opts: Options) -> Result<Creates> {
+    /// Runs the clients; `sample` is read when the measured window opens and closes.
+    fn bench(self, opts: Options, sample: &(dyn Fn() -> Result<Sample> + Sync)) -> Result<Creates> {
         let keys = (0..opts.accounts)
             .map(|n| self.account_key(n))
             .collect::<Result<Vec<_>>>()?;
         let stats = Stats::default();
         let warm_until = Instant::now() + WARM_UP;
         let end = warm_until + Duration::from_secs(opts.seconds);
-        std::thread::scope(|s| {
+        let window = std::thread::scope(|s| {
             for thread in 0..opts.clients {
                 let (stats, key, addr) = (&stats, keys[thread % keys.len()].as_str(), self.addr);
                 s.spawn(move || client(thread, addr, key, warm_until, end, stats));
             }
-        });
+            let sleep_until =
+                |t: Instant| std::thread::sleep(t.saturating_duration_since(Instant::now()));
+            sleep_until(warm_until);
+            let first = sample();
+            sleep_until(end);
+            Ok::<_, anyhow::Error>((first?, sample()?))
+        })?;
         let created = stats.created.load(Ordering::Relaxed);
         let errors = stats.errors.load(Ordering::Relaxed);
         let first = stats
@@ -551,7 +611,16 @@ impl Service {
             println!("    warning: {errors} request(s) did not answer 201; the first: {first}");
         }
         let per_second = created as f64 / opts.seconds as f64;
-        Ok(Creates { per_second, errors })
+        let (before, after) = window;
+        Ok(Creates {
+            per_second,
+            errors,
+            flushes: after.flushes_since(before),
+            audit_per_link: {
+                let links = after.rows.saturating_sub(before.rows);
+                (links > 0).then(|| after.audit.saturating_sub(before.audit) as f64 / links as f64)
+            },
+        })
     }
 }
 
@@ -774,6 +843,11 @@ struct Server {
 struct Creates {
     per_second: f64,
     errors: u64,
+    /// WAL flushes per link created during the measured window.
+    flushes: Option<f64>,
+    /// Audit entries written per link created in the window (1 when every create is
+    /// audited).
+    audit_per_link: Option<f64>,
 }
 
 struct Report {
@@ -829,6 +903,31 @@ impl Report {
             s,
             "{:<46} {:>12.2}",
             "ratio (creates/s / baseline tps)", ratio
+        );
+        let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "{:<46} {:>12}",
+            "trips to disk (WAL flushes)", "per write"
+        );
+        let _ = writeln!(
+            s,
+            "{:<46} {:>12}",
+            "pgbench: per INSERT",
+            show(self.baseline.flushes)
+        );
+        let _ = writeln!(
+            s,
+            "{:<46} {:>12}",
+            "service: per link created (with its entry)",
+            show(self.creates.flushes)
+        );
+        let _ = writeln!(
+            s,
+            "{:<46} {:>12}",
+            "service: audit entries per link created",
+            show(self.creates.audit_per_link)
         );
         if self.baseline.failed > 0 || self.creates.errors > 0 {
             let _ = writeln!(

@@ -117,8 +117,9 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
     /// one that collides is silently drawn again.
     ///
     /// One transaction reads the subscription (holding it against a racing transition),
-    /// asks the subscription's rules for the allowance, takes one unit of it, inserts the
-    /// link and records `link.created`; any refusal rolls all of it back.
+    /// asks the subscription's rules for the allowance, inserts the link, records
+    /// `link.created` and takes one unit of the allowance; any refusal rolls all of it
+    /// back.
     pub async fn create(&self, account: AccountId, req: NewLink) -> Result<Link, AppError> {
         let now = self.clock.now();
         let target = TargetUrl::parse(&req.url, &self.policy)?;
@@ -149,11 +150,6 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
                             AppError::Internal("account without a subscription".into())
                         })?;
                         let allowance = sub.subscription.may_create(now, &plans, custom_code)?;
-                        if !tx.take_allowance(account, month_of(now), allowance).await? {
-                            return Err(AppError::QuotaExceeded(format!(
-                                "this month's allowance of {allowance} links is used up"
-                            )));
-                        }
                         if tx.insert_link(&link).await? == Inserted::CodeTaken {
                             return Err(AppError::CodeTaken(link.code.to_string()));
                         }
@@ -166,6 +162,13 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
                             Changes::created(&trail::link_fields(&link)),
                         ))
                         .await?;
+                        // Last, so the account's counter row (which every create of the
+                        // account queues on) is held only until the commit right after.
+                        if !tx.take_allowance(account, month_of(now), allowance).await? {
+                            return Err(AppError::QuotaExceeded(format!(
+                                "this month's allowance of {allowance} links is used up"
+                            )));
+                        }
                         Ok(link)
                     })
                 })
