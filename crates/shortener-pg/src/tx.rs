@@ -6,7 +6,6 @@
 use audit::{AuditEntry, AuditRecorder, BoxFuture};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shortener_app::{
     AccountWrites, AppError, Inserted, KeyWrites, LinkWrites, Revoked, StoredKey,
@@ -195,13 +194,6 @@ impl KeyWrites for PgTx<'_> {
     }
 }
 
-#[derive(QueryableByName)]
-struct UsageRow {
-    #[diesel(sql_type = BigInt)]
-    #[allow(dead_code)]
-    links_created: i64,
-}
-
 /// Which row lock a read takes.
 enum Lock {
     Share,
@@ -284,24 +276,29 @@ impl SubscriptionWrites for PgTx<'_> {
         allowance: u64,
     ) -> BoxFuture<'_, Result<bool, AppError>> {
         Box::pin(async move {
+            use crate::schema::link_usage as u;
             let allowance = i64::try_from(allowance).unwrap_or(i64::MAX);
             // Concurrent creates queue on this row's lock and each sees the count the
             // previous one committed, so the limit holds exactly; a rolled-back create
-            // gives its unit back.
-            let taken: Option<UsageRow> = db(diesel::sql_query(
-                "INSERT INTO subscriptions.link_usage AS u (account_id, month, links_created) \
-                 VALUES ($1, $2, 1) \
-                 ON CONFLICT (account_id, month) DO UPDATE \
-                 SET links_created = u.links_created + 1 WHERE u.links_created < $3 \
-                 RETURNING u.links_created",
+            // gives its unit back. Written with the DSL (not raw SQL) so the statement is
+            // prepared once per connection: it runs while the row is held.
+            let upsert = diesel::insert_into(u::table)
+                .values((
+                    u::account_id.eq(account.as_uuid()),
+                    u::month.eq(month),
+                    u::links_created.eq(1_i64),
+                ))
+                .on_conflict((u::account_id, u::month))
+                .do_update()
+                .set(u::links_created.eq(u::links_created + 1_i64));
+            // `ON CONFLICT ... DO UPDATE ... WHERE`: no row is counted once it is full.
+            let taken = db(diesel::query_dsl::methods::FilterDsl::filter(
+                upsert,
+                u::links_created.lt(allowance),
             )
-            .bind::<SqlUuid, _>(account.as_uuid())
-            .bind::<Date, _>(month)
-            .bind::<BigInt, _>(allowance)
-            .get_result(self.conn)
-            .await
-            .optional())?;
-            Ok(taken.is_some())
+            .execute(self.conn)
+            .await)?;
+            Ok(taken == 1)
         })
     }
 }
