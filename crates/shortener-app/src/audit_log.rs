@@ -63,7 +63,10 @@ mod tests {
 
     use super::*;
     use crate::memory::{ManualClock, MemoryStore};
-    use crate::{AccountService, Clock, LinkPatch, LinkService, NewLink, SubscriptionService};
+    use crate::{
+        AccountService, ClickCounter, ClickSettings, Clock, LinkPatch, LinkService, NewLink,
+        SubscriptionService,
+    };
 
     struct Fixture {
         store: MemoryStore,
@@ -82,7 +85,13 @@ mod tests {
         Fixture {
             accounts: AccountService::new(store.clone(), clock.clone(), Plans::default()),
             subs: SubscriptionService::new(store.clone(), clock.clone(), Plans::default()),
-            links: LinkService::new(store.clone(), clock.clone(), policy, Plans::default()),
+            links: LinkService::new(
+                store.clone(),
+                clock.clone(),
+                policy,
+                Plans::default(),
+                ClickCounter::start(store.clone(), ClickSettings::default()).0,
+            ),
             log: AuditService::new(store.clone()),
             admin: KeyId::new(),
             store,

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod audit_log;
+mod clicks;
 mod clock;
 mod error;
 mod keys;
@@ -23,6 +24,7 @@ mod memory;
 
 pub use accounts::{AccountService, AccountView, NewKey};
 pub use audit_log::AuditService;
+pub use clicks::{ClickCount, ClickCounter, ClickSettings, ClickStore};
 pub use clock::{Clock, SystemClock};
 pub use error::AppError;
 pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};

@@ -228,7 +228,13 @@ mod tests {
         Fixture {
             accounts: AccountService::new(store.clone(), clock.clone(), plans()),
             subs: SubscriptionService::new(store.clone(), clock.clone(), plans()),
-            links: LinkService::new(store, clock.clone(), policy, plans()),
+            links: LinkService::new(
+                store.clone(),
+                clock.clone(),
+                policy,
+                plans(),
+                crate::ClickCounter::start(store, crate::ClickSettings::default()).0,
+            ),
             clock,
         }
     }

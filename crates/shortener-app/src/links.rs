@@ -9,7 +9,9 @@ use subscriptions::Plans;
 
 use audit::{Action, Actor, Changes, Value};
 
-use crate::{AppError, Clock, Inserted, LinkStore, Page, PageRequest, UnitOfWork, trail};
+use crate::{
+    AppError, ClickCounter, Clock, Inserted, LinkStore, Page, PageRequest, UnitOfWork, trail,
+};
 
 /// Random codes collide with probability n / 62^7; five draws in a row failing means
 /// something other than bad luck is wrong.
@@ -73,6 +75,7 @@ pub struct LinkService<S> {
     clock: Arc<dyn Clock>,
     policy: UrlPolicy,
     plans: Arc<Plans>,
+    clicks: ClickCounter,
 }
 
 /// `link` if it exists and is `account`'s; another account's link is `NotFound`, exactly
@@ -90,13 +93,20 @@ fn month_of(now: DateTime<Utc>) -> NaiveDate {
 
 impl<S: LinkStore + UnitOfWork> LinkService<S> {
     /// Builds the service; `policy` decides which targets are acceptable, `plans` what
-    /// each subscription allows.
-    pub fn new(store: S, clock: Arc<dyn Clock>, policy: UrlPolicy, plans: Plans) -> Self {
+    /// each subscription allows, `clicks` where followed links are counted.
+    pub fn new(
+        store: S,
+        clock: Arc<dyn Clock>,
+        policy: UrlPolicy,
+        plans: Plans,
+        clicks: ClickCounter,
+    ) -> Self {
         LinkService {
             store,
             clock,
             policy,
             plans: Arc::new(plans),
+            clicks,
         }
     }
 
@@ -300,10 +310,11 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
         Ok((link, now))
     }
 
-    /// Follows a link for a GET: resolves it and counts the click.
+    /// Follows a link for a GET: resolves it and counts the click. Counting never waits:
+    /// the click goes to the counter task, which writes clicks in batches.
     pub async fn follow(&self, code: &str) -> Result<Resolved, AppError> {
         let (link, now) = self.resolve(code).await?;
-        self.store.count_click(link.id, now.date_naive()).await?;
+        self.clicks.count(link.id, now.date_naive());
         Ok(Resolved {
             id: link.id,
             target: link.target,

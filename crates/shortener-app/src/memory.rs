@@ -15,9 +15,9 @@ use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State as SubState, Subscription, Versioned};
 
 use crate::{
-    AccountStore, AccountView, AccountWrites, AppError, Inserted, KeyOwner, KeyStore, KeyWrites,
-    LinkStore, LinkWrites, PageRequest, Revoked, StoredKey, SubscriptionStore, SubscriptionWrites,
-    Tx, UnitOfWork,
+    AccountStore, AccountView, AccountWrites, AppError, ClickCount, ClickStore, Inserted, KeyOwner,
+    KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest, Revoked, StoredKey, SubscriptionStore,
+    SubscriptionWrites, Tx, UnitOfWork,
 };
 
 #[derive(Default, Clone)]
@@ -284,15 +284,6 @@ impl LinkStore for MemoryStore {
         Ok(links)
     }
 
-    async fn count_click(&self, id: LinkId, day: NaiveDate) -> Result<(), AppError> {
-        let mut s = self.0.lock().unwrap();
-        if let Some((l, _)) = s.links.iter_mut().find(|(l, _)| l.id == id) {
-            l.clicks += 1;
-        }
-        *s.daily.entry((id, day)).or_default() += 1;
-        Ok(())
-    }
-
     async fn daily_clicks(
         &self,
         id: LinkId,
@@ -305,6 +296,20 @@ impl LinkStore for MemoryStore {
             .filter(|((l, d), _)| *l == id && *d >= from && *d <= to)
             .map(|((_, d), c)| (*d, *c))
             .collect())
+    }
+}
+
+impl ClickStore for MemoryStore {
+    async fn add_clicks(&self, counts: &[ClickCount]) -> Result<(), AppError> {
+        let mut s = self.0.lock().unwrap();
+        for c in counts {
+            let n = i64::try_from(c.clicks).unwrap();
+            if let Some((l, _)) = s.links.iter_mut().find(|(l, _)| l.id == c.link) {
+                l.clicks += n;
+            }
+            *s.daily.entry((c.link, c.day)).or_default() += n;
+        }
+        Ok(())
     }
 }
 

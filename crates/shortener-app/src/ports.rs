@@ -137,8 +137,8 @@ pub trait SubscriptionWrites: Send {
     ) -> BoxFuture<'_, Result<bool, AppError>>;
 }
 
-/// Reading links and their click counts, and counting clicks (not audited: a click is not
-/// a change anyone made to the link).
+/// Reading links and their click counts. (Clicks are written by the click counter's
+/// [`crate::ClickStore`]; they are not audited: a click is not a change to the link.)
 pub trait LinkStore: Send + Sync + 'static {
     /// The live (not deleted) link with this code.
     fn link_by_code(
@@ -151,12 +151,6 @@ pub trait LinkStore: Send + Sync + 'static {
         account: AccountId,
         page: PageRequest,
     ) -> impl Future<Output = Result<Vec<Link>, AppError>> + Send;
-    /// Counts one click on the link's total and on `day`.
-    fn count_click(
-        &self,
-        id: LinkId,
-        day: NaiveDate,
-    ) -> impl Future<Output = Result<(), AppError>> + Send;
     /// Per-day counts in `from..=to`; days without clicks are absent.
     fn daily_clicks(
         &self,

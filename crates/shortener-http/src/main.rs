@@ -121,11 +121,17 @@ async fn serve(settings: &Settings, url: &str) -> Result<(), Error> {
         ))
     })?;
     let running = shortener_http::start(settings, url, listener, Arc::new(SystemClock)).await?;
-    // Runs until SIGINT/SIGTERM, then drains in-flight requests.
-    running
+    // Runs until SIGINT/SIGTERM, then drains in-flight requests...
+    let served = running
         .server
         .await
-        .map_err(|e| Error::Startup(format!("server: {e}")))?;
+        .map_err(|e| Error::Startup(format!("server: {e}")));
+    // ...and only then writes every click those requests counted.
+    let lost = running.clicks.shutdown().await;
+    if lost > 0 {
+        tracing::error!(lost, "clicks not written at shutdown");
+    }
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

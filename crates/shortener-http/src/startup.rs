@@ -9,7 +9,8 @@ use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 use shortener_app::{
-    AccountService, AuditService, Authenticator, Clock, LinkService, SubscriptionService,
+    AccountService, AuditService, Authenticator, ClickCounter, ClickSettings, Clock, LinkService,
+    SubscriptionService,
 };
 use shortener_domain::UrlPolicy;
 use shortener_pg::{Db, PgStore};
@@ -54,6 +55,8 @@ pub struct Running {
     pub server: Server,
     /// The expiry sweep and audit-partition upkeep; they stop when this is dropped.
     pub sweeper: Background,
+    /// The click counter: after the server has stopped, `shutdown` writes every click.
+    pub clicks: ClickCounter,
 }
 
 /// A background task that is cancelled when its owner lets go of it.
@@ -147,8 +150,16 @@ pub async fn start(
     let public = public_url(settings, addr)?;
     let policy = UrlPolicy::new(&public, settings.allow_private_targets);
     let clock_for_upkeep = clock.clone();
+    // Runs until `Running::clicks.shutdown()`; the handle is not needed to stop it.
+    let (clicks, _) = ClickCounter::start(store.clone(), ClickSettings::default());
     let state = web::Data::new(State {
-        links: LinkService::new(store.clone(), clock.clone(), policy, settings.plans.clone()),
+        links: LinkService::new(
+            store.clone(),
+            clock.clone(),
+            policy,
+            settings.plans.clone(),
+            clicks.clone(),
+        ),
         accounts: AccountService::new(store.clone(), clock.clone(), settings.plans.clone()),
         subscriptions: SubscriptionService::new(store.clone(), clock, settings.plans.clone()),
         audit: AuditService::new(store),
@@ -198,5 +209,6 @@ pub async fn start(
         addr,
         server,
         sweeper,
+        clicks,
     })
 }

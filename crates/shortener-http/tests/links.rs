@@ -443,6 +443,7 @@ async fn clicks_count_gets_not_heads_and_show_in_daily_stats() {
         assert_eq!(head.status, StatusCode::FOUND);
         assert_eq!(head.header("location").unwrap(), "https://example.com/");
     }
+    app.flush_clicks().await;
     assert_eq!(
         app.get(&format!("/api/v1/links/{code}"), Some(&key))
             .await

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Date, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use shortener_app::{
-    AccountStore, AccountView, AppError, KeyOwner, KeyStore, LinkStore, PageRequest, StoredKey,
-    SubscriptionStore,
+    AccountStore, AccountView, AppError, ClickCount, ClickStore, KeyOwner, KeyStore, LinkStore,
+    PageRequest, StoredKey, SubscriptionStore,
 };
 use shortener_domain::{
     Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, TargetUrl,
@@ -253,22 +253,6 @@ impl LinkStore for PgStore {
             .collect::<Result<_, _>>()?)
     }
 
-    async fn count_click(&self, id: LinkId, day: NaiveDate) -> Result<(), AppError> {
-        let mut conn = self.db.conn().await?;
-        // One statement, so the total and the day's count can never disagree.
-        diesel::sql_query(
-            "WITH total AS (UPDATE shortener.links SET clicks = clicks + 1 WHERE id = $1) \
-             INSERT INTO shortener.link_daily_clicks (link_id, day, clicks) VALUES ($1, $2, 1) \
-             ON CONFLICT (link_id, day) DO UPDATE SET clicks = link_daily_clicks.clicks + 1",
-        )
-        .bind::<SqlUuid, _>(id.as_uuid())
-        .bind::<Date, _>(day)
-        .execute(&mut conn)
-        .await
-        .map_err(PgError::from)?;
-        Ok(())
-    }
-
     async fn daily_clicks(
         &self,
         id: LinkId,
@@ -284,6 +268,44 @@ impl LinkStore for PgStore {
             .load(&mut conn)
             .await
             .map_err(PgError::from)?)
+    }
+}
+
+impl ClickStore for PgStore {
+    async fn add_clicks(&self, counts: &[ClickCount]) -> Result<(), AppError> {
+        use diesel::sql_types::{Array, BigInt};
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let links: Vec<Uuid> = counts.iter().map(|c| c.link.as_uuid()).collect();
+        let days: Vec<NaiveDate> = counts.iter().map(|c| c.day).collect();
+        let clicks: Vec<i64> = counts
+            .iter()
+            .map(|c| i64::try_from(c.clicks).unwrap_or(i64::MAX))
+            .collect();
+        let mut conn = self.db.conn().await?;
+        // One statement for the whole batch: totals and days move together or not at all.
+        // Rows are taken in id order so two instances flushing at once do not deadlock.
+        diesel::sql_query(
+            "WITH c AS (SELECT * FROM unnest($1::uuid[], $2::date[], $3::bigint[]) \
+                        AS c(link_id, day, n)), \
+                  t AS (SELECT link_id, sum(n) AS n FROM c GROUP BY link_id), \
+                  locked AS (SELECT l.id FROM shortener.links l JOIN t ON t.link_id = l.id \
+                             ORDER BY l.id FOR NO KEY UPDATE OF l), \
+                  totals AS (UPDATE shortener.links l SET clicks = l.clicks + t.n \
+                             FROM t WHERE l.id = t.link_id AND l.id IN (SELECT id FROM locked)) \
+             INSERT INTO shortener.link_daily_clicks (link_id, day, clicks) \
+             SELECT link_id, day, n FROM c ORDER BY link_id, day \
+             ON CONFLICT (link_id, day) DO UPDATE \
+             SET clicks = link_daily_clicks.clicks + excluded.clicks",
+        )
+        .bind::<Array<SqlUuid>, _>(links)
+        .bind::<Array<Date>, _>(days)
+        .bind::<Array<BigInt>, _>(clicks)
+        .execute(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        Ok(())
     }
 }
 

@@ -9,7 +9,8 @@ use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use shortener_app::{
-    AccountService, AppError, AuditService, Clock, LinkService, NewLink, UnitOfWork,
+    AccountService, AppError, AuditService, ClickCounter, ClickSettings, Clock, LinkService,
+    NewLink, UnitOfWork,
 };
 use shortener_domain::{Account, AccountId, AccountName, KeyId, UrlPolicy};
 use shortener_testing::{ManualClock, TestDb};
@@ -54,7 +55,8 @@ async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
     // partition to go to. The whole create must roll back.
     clock.advance(chrono::Duration::days(8));
     let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
-    let links = LinkService::new(pg.clone(), clock.clone(), policy, Plans::default());
+    let clicks = ClickCounter::start(pg.clone(), ClickSettings::default()).0;
+    let links = LinkService::new(pg.clone(), clock.clone(), policy, Plans::default(), clicks);
     let failed = links
         .create(
             account,

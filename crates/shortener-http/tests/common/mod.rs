@@ -41,6 +41,7 @@ pub struct TestApp {
     pub clock: Arc<TestClock>,
     handle: ServerHandle,
     client: awc::Client,
+    clicks: shortener_app::ClickCounter,
     _sweeper: shortener_http::Background,
 }
 
@@ -112,12 +113,14 @@ impl TestApp {
             .expect("app starts");
         let handle = running.server.handle();
         let sweeper = running.sweeper;
+        let clicks = running.clicks;
         actix_web::rt::spawn(running.server);
         TestApp {
             base: format!("http://{}", running.addr),
             db,
             clock,
             handle,
+            clicks,
             _sweeper: sweeper,
             client: awc::Client::builder()
                 .disable_redirects()
@@ -197,6 +200,18 @@ impl TestApp {
             body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
             raw,
         }
+    }
+
+    /// Writes the clicks counted so far (they are otherwise written within a second).
+    pub async fn flush_clicks(&self) {
+        self.clicks.flush().await;
+    }
+
+    /// Stops as `serve` does on SIGTERM: stop accepting, drain in-flight requests, then
+    /// write every counted click. Returns the clicks that could not be written.
+    pub async fn shutdown(&self) -> u64 {
+        self.handle.stop(true).await;
+        self.clicks.shutdown().await
     }
 
     pub async fn get(&self, path: &str, key: Option<&str>) -> Reply {

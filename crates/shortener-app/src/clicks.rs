@@ -1,0 +1,459 @@
+//! Click counting off the redirect path, as message passing: a redirect hands its click to
+//! one counter task over a bounded channel and returns at once; the task adds clicks up by
+//! link and day and writes them in one statement at least every second (sooner under
+//! volume). A flush that fails keeps its counts for the next one, so an outage of the
+//! database loses nothing until the (bounded) backlog is full; what is dropped is counted
+//! and logged. On shutdown the task writes everything it holds before it stops.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use shortener_domain::LinkId;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::AppError;
+
+/// Clicks of one link on one UTC day, added up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClickCount {
+    /// The link followed.
+    pub link: LinkId,
+    /// The UTC day of the clicks.
+    pub day: NaiveDate,
+    /// How many.
+    pub clicks: u64,
+}
+
+/// Where added-up clicks are written.
+pub trait ClickStore: Send + Sync + 'static {
+    /// Adds every count to its link's total and its day, all or nothing.
+    fn add_clicks(
+        &self,
+        counts: &[ClickCount],
+    ) -> impl Future<Output = Result<(), AppError>> + Send;
+}
+
+/// How the counter batches.
+#[derive(Debug, Clone, Copy)]
+pub struct ClickSettings {
+    /// Longest time a click waits before it is written.
+    pub flush_every: Duration,
+    /// Write sooner once this many clicks are waiting.
+    pub flush_at: u64,
+    /// Clicks in flight from redirects to the task; when full, a click is dropped (and
+    /// counted) rather than making a redirect wait.
+    pub channel: usize,
+    /// Most (link, day) pairs held while the database does not take them.
+    pub max_pending: usize,
+    /// At shutdown, how long to keep trying to write what is held.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ClickSettings {
+    fn default() -> Self {
+        ClickSettings {
+            flush_every: Duration::from_secs(1),
+            flush_at: 50_000,
+            channel: 65_536,
+            max_pending: 1_000_000,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+enum Msg {
+    Click(LinkId, NaiveDate),
+    /// Write what is held now; answer when the write is done (tests, operators).
+    Flush(oneshot::Sender<()>),
+    /// Write everything and stop; answer with how many clicks could not be written.
+    Shutdown(oneshot::Sender<u64>),
+}
+
+/// The redirects' handle on the counter task. Cheap to clone.
+#[derive(Clone)]
+pub struct ClickCounter {
+    tx: mpsc::Sender<Msg>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl ClickCounter {
+    /// Starts the counter task on the current tokio runtime.
+    pub fn start<S: ClickStore>(
+        store: S,
+        settings: ClickSettings,
+    ) -> (ClickCounter, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(settings.channel.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let task = Task {
+            store: Arc::new(store),
+            settings,
+            pending: HashMap::new(),
+            waiting: 0,
+            dropped: dropped.clone(),
+        };
+        let handle = tokio::spawn(task.run(rx));
+        (ClickCounter { tx, dropped }, handle)
+    }
+
+    /// Counts one click. Never waits: when the task is behind by a whole channel, the
+    /// click is dropped and counted in [`ClickCounter::dropped`].
+    pub fn count(&self, link: LinkId, day: NaiveDate) {
+        if self.tx.try_send(Msg::Click(link, day)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Clicks dropped so far (channel full, backlog full, or lost at shutdown).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes what the task holds now and waits for that write (whether it succeeded).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Writes every click counted so far and stops the task; returns how many could not be
+    /// written (the database stayed away for the whole grace period).
+    pub async fn shutdown(&self) -> u64 {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Shutdown(done)).await.is_err() {
+            return 0;
+        }
+        wait.await.unwrap_or(0)
+    }
+}
+
+struct Task<S> {
+    store: Arc<S>,
+    settings: ClickSettings,
+    pending: HashMap<(LinkId, NaiveDate), u64>,
+    /// Clicks in `pending`.
+    waiting: u64,
+    dropped: Arc<AtomicU64>,
+}
+
+type Flight = JoinHandle<(Vec<ClickCount>, Result<(), AppError>)>;
+
+impl<S: ClickStore> Task<S> {
+    fn add(&mut self, link: LinkId, day: NaiveDate, clicks: u64) {
+        let full = self.pending.len() >= self.settings.max_pending;
+        match self.pending.get_mut(&(link, day)) {
+            Some(n) => *n += clicks,
+            None if full => {
+                self.dropped.fetch_add(clicks, Ordering::Relaxed);
+                return;
+            }
+            None => {
+                self.pending.insert((link, day), clicks);
+            }
+        }
+        self.waiting += clicks;
+    }
+
+    /// Starts writing everything held, on a task of its own, so clicks keep being taken
+    /// from the channel while the database works.
+    fn launch(&mut self) -> Option<Flight> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let batch: Vec<ClickCount> = self
+            .pending
+            .drain()
+            .map(|((link, day), clicks)| ClickCount { link, day, clicks })
+            .collect();
+        self.waiting = 0;
+        let store = self.store.clone();
+        Some(tokio::spawn(async move {
+            let result = store.add_clicks(&batch).await;
+            (batch, result)
+        }))
+    }
+
+    /// Takes a finished write back: a failed batch returns to `pending`.
+    fn land(
+        &mut self,
+        outcome: Result<(Vec<ClickCount>, Result<(), AppError>), tokio::task::JoinError>,
+    ) {
+        match outcome {
+            Ok((_, Ok(()))) => {}
+            Ok((batch, Err(e))) => {
+                let clicks: u64 = batch.iter().map(|c| c.clicks).sum();
+                tracing::warn!(error = %e, clicks, "writing clicks failed; keeping them for the next try");
+                for c in batch {
+                    self.add(c.link, c.day, c.clicks);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "the click write task failed"),
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut tick = tokio::time::interval(self.settings.flush_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flight: Option<Flight> = None;
+        let mut reported = 0;
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(Msg::Click(link, day)) => {
+                        self.add(link, day, 1);
+                        if self.waiting >= self.settings.flush_at && flight.is_none() {
+                            flight = self.launch();
+                        }
+                    }
+                    Some(Msg::Flush(done)) => {
+                        if let Some(f) = flight.take() {
+                            let outcome = f.await;
+                            self.land(outcome);
+                        }
+                        if let Some(f) = self.launch() {
+                            let outcome = f.await;
+                            self.land(outcome);
+                        }
+                        let _ = done.send(());
+                    }
+                    Some(Msg::Shutdown(done)) => {
+                        let lost = self.finish(rx, flight).await;
+                        let _ = done.send(lost);
+                        return;
+                    }
+                    None => {
+                        self.finish(rx, flight).await;
+                        return;
+                    }
+                },
+                outcome = async {
+                    match flight.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if flight.is_some() => {
+                    flight = None;
+                    self.land(outcome);
+                }
+                _ = tick.tick() => {
+                    if flight.is_none() {
+                        flight = self.launch();
+                    }
+                    let dropped = self.dropped.load(Ordering::Relaxed);
+                    if dropped > reported {
+                        tracing::warn!(dropped_total = dropped, "clicks dropped: the counter could not keep up or hold them");
+                        reported = dropped;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes every click still in the channel and writes everything, retrying until the
+    /// grace period ends; returns how many clicks are lost.
+    async fn finish(&mut self, mut rx: mpsc::Receiver<Msg>, flight: Option<Flight>) -> u64 {
+        if let Some(f) = flight {
+            let outcome = f.await;
+            self.land(outcome);
+        }
+        rx.close();
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Click(link, day) = msg {
+                self.add(link, day, 1);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.settings.shutdown_grace;
+        loop {
+            match self.launch() {
+                None => return 0,
+                Some(f) => {
+                    let outcome = f.await;
+                    self.land(outcome);
+                }
+            }
+            if self.pending.is_empty() {
+                return 0;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let lost = self.waiting;
+                self.dropped.fetch_add(lost, Ordering::Relaxed);
+                tracing::error!(lost, "clicks could not be written before shutdown");
+                return lost;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// Remembers what it was given; refuses while `down`.
+    #[derive(Clone, Default)]
+    struct Recorder {
+        written: Arc<Mutex<HashMap<(LinkId, NaiveDate), u64>>>,
+        statements: Arc<AtomicU64>,
+        down: Arc<AtomicBool>,
+    }
+
+    impl ClickStore for Recorder {
+        async fn add_clicks(&self, counts: &[ClickCount]) -> Result<(), AppError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(AppError::Unavailable("down".into()));
+            }
+            self.statements.fetch_add(1, Ordering::SeqCst);
+            let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+            for c in counts {
+                *w.entry((c.link, c.day)).or_default() += c.clicks;
+            }
+            Ok(())
+        }
+    }
+
+    impl Recorder {
+        fn total(&self) -> u64 {
+            self.written
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .sum()
+        }
+    }
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or(NaiveDate::MIN)
+    }
+
+    fn slow() -> ClickSettings {
+        ClickSettings {
+            flush_every: Duration::from_secs(3600),
+            ..ClickSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn clicks_are_added_up_by_link_and_day_and_written_in_one_statement() {
+        let store = Recorder::default();
+        let (counter, _) = ClickCounter::start(store.clone(), slow());
+        let (a, b) = (LinkId::new(), LinkId::new());
+        for _ in 0..5 {
+            counter.count(a, day(1));
+        }
+        counter.count(a, day(2));
+        counter.count(b, day(1));
+        counter.flush().await;
+        let written = store
+            .written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        assert_eq!(written.len(), 3);
+        assert_eq!(written[&(a, day(1))], 5);
+        assert_eq!(written[&(a, day(2))], 1);
+        assert_eq!(written[&(b, day(1))], 1);
+        assert_eq!(store.statements.load(Ordering::SeqCst), 1);
+        counter.flush().await;
+        assert_eq!(
+            store.statements.load(Ordering::SeqCst),
+            1,
+            "nothing to write"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_timer_writes_without_being_asked() {
+        let store = Recorder::default();
+        let (counter, _) = ClickCounter::start(
+            store.clone(),
+            ClickSettings {
+                flush_every: Duration::from_millis(20),
+                ..ClickSettings::default()
+            },
+        );
+        counter.count(LinkId::new(), day(1));
+        for _ in 0..200 {
+            if store.total() == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the click was never written");
+    }
+
+    #[tokio::test]
+    async fn counts_survive_an_outage_and_are_written_when_the_store_returns() {
+        let store = Recorder::default();
+        store.down.store(true, Ordering::SeqCst);
+        let (counter, _) = ClickCounter::start(store.clone(), slow());
+        let link = LinkId::new();
+        for _ in 0..10 {
+            counter.count(link, day(1));
+        }
+        counter.flush().await;
+        counter.count(link, day(1));
+        counter.flush().await;
+        assert_eq!(store.total(), 0);
+        store.down.store(false, Ordering::SeqCst);
+        counter.flush().await;
+        assert_eq!(store.total(), 11);
+        assert_eq!(counter.dropped(), 0);
+    }
+
+    #[tokio::test]
+    async fn shutdown_writes_everything_and_reports_what_it_could_not() {
+        let store = Recorder::default();
+        let (counter, task) = ClickCounter::start(store.clone(), slow());
+        for i in 0..1000 {
+            counter.count(LinkId::new(), day(1 + i % 3));
+        }
+        assert_eq!(counter.shutdown().await, 0);
+        assert_eq!(store.total(), 1000);
+        assert!(task.await.is_ok(), "the task stops");
+
+        let down = Recorder::default();
+        down.down.store(true, Ordering::SeqCst);
+        let (counter, _) = ClickCounter::start(
+            down.clone(),
+            ClickSettings {
+                shutdown_grace: Duration::from_millis(300),
+                ..slow()
+            },
+        );
+        counter.count(LinkId::new(), day(1));
+        counter.count(LinkId::new(), day(1));
+        assert_eq!(counter.shutdown().await, 2);
+        assert_eq!(counter.dropped(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_full_backlog_drops_new_pairs_and_counts_them() {
+        let store = Recorder::default();
+        store.down.store(true, Ordering::SeqCst);
+        let (counter, _) = ClickCounter::start(
+            store.clone(),
+            ClickSettings {
+                max_pending: 2,
+                ..slow()
+            },
+        );
+        let (a, b, c) = (LinkId::new(), LinkId::new(), LinkId::new());
+        counter.count(a, day(1));
+        counter.count(b, day(1));
+        counter.count(c, day(1)); // a third pair: no room
+        counter.count(a, day(1)); // a held pair still counts
+        counter.flush().await;
+        assert_eq!(counter.dropped(), 1);
+        store.down.store(false, Ordering::SeqCst);
+        counter.flush().await;
+        assert_eq!(store.total(), 3);
+    }
+}

@@ -1,0 +1,110 @@
+//! Clicks counted while PostgreSQL is down are written once it is back: the counter keeps
+//! them and the pool replaces its broken connections. Runs on a PostgreSQL of its own,
+//! since it stops the server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use shortener_app::{
+    AccountService, ClickCounter, ClickSettings, LinkService, NewLink, SystemClock,
+};
+use shortener_domain::{KeyId, UrlPolicy};
+use shortener_pg::local::LocalPostgres;
+use shortener_pg::{Db, PgStore, PoolSettings};
+use subscriptions::Plans;
+
+#[derive(QueryableByName)]
+struct Total {
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+}
+
+async fn total(url: &str) -> i64 {
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    diesel::sql_query(
+        "SELECT ((SELECT clicks FROM shortener.links) + \
+                (SELECT coalesce(sum(clicks), 0) FROM shortener.link_daily_clicks))::bigint AS total",
+    )
+    .get_result::<Total>(&mut conn)
+    .await
+    .unwrap()
+    .total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
+    let dir = std::env::temp_dir().join(format!("shortener-outage-{}", uuid::Uuid::new_v4()));
+    let start = {
+        let dir = dir.clone();
+        move || LocalPostgres::start_fast(&dir).unwrap()
+    };
+    let local = tokio::task::spawn_blocking(start.clone()).await.unwrap();
+    shortener_pg::ensure_database(&local.url("postgres"), "clicks")
+        .await
+        .unwrap();
+    let url = local.url("clicks");
+    shortener_pg::run_pending_migrations(&url).await.unwrap();
+    let settings = PoolSettings {
+        max_size: 2,
+        wait_timeout: Duration::from_secs(2),
+        statement_timeout: Duration::from_secs(5),
+    };
+    let store = PgStore::new(Db::connect(&url, &settings).unwrap());
+    let clock = std::sync::Arc::new(SystemClock);
+    let account = AccountService::new(store.clone(), clock.clone(), Plans::default())
+        .create(KeyId::new(), "Acme")
+        .await
+        .unwrap()
+        .account
+        .id;
+    let (clicks, _) = ClickCounter::start(
+        store.clone(),
+        ClickSettings {
+            flush_every: Duration::from_secs(3600),
+            ..ClickSettings::default()
+        },
+    );
+    let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
+    let links = LinkService::new(store, clock, policy, Plans::default(), clicks.clone());
+    let link = links
+        .create(
+            account,
+            NewLink {
+                url: "https://example.com/".into(),
+                ..NewLink::default()
+            },
+        )
+        .await
+        .unwrap();
+    // The redirect resolves before the outage; the clicks are counted during it.
+    links.follow(link.code.as_str()).await.unwrap();
+
+    tokio::task::spawn_blocking(move || local.stop().unwrap())
+        .await
+        .unwrap();
+    for _ in 0..49 {
+        clicks.count(link.id, Utc::now().date_naive());
+    }
+    clicks.flush().await; // fails: nobody is listening
+    assert_eq!(clicks.dropped(), 0);
+
+    let local = tokio::task::spawn_blocking(start).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while total(&url).await != 2 * 50 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clicks were not written"
+        );
+        clicks.flush().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(clicks.dropped(), 0);
+    tokio::task::spawn_blocking(move || local.stop().unwrap())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
