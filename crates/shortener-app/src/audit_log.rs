@@ -91,6 +91,7 @@ mod tests {
                 policy,
                 Plans::default(),
                 ClickCounter::start(store.clone(), ClickSettings::default()).0,
+                Arc::new(crate::ResolveCache::new(100)),
             ),
             log: AuditService::new(store.clone()),
             admin: KeyId::new(),

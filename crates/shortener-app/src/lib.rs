@@ -17,6 +17,7 @@ mod lifecycle;
 mod links;
 mod page;
 mod ports;
+mod resolve;
 mod trail;
 
 #[cfg(test)]
@@ -29,9 +30,10 @@ pub use clock::{Clock, SystemClock};
 pub use error::AppError;
 pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};
 pub use lifecycle::SubscriptionService;
-pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink, Resolved};
+pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};
 pub use page::{Page, PageRequest};
 pub use ports::{
     AccountStore, AccountWrites, Inserted, KeyStore, KeyWrites, LinkStore, LinkWrites, Revoked,
     SubscriptionStore, SubscriptionWrites, Tx, UnitOfWork,
 };
+pub use resolve::{ResolveCache, Resolved};

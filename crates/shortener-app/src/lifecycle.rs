@@ -234,6 +234,7 @@ mod tests {
                 policy,
                 plans(),
                 crate::ClickCounter::start(store, crate::ClickSettings::default()).0,
+                Arc::new(crate::ResolveCache::new(100)),
             ),
             clock,
         }

@@ -9,6 +9,7 @@ use subscriptions::Plans;
 
 use audit::{Action, Actor, Changes, Value};
 
+use crate::resolve::{ResolveCache, Resolved};
 use crate::{
     AppError, ClickCounter, Clock, Inserted, LinkStore, Page, PageRequest, UnitOfWork, trail,
 };
@@ -40,15 +41,6 @@ pub struct LinkPatch {
     pub expires_at: Option<Option<DateTime<Utc>>>,
 }
 
-/// What a redirect needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    /// The link being followed (for click counting).
-    pub id: LinkId,
-    /// Where to send the client.
-    pub target: TargetUrl,
-}
-
 /// Clicks of one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DailyClicks {
@@ -76,6 +68,7 @@ pub struct LinkService<S> {
     policy: UrlPolicy,
     plans: Arc<Plans>,
     clicks: ClickCounter,
+    cache: Arc<ResolveCache>,
 }
 
 /// `link` if it exists and is `account`'s; another account's link is `NotFound`, exactly
@@ -93,13 +86,15 @@ fn month_of(now: DateTime<Utc>) -> NaiveDate {
 
 impl<S: LinkStore + UnitOfWork> LinkService<S> {
     /// Builds the service; `policy` decides which targets are acceptable, `plans` what
-    /// each subscription allows, `clicks` where followed links are counted.
+    /// each subscription allows, `clicks` where followed links are counted, `cache` what
+    /// redirects are answered from.
     pub fn new(
         store: S,
         clock: Arc<dyn Clock>,
         policy: UrlPolicy,
         plans: Plans,
         clicks: ClickCounter,
+        cache: Arc<ResolveCache>,
     ) -> Self {
         LinkService {
             store,
@@ -107,6 +102,7 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
             policy,
             plans: Arc::new(plans),
             clicks,
+            cache,
         }
     }
 
@@ -183,6 +179,11 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
                     })
                 })
                 .await;
+            if let Ok(link) = &created {
+                // A miss cached for this code (a custom one, probed before it existed) is
+                // wrong now; other instances hear of it from PostgreSQL.
+                self.cache.invalidate(link.code.as_str());
+            }
             match created {
                 Err(AppError::CodeTaken(code)) if custom.is_none() => {
                     tracing::warn!(%code, "generated code collided; drawing again");
@@ -231,7 +232,9 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
             .expires_at
             .map(|at| self.future_expiry(at, now))
             .transpose()?;
-        self.store
+        let key = code.clone();
+        let updated = self
+            .store
             .run(move |tx| {
                 Box::pin(async move {
                     let before = owned(tx.link_for_update(&code).await?, account)?;
@@ -262,14 +265,18 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
                     Ok(after)
                 })
             })
-            .await
+            .await;
+        self.cache.invalidate(key.as_str());
+        updated
     }
 
     /// Deletes a link; its code is never handed out again.
     pub async fn delete(&self, account: AccountId, code: &str) -> Result<(), AppError> {
         let now = self.clock.now();
         let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
-        self.store
+        let key = code.clone();
+        let deleted = self
+            .store
             .run(move |tx| {
                 Box::pin(async move {
                     let link = owned(tx.link_for_update(&code).await?, account)?;
@@ -291,20 +298,33 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
                     Ok(())
                 })
             })
-            .await
+            .await;
+        self.cache.invalidate(key.as_str());
+        deleted
     }
 
-    /// What `GET /{code}` answers: a target, or `NotFound` / `LinkExpired`. Anything that is
-    /// not a well-formed code cannot exist, so it is `NotFound` without a lookup.
-    pub async fn resolve(&self, code: &str) -> Result<(Link, DateTime<Utc>), AppError> {
+    /// What `GET /{code}` answers: a target, or `NotFound` / `LinkExpired`. Answered from
+    /// the resolve cache when it can; anything that is not a well-formed code cannot
+    /// exist, so it is `NotFound` without a lookup (and without filling the cache).
+    /// Expiry is checked here, at every request, so it needs no invalidation.
+    pub async fn resolve(&self, code: &str) -> Result<(Arc<Resolved>, DateTime<Utc>), AppError> {
         let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
-        let link = self
-            .store
-            .link_by_code(&code)
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let answer = match self.cache.get(code.as_str()) {
+            Some(answer) => answer,
+            None => {
+                let epoch = self.cache.epoch(code.as_str());
+                let answer = self
+                    .store
+                    .link_by_code(&code)
+                    .await?
+                    .map(|l| Arc::new(Resolved::from(l)));
+                self.cache.keep(code.as_str(), answer.clone(), epoch);
+                answer
+            }
+        };
+        let link = answer.ok_or(AppError::NotFound)?;
         let now = self.clock.now();
-        if link.is_expired_at(now) {
+        if link.expires_at.is_some_and(|at| now >= at) {
             return Err(AppError::LinkExpired);
         }
         Ok((link, now))
@@ -312,22 +332,15 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
 
     /// Follows a link for a GET: resolves it and counts the click. Counting never waits:
     /// the click goes to the counter task, which writes clicks in batches.
-    pub async fn follow(&self, code: &str) -> Result<Resolved, AppError> {
+    pub async fn follow(&self, code: &str) -> Result<Arc<Resolved>, AppError> {
         let (link, now) = self.resolve(code).await?;
         self.clicks.count(link.id, now.date_naive());
-        Ok(Resolved {
-            id: link.id,
-            target: link.target,
-        })
+        Ok(link)
     }
 
     /// Looks a link up for a HEAD: same answer as [`Self::follow`], no click.
-    pub async fn peek(&self, code: &str) -> Result<Resolved, AppError> {
-        let (link, _) = self.resolve(code).await?;
-        Ok(Resolved {
-            id: link.id,
-            target: link.target,
-        })
+    pub async fn peek(&self, code: &str) -> Result<Arc<Resolved>, AppError> {
+        Ok(self.resolve(code).await?.0)
     }
 
     /// Total clicks and one entry per day for the last `days` UTC days (today included).

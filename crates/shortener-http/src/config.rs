@@ -67,6 +67,7 @@ struct RawAdmin {
 #[serde(deny_unknown_fields)]
 struct RawRedirect {
     status: u16,
+    cache_entries: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +136,8 @@ pub struct Settings {
     pub bootstrap_key: Option<SecretString>,
     /// 301, 302, 307 or 308.
     pub redirect_status: StatusCode,
+    /// Most codes the resolve cache holds.
+    pub cache_entries: usize,
     /// The plans.
     pub plans: Plans,
     /// Allow targets on private/loopback IP literals.
@@ -156,6 +159,7 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("database.statement_timeout", "10s")?
         .set_default("database.migrate_on_start", true)?
         .set_default("redirect.status", 302)?
+        .set_default("redirect.cache_entries", 1_000_000)?
         .set_default("links.allow_private_targets", false)?
         .set_default("subscriptions.expiry_sweep", "30s")?
         .set_default("log.format", "text")?
@@ -325,6 +329,10 @@ fn validate(raw: Raw) -> Result<Settings, Error> {
         migrate_on_start: raw.database.migrate_on_start,
         bootstrap_key,
         redirect_status,
+        cache_entries: match raw.redirect.cache_entries {
+            0 => return Err(bad("redirect.cache_entries", "must be at least 1")),
+            n => n,
+        },
         plans,
         allow_private_targets: raw.links.allow_private_targets,
         expiry_sweep: duration(

@@ -10,7 +10,7 @@ use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 use shortener_app::{
     AccountService, AuditService, Authenticator, ClickCounter, ClickSettings, Clock, LinkService,
-    SubscriptionService,
+    ResolveCache, SubscriptionService,
 };
 use shortener_domain::UrlPolicy;
 use shortener_pg::{Db, PgStore};
@@ -53,7 +53,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Resolves when the server has stopped (SIGINT/SIGTERM or a stop via its handle).
     pub server: Server,
-    /// The expiry sweep and audit-partition upkeep; they stop when this is dropped.
+    /// The expiry sweep, audit-partition upkeep and the cache's invalidation listener;
+    /// they stop when this is dropped.
     pub sweeper: Background,
     /// The click counter: after the server has stopped, `shutdown` writes every click.
     pub clicks: ClickCounter,
@@ -152,6 +153,7 @@ pub async fn start(
     let clock_for_upkeep = clock.clone();
     // Runs until `Running::clicks.shutdown()`; the handle is not needed to stop it.
     let (clicks, _) = ClickCounter::start(store.clone(), ClickSettings::default());
+    let cache = Arc::new(ResolveCache::new(settings.cache_entries));
     let state = web::Data::new(State {
         links: LinkService::new(
             store.clone(),
@@ -159,6 +161,7 @@ pub async fn start(
             policy,
             settings.plans.clone(),
             clicks.clone(),
+            cache.clone(),
         ),
         accounts: AccountService::new(store.clone(), clock.clone(), settings.plans.clone()),
         subscriptions: SubscriptionService::new(store.clone(), clock, settings.plans.clone()),
@@ -170,8 +173,9 @@ pub async fn start(
     });
     let partitions = keep_audit_partitions(state.db.clone(), clock_for_upkeep);
     let expiries = sweep_expiries(state.clone(), settings.expiry_sweep);
+    let invalidations = shortener_pg::listen::follow_link_changes(database_url.to_owned(), cache);
     let sweeper = Background(tokio::spawn(async move {
-        tokio::join!(partitions, expiries);
+        tokio::join!(partitions, expiries, invalidations);
     }));
     let mut server = HttpServer::new(move || {
         App::new()

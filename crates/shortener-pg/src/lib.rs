@@ -9,6 +9,7 @@
 
 mod audit_log;
 mod error;
+pub mod listen;
 pub mod local;
 mod migrate;
 mod pool;

@@ -69,7 +69,15 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
         },
     );
     let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
-    let links = LinkService::new(store, clock, policy, Plans::default(), clicks.clone());
+    let cache = std::sync::Arc::new(shortener_app::ResolveCache::new(100));
+    let links = LinkService::new(
+        store,
+        clock,
+        policy,
+        Plans::default(),
+        clicks.clone(),
+        cache,
+    );
     let link = links
         .create(
             account,

@@ -56,7 +56,15 @@ async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
     clock.advance(chrono::Duration::days(8));
     let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
     let clicks = ClickCounter::start(pg.clone(), ClickSettings::default()).0;
-    let links = LinkService::new(pg.clone(), clock.clone(), policy, Plans::default(), clicks);
+    let cache = std::sync::Arc::new(shortener_app::ResolveCache::new(100));
+    let links = LinkService::new(
+        pg.clone(),
+        clock.clone(),
+        policy,
+        Plans::default(),
+        clicks,
+        cache,
+    );
     let failed = links
         .create(
             account,

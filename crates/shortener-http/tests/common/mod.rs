@@ -37,7 +37,7 @@ impl Clock for TestClock {
 
 pub struct TestApp {
     pub base: String,
-    pub db: TestDb,
+    pub db: Arc<TestDb>,
     pub clock: Arc<TestClock>,
     handle: ServerHandle,
     client: awc::Client,
@@ -94,7 +94,16 @@ impl TestApp {
 
     /// Starts the app with its clock `offset_secs` away from the wall clock.
     pub async fn spawn_at(offset_secs: i64, extra: &[(&str, &str)]) -> TestApp {
-        let db = TestDb::new().await;
+        TestApp::spawn_on(Arc::new(TestDb::new().await), offset_secs, extra).await
+    }
+
+    /// A second instance of the service on this one's database, as in a deployment of
+    /// several instances behind a load balancer.
+    pub async fn spawn_beside(&self) -> TestApp {
+        TestApp::spawn_on(self.db.clone(), 0, &[]).await
+    }
+
+    async fn spawn_on(db: Arc<TestDb>, offset_secs: i64, extra: &[(&str, &str)]) -> TestApp {
         let mut env: Vec<(String, String)> = vec![
             ("SHORTENER__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
             ("SHORTENER__SERVER__WORKERS".into(), "2".into()),

@@ -1,0 +1,166 @@
+//! The redirect's resolve cache: code → what a redirect needs (link id, target, expiry),
+//! or the fact that no live link has the code. Bounded (least recently and frequently
+//! used entries go first), and kept true by invalidation: every write of a link, on any
+//! instance, makes PostgreSQL notify every instance (shortener-pg's listener calls
+//! [`ResolveCache::invalidate`]); when the listener loses its connection, notifications may
+//! have been missed, so it calls [`ResolveCache::clear`].
+//!
+//! A lookup that raced a write must not put the old answer back after the write's
+//! invalidation: each code hashes to one of [`STRIPES`] epochs that every invalidation of
+//! that code bumps, and a looked-up answer is kept only if its stripe's epoch did not move
+//! while the database was asked.
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use shortener_domain::{Link, LinkId, TargetUrl};
+
+/// Epoch stripes: enough that unrelated writes rarely keep a lookup out of the cache.
+const STRIPES: usize = 1024;
+
+/// What a redirect needs of a live link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The link being followed (for click counting).
+    pub id: LinkId,
+    /// Where to send the client.
+    pub target: TargetUrl,
+    /// When it stops redirecting.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<Link> for Resolved {
+    fn from(l: Link) -> Self {
+        Resolved {
+            id: l.id,
+            target: l.target,
+            expires_at: l.expires_at,
+        }
+    }
+}
+
+/// A cached answer: a live link, or none (so a flood of unknown codes stays here).
+pub(crate) type Answer = Option<Arc<Resolved>>;
+
+/// The cache. Shared by every worker of an instance.
+pub struct ResolveCache {
+    entries: quick_cache::sync::Cache<String, Answer>,
+    epochs: Box<[AtomicU64]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl ResolveCache {
+    /// A cache of at most `capacity` codes.
+    pub fn new(capacity: usize) -> ResolveCache {
+        ResolveCache {
+            entries: quick_cache::sync::Cache::new(capacity.max(1)),
+            epochs: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    fn stripe(&self, code: &str) -> &AtomicU64 {
+        &self.epochs[(self.hasher.hash_one(code) as usize) % STRIPES]
+    }
+
+    /// Forgets what is known of `code` (it was created, edited or deleted somewhere).
+    pub fn invalidate(&self, code: &str) {
+        self.stripe(code).fetch_add(1, Ordering::SeqCst);
+        self.entries.remove(code);
+    }
+
+    /// Forgets everything (invalidations may have been missed).
+    pub fn clear(&self) {
+        for e in self.epochs.iter() {
+            e.fetch_add(1, Ordering::SeqCst);
+        }
+        self.entries.clear();
+    }
+
+    /// How many codes are cached.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub(crate) fn get(&self, code: &str) -> Option<Answer> {
+        self.entries.get(code)
+    }
+
+    /// The epoch to pass to [`ResolveCache::keep`] for an answer about to be looked up.
+    pub(crate) fn epoch(&self, code: &str) -> u64 {
+        self.stripe(code).load(Ordering::SeqCst)
+    }
+
+    /// Keeps a looked-up answer unless `code` was invalidated since `epoch` was read. The
+    /// second check closes the gap between the first and the insert: an invalidation
+    /// bumps the epoch before it removes, so either it removes what was inserted here or
+    /// this sees the bump and removes it.
+    pub(crate) fn keep(&self, code: &str, answer: Answer, epoch: u64) {
+        let stripe = self.stripe(code);
+        if stripe.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        self.entries.insert(code.to_owned(), answer);
+        if stripe.load(Ordering::SeqCst) != epoch {
+            self.entries.remove(code);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer() -> Answer {
+        Some(Arc::new(Resolved {
+            id: LinkId::new(),
+            target: TargetUrl::from_storage("https://example.com/".into()),
+            expires_at: None,
+        }))
+    }
+
+    #[test]
+    fn an_answer_looked_up_across_an_invalidation_is_not_kept() {
+        let cache = ResolveCache::new(100);
+        let epoch = cache.epoch("abc");
+        cache.invalidate("abc"); // a write committed while we asked the database
+        cache.keep("abc", answer(), epoch);
+        assert!(cache.get("abc").is_none());
+
+        let epoch = cache.epoch("abc");
+        cache.keep("abc", answer(), epoch);
+        assert!(cache.get("abc").is_some());
+        cache.invalidate("abc");
+        assert!(cache.get("abc").is_none());
+    }
+
+    #[test]
+    fn unknown_codes_are_remembered_and_clear_forgets_everything() {
+        let cache = ResolveCache::new(100);
+        let epoch = cache.epoch("nope");
+        cache.keep("nope", None, epoch);
+        assert_eq!(cache.get("nope"), Some(None));
+        let epoch = cache.epoch("yes");
+        cache.clear();
+        cache.keep("yes", answer(), epoch);
+        assert!(cache.is_empty(), "a clear also stops lookups in flight");
+    }
+
+    #[test]
+    fn it_stays_within_its_capacity() {
+        let cache = ResolveCache::new(1000);
+        for i in 0..10_000 {
+            let code = format!("c{i}");
+            let epoch = cache.epoch(&code);
+            cache.keep(&code, None, epoch);
+        }
+        assert!(cache.len() <= 1000, "{}", cache.len());
+    }
+}

@@ -1,0 +1,243 @@
+//! The redirect's resolve cache across instances, on real PostgreSQL: two instances share
+//! one database; a change made through one stops the other from serving the old answer
+//! within a second (LISTEN/NOTIFY), and a listener that loses its connection clears the
+//! cache and reconnects.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use awc::http::{Method, StatusCode};
+use common::TestApp;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use serde_json::json;
+
+/// Polls `GET /{code}` on `app` until it answers `status` (and `location`, when given);
+/// fails after `within`.
+async fn until(app: &TestApp, code: &str, status: u16, location: Option<&str>, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = app.get(&format!("/{code}"), None).await;
+        let loc = r.header("location");
+        if r.status.as_u16() == status && (location.is_none() || loc.as_deref() == location) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {} {loc:?} after {within:?}, wanted {status} {location:?}",
+            r.status
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
+    let a = TestApp::spawn_with(&[("SHORTENER__PLANS__TRIAL__CUSTOM_CODES", "true")]).await;
+    let b = a.spawn_beside().await;
+    let (_, key) = a.account("Acme").await;
+    let second = Duration::from_secs(1);
+
+    // A code nobody has yet: B remembers that it is unknown...
+    b.get("/promo-2026", None)
+        .await
+        .assert_problem(404, "not-found");
+    // ...until A creates it.
+    a.link(
+        &key,
+        json!({"url": "https://one.example/", "code": "promo-2026"}),
+    )
+    .await;
+    until(&b, "promo-2026", 302, Some("https://one.example/"), second).await;
+
+    // B now serves it from its cache; A edits it.
+    let r = a
+        .request(
+            Method::PATCH,
+            "/api/v1/links/promo-2026",
+            Some(&key),
+            Some(json!({"url": "https://two.example/"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    until(&b, "promo-2026", 302, Some("https://two.example/"), second).await;
+
+    // Expiry needs no message: it is checked at every request.
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let r = a
+        .request(
+            Method::PATCH,
+            "/api/v1/links/promo-2026",
+            Some(&key),
+            Some(json!({"expires_at": soon})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    until(&b, "promo-2026", 410, None, Duration::from_secs(3)).await;
+    let r = a
+        .request(
+            Method::PATCH,
+            "/api/v1/links/promo-2026",
+            Some(&key),
+            Some(json!({"expires_at": null})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    until(&b, "promo-2026", 302, Some("https://two.example/"), second).await;
+
+    // Deleted on A: 404 on B.
+    let r = a
+        .request(Method::DELETE, "/api/v1/links/promo-2026", Some(&key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    until(&b, "promo-2026", 404, None, second).await;
+}
+
+#[derive(diesel::QueryableByName)]
+struct N {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Connections of the invalidation listener on this test's database.
+async fn listeners(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
+    let sql = format!(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = '{}' \
+         AND datname = current_database()",
+        shortener_pg::listen::APPLICATION_NAME
+    );
+    diesel::sql_query(sql)
+        .get_result::<N>(conn)
+        .await
+        .unwrap()
+        .n
+}
+
+#[actix_web::test]
+async fn a_lost_listener_clears_the_cache_and_reconnects() {
+    let a = TestApp::spawn().await;
+    let (_, key) = a.account("Acme").await;
+    let code = a.link(&key, json!({"url": "https://old.example/"})).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    until(
+        &a,
+        &code,
+        302,
+        Some("https://old.example/"),
+        Duration::from_secs(1),
+    )
+    .await;
+
+    let mut conn = a.db.conn().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while listeners(&mut conn).await != 1 {
+        assert!(Instant::now() < deadline, "no listener connection");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Cut the listener off, then change the link with triggers disabled: no notification
+    // is ever sent, so only clearing on reconnect can make the cache let go.
+    conn.batch_execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = '{}' AND datname = current_database()",
+        shortener_pg::listen::APPLICATION_NAME
+    ))
+    .await
+    .unwrap();
+    conn.batch_execute(&format!(
+        "SET session_replication_role = replica; \
+         UPDATE shortener.links SET target = 'https://new.example/' WHERE code = '{code}'; \
+         SET session_replication_role = origin;"
+    ))
+    .await
+    .unwrap();
+    until(
+        &a,
+        &code,
+        302,
+        Some("https://new.example/"),
+        Duration::from_secs(5),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while listeners(&mut conn).await != 1 {
+        assert!(Instant::now() < deadline, "the listener did not reconnect");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn the_cache_answers_without_the_database() {
+    let a = TestApp::spawn().await;
+    let (_, key) = a.account("Acme").await;
+    let code = a
+        .link(&key, json!({"url": "https://cached.example/"}))
+        .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    until(
+        &a,
+        &code,
+        302,
+        Some("https://cached.example/"),
+        Duration::from_secs(1),
+    )
+    .await;
+    a.get("/nosuchcode", None)
+        .await
+        .assert_problem(404, "not-found");
+    // Take the pool's connections away and let no new one in (the listener stays, so
+    // the cache is not cleared): only memory can answer now.
+    let mut conn = a.db.conn().await;
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let name = diesel::sql_query("SELECT current_database() AS name")
+        .get_result::<Name>(&mut conn)
+        .await
+        .unwrap()
+        .name;
+    let maintenance = a.db.url.replacen(&format!("/{name}"), "/postgres", 1);
+    let mut admin =
+        <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&maintenance)
+            .await
+            .unwrap();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND application_name <> '{}'",
+            shortener_pg::listen::APPLICATION_NAME
+        ))
+        .await
+        .unwrap();
+    // A code never asked for needs the database, which is gone...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = a.get("/neverasked", None).await;
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the database still answers: {}",
+            r.status
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // ...while known and unknown codes alike are still answered, from memory.
+    let r = a.get(&format!("/{code}"), None).await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("https://cached.example/")
+    );
+    a.get("/nosuchcode", None)
+        .await
+        .assert_problem(404, "not-found");
+}
