@@ -9,7 +9,7 @@ use subscriptions::Plans;
 
 use audit::{Action, Actor, Changes, Value};
 
-use crate::resolve::{ResolveCache, Resolved};
+use crate::resolve::{Answer, ResolveCache, Resolved};
 use crate::{
     AppError, ClickCounter, Clock, Inserted, LinkStore, Page, PageRequest, UnitOfWork, trail,
 };
@@ -180,8 +180,8 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
                 })
                 .await;
             if let Ok(link) = &created {
-                // A miss cached for this code (a custom one, probed before it existed) is
-                // wrong now; other instances hear of it from PostgreSQL.
+                // A miss cached here for this code (a custom one, probed before it existed)
+                // is wrong now; other instances stop believing theirs within a second.
                 self.cache.invalidate(link.code.as_str());
             }
             match created {
@@ -313,16 +313,12 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
             Some(answer) => answer,
             None => {
                 let epoch = self.cache.epoch(code.as_str());
-                let answer = self
-                    .store
-                    .link_by_code(&code)
-                    .await?
-                    .map(|l| Arc::new(Resolved::from(l)));
+                let answer = Answer::of(self.store.link_by_code(&code).await?);
                 self.cache.keep(code.as_str(), answer.clone(), epoch);
                 answer
             }
         };
-        let link = answer.ok_or(AppError::NotFound)?;
+        let link = answer.link().ok_or(AppError::NotFound)?;
         let now = self.clock.now();
         if link.expires_at.is_some_and(|at| now >= at) {
             return Err(AppError::LinkExpired);

@@ -1,9 +1,12 @@
 //! The redirect's resolve cache: code → what a redirect needs (link id, target, expiry),
 //! or the fact that no live link has the code. Bounded (least recently and frequently
-//! used entries go first), and kept true by invalidation: every write of a link, on any
-//! instance, makes PostgreSQL notify every instance (shortener-pg's listener calls
-//! [`ResolveCache::invalidate`]); when the listener loses its connection, notifications may
-//! have been missed, so it calls [`ResolveCache::clear`].
+//! used entries go first), and kept true by invalidation: every edit or deletion of a
+//! link, on any instance, makes PostgreSQL notify every instance (shortener-pg's listener
+//! calls [`ResolveCache::invalidate`]); when the listener loses its connection,
+//! notifications may have been missed, so it calls [`ResolveCache::clear`]. Creations are
+//! not notified (that would serialise them in PostgreSQL), so an unknown code is
+//! remembered for [`MISS_TTL`] only: long enough that a flood of one unknown code costs one
+//! lookup a second, short enough that a link created elsewhere redirects within a second.
 //!
 //! A lookup that raced a write must not put the old answer back after the write's
 //! invalidation: each code hashes to one of [`STRIPES`] epochs that every invalidation of
@@ -13,12 +16,15 @@
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use shortener_domain::{Link, LinkId, TargetUrl};
 
 /// Epoch stripes: enough that unrelated writes rarely keep a lookup out of the cache.
 const STRIPES: usize = 1024;
+/// How long "no such link" is believed.
+pub const MISS_TTL: Duration = Duration::from_secs(1);
 
 /// What a redirect needs of a live link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +47,33 @@ impl From<Link> for Resolved {
     }
 }
 
-/// A cached answer: a live link, or none (so a flood of unknown codes stays here).
-pub(crate) type Answer = Option<Arc<Resolved>>;
+/// A cached answer: a live link, or none until an instant (so a flood of unknown codes
+/// stays here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answer {
+    Link(Arc<Resolved>),
+    Missing { until: Instant },
+}
+
+impl Answer {
+    /// What the database said, as it will be cached.
+    pub(crate) fn of(link: Option<Link>) -> Answer {
+        match link {
+            Some(l) => Answer::Link(Arc::new(Resolved::from(l))),
+            None => Answer::Missing {
+                until: Instant::now() + MISS_TTL,
+            },
+        }
+    }
+
+    /// The link, or `None` for no live link.
+    pub(crate) fn link(self) -> Option<Arc<Resolved>> {
+        match self {
+            Answer::Link(l) => Some(l),
+            Answer::Missing { .. } => None,
+        }
+    }
+}
 
 /// The cache. Shared by every worker of an instance.
 pub struct ResolveCache {
@@ -89,8 +120,12 @@ impl ResolveCache {
         self.entries.is_empty()
     }
 
+    /// The cached answer, unless there is none or it is a miss that is too old to trust.
     pub(crate) fn get(&self, code: &str) -> Option<Answer> {
-        self.entries.get(code)
+        match self.entries.get(code)? {
+            Answer::Missing { until } if Instant::now() >= until => None,
+            answer => Some(answer),
+        }
     }
 
     /// The epoch to pass to [`ResolveCache::keep`] for an answer about to be looked up.
@@ -119,7 +154,7 @@ mod tests {
     use super::*;
 
     fn answer() -> Answer {
-        Some(Arc::new(Resolved {
+        Answer::Link(Arc::new(Resolved {
             id: LinkId::new(),
             target: TargetUrl::from_storage("https://example.com/".into()),
             expires_at: None,
@@ -145,8 +180,18 @@ mod tests {
     fn unknown_codes_are_remembered_and_clear_forgets_everything() {
         let cache = ResolveCache::new(100);
         let epoch = cache.epoch("nope");
-        cache.keep("nope", None, epoch);
-        assert_eq!(cache.get("nope"), Some(None));
+        cache.keep("nope", Answer::of(None), epoch);
+        assert!(matches!(cache.get("nope"), Some(Answer::Missing { .. })));
+        // An old miss is not believed any more.
+        let epoch = cache.epoch("old");
+        cache.keep(
+            "old",
+            Answer::Missing {
+                until: Instant::now(),
+            },
+            epoch,
+        );
+        assert_eq!(cache.get("old"), None);
         let epoch = cache.epoch("yes");
         cache.clear();
         cache.keep("yes", answer(), epoch);
@@ -159,7 +204,7 @@ mod tests {
         for i in 0..10_000 {
             let code = format!("c{i}");
             let epoch = cache.epoch(&code);
-            cache.keep(&code, None, epoch);
+            cache.keep(&code, Answer::of(None), epoch);
         }
         assert!(cache.len() <= 1000, "{}", cache.len());
     }
