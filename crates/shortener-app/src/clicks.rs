@@ -77,7 +77,8 @@ enum Msg {
 /// The redirects' handle on the counter task. Cheap to clone.
 #[derive(Clone)]
 pub struct ClickCounter {
-    tx: mpsc::Sender<Msg>,
+    /// `None` when counting is switched off.
+    tx: Option<mpsc::Sender<Msg>>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -97,13 +98,28 @@ impl ClickCounter {
             dropped: dropped.clone(),
         };
         let handle = tokio::spawn(task.run(rx));
-        (ClickCounter { tx, dropped }, handle)
+        (
+            ClickCounter {
+                tx: Some(tx),
+                dropped,
+            },
+            handle,
+        )
+    }
+
+    /// A counter that counts nothing (operators who do not want clicks recorded).
+    pub fn off() -> ClickCounter {
+        ClickCounter {
+            tx: None,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Counts one click. Never waits: when the task is behind by a whole channel, the
     /// click is dropped and counted in [`ClickCounter::dropped`].
     pub fn count(&self, link: LinkId, day: NaiveDate) {
-        if self.tx.try_send(Msg::Click(link, day)).is_err() {
+        let Some(tx) = &self.tx else { return };
+        if tx.try_send(Msg::Click(link, day)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -115,8 +131,9 @@ impl ClickCounter {
 
     /// Writes what the task holds now and waits for that write (whether it succeeded).
     pub async fn flush(&self) {
+        let Some(tx) = &self.tx else { return };
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+        if tx.send(Msg::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
@@ -124,8 +141,9 @@ impl ClickCounter {
     /// Writes every click counted so far and stops the task; returns how many could not be
     /// written (the database stayed away for the whole grace period).
     pub async fn shutdown(&self) -> u64 {
+        let Some(tx) = &self.tx else { return 0 };
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Shutdown(done)).await.is_err() {
+        if tx.send(Msg::Shutdown(done)).await.is_err() {
             return 0;
         }
         wait.await.unwrap_or(0)

@@ -68,6 +68,7 @@ struct RawAdmin {
 struct RawRedirect {
     status: u16,
     cache_entries: usize,
+    count_clicks: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +139,8 @@ pub struct Settings {
     pub redirect_status: StatusCode,
     /// Most codes the resolve cache holds.
     pub cache_entries: usize,
+    /// Count clicks at all.
+    pub count_clicks: bool,
     /// The plans.
     pub plans: Plans,
     /// Allow targets on private/loopback IP literals.
@@ -160,6 +163,7 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("database.migrate_on_start", true)?
         .set_default("redirect.status", 302)?
         .set_default("redirect.cache_entries", 1_000_000)?
+        .set_default("redirect.count_clicks", true)?
         .set_default("links.allow_private_targets", false)?
         .set_default("subscriptions.expiry_sweep", "30s")?
         .set_default("log.format", "text")?
@@ -333,6 +337,7 @@ fn validate(raw: Raw) -> Result<Settings, Error> {
             0 => return Err(bad("redirect.cache_entries", "must be at least 1")),
             n => n,
         },
+        count_clicks: raw.redirect.count_clicks,
         plans,
         allow_private_targets: raw.links.allow_private_targets,
         expiry_sweep: duration(

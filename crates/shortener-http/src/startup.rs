@@ -152,7 +152,11 @@ pub async fn start(
     let policy = UrlPolicy::new(&public, settings.allow_private_targets);
     let clock_for_upkeep = clock.clone();
     // Runs until `Running::clicks.shutdown()`; the handle is not needed to stop it.
-    let (clicks, _) = ClickCounter::start(store.clone(), ClickSettings::default());
+    let clicks = if settings.count_clicks {
+        ClickCounter::start(store.clone(), ClickSettings::default()).0
+    } else {
+        ClickCounter::off()
+    };
     let cache = Arc::new(ResolveCache::new(settings.cache_entries));
     let state = web::Data::new(State {
         links: LinkService::new(

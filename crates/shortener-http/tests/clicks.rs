@@ -85,3 +85,22 @@ async fn clicks_land_within_a_second_without_anyone_asking() {
     }
     assert_eq!(sums(&app).await, (4, 4));
 }
+
+#[actix_web::test]
+async fn counting_can_be_switched_off() {
+    let app = TestApp::spawn_with(&[("SHORTENER__REDIRECT__COUNT_CLICKS", "false")]).await;
+    let (_, key) = app.account("Acme").await;
+    let code = app.link(&key, json!({"url": "https://example.com/"})).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        assert_eq!(
+            app.get(&format!("/{code}"), None).await.status,
+            StatusCode::FOUND
+        );
+    }
+    app.flush_clicks().await;
+    assert_eq!(app.shutdown().await, 0);
+    assert_eq!(sums(&app).await, (0, 0));
+}
