@@ -22,7 +22,11 @@ struct Sums {
 }
 
 async fn sums(app: &TestApp) -> (i64, i64) {
-    let mut conn = app.db.conn().await;
+    sums_in(&app.db).await
+}
+
+async fn sums_in(db: &shortener_testing::TestDb) -> (i64, i64) {
+    let mut conn = db.conn().await;
     let s: Sums = diesel::sql_query(
         "SELECT (SELECT coalesce(sum(clicks), 0)::bigint FROM shortener.links) AS total, \
                 (SELECT coalesce(sum(clicks), 0)::bigint FROM shortener.link_daily_clicks) AS daily",
@@ -103,4 +107,100 @@ async fn counting_can_be_switched_off() {
     app.flush_clicks().await;
     assert_eq!(app.shutdown().await, 0);
     assert_eq!(sums(&app).await, (0, 0));
+}
+
+/// The real binary: clicks counted by requests that were answered before SIGTERM are all
+/// in the database once the process has exited.
+#[actix_web::test]
+async fn sigterm_writes_every_counted_click_before_exit() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const KEY: &str = "sigterm-test-bootstrap-key-0123456789abcdef";
+    let db = shortener_testing::TestDb::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shortener"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env("SHORTENER__DATABASE__URL", &db.url)
+        .env("SHORTENER__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("SHORTENER__ADMIN__BOOTSTRAP_KEY", KEY)
+        .env("SHORTENER__LOG__FILTER", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = awc::Client::builder().disable_redirects().finish();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(client.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == StatusCode::OK)
+    {
+        assert!(Instant::now() < deadline, "not ready");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let post = |path: String, body: serde_json::Value, key: String| {
+        let client = &client;
+        let url = format!("{base}{path}");
+        async move {
+            let mut r = client
+                .post(url)
+                .bearer_auth(key)
+                .send_json(&body)
+                .await
+                .unwrap();
+            let v: serde_json::Value = r.json().await.unwrap();
+            v
+        }
+    };
+    let account = post(
+        "/admin/v1/accounts".into(),
+        json!({"name": "A"}),
+        KEY.into(),
+    )
+    .await;
+    let id = account["id"].as_str().unwrap();
+    let key = post(
+        format!("/admin/v1/accounts/{id}/keys"),
+        json!({}),
+        KEY.into(),
+    )
+    .await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    let link = post(
+        "/api/v1/links".into(),
+        json!({"url": "https://example.com/"}),
+        key,
+    )
+    .await;
+    let code = link["code"].as_str().unwrap().to_owned();
+
+    const N: usize = 200;
+    let statuses = join_all((0..N).map(|_| {
+        let client = &client;
+        let url = format!("{base}/{code}");
+        async move { client.get(url).send().await.unwrap().status() }
+    }))
+    .await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::FOUND));
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert_eq!(sums_in(&db).await, (N as i64, N as i64));
 }
