@@ -308,10 +308,11 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
     /// exist, so it is `NotFound` without a lookup (and without filling the cache).
     /// Expiry is checked here, at every request, so it needs no invalidation.
     pub async fn resolve(&self, code: &str) -> Result<(Arc<Resolved>, DateTime<Utc>), AppError> {
-        let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
-        let answer = match self.cache.get(code.as_str()) {
+        // Only valid codes are ever cached, so a hit needs no parsing (nor its allocation).
+        let answer = match self.cache.get(code) {
             Some(answer) => answer,
             None => {
+                let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
                 let epoch = self.cache.epoch(code.as_str());
                 let answer = Answer::of(self.store.link_by_code(&code).await?);
                 self.cache.keep(code.as_str(), answer.clone(), epoch);
