@@ -1,11 +1,14 @@
 //! Click counting off the redirect path, as message passing: a redirect hands its click to
 //! one counter task over a bounded channel and returns at once; the task adds clicks up by
 //! link and day and writes them in one statement at least every second (sooner under
-//! volume). A flush that fails keeps its counts for the next one, so an outage of the
+//! volume). The task never waits on the clicks channel: it empties it every
+//! [`ClickSettings::drain_every`]. A receiver that waited would have to be woken (a
+//! cross-thread wake-up, a futex call) for every click; one that polls on a timer costs
+//! the redirect a lock-free push and nothing else. A flush that fails keeps its counts for the next one, so an outage of the
 //! database loses nothing until the (bounded) backlog is full; what is dropped is counted
 //! and logged. On shutdown the task writes everything it holds before it stops.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,13 +32,25 @@ pub struct ClickCount {
     pub clicks: u64,
 }
 
+/// Clicks written together, under an id: a batch whose write may have committed although
+/// its answer was lost is retried under the same id, and the store applies each id once,
+/// so a retry never counts twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickBatch {
+    /// The batch's id (UUIDv7).
+    pub id: uuid::Uuid,
+    /// At most [`BATCH_LIMIT`] counts, each for a different link and day.
+    pub counts: Vec<ClickCount>,
+}
+
+/// Most (link, day) counts in one batch, so one write stays small whatever the backlog.
+pub const BATCH_LIMIT: usize = 10_000;
+
 /// Where added-up clicks are written.
 pub trait ClickStore: Send + Sync + 'static {
-    /// Adds every count to its link's total and its day, all or nothing.
-    fn add_clicks(
-        &self,
-        counts: &[ClickCount],
-    ) -> impl Future<Output = Result<(), AppError>> + Send;
+    /// Adds every count of the batch to its link's total and its day, all or nothing, and
+    /// only if no batch with this id was written before.
+    fn add_clicks(&self, batch: &ClickBatch) -> impl Future<Output = Result<(), AppError>> + Send;
 }
 
 /// How the counter batches.
@@ -46,8 +61,11 @@ pub struct ClickSettings {
     /// Write sooner once this many clicks are waiting.
     pub flush_at: u64,
     /// Clicks in flight from redirects to the task; when full, a click is dropped (and
-    /// counted) rather than making a redirect wait.
+    /// counted) rather than making a redirect wait. Must hold `drain_every` worth of
+    /// clicks at the highest rate.
     pub channel: usize,
+    /// How often the task empties the clicks channel.
+    pub drain_every: Duration,
     /// Most (link, day) pairs held while the database does not take them.
     pub max_pending: usize,
     /// At shutdown, how long to keep trying to write what is held.
@@ -60,14 +78,18 @@ impl Default for ClickSettings {
             flush_every: Duration::from_secs(1),
             flush_at: 50_000,
             channel: 65_536,
+            drain_every: Duration::from_millis(10),
             max_pending: 1_000_000,
             shutdown_grace: Duration::from_secs(5),
         }
     }
 }
 
+/// What the redirects send: one click.
+type Click = (LinkId, NaiveDate);
+
+/// What the owner asks of the task, on a channel of its own that the task does wait on.
 enum Msg {
-    Click(LinkId, NaiveDate),
     /// Write what is held now; answer when the write is done (tests, operators).
     Flush(oneshot::Sender<()>),
     /// Write everything and stop; answer with how many clicks could not be written.
@@ -78,7 +100,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct ClickCounter {
     /// `None` when counting is switched off.
-    tx: Option<mpsc::Sender<Msg>>,
+    channels: Option<(mpsc::Sender<Click>, mpsc::Sender<Msg>)>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -88,19 +110,22 @@ impl ClickCounter {
         store: S,
         settings: ClickSettings,
     ) -> (ClickCounter, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(settings.channel.max(1));
+        let (clicks, clicks_rx) = mpsc::channel(settings.channel.max(1));
+        let (control, control_rx) = mpsc::channel(16);
         let dropped = Arc::new(AtomicU64::new(0));
         let task = Task {
             store: Arc::new(store),
             settings,
             pending: HashMap::new(),
             waiting: 0,
+            queue: VecDeque::new(),
+            queued_pairs: 0,
             dropped: dropped.clone(),
         };
-        let handle = tokio::spawn(task.run(rx));
+        let handle = tokio::spawn(task.run(clicks_rx, control_rx));
         (
             ClickCounter {
-                tx: Some(tx),
+                channels: Some((clicks, control)),
                 dropped,
             },
             handle,
@@ -110,7 +135,7 @@ impl ClickCounter {
     /// A counter that counts nothing (operators who do not want clicks recorded).
     pub fn off() -> ClickCounter {
         ClickCounter {
-            tx: None,
+            channels: None,
             dropped: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -118,8 +143,10 @@ impl ClickCounter {
     /// Counts one click. Never waits: when the task is behind by a whole channel, the
     /// click is dropped and counted in [`ClickCounter::dropped`].
     pub fn count(&self, link: LinkId, day: NaiveDate) {
-        let Some(tx) = &self.tx else { return };
-        if tx.try_send(Msg::Click(link, day)).is_err() {
+        let Some((clicks, _)) = &self.channels else {
+            return;
+        };
+        if clicks.try_send((link, day)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -131,9 +158,11 @@ impl ClickCounter {
 
     /// Writes what the task holds now and waits for that write (whether it succeeded).
     pub async fn flush(&self) {
-        let Some(tx) = &self.tx else { return };
+        let Some((_, control)) = &self.channels else {
+            return;
+        };
         let (done, wait) = oneshot::channel();
-        if tx.send(Msg::Flush(done)).await.is_ok() {
+        if control.send(Msg::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
@@ -141,9 +170,11 @@ impl ClickCounter {
     /// Writes every click counted so far and stops the task; returns how many could not be
     /// written (the database stayed away for the whole grace period).
     pub async fn shutdown(&self) -> u64 {
-        let Some(tx) = &self.tx else { return 0 };
+        let Some((_, control)) = &self.channels else {
+            return 0;
+        };
         let (done, wait) = oneshot::channel();
-        if tx.send(Msg::Shutdown(done)).await.is_err() {
+        if control.send(Msg::Shutdown(done)).await.is_err() {
             return 0;
         }
         wait.await.unwrap_or(0)
@@ -153,17 +184,23 @@ impl ClickCounter {
 struct Task<S> {
     store: Arc<S>,
     settings: ClickSettings,
+    /// Clicks not yet in a batch, by link and day.
     pending: HashMap<(LinkId, NaiveDate), u64>,
     /// Clicks in `pending`.
     waiting: u64,
+    /// Batches cut but not yet written, oldest first; the front one is being written or
+    /// is to be retried as it is (same id).
+    queue: VecDeque<Arc<ClickBatch>>,
+    /// (link, day) pairs held in `queue`, which count against `max_pending` too.
+    queued_pairs: usize,
     dropped: Arc<AtomicU64>,
 }
 
-type Flight = JoinHandle<(Vec<ClickCount>, Result<(), AppError>)>;
+type Flight = JoinHandle<Result<(), AppError>>;
 
 impl<S: ClickStore> Task<S> {
     fn add(&mut self, link: LinkId, day: NaiveDate, clicks: u64) {
-        let full = self.pending.len() >= self.settings.max_pending;
+        let full = self.pending.len() + self.queued_pairs >= self.settings.max_pending;
         match self.pending.get_mut(&(link, day)) {
             Some(n) => *n += clicks,
             None if full => {
@@ -177,75 +214,117 @@ impl<S: ClickStore> Task<S> {
         self.waiting += clicks;
     }
 
-    /// Starts writing everything held, on a task of its own, so clicks keep being taken
-    /// from the channel while the database works.
-    fn launch(&mut self) -> Option<Flight> {
-        if self.pending.is_empty() {
-            return None;
+    /// Moves every click waiting in the channel into `pending`.
+    fn drain(&mut self, clicks: &mut mpsc::Receiver<Click>) {
+        while let Ok((link, day)) = clicks.try_recv() {
+            self.add(link, day, 1);
         }
-        let batch: Vec<ClickCount> = self
+    }
+
+    /// Cuts everything pending into batches at the back of the queue.
+    fn cut(&mut self) {
+        let counts: Vec<ClickCount> = self
             .pending
             .drain()
             .map(|((link, day), clicks)| ClickCount { link, day, clicks })
             .collect();
         self.waiting = 0;
-        let store = self.store.clone();
-        Some(tokio::spawn(async move {
-            let result = store.add_clicks(&batch).await;
-            (batch, result)
-        }))
-    }
-
-    /// Takes a finished write back: a failed batch returns to `pending`.
-    fn land(
-        &mut self,
-        outcome: Result<(Vec<ClickCount>, Result<(), AppError>), tokio::task::JoinError>,
-    ) {
-        match outcome {
-            Ok((_, Ok(()))) => {}
-            Ok((batch, Err(e))) => {
-                let clicks: u64 = batch.iter().map(|c| c.clicks).sum();
-                tracing::warn!(error = %e, clicks, "writing clicks failed; keeping them for the next try");
-                for c in batch {
-                    self.add(c.link, c.day, c.clicks);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "the click write task failed"),
+        for chunk in counts.chunks(BATCH_LIMIT) {
+            self.queued_pairs += chunk.len();
+            self.queue.push_back(Arc::new(ClickBatch {
+                id: uuid::Uuid::now_v7(),
+                counts: chunk.to_vec(),
+            }));
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+    /// Starts writing the oldest batch (cutting the pending clicks first when the queue
+    /// is empty), on a task of its own, so clicks keep being taken from the channel while
+    /// the database works.
+    fn launch(&mut self) -> Option<Flight> {
+        if self.queue.is_empty() {
+            self.cut();
+        }
+        let batch = self.queue.front()?.clone();
+        let store = self.store.clone();
+        Some(tokio::spawn(async move { store.add_clicks(&batch).await }))
+    }
+
+    /// Takes a finished write back: a written batch leaves the queue; a failed one stays
+    /// at its front, to be retried as it is. Returns whether it was written.
+    fn land(&mut self, outcome: Result<Result<(), AppError>, tokio::task::JoinError>) -> bool {
+        match outcome {
+            Ok(Ok(())) => {
+                if let Some(done) = self.queue.pop_front() {
+                    self.queued_pairs -= done.counts.len();
+                }
+                true
+            }
+            Ok(Err(e)) => {
+                let clicks: u64 = self
+                    .queue
+                    .iter()
+                    .flat_map(|b| &b.counts)
+                    .map(|c| c.clicks)
+                    .sum();
+                tracing::warn!(error = %e, clicks, "writing clicks failed; keeping them for the next try");
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the click write task failed");
+                false
+            }
+        }
+    }
+
+    /// Writes batches one after the other until everything is written or a write fails;
+    /// returns whether everything was.
+    async fn write_all(&mut self, mut flight: Option<Flight>) -> bool {
+        loop {
+            let Some(f) = flight.take().or_else(|| self.launch()) else {
+                return true;
+            };
+            let outcome = f.await;
+            if !self.land(outcome) {
+                return false;
+            }
+        }
+    }
+
+    /// Clicks held in the queue and in `pending`.
+    fn held(&self) -> u64 {
+        self.waiting
+            + self
+                .queue
+                .iter()
+                .flat_map(|b| &b.counts)
+                .map(|c| c.clicks)
+                .sum::<u64>()
+    }
+
+    async fn run(mut self, mut clicks: mpsc::Receiver<Click>, mut control: mpsc::Receiver<Msg>) {
+        let mut drain = tokio::time::interval(self.settings.drain_every);
+        drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut tick = tokio::time::interval(self.settings.flush_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flight: Option<Flight> = None;
         let mut reported = 0;
         loop {
             tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(Msg::Click(link, day)) => {
-                        self.add(link, day, 1);
-                        if self.waiting >= self.settings.flush_at && flight.is_none() {
-                            flight = self.launch();
-                        }
-                    }
+                msg = control.recv() => match msg {
                     Some(Msg::Flush(done)) => {
-                        if let Some(f) = flight.take() {
-                            let outcome = f.await;
-                            self.land(outcome);
-                        }
-                        if let Some(f) = self.launch() {
-                            let outcome = f.await;
-                            self.land(outcome);
-                        }
+                        self.drain(&mut clicks);
+                        self.cut();
+                        self.write_all(flight.take()).await;
                         let _ = done.send(());
                     }
                     Some(Msg::Shutdown(done)) => {
-                        let lost = self.finish(rx, flight).await;
+                        let lost = self.finish(clicks, flight).await;
                         let _ = done.send(lost);
                         return;
                     }
                     None => {
-                        self.finish(rx, flight).await;
+                        self.finish(clicks, flight).await;
                         return;
                     }
                 },
@@ -256,9 +335,19 @@ impl<S: ClickStore> Task<S> {
                     }
                 }, if flight.is_some() => {
                     flight = None;
-                    self.land(outcome);
+                    // Written: go on with the next batch at once; failed: wait for a tick.
+                    if self.land(outcome) && !self.queue.is_empty() {
+                        flight = self.launch();
+                    }
+                }
+                _ = drain.tick() => {
+                    self.drain(&mut clicks);
+                    if self.waiting >= self.settings.flush_at && flight.is_none() {
+                        flight = self.launch();
+                    }
                 }
                 _ = tick.tick() => {
+                    self.drain(&mut clicks);
                     if flight.is_none() {
                         flight = self.launch();
                     }
@@ -274,31 +363,21 @@ impl<S: ClickStore> Task<S> {
 
     /// Takes every click still in the channel and writes everything, retrying until the
     /// grace period ends; returns how many clicks are lost.
-    async fn finish(&mut self, mut rx: mpsc::Receiver<Msg>, flight: Option<Flight>) -> u64 {
-        if let Some(f) = flight {
-            let outcome = f.await;
-            self.land(outcome);
-        }
-        rx.close();
-        while let Ok(msg) = rx.try_recv() {
-            if let Msg::Click(link, day) = msg {
-                self.add(link, day, 1);
-            }
-        }
+    async fn finish(
+        &mut self,
+        mut clicks: mpsc::Receiver<Click>,
+        mut flight: Option<Flight>,
+    ) -> u64 {
+        clicks.close();
+        self.drain(&mut clicks);
+        self.cut();
         let deadline = tokio::time::Instant::now() + self.settings.shutdown_grace;
         loop {
-            match self.launch() {
-                None => return 0,
-                Some(f) => {
-                    let outcome = f.await;
-                    self.land(outcome);
-                }
-            }
-            if self.pending.is_empty() {
+            if self.write_all(flight.take()).await {
                 return 0;
             }
             if tokio::time::Instant::now() >= deadline {
-                let lost = self.waiting;
+                let lost = self.held();
                 self.dropped.fetch_add(lost, Ordering::Relaxed);
                 tracing::error!(lost, "clicks could not be written before shutdown");
                 return lost;
@@ -319,19 +398,33 @@ mod tests {
     #[derive(Clone, Default)]
     struct Recorder {
         written: Arc<Mutex<HashMap<(LinkId, NaiveDate), u64>>>,
+        batches: Arc<Mutex<std::collections::HashSet<uuid::Uuid>>>,
         statements: Arc<AtomicU64>,
         down: Arc<AtomicBool>,
+        /// Commit, then fail as if the answer was lost on the way back.
+        lose_answers: Arc<AtomicBool>,
     }
 
     impl ClickStore for Recorder {
-        async fn add_clicks(&self, counts: &[ClickCount]) -> Result<(), AppError> {
+        async fn add_clicks(&self, batch: &ClickBatch) -> Result<(), AppError> {
             if self.down.load(Ordering::SeqCst) {
                 return Err(AppError::Unavailable("down".into()));
             }
             self.statements.fetch_add(1, Ordering::SeqCst);
-            let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
-            for c in counts {
-                *w.entry((c.link, c.day)).or_default() += c.clicks;
+            // Like the PostgreSQL store: each batch id is applied once.
+            if self
+                .batches
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(batch.id)
+            {
+                let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+                for c in &batch.counts {
+                    *w.entry((c.link, c.day)).or_default() += c.clicks;
+                }
+            }
+            if self.lose_answers.load(Ordering::SeqCst) {
+                return Err(AppError::Unavailable("connection closed".into()));
             }
             Ok(())
         }
@@ -424,6 +517,34 @@ mod tests {
         counter.flush().await;
         assert_eq!(store.total(), 11);
         assert_eq!(counter.dropped(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_batch_retried_after_its_answer_was_lost_counts_once() {
+        let store = Recorder::default();
+        store.lose_answers.store(true, Ordering::SeqCst);
+        let (counter, _) = ClickCounter::start(store.clone(), slow());
+        for _ in 0..7 {
+            counter.count(LinkId::new(), day(1));
+        }
+        counter.flush().await; // committed, but we were told it failed
+        assert_eq!(store.total(), 7);
+        store.lose_answers.store(false, Ordering::SeqCst);
+        counter.flush().await; // the same batch again
+        assert_eq!(store.total(), 7, "not counted twice");
+        assert_eq!(store.statements.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_large_backlog_is_written_in_bounded_batches() {
+        let store = Recorder::default();
+        let (counter, _) = ClickCounter::start(store.clone(), slow());
+        for _ in 0..(2 * BATCH_LIMIT + 5) {
+            counter.count(LinkId::new(), day(1));
+        }
+        counter.flush().await;
+        assert_eq!(store.total(), (2 * BATCH_LIMIT + 5) as u64);
+        assert_eq!(store.statements.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ mod memory;
 
 pub use accounts::{AccountService, AccountView, NewKey};
 pub use audit_log::AuditService;
-pub use clicks::{ClickCount, ClickCounter, ClickSettings, ClickStore};
+pub use clicks::{BATCH_LIMIT, ClickBatch, ClickCount, ClickCounter, ClickSettings, ClickStore};
 pub use clock::{Clock, SystemClock};
 pub use error::AppError;
 pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};

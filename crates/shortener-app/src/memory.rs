@@ -15,7 +15,7 @@ use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State as SubState, Subscription, Versioned};
 
 use crate::{
-    AccountStore, AccountView, AccountWrites, AppError, ClickCount, ClickStore, Inserted, KeyOwner,
+    AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, Inserted, KeyOwner,
     KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest, Revoked, StoredKey, SubscriptionStore,
     SubscriptionWrites, Tx, UnitOfWork,
 };
@@ -27,6 +27,7 @@ pub struct State {
     accounts: Vec<AccountView>,
     keys: Vec<StoredKey>,
     usage: HashMap<(AccountId, NaiveDate), u64>,
+    click_batches: std::collections::HashSet<uuid::Uuid>,
     pub audit: Vec<AuditEntry>,
 }
 
@@ -300,9 +301,12 @@ impl LinkStore for MemoryStore {
 }
 
 impl ClickStore for MemoryStore {
-    async fn add_clicks(&self, counts: &[ClickCount]) -> Result<(), AppError> {
+    async fn add_clicks(&self, batch: &ClickBatch) -> Result<(), AppError> {
         let mut s = self.0.lock().unwrap();
-        for c in counts {
+        if !s.click_batches.insert(batch.id) {
+            return Ok(());
+        }
+        for c in &batch.counts {
             let n = i64::try_from(c.clicks).unwrap();
             if let Some((l, _)) = s.links.iter_mut().find(|(l, _)| l.id == c.link) {
                 l.clicks += n;

@@ -13,7 +13,7 @@ use shortener_app::{
     ResolveCache, SubscriptionService,
 };
 use shortener_domain::UrlPolicy;
-use shortener_pg::{Db, PgStore};
+use shortener_pg::{Db, PgStore, PoolSettings};
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
@@ -153,7 +153,15 @@ pub async fn start(
     let clock_for_upkeep = clock.clone();
     // Runs until `Running::clicks.shutdown()`; the handle is not needed to stop it.
     let clicks = if settings.count_clicks {
-        ClickCounter::start(store.clone(), ClickSettings::default()).0
+        // A pool of its own, whose connections are opened by the counter's task on this
+        // runtime: connections opened inside an HTTP worker die with the worker at
+        // shutdown, which is exactly when the last clicks are written.
+        let pool = PoolSettings {
+            max_size: 2,
+            ..settings.pool.clone()
+        };
+        let click_store = PgStore::new(Db::connect(database_url, &pool)?);
+        ClickCounter::start(click_store, ClickSettings::default()).0
     } else {
         ClickCounter::off()
     };

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Date, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use shortener_app::{
-    AccountStore, AccountView, AppError, ClickCount, ClickStore, KeyOwner, KeyStore, LinkStore,
+    AccountStore, AccountView, AppError, ClickBatch, ClickStore, KeyOwner, KeyStore, LinkStore,
     PageRequest, StoredKey, SubscriptionStore,
 };
 use shortener_domain::{
@@ -272,8 +272,9 @@ impl LinkStore for PgStore {
 }
 
 impl ClickStore for PgStore {
-    async fn add_clicks(&self, counts: &[ClickCount]) -> Result<(), AppError> {
+    async fn add_clicks(&self, batch: &ClickBatch) -> Result<(), AppError> {
         use diesel::sql_types::{Array, BigInt};
+        let counts = &batch.counts;
         if counts.is_empty() {
             return Ok(());
         }
@@ -284,11 +285,16 @@ impl ClickStore for PgStore {
             .map(|c| i64::try_from(c.clicks).unwrap_or(i64::MAX))
             .collect();
         let mut conn = self.db.conn().await?;
-        // One statement for the whole batch: totals and days move together or not at all.
-        // Rows are taken in id order so two instances flushing at once do not deadlock.
+        // One statement for the whole batch: the batch id, the totals and the days move
+        // together or not at all, and a batch id seen before applies nothing. Rows are
+        // locked in id order so two instances writing at once do not deadlock.
         diesel::sql_query(
-            "WITH c AS (SELECT * FROM unnest($1::uuid[], $2::date[], $3::bigint[]) \
-                        AS c(link_id, day, n)), \
+            "WITH b AS (INSERT INTO shortener.click_batches (id) VALUES ($4) \
+                        ON CONFLICT (id) DO NOTHING RETURNING id), \
+                  pruned AS (DELETE FROM shortener.click_batches \
+                             WHERE written_at < now() - interval '1 day'), \
+                  c AS (SELECT * FROM unnest($1::uuid[], $2::date[], $3::bigint[]) \
+                        AS c(link_id, day, n) WHERE EXISTS (SELECT 1 FROM b)), \
                   t AS (SELECT link_id, sum(n) AS n FROM c GROUP BY link_id), \
                   locked AS (SELECT l.id FROM shortener.links l JOIN t ON t.link_id = l.id \
                              ORDER BY l.id FOR NO KEY UPDATE OF l), \
@@ -302,6 +308,7 @@ impl ClickStore for PgStore {
         .bind::<Array<SqlUuid>, _>(links)
         .bind::<Array<Date>, _>(days)
         .bind::<Array<BigInt>, _>(clicks)
+        .bind::<SqlUuid, _>(batch.id)
         .execute(&mut conn)
         .await
         .map_err(PgError::from)?;

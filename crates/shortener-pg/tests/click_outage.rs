@@ -116,3 +116,55 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_batch_written_twice_counts_once() {
+    use shortener_app::{ClickBatch, ClickCount, ClickStore};
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let clock = std::sync::Arc::new(SystemClock);
+    let account = AccountService::new(store.clone(), clock.clone(), Plans::default())
+        .create(KeyId::new(), "Acme")
+        .await
+        .unwrap()
+        .account
+        .id;
+    let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
+    let links = LinkService::new(
+        store.clone(),
+        clock,
+        policy,
+        Plans::default(),
+        ClickCounter::off(),
+        std::sync::Arc::new(shortener_app::ResolveCache::new(10)),
+    );
+    let link = links
+        .create(
+            account,
+            NewLink {
+                url: "https://example.com/".into(),
+                ..NewLink::default()
+            },
+        )
+        .await
+        .unwrap();
+    let batch = ClickBatch {
+        id: uuid::Uuid::now_v7(),
+        counts: vec![ClickCount {
+            link: link.id,
+            day: Utc::now().date_naive(),
+            clicks: 21,
+        }],
+    };
+    store.add_clicks(&batch).await.unwrap();
+    // The answer was lost, say, and the counter tries again with the same batch.
+    store.add_clicks(&batch).await.unwrap();
+    assert_eq!(total(&db.url).await, 2 * 21);
+    let other = ClickBatch {
+        id: uuid::Uuid::now_v7(),
+        ..batch
+    };
+    store.add_clicks(&other).await.unwrap();
+    assert_eq!(total(&db.url).await, 2 * 42);
+}
