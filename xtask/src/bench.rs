@@ -1,15 +1,28 @@
-//! `cargo xtask bench`: link creations per second, next to what the same PostgreSQL does
-//! with one single-row INSERT per transaction.
+//! `cargo xtask bench`: what the service does per second, next to what the same machine
+//! does without it, measured in one run (issue #5).
 //!
-//! One run: build `shortener` in release mode; start a private, durable PostgreSQL under
-//! `<target>/bench/pg` (the service's own provisioning, `shortener_pg::local`, so the
-//! server is configured exactly like the one `shortener serve` provisions: fsync on);
-//! measure pgbench's single-INSERT baseline on a fresh database; start the service on
-//! another fresh database and measure `POST /api/v1/links` from N keep-alive clients;
-//! print both and their ratio; stop the service and (if this run started it) PostgreSQL.
+//! One run: build `shortener` and the bare server (`xtask/bare-redirect`) in release mode;
+//! start a private, durable PostgreSQL under `<target>/bench/pg` (the service's own
+//! provisioning, `shortener_pg::local`, so the server is configured exactly like the one
+//! `shortener serve` provisions: fsync on); then, each on a fresh database of it:
+//!
+//! - link creation: pgbench's single-INSERT baseline, and `POST /api/v1/links` from N
+//!   keep-alive clients (this file);
+//! - redirects (`redirects`): a bare actix-web server answering 302 from a map, cached
+//!   redirects with click counting on and off, cold-cache redirects, pgbench's
+//!   primary-key lookup, and the service's resident memory with 1 000 000 links cached,
+//!   with wrk (`wrk`, installed from Debian when missing) as the HTTP load generator.
+//!
+//! Then print the table, with the ratios and the issue's targets (`report`), write it to
+//! `bench/results.md` (a full run only), stop the services and (if this run started it)
+//! PostgreSQL.
 //!
 //! Everything runs on the one machine, clients included, so the figures are only
-//! comparable with each other, which is the point of measuring the baseline in the same run.
+//! comparable with each other, which is the point of measuring the baselines in the same run.
+
+mod redirects;
+mod report;
+mod wrk;
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,29 +38,58 @@ use anyhow::{Context, Result, bail};
 use shortener_pg::local::LocalPostgres;
 
 /// What `--help` prints for this command.
-pub const USAGE: &str = "usage: cargo xtask bench [--seconds N] [--clients N] [--accounts N]
+pub const USAGE: &str =
+    "usage: cargo xtask bench [--seconds N] [--clients N] [--accounts N] [--only WHAT]
 
-Builds `shortener` (release), provisions a durable PostgreSQL under target/bench/pg,
-and measures, on fresh databases of that one server:
-  - pgbench, one single-row INSERT per transaction (the baseline), N clients;
-  - POST /api/v1/links against the release service, N keep-alive HTTP/1.1 clients.
-Prints both per second and their ratio.
+Builds `shortener` and a bare actix-web redirect server (release), provisions a durable
+PostgreSQL under target/bench/pg, installs wrk (apt-get) if it is missing, and measures,
+on fresh databases of that one server:
+  - link creation: pgbench, one single-row INSERT per transaction (the baseline), N
+    clients; POST /api/v1/links against the release service, N keep-alive clients;
+  - redirects, wrk -t2 -c128, 2 HTTP workers: the bare server (302 from a HashMap of
+    100 000 links); the service with those links cached, click counting on, then off;
+    the service with a cold cache (first touch of each code); pgbench -M prepared, a
+    primary-key lookup of shortener.links by code, N clients (the service's pool size);
+  - the service's resident memory holding 1 000 000 links in its cache.
+Prints the figures, their ratios and the targets of issue #5, and (full runs only) writes
+them to bench/results.md.
 
 options:
   --seconds N   length of each measurement, after a 2 s warm-up (default 10)
   --clients N   concurrent clients, pgbench connections and service pool size (default 16)
-  --accounts N  spread the service's clients over N accounts, round robin (default 1:
-                every create then queues on that account's monthly counter row)";
+  --accounts N  spread the creating clients over N accounts, round robin (default 1:
+                every create then queues on that account's monthly counter row)
+  --only WHAT   `creates` or `redirects`: measure only that half (bench/results.md is
+                then left alone)";
 
 const WARM_UP: Duration = Duration::from_secs(2);
 /// Non-201 answers after which the measurement stops early.
 const ABORT_AFTER_ERRORS: u64 = 100;
+
+/// Which half of the bench to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Only {
+    All,
+    Creates,
+    Redirects,
+}
+
+impl Only {
+    fn creates(self) -> bool {
+        self != Only::Redirects
+    }
+
+    fn redirects(self) -> bool {
+        self != Only::Creates
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Options {
     seconds: u64,
     clients: usize,
     accounts: usize,
+    only: Only,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>> {
@@ -55,6 +97,7 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
         seconds: 10,
         clients: 16,
         accounts: 1,
+        only: Only::All,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -65,7 +108,7 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
         if matches!(flag, "-h" | "--help") {
             return Ok(None);
         }
-        if !matches!(flag, "--seconds" | "--clients" | "--accounts") {
+        if !matches!(flag, "--seconds" | "--clients" | "--accounts" | "--only") {
             bail!("unknown argument {arg:?}\n\n{USAGE}");
         }
         let value = match inline {
@@ -75,6 +118,14 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
                 .cloned()
                 .with_context(|| format!("{flag} needs a value"))?,
         };
+        if flag == "--only" {
+            opts.only = match value.as_str() {
+                "creates" => Only::Creates,
+                "redirects" => Only::Redirects,
+                _ => bail!("--only: {value:?} is not `creates` or `redirects`"),
+            };
+            continue;
+        }
         let n: u64 = value
             .parse()
             .ok()
@@ -97,9 +148,17 @@ pub fn main(args: &[String]) -> Result<()> {
         return Ok(());
     };
     let started = Instant::now();
-    let exe = build_service()?;
+    // What is measured: the tree as it is now, before results.md changes.
+    let about = report::About::gather(args);
+    let wrk = if opts.only.redirects() {
+        Some(wrk::ensure_installed()?)
+    } else {
+        None
+    };
+    let bins = build(opts.only.redirects())?;
     // <target>/release/shortener -> <target>: honours CARGO_TARGET_DIR and build.target-dir.
-    let target = exe
+    let target = bins
+        .service
         .parent()
         .and_then(Path::parent)
         .context("the built binary has no target directory above it")?;
@@ -108,16 +167,33 @@ pub fn main(args: &[String]) -> Result<()> {
 
     println!("==> PostgreSQL under {}", work.join("pg").display());
     let mut pg = Cluster::start(&work.join("pg"))?;
-    let result = measure(&pg, &exe, &work, opts);
+    let result = measure(&pg, &bins, &work, opts, wrk);
     let stopped = pg.stop();
     let report = result?;
     stopped?;
-    print!("{}", report.render(opts));
+    print!("{}", report.render_text(&about, opts));
+    if opts.only == Only::All {
+        let path = crate::root().join("bench").join("results.md");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, report.render_markdown(&about, opts))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    } else {
+        println!("bench/results.md left alone (a partial run: --only)");
+    }
     println!("bench: done in {:.0?}", started.elapsed());
     Ok(())
 }
 
-fn measure(pg: &Cluster, exe: &Path, work: &Path, opts: Options) -> Result<Report> {
+fn measure(
+    pg: &Cluster,
+    bins: &Binaries,
+    work: &Path,
+    opts: Options,
+    wrk: Option<String>,
+) -> Result<Report> {
     let server = Server {
         version: pg.psql("postgres", "SHOW server_version")?,
         fsync: pg.psql("postgres", "SHOW fsync")?,
@@ -138,6 +214,25 @@ fn measure(pg: &Cluster, exe: &Path, work: &Path, opts: Options) -> Result<Repor
         server.version, server.fsync, server.synchronous_commit
     );
 
+    let creation = if opts.only.creates() {
+        Some(measure_creation(pg, &bins.service, work, opts)?)
+    } else {
+        None
+    };
+    let redirects = match (&bins.bare, wrk) {
+        (Some(bare), Some(wrk)) if opts.only.redirects() => {
+            Some(redirects::measure(pg, bins, bare, work, opts, wrk)?)
+        }
+        _ => None,
+    };
+    Ok(Report {
+        server,
+        creation,
+        redirects,
+    })
+}
+
+fn measure_creation(pg: &Cluster, exe: &Path, work: &Path, opts: Options) -> Result<Creation> {
     println!(
         "==> baseline: pgbench, one INSERT per transaction, {} clients, {} s",
         opts.clients, opts.seconds
@@ -153,45 +248,60 @@ fn measure(pg: &Cluster, exe: &Path, work: &Path, opts: Options) -> Result<Repor
     let sample = || Sample::take(pg, "bench_2", "shortener.links", true);
     let creates = Service::start(exe, work, &url, opts.clients)?.bench(opts, &sample)?;
     println!("    {:.1} creates/s", creates.per_second);
-
-    Ok(Report {
-        server,
-        baseline,
-        creates,
-    })
+    Ok(Creation { baseline, creates })
 }
 
 // ---------------------------------------------------------------------------------------
 // Build
 
-/// `cargo build --release --bin shortener`; returns the executable cargo reports.
-fn build_service() -> Result<PathBuf> {
+/// The executables the bench runs.
+struct Binaries {
+    service: PathBuf,
+    /// `bare-redirect`, when the redirects are measured.
+    bare: Option<PathBuf>,
+}
+
+/// `cargo build --release --bin shortener [--bin bare-redirect]`; returns the executables
+/// cargo reports.
+fn build(bare: bool) -> Result<Binaries> {
     let started = Instant::now();
-    println!("==> cargo build --release --bin shortener");
+    let mut bins = vec!["--bin", "shortener"];
+    if bare {
+        bins.extend(["--bin", "bare-redirect"]);
+    }
+    println!("==> cargo build --release {}", bins.join(" "));
     let out = crate::cargo()
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "shortener",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(["build", "--release"])
+        .args(&bins)
+        .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
         .context("starting cargo build")?;
     println!("<== cargo build: {:.0?}", started.elapsed());
     if !out.status.success() {
         bail!(
-            "cargo build --release --bin shortener failed ({})",
+            "cargo build --release {} failed ({})",
+            bins.join(" "),
             out.status
         );
     }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "shortener")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .context("cargo build reported no `shortener` executable")
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let executable = |name: &str| {
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .with_context(|| format!("cargo build reported no `{name}` executable"))
+    };
+    Ok(Binaries {
+        service: executable("shortener")?,
+        bare: if bare {
+            Some(executable("bare-redirect")?)
+        } else {
+            None
+        },
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -397,17 +507,27 @@ fn baseline(pg: &Cluster, work: &Path, opts: Options) -> Result<Baseline> {
     let script = work.join("insert.sql");
     std::fs::write(&script, "INSERT INTO bench_insert (v) VALUES ('x');\n")
         .with_context(|| format!("writing {}", script.display()))?;
-    pgbench(pg, db, &script, opts.clients, WARM_UP.as_secs()).context("pgbench warm-up")?;
+    pgbench(pg, db, &script, opts.clients, WARM_UP.as_secs(), &[]).context("pgbench warm-up")?;
     let before = Sample::take(pg, db, "bench_insert", false)?;
-    let mut run = pgbench(pg, db, &script, opts.clients, opts.seconds)?;
+    let mut run = pgbench(pg, db, &script, opts.clients, opts.seconds, &[])?;
     run.flushes = Sample::take(pg, db, "bench_insert", false)?.flushes_since(before);
     Ok(run)
 }
 
-fn pgbench(pg: &Cluster, db: &str, script: &Path, clients: usize, secs: u64) -> Result<Baseline> {
+/// pgbench with `script` for `secs` seconds, `clients` connections over at most 2 threads,
+/// and `extra` options (`-M prepared`, logging, ...).
+fn pgbench(
+    pg: &Cluster,
+    db: &str,
+    script: &Path,
+    clients: usize,
+    secs: u64,
+    extra: &[&str],
+) -> Result<Baseline> {
     let out = pg
         .tool("pgbench")
         .args(["-n", "-c", &clients.to_string()])
+        .args(extra)
         .args(["-j", &clients.min(2).to_string()])
         .args(["-T", &secs.to_string(), "-f"])
         .arg(script)
@@ -468,12 +588,25 @@ struct Service {
 
 impl Service {
     fn start(exe: &Path, work: &Path, database_url: &str, pool: usize) -> Result<Service> {
+        Service::start_with(exe, work, database_url, pool, "shortener.log", &[])
+    }
+
+    /// Starts the service with `pool` connections, logging to `work/<log_name>`, with
+    /// `settings` (`SHORTENER__...` variables) on top of the bench's own.
+    fn start_with(
+        exe: &Path,
+        work: &Path,
+        database_url: &str,
+        pool: usize,
+        log_name: &str,
+        settings: &[(&str, String)],
+    ) -> Result<Service> {
         let addr = {
             let probe = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
             probe.local_addr().context("finding a free port")?
         };
         let admin_key = random_key()?;
-        let log = work.join("shortener.log");
+        let log = work.join(log_name);
         let log_file =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = Command::new(exe);
@@ -497,6 +630,9 @@ impl Service {
             .env("SHORTENER__ADMIN__BOOTSTRAP_KEY", &admin_key)
             .env("SHORTENER__LOG__FILTER", "warn")
             .env("SHORTENER__DATABASE__POOL_SIZE", pool.to_string());
+        for (key, value) in settings {
+            cmd.env(key, value);
+        }
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", exe.display()))?;
@@ -553,14 +689,19 @@ impl Service {
         serde_json::from_slice(&answer).with_context(|| format!("POST {path}: reading the JSON"))
     }
 
+    /// A new account (in its trial); returns its id.
+    fn create_account(&self, name: &str) -> Result<String> {
+        let body = serde_json::json!({ "name": name }).to_string();
+        let account = self.admin("/admin/v1/accounts", &body, 201)?;
+        account["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the new account has no id")
+    }
+
     /// An account on the business plan (the trial allows 100 links a month) and its key.
     fn account_key(&self, n: usize) -> Result<String> {
-        let name = format!(r#"{{"name":"bench {n}"}}"#);
-        let account = self.admin("/admin/v1/accounts", &name, 201)?;
-        let id = account["id"]
-            .as_str()
-            .context("the new account has no id")?
-            .to_owned();
+        let id = self.create_account(&format!("bench {n}"))?;
         self.admin(
             &format!("/admin/v1/accounts/{id}/subscription/activate"),
             r#"{"plan":"business"}"#,
@@ -626,28 +767,33 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        // SIGTERM first (the service drains and exits); SIGKILL if that does not work.
-        let termed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if termed {
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
+}
+
+/// Stops a child server: SIGTERM first (the service drains, writes its clicks and exits);
+/// SIGKILL if it is still there 15 s later.
+fn stop_child(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let termed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if termed {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// An admin key of 64 hex characters from the kernel's CSPRNG.
@@ -829,7 +975,7 @@ impl Http {
 }
 
 // ---------------------------------------------------------------------------------------
-// The report
+// What was measured (rendered by `report`)
 
 struct Server {
     version: String,
@@ -850,95 +996,16 @@ struct Creates {
     audit_per_link: Option<f64>,
 }
 
-struct Report {
-    server: Server,
+/// The link-creation half: the single-INSERT baseline and the service's creates.
+struct Creation {
     baseline: Baseline,
     creates: Creates,
 }
 
-impl Report {
-    fn render(&self, opts: Options) -> String {
-        let cores = std::thread::available_parallelism().map_or(0, usize::from);
-        let ratio = if self.baseline.tps > 0.0 {
-            self.creates.per_second / self.baseline.tps
-        } else {
-            0.0
-        };
-        let mut s = String::new();
-        let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "PostgreSQL {} (fsync={}, synchronous_commit={}){}, data in {}",
-            self.server.version,
-            self.server.fsync,
-            self.server.synchronous_commit,
-            if self.server.reused {
-                ", already running"
-            } else {
-                ""
-            },
-            self.server.data_dir.display()
-        );
-        let _ = writeln!(
-            s,
-            "{cores} cores, {} clients, {} account(s), {} s per measurement after a {} s warm-up",
-            opts.clients,
-            opts.accounts,
-            opts.seconds,
-            WARM_UP.as_secs()
-        );
-        let _ = writeln!(s);
-        let _ = writeln!(s, "{:<46} {:>12}", "measurement", "per second");
-        let _ = writeln!(
-            s,
-            "{:<46} {:>12.1}",
-            "pgbench: one INSERT per transaction (tps)", self.baseline.tps
-        );
-        let _ = writeln!(
-            s,
-            "{:<46} {:>12.1}",
-            "service: POST /api/v1/links, 201s", self.creates.per_second
-        );
-        let _ = writeln!(
-            s,
-            "{:<46} {:>12.2}",
-            "ratio (creates/s / baseline tps)", ratio
-        );
-        let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
-        let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "{:<46} {:>12}",
-            "trips to disk (WAL flushes)", "per write"
-        );
-        let _ = writeln!(
-            s,
-            "{:<46} {:>12}",
-            "pgbench: per INSERT",
-            show(self.baseline.flushes)
-        );
-        let _ = writeln!(
-            s,
-            "{:<46} {:>12}",
-            "service: per link created (with its entry)",
-            show(self.creates.flushes)
-        );
-        let _ = writeln!(
-            s,
-            "{:<46} {:>12}",
-            "service: audit entries per link created",
-            show(self.creates.audit_per_link)
-        );
-        if self.baseline.failed > 0 || self.creates.errors > 0 {
-            let _ = writeln!(
-                s,
-                "errors: {} failed pgbench transaction(s), {} non-201 answer(s)",
-                self.baseline.failed, self.creates.errors
-            );
-        }
-        let _ = writeln!(s);
-        s
-    }
+struct Report {
+    server: Server,
+    creation: Option<Creation>,
+    redirects: Option<redirects::Redirects>,
 }
 
 #[cfg(test)]
@@ -956,7 +1023,8 @@ mod tests {
             Some(Options {
                 seconds: 10,
                 clients: 16,
-                accounts: 1
+                accounts: 1,
+                only: Only::All,
             })
         );
         assert_eq!(
@@ -964,9 +1032,15 @@ mod tests {
             Some(Options {
                 seconds: 3,
                 clients: 4,
-                accounts: 2
+                accounts: 2,
+                only: Only::All,
             })
         );
+        let only = |a: &[&str]| parse(&args(a)).unwrap().map(|o| o.only);
+        assert_eq!(only(&["--only", "creates"]), Some(Only::Creates));
+        assert_eq!(only(&["--only=redirects"]), Some(Only::Redirects));
+        assert!(parse(&args(&["--only", "memory"])).is_err());
+        assert!(parse(&args(&["--only"])).is_err());
         assert_eq!(parse(&args(&["--help"])).unwrap(), None);
         assert!(parse(&args(&["--seconds", "0"])).is_err());
         assert!(parse(&args(&["--seconds"])).is_err());

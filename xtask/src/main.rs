@@ -3,9 +3,12 @@
 //! - `check-boundaries`: fails when a crate reaches past its layer (see `boundaries`).
 //! - `ci`: everything CI runs, in order, on a fresh machine: format, lints, boundaries,
 //!   licences and sources (`cargo deny`, installed when missing), then the whole test suite.
-//! - `bench [--seconds N] [--clients N] [--accounts N]`: link creations per second of the
-//!   release service next to a pgbench single-INSERT baseline on the same private, durable
-//!   PostgreSQL (see `bench`). Not part of `ci`.
+//! - `bench [--seconds N] [--clients N] [--accounts N] [--only creates|redirects]`: the
+//!   release service's link creations and redirects per second next to baselines measured
+//!   in the same run (pgbench INSERT and primary-key lookup on the same private, durable
+//!   PostgreSQL; a bare actix-web redirect server, `xtask/bare-redirect`), and its memory
+//!   with 1 000 000 links cached; prints the table and writes it to `bench/results.md`
+//!   (see `bench`). Not part of `ci`.
 //!
 //! Tooling only: nothing here is linked into the service.
 
@@ -23,9 +26,12 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   check-boundaries   fail when a crate depends past its layer (prints the whole path)
   ci                 fmt, clippy, boundaries, cargo deny, then every test (what .ci/run runs)
-  bench              link creations/s of the release service vs a pgbench single-INSERT
-                     baseline on its own durable PostgreSQL
-                     [--seconds N (10)] [--clients N (16)] [--accounts N (1)]";
+  bench              link creations and redirects/s of the release service vs baselines
+                     measured in the same run (pgbench INSERT and lookup, a bare actix-web
+                     redirect server), memory with 1 000 000 links cached; writes
+                     bench/results.md (`cargo xtask bench --help` for more)
+                     [--seconds N (10)] [--clients N (16)] [--accounts N (1)]
+                     [--only creates|redirects]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,0 +1,568 @@
+//! The bench's report: the same tables printed as aligned text and written as Markdown
+//! to `bench/results.md`, with when, where and what was measured.
+
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::redirects::{self, Load, mb};
+use super::{Options, Report, WARM_UP, wrk};
+
+/// When, on what and from which tree the bench ran.
+pub struct About {
+    /// `YYYY-MM-DD HH:MM UTC`.
+    date: String,
+    machine: String,
+    commit: String,
+    command: String,
+}
+
+impl About {
+    /// Reads the clock, `/proc` and git; anything unreadable is said to be unknown.
+    pub fn gather(args: &[String]) -> About {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut command = "cargo xtask bench".to_owned();
+        for arg in args {
+            command.push(' ');
+            command.push_str(arg);
+        }
+        About {
+            date: utc(secs),
+            machine: machine(),
+            commit: commit(),
+            command,
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM UTC` of a Unix time (proleptic Gregorian, days from civil).
+fn utc(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let minutes = (secs % 86_400) / 60;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+/// `2 cores (Intel(R) Xeon(R) ...), 23.5 GiB RAM, Linux 6.1.0`.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count()
+        .max(std::thread::available_parallelism().map_or(0, usize::from));
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or_else(
+            || "CPU model unknown".to_owned(),
+            |(_, m)| m.trim().to_owned(),
+        );
+    let ram = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or_else(
+            || "RAM unknown".to_owned(),
+            |kib| format!("{:.1} GiB RAM", kib / 1024.0 / 1024.0),
+        );
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "unknown".to_owned(), |k| k.trim().to_owned());
+    format!("{cores} cores ({model}), {ram}, Linux {kernel}")
+}
+
+/// `abc1234`, plus ` + uncommitted changes` when the tree differs from it (other than
+/// in `bench/results.md`, which every run rewrites).
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(crate::root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown (not a git checkout?)".to_owned();
+    };
+    let dirty = git(&["status", "--porcelain"]).is_some_and(|s| {
+        s.lines()
+            .any(|l| !l.trim_end().ends_with("bench/results.md") && !l.trim().is_empty())
+    });
+    format!(
+        "{}{}",
+        head.trim(),
+        if dirty { " + uncommitted changes" } else { "" }
+    )
+}
+
+/// Rows of cells; the first column is text, the others figures.
+struct Table {
+    head: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(head: &[&str]) -> Table {
+        Table {
+            head: head.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    fn text(&self) -> String {
+        let columns = self.head.len();
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| {
+                std::iter::once(&self.head)
+                    .chain(&self.rows)
+                    .filter_map(|r| r.get(c))
+                    .map(|s| s.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut s = String::new();
+        for row in std::iter::once(&self.head).chain(&self.rows) {
+            let mut line = String::new();
+            for (c, width) in widths.iter().enumerate() {
+                let cell = row.get(c).map_or("", String::as_str);
+                if c == 0 {
+                    let _ = write!(line, "{cell:<width$}");
+                } else {
+                    let _ = write!(line, "  {cell:>width$}");
+                }
+            }
+            let _ = writeln!(s, "{}", line.trim_end());
+        }
+        s
+    }
+
+    fn markdown(&self) -> String {
+        let mut s = String::new();
+        let line = |cells: &[String]| format!("| {} |", cells.join(" | "));
+        let _ = writeln!(s, "{}", line(&self.head));
+        let rule: Vec<String> = (0..self.head.len())
+            .map(|c| if c == 0 { "---" } else { "---:" }.to_owned())
+            .collect();
+        let _ = writeln!(s, "{}", line(&rule));
+        for row in &self.rows {
+            let _ = writeln!(s, "{}", line(row));
+        }
+        s
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2} ms"))
+}
+
+fn per_second(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+fn two(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"))
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| a / b)
+}
+
+/// `value` against a target: at least (`at_least`) or at most `target`.
+fn verdict(value: Option<f64>, target: f64, at_least: bool) -> &'static str {
+    match value {
+        Some(v) if (at_least && v >= target) || (!at_least && v <= target) => "PASS",
+        Some(_) => "MISS",
+        None => "n/a",
+    }
+}
+
+/// Whether the clicks written match the GETs answered. wrk does not count the answers
+/// still in flight when it stops (at most its connections, for each of the two wrk runs),
+/// so a few more clicks than answers seen is right; fewer, or many more, is not.
+fn clicks_verdict(counted: u64, answered: u64) -> String {
+    let in_flight = 2 * wrk::CONNECTIONS as u64;
+    if counted < answered {
+        format!("MISMATCH, {} clicks lost", thousands(answered - counted))
+    } else if counted > answered + in_flight {
+        format!(
+            "MISMATCH, {} clicks counted twice or more (more than the {in_flight} answers \
+             wrk may not have seen)",
+            thousands(counted - answered)
+        )
+    } else {
+        "consistent".to_owned()
+    }
+}
+
+/// Resident memory target of issue #5 for 1 000 000 cached links.
+const RSS_TARGET: u64 = 400_000_000;
+
+impl Report {
+    /// How the run was set up; `local` adds what only matters on this machine (paths).
+    fn settings(&self, opts: Options, local: bool) -> Vec<String> {
+        let mut lines = vec![format!(
+            "PostgreSQL {} (fsync={}, synchronous_commit={}){}{}",
+            self.server.version,
+            self.server.fsync,
+            self.server.synchronous_commit,
+            if self.server.reused {
+                ", already running"
+            } else {
+                ""
+            },
+            if local {
+                format!(", data in {}", self.server.data_dir.display())
+            } else {
+                String::new()
+            }
+        )];
+        if let Some(r) = &self.redirects {
+            lines.push(format!(
+                "redirects: {}, `wrk -t{} -c{} --latency`; the service and the bare server on {} \
+                 HTTP workers each; the service's pool {} connections",
+                r.wrk_version,
+                wrk::THREADS,
+                wrk::CONNECTIONS,
+                redirects::WORKERS,
+                opts.clients
+            ));
+        }
+        if self.creation.is_some() {
+            lines.push(format!(
+                "creation: {} clients, {} account(s)",
+                opts.clients, opts.accounts
+            ));
+        }
+        lines.push(format!(
+            "{} s per measurement after a {} s warm-up; clients, servers and PostgreSQL share \
+             the machine's cores",
+            opts.seconds,
+            WARM_UP.as_secs()
+        ));
+        lines
+    }
+
+    /// (title, table) in the order they are shown, and notes to add below them.
+    fn tables(&self, opts: Options) -> (Vec<(&'static str, Table)>, Vec<String>) {
+        let mut tables = Vec::new();
+        let mut notes = Vec::new();
+        let clients = opts.clients;
+
+        if let Some(r) = &self.redirects {
+            let mut t = Table::new(&["measurement", "requests/s", "p50", "p99"]);
+            let mut load = |name: String, l: &Load| {
+                t.row(vec![
+                    name,
+                    per_second(l.per_second),
+                    ms(l.p50_ms),
+                    ms(l.p99_ms),
+                ]);
+            };
+            load(
+                format!(
+                    "bare actix-web: 302 from a HashMap ({} links, random codes)",
+                    thousands(redirects::CACHED)
+                ),
+                &r.bare,
+            );
+            load(
+                format!(
+                    "service: cached, counting on ({} links, random codes)",
+                    thousands(redirects::CACHED)
+                ),
+                &r.cached_on,
+            );
+            load("service: cached, counting off".to_owned(), &r.cached_off);
+            load(
+                format!(
+                    "service: cold cache, first touch of each code{}",
+                    if r.cold_wrapped {
+                        " (RAN OUT: includes repeats)"
+                    } else {
+                        ""
+                    }
+                ),
+                &r.cold,
+            );
+            load(
+                format!(
+                    "pgbench -M prepared: lookup by code (unique index), {clients} clients = pool size"
+                ),
+                &r.lookup,
+            );
+            tables.push(("Redirects", t));
+            notes.push(format!(
+                "clicks: the counting-on cached service wrote {} clicks for {} GETs its clients \
+                 saw answered: {}",
+                r.clicks_counted,
+                r.gets_answered,
+                clicks_verdict(r.clicks_counted, r.gets_answered)
+            ));
+            notes.push(format!(
+                "cold path, second look: the memory run asked for {} codes not cached yet with \
+                 HEAD (no clicks) at {:.0}/s ({} blocking keep-alive clients)",
+                thousands(redirects::TOTAL),
+                r.fill_per_second,
+                clients * 2
+            ));
+            notes.extend(r.log_notes.iter().cloned());
+            if r.lookup_failed > 0 {
+                notes.push(format!(
+                    "errors: {} failed pgbench lookup transaction(s)",
+                    r.lookup_failed
+                ));
+            }
+        }
+
+        if let Some(c) = &self.creation {
+            let mut t = Table::new(&["measurement", "per second"]);
+            t.row(vec![
+                format!("pgbench: one INSERT per transaction, {clients} clients (tps)"),
+                format!("{:.1}", c.baseline.tps),
+            ]);
+            t.row(vec![
+                format!(
+                    "service: POST /api/v1/links, {clients} clients, {} account(s), 201s",
+                    opts.accounts
+                ),
+                format!("{:.1}", c.creates.per_second),
+            ]);
+            t.row(vec![
+                "WAL flushes per pgbench INSERT".to_owned(),
+                two(c.baseline.flushes),
+            ]);
+            t.row(vec![
+                "WAL flushes per link created (with its audit entry)".to_owned(),
+                two(c.creates.flushes),
+            ]);
+            t.row(vec![
+                "audit entries per link created".to_owned(),
+                two(c.creates.audit_per_link),
+            ]);
+            tables.push(("Link creation", t));
+            if c.baseline.failed > 0 || c.creates.errors > 0 {
+                notes.push(format!(
+                    "errors: {} failed pgbench transaction(s), {} non-201 answer(s)",
+                    c.baseline.failed, c.creates.errors
+                ));
+            }
+        }
+
+        if let Some(r) = &self.redirects {
+            let mut t = Table::new(&["service resident memory (VmRSS)", "size"]);
+            t.row(vec!["just started".to_owned(), mb(r.rss_fresh)]);
+            t.row(vec![
+                format!("{} links cached", thousands(redirects::CACHED)),
+                mb(r.rss_cached),
+            ]);
+            t.row(vec![
+                format!("{} links cached", thousands(redirects::TOTAL)),
+                mb(r.rss_full),
+            ]);
+            tables.push(("Memory", t));
+        }
+
+        let mut t = Table::new(&["ratio", "value", "target", ""]);
+        if let Some(r) = &self.redirects {
+            let mut check = |name: &str, value: Option<f64>, target: f64, at_least: bool| {
+                t.row(vec![
+                    name.to_owned(),
+                    two(value),
+                    format!("{} {target:.2}", if at_least { ">=" } else { "<=" }),
+                    verdict(value, target, at_least).to_owned(),
+                ]);
+            };
+            check(
+                "cached redirects (counting on) / bare, requests/s",
+                ratio(r.cached_on.per_second, r.bare.per_second),
+                0.90,
+                true,
+            );
+            check(
+                "cached redirects (counting on) / bare, p99",
+                r.cached_on
+                    .p99_ms
+                    .zip(r.bare.p99_ms)
+                    .and_then(|(a, b)| ratio(a, b)),
+                1.50,
+                false,
+            );
+            check(
+                "cached redirects, counting on / off, requests/s",
+                ratio(r.cached_on.per_second, r.cached_off.per_second),
+                0.97,
+                true,
+            );
+            check(
+                "cold redirects / pgbench lookup, per second",
+                ratio(r.cold.per_second, r.lookup.per_second),
+                0.70,
+                true,
+            );
+            t.row(vec![
+                format!(
+                    "resident memory, {} links cached",
+                    thousands(redirects::TOTAL)
+                ),
+                mb(r.rss_full),
+                format!("< {}", mb(RSS_TARGET)),
+                if r.rss_full < RSS_TARGET {
+                    "PASS"
+                } else {
+                    "MISS"
+                }
+                .to_owned(),
+            ]);
+        }
+        if let Some(c) = &self.creation {
+            t.row(vec![
+                "creates / INSERT baseline, per second".to_owned(),
+                two(ratio(c.creates.per_second, c.baseline.tps)),
+                "none set".to_owned(),
+                String::new(),
+            ]);
+        }
+        tables.push(("Ratios (targets of issue #5)", t));
+        (tables, notes)
+    }
+
+    /// The report as printed at the end of a run.
+    pub fn render_text(&self, about: &About, opts: Options) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s);
+        let _ = writeln!(s, "{} on {}", about.date, about.machine);
+        let _ = writeln!(s, "commit {}: {}", about.commit, about.command);
+        for line in self.settings(opts, true) {
+            let _ = writeln!(s, "{line}");
+        }
+        let (tables, notes) = self.tables(opts);
+        for (title, table) in tables {
+            let _ = writeln!(s);
+            let _ = writeln!(s, "{title}");
+            s.push_str(&table.text());
+        }
+        let _ = writeln!(s);
+        for note in notes {
+            let _ = writeln!(s, "{note}");
+        }
+        let _ = writeln!(s);
+        s
+    }
+
+    /// The report as `bench/results.md`.
+    pub fn render_markdown(&self, about: &About, opts: Options) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# Benchmark results\n");
+        let _ = writeln!(
+            s,
+            "Written by `cargo xtask bench` (see `xtask/src/bench.rs`); every full run \
+             overwrites this file. All figures come from one run on one machine, load \
+             generators included, so they compare with each other, not with other machines.\n"
+        );
+        let _ = writeln!(s, "- date: {}", about.date);
+        let _ = writeln!(s, "- machine: {}", about.machine);
+        let _ = writeln!(s, "- commit: {}", about.commit);
+        let _ = writeln!(s, "- command: `{}`", about.command);
+        for line in self.settings(opts, false) {
+            let _ = writeln!(s, "- {line}");
+        }
+        let (tables, notes) = self.tables(opts);
+        for (title, table) in tables {
+            let _ = writeln!(s, "\n## {title}\n");
+            s.push_str(&table.markdown());
+        }
+        if !notes.is_empty() {
+            let _ = writeln!(s);
+            for note in notes {
+                let _ = writeln!(s, "- {note}");
+            }
+        }
+        s
+    }
+}
+
+/// `1000000` as `1 000 000`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut s = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            s.push(' ');
+        }
+        s.push(c);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc(1_798_761_599), "2026-12-31 23:59 UTC");
+    }
+
+    #[test]
+    fn tables_as_text_and_markdown() {
+        let mut t = Table::new(&["measurement", "per second"]);
+        t.row(vec!["a".to_owned(), "12".to_owned()]);
+        t.row(vec!["longer name".to_owned(), "3".to_owned()]);
+        assert_eq!(
+            t.text(),
+            "measurement  per second\na                    12\nlonger name           3\n"
+        );
+        assert_eq!(
+            t.markdown(),
+            "| measurement | per second |\n| --- | ---: |\n| a | 12 |\n| longer name | 3 |\n"
+        );
+    }
+
+    #[test]
+    fn verdicts_and_numbers() {
+        assert_eq!(verdict(Some(0.95), 0.90, true), "PASS");
+        assert_eq!(verdict(Some(0.85), 0.90, true), "MISS");
+        assert_eq!(verdict(Some(1.2), 1.5, false), "PASS");
+        assert_eq!(verdict(Some(1.6), 1.5, false), "MISS");
+        assert_eq!(verdict(None, 1.5, false), "n/a");
+        assert_eq!(ratio(1.0, 0.0), None);
+        assert_eq!(thousands(1_000_000), "1 000 000");
+        assert_eq!(thousands(100_000), "100 000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(clicks_verdict(1000, 1000), "consistent");
+        assert_eq!(clicks_verdict(1200, 1000), "consistent");
+        assert!(clicks_verdict(999, 1000).starts_with("MISMATCH, 1 clicks lost"));
+        assert!(clicks_verdict(2000, 1000).starts_with("MISMATCH, 1 000 clicks counted twice"));
+    }
+}
