@@ -314,7 +314,7 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
             None => {
                 let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
                 let epoch = self.cache.epoch(code.as_str());
-                let answer = Answer::of(self.store.link_by_code(&code).await?);
+                let answer = Answer::of(self.store.resolve_code(&code).await?);
                 self.cache.keep(code.as_str(), answer.clone(), epoch);
                 answer
             }

@@ -259,6 +259,10 @@ impl AuditLog for MemoryStore {
 }
 
 impl LinkStore for MemoryStore {
+    async fn resolve_code(&self, code: &ShortCode) -> Result<Option<crate::Resolved>, AppError> {
+        Ok(self.link_by_code(code).await?.map(crate::Resolved::from))
+    }
+
     async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {
         let s = self.0.lock().unwrap();
         Ok(s.links

@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State, Subscription, Versioned};
 
-use crate::{AccountView, AppError, PageRequest, StoredKey};
+use crate::{AccountView, AppError, PageRequest, Resolved, StoredKey};
 
 /// Whether an insert took its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +140,11 @@ pub trait SubscriptionWrites: Send {
 /// Reading links and their click counts. (Clicks are written by the click counter's
 /// [`crate::ClickStore`]; they are not audited: a click is not a change to the link.)
 pub trait LinkStore: Send + Sync + 'static {
+    /// What a redirect needs of the live link with this code: nothing more is read.
+    fn resolve_code(
+        &self,
+        code: &ShortCode,
+    ) -> impl Future<Output = Result<Option<Resolved>, AppError>> + Send;
     /// The live (not deleted) link with this code.
     fn link_by_code(
         &self,

@@ -57,9 +57,9 @@ pub(crate) enum Answer {
 
 impl Answer {
     /// What the database said, as it will be cached.
-    pub(crate) fn of(link: Option<Link>) -> Answer {
+    pub(crate) fn of(link: Option<Resolved>) -> Answer {
         match link {
-            Some(l) => Answer::Link(Arc::new(Resolved::from(l))),
+            Some(l) => Answer::Link(Arc::new(l)),
             None => Answer::Missing {
                 until: Instant::now() + MISS_TTL,
             },

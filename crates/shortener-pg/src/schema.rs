@@ -30,7 +30,6 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
-        clicks -> Int8,
     }
 }
 
@@ -56,6 +55,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(accounts, subscription_rows);
+diesel::allow_tables_to_appear_in_same_query!(links, link_daily_clicks);
 
 diesel::table! {
     subscriptions.link_usage (account_id, month) {

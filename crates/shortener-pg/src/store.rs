@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Date, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Date, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use shortener_app::{
     AccountStore, AccountView, AppError, ClickBatch, ClickStore, KeyOwner, KeyStore, LinkStore,
-    PageRequest, StoredKey, SubscriptionStore,
+    PageRequest, Resolved, StoredKey, SubscriptionStore,
 };
 use shortener_domain::{
     Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, TargetUrl,
@@ -48,8 +48,16 @@ pub(crate) struct LinkRow {
     target: String,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
+    /// The sum of the link's days: totals are not stored twice.
+    #[diesel(skip_insertion)]
+    #[diesel(select_expression = diesel::dsl::sql::<BigInt>(TOTAL_CLICKS))]
+    #[diesel(select_expression_type = diesel::expression::SqlLiteral<BigInt>)]
     clicks: i64,
 }
+
+/// A link's clicks: the sum of its days (in a query on `shortener.links`).
+const TOTAL_CLICKS: &str = "(SELECT coalesce(sum(d.clicks), 0)::bigint \
+     FROM shortener.link_daily_clicks d WHERE d.link_id = links.id)";
 
 impl LinkRow {
     pub(crate) fn from_link(l: &Link) -> LinkRow {
@@ -217,6 +225,23 @@ impl KeyRow {
 }
 
 impl LinkStore for PgStore {
+    async fn resolve_code(&self, code: &ShortCode) -> Result<Option<Resolved>, AppError> {
+        let mut conn = self.db.conn().await?;
+        let row: Option<(Uuid, String, Option<DateTime<Utc>>)> = links::table
+            .filter(links::code.eq(code.as_str()))
+            .filter(links::deleted_at.is_null())
+            .select((links::id, links::target, links::expires_at))
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(PgError::from)?;
+        Ok(row.map(|(id, target, expires_at)| Resolved {
+            id: LinkId::from_uuid(id),
+            target: TargetUrl::from_storage(target),
+            expires_at,
+        }))
+    }
+
     async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {
         let mut conn = self.db.conn().await?;
         let row = links::table
@@ -273,7 +298,7 @@ impl LinkStore for PgStore {
 
 impl ClickStore for PgStore {
     async fn add_clicks(&self, batch: &ClickBatch) -> Result<(), AppError> {
-        use diesel::sql_types::{Array, BigInt};
+        use diesel::sql_types::Array;
         let counts = &batch.counts;
         if counts.is_empty() {
             return Ok(());
@@ -285,21 +310,16 @@ impl ClickStore for PgStore {
             .map(|c| i64::try_from(c.clicks).unwrap_or(i64::MAX))
             .collect();
         let mut conn = self.db.conn().await?;
-        // One statement for the whole batch: the batch id, the totals and the days move
-        // together or not at all, and a batch id seen before applies nothing. Rows are
-        // locked in id order so two instances writing at once do not deadlock.
+        // One statement for the whole batch: the batch id and the days move together or
+        // not at all, and a batch id seen before applies nothing. Rows are upserted in key
+        // order, so two instances writing the same days at once do not deadlock.
         diesel::sql_query(
             "WITH b AS (INSERT INTO shortener.click_batches (id) VALUES ($4) \
                         ON CONFLICT (id) DO NOTHING RETURNING id), \
                   pruned AS (DELETE FROM shortener.click_batches \
                              WHERE written_at < now() - interval '1 day'), \
                   c AS (SELECT * FROM unnest($1::uuid[], $2::date[], $3::bigint[]) \
-                        AS c(link_id, day, n) WHERE EXISTS (SELECT 1 FROM b)), \
-                  t AS (SELECT link_id, sum(n) AS n FROM c GROUP BY link_id), \
-                  locked AS (SELECT l.id FROM shortener.links l JOIN t ON t.link_id = l.id \
-                             ORDER BY l.id FOR NO KEY UPDATE OF l), \
-                  totals AS (UPDATE shortener.links l SET clicks = l.clicks + t.n \
-                             FROM t WHERE l.id = t.link_id AND l.id IN (SELECT id FROM locked)) \
+                        AS c(link_id, day, n) WHERE EXISTS (SELECT 1 FROM b)) \
              INSERT INTO shortener.link_daily_clicks (link_id, day, clicks) \
              SELECT link_id, day, n FROM c ORDER BY link_id, day \
              ON CONFLICT (link_id, day) DO UPDATE \

@@ -26,8 +26,7 @@ struct Total {
 async fn total(url: &str) -> i64 {
     let mut conn = AsyncPgConnection::establish(url).await.unwrap();
     diesel::sql_query(
-        "SELECT ((SELECT clicks FROM shortener.links) + \
-                (SELECT coalesce(sum(clicks), 0) FROM shortener.link_daily_clicks))::bigint AS total",
+        "SELECT coalesce(sum(clicks), 0)::bigint AS total FROM shortener.link_daily_clicks",
     )
     .get_result::<Total>(&mut conn)
     .await
@@ -102,7 +101,7 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
 
     let local = tokio::task::spawn_blocking(start).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while total(&url).await != 2 * 50 {
+    while total(&url).await != 50 {
         assert!(
             std::time::Instant::now() < deadline,
             "clicks were not written"
@@ -160,11 +159,11 @@ async fn a_batch_written_twice_counts_once() {
     store.add_clicks(&batch).await.unwrap();
     // The answer was lost, say, and the counter tries again with the same batch.
     store.add_clicks(&batch).await.unwrap();
-    assert_eq!(total(&db.url).await, 2 * 21);
+    assert_eq!(total(&db.url).await, 21);
     let other = ClickBatch {
         id: uuid::Uuid::now_v7(),
         ..batch
     };
     store.add_clicks(&other).await.unwrap();
-    assert_eq!(total(&db.url).await, 2 * 42);
+    assert_eq!(total(&db.url).await, 42);
 }

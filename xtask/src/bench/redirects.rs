@@ -168,7 +168,10 @@ pub fn measure(
     print_load(&cached_on);
     log_notes.extend(log_note(work, "cached-on", "cached, counting on")?);
     let clicks_counted = pg
-        .psql(DB, "SELECT coalesce(sum(clicks), 0) FROM shortener.links")?
+        .psql(
+            DB,
+            "SELECT coalesce(sum(clicks), 0) FROM shortener.link_daily_clicks",
+        )?
         .parse()
         .context("reading the clicks counted")?;
     println!("    {clicks_counted} clicks counted for {gets_answered} GETs answered");
