@@ -16,6 +16,9 @@ pub enum Error {
     /// No route matches the path.
     #[error("no such route")]
     RouteNotFound,
+    /// The path exists, but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// A configuration value is wrong; the message names the key.
     #[error("configuration: {0}")]
     Config(String),

@@ -1,6 +1,6 @@
 //! `/api/v1/links` and the public redirect.
 
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -201,18 +201,24 @@ fn redirect_to(state: &State, target: &str) -> HttpResponse {
         .finish()
 }
 
-/// `GET /{code}`: redirect and count the click.
-async fn follow(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, Error> {
-    let code = req.match_info().get("code").unwrap_or_default();
-    let resolved = state.links.follow(code).await?;
-    Ok(redirect_to(&state, resolved.target.as_str()))
-}
-
-/// `HEAD /{code}`: the same answer, not counted (link checkers and previews are not
-/// clicks).
-async fn peek(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, Error> {
-    let code = req.match_info().get("code").unwrap_or_default();
-    let resolved = state.links.peek(code).await?;
+/// Everything no route claims: `GET /{code}` redirects and counts the click, `HEAD /{code}`
+/// answers the same without counting (link checkers and previews are not clicks), other
+/// methods on one segment are 405, anything else 404. Being the default service, the
+/// redirect costs no pattern matching: every other route is tried by its static prefix
+/// first, and this only splits the path.
+pub async fn redirect_or_not_found(
+    state: web::Data<State>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Error> {
+    let code = match req.path().strip_prefix('/') {
+        Some(code) if !code.is_empty() && !code.contains('/') => code,
+        _ => return Err(Error::RouteNotFound),
+    };
+    let resolved = match *req.method() {
+        Method::GET => state.links.follow(code).await?,
+        Method::HEAD => state.links.peek(code).await?,
+        _ => return Err(Error::MethodNotAllowed),
+    };
     Ok(redirect_to(&state, resolved.target.as_str()))
 }
 
@@ -230,13 +236,4 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete)),
     )
     .service(web::resource("/links/{code}/stats").route(web::get().to(stats)));
-}
-
-/// The public redirect route. Registered last: every other path wins over it.
-pub fn redirect_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/{code}")
-            .route(web::head().to(peek))
-            .route(web::get().to(follow)),
-    );
 }

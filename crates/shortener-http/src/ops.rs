@@ -45,11 +45,6 @@ async fn problem_page(slug: web::Path<String>) -> Result<HttpResponse, Error> {
         .body(html))
 }
 
-/// Unmatched paths.
-pub async fn not_found() -> Result<HttpResponse, Error> {
-    Err(Error::RouteNotFound)
-}
-
 /// Last line of defence: any error response that is not already problem+json (actix's
 /// own 405 for a known path with the wrong method, for example) becomes one.
 pub fn ensure_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
@@ -81,5 +76,6 @@ pub fn ensure_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/problems/{slug}", web::get().to(problem_page));
+        // A scope, so other paths are turned away by a prefix comparison, not a pattern.
+        .service(web::scope("/problems").route("/{slug}", web::get().to(problem_page)));
 }

@@ -272,6 +272,10 @@ impl Error {
                 "request body is larger than 64 KiB".into(),
             ),
             Error::RouteNotFound => (Slug::NotFound, "no such resource".into()),
+            Error::MethodNotAllowed => (
+                Slug::MethodNotAllowed,
+                "this path exists, but not with this method".into(),
+            ),
             Error::Config(_) | Error::Startup(_) => {
                 (Slug::Internal, "internal error; see the service log".into())
             }

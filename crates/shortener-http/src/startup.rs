@@ -209,8 +209,7 @@ pub async fn start(
                     .configure(admin::routes)
                     .configure(audit::admin_routes),
             )
-            .configure(links::redirect_routes)
-            .default_service(web::to(ops::not_found))
+            .default_service(web::to(links::redirect_or_not_found))
     })
     .shutdown_timeout(10);
     if let Some(workers) = settings.workers {
