@@ -118,10 +118,7 @@ async fn listeners(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
 async fn a_lost_listener_clears_the_cache_and_reconnects() {
     let a = TestApp::spawn().await;
     let (_, key) = a.account("Acme").await;
-    let code = a.link(&key, json!({"url": "https://old.example/"})).await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = a.code(&key, "https://old.example/").await;
     until(
         &a,
         &code,
@@ -172,12 +169,7 @@ async fn a_lost_listener_clears_the_cache_and_reconnects() {
 async fn the_cache_answers_without_the_database() {
     let a = TestApp::spawn().await;
     let (_, key) = a.account("Acme").await;
-    let code = a
-        .link(&key, json!({"url": "https://cached.example/"}))
-        .await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = a.code(&key, "https://cached.example/").await;
     until(
         &a,
         &code,

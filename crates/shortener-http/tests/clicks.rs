@@ -62,10 +62,7 @@ async fn n_redirects_are_n_clicks_after_a_graceful_shutdown() {
 async fn clicks_land_within_a_second_without_anyone_asking() {
     let app = TestApp::spawn().await;
     let (_, key) = app.account("Acme").await;
-    let code = app.link(&key, json!({"url": "https://example.com/"})).await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = app.code(&key, "https://example.com/").await;
     for _ in 0..4 {
         assert_eq!(
             app.get(&format!("/{code}"), None).await.status,
@@ -92,10 +89,7 @@ async fn clicks_land_within_a_second_without_anyone_asking() {
 async fn counting_can_be_switched_off() {
     let app = TestApp::spawn_with(&[("SHORTENER__REDIRECT__COUNT_CLICKS", "false")]).await;
     let (_, key) = app.account("Acme").await;
-    let code = app.link(&key, json!({"url": "https://example.com/"})).await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = app.code(&key, "https://example.com/").await;
     for _ in 0..3 {
         assert_eq!(
             app.get(&format!("/{code}"), None).await.status,

@@ -249,6 +249,14 @@ impl TestApp {
         (id, key.body["key"].as_str().unwrap().to_owned())
     }
 
+    /// Creates a link to `url` with a generated code; returns the code.
+    pub async fn code(&self, key: &str, url: &str) -> String {
+        self.link(key, json!({"url": url})).await["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Creates a link; asserts 201.
     pub async fn link(&self, key: &str, body: Value) -> Value {
         let r = self
