@@ -9,7 +9,7 @@ use subscriptions::Plans;
 
 use audit::{Action, Actor, Changes, Value};
 
-use crate::resolve::{Answer, ResolveCache, Resolved};
+use crate::resolve::{Answer, Lookups, ResolveCache, Resolved};
 use crate::{
     AppError, ClickCounter, Clock, Inserted, LinkStore, Page, PageRequest, UnitOfWork, trail,
 };
@@ -17,6 +17,8 @@ use crate::{
 /// Random codes collide with probability n / 62^7; five draws in a row failing means
 /// something other than bad luck is wrong.
 const GENERATE_ATTEMPTS: usize = 5;
+/// Batched miss queries out at once: the pool's default size.
+const LOOKUPS_IN_FLIGHT: usize = 16;
 /// The longest stats window, so one request cannot ask for a century of rows.
 pub const MAX_STATS_DAYS: u32 = 366;
 
@@ -69,6 +71,7 @@ pub struct LinkService<S> {
     plans: Arc<Plans>,
     clicks: ClickCounter,
     cache: Arc<ResolveCache>,
+    lookups: Lookups,
 }
 
 /// `link` if it exists and is `account`'s; another account's link is `NotFound`, exactly
@@ -84,10 +87,11 @@ fn month_of(now: DateTime<Utc>) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
 }
 
-impl<S: LinkStore + UnitOfWork> LinkService<S> {
+impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
     /// Builds the service; `policy` decides which targets are acceptable, `plans` what
     /// each subscription allows, `clicks` where followed links are counted, `cache` what
-    /// redirects are answered from.
+    /// redirects are answered from. Starts the task that batches cache misses, so it must
+    /// be called inside a tokio runtime.
     pub fn new(
         store: S,
         clock: Arc<dyn Clock>,
@@ -97,6 +101,7 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
         cache: Arc<ResolveCache>,
     ) -> Self {
         LinkService {
+            lookups: Lookups::start(store.clone(), LOOKUPS_IN_FLIGHT),
             store,
             clock,
             policy,
@@ -314,7 +319,7 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
             None => {
                 let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
                 let epoch = self.cache.epoch(code.as_str());
-                let answer = Answer::of(self.store.resolve_code(&code).await?);
+                let answer = Answer::of(self.lookups.resolve(code.clone()).await?);
                 self.cache.keep(code.as_str(), answer.clone(), epoch);
                 answer
             }

@@ -259,8 +259,17 @@ impl AuditLog for MemoryStore {
 }
 
 impl LinkStore for MemoryStore {
-    async fn resolve_code(&self, code: &ShortCode) -> Result<Option<crate::Resolved>, AppError> {
-        Ok(self.link_by_code(code).await?.map(crate::Resolved::from))
+    async fn resolve_codes(
+        &self,
+        codes: &[ShortCode],
+    ) -> Result<Vec<(ShortCode, crate::Resolved)>, AppError> {
+        let mut found = Vec::new();
+        for code in codes {
+            if let Some(link) = self.link_by_code(code).await? {
+                found.push((code.clone(), crate::Resolved::from(link)));
+            }
+        }
+        Ok(found)
     }
 
     async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {

@@ -140,11 +140,12 @@ pub trait SubscriptionWrites: Send {
 /// Reading links and their click counts. (Clicks are written by the click counter's
 /// [`crate::ClickStore`]; they are not audited: a click is not a change to the link.)
 pub trait LinkStore: Send + Sync + 'static {
-    /// What a redirect needs of the live link with this code: nothing more is read.
-    fn resolve_code(
+    /// What a redirect needs of the live links with these codes, in one query: nothing
+    /// more is read. Codes without a live link are absent from the answer.
+    fn resolve_codes(
         &self,
-        code: &ShortCode,
-    ) -> impl Future<Output = Result<Option<Resolved>, AppError>> + Send;
+        codes: &[ShortCode],
+    ) -> impl Future<Output = Result<Vec<(ShortCode, Resolved)>, AppError>> + Send;
     /// The live (not deleted) link with this code.
     fn link_by_code(
         &self,

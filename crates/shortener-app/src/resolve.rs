@@ -18,8 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use shortener_domain::{Link, LinkId, TargetUrl};
+use shortener_domain::{Link, LinkId, ShortCode, TargetUrl};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{AppError, LinkStore};
 
 /// Epoch stripes: enough that unrelated writes rarely keep a lookup out of the cache.
 const STRIPES: usize = 1024;
@@ -198,6 +203,87 @@ mod tests {
         assert!(cache.is_empty(), "a clear also stops lookups in flight");
     }
 
+    /// Knows codes starting with `k`; remembers the size of every query.
+    #[derive(Clone, Default)]
+    struct Counting(Arc<std::sync::Mutex<Vec<usize>>>);
+
+    impl LinkStore for Counting {
+        async fn resolve_codes(
+            &self,
+            codes: &[ShortCode],
+        ) -> Result<Vec<(ShortCode, Resolved)>, AppError> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(codes.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(codes
+                .iter()
+                .filter(|c| c.as_str().starts_with('k'))
+                .map(|c| {
+                    (
+                        c.clone(),
+                        Resolved {
+                            id: LinkId::new(),
+                            target: TargetUrl::from_storage(format!("https://x/{c}")),
+                            expires_at: None,
+                        },
+                    )
+                })
+                .collect())
+        }
+        async fn link_by_code(&self, _: &ShortCode) -> Result<Option<Link>, AppError> {
+            Ok(None)
+        }
+        async fn list_links(
+            &self,
+            _: shortener_domain::AccountId,
+            _: crate::PageRequest,
+        ) -> Result<Vec<Link>, AppError> {
+            Ok(Vec::new())
+        }
+        async fn daily_clicks(
+            &self,
+            _: LinkId,
+            _: chrono::NaiveDate,
+            _: chrono::NaiveDate,
+        ) -> Result<Vec<(chrono::NaiveDate, i64)>, AppError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_queries_and_each_gets_its_own_answer() {
+        let store = Counting::default();
+        let lookups = Lookups::start(store.clone(), 2);
+        let asks = (0..200).map(|i| {
+            let lookups = lookups.clone();
+            let code = if i % 2 == 0 {
+                format!("k{i:04}")
+            } else {
+                format!("u{i:04}")
+            };
+            async move {
+                let answer = lookups
+                    .resolve(ShortCode::parse(&code).unwrap_or_else(|_| panic!("{code}")))
+                    .await;
+                (code, answer)
+            }
+        });
+        let handles: Vec<_> = asks.map(tokio::spawn).collect();
+        for h in handles {
+            let (code, answer) = h.await.unwrap_or_else(|e| panic!("{e}"));
+            let answer = answer.unwrap_or_else(|e| panic!("{e}"));
+            match answer {
+                Some(r) => assert_eq!(r.target.as_str(), format!("https://x/{code}")),
+                None => assert!(code.starts_with('u'), "{code} should be known"),
+            }
+        }
+        let sizes = store.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(sizes.iter().sum::<usize>(), 200, "every code asked once");
+        assert!(sizes.len() < 200, "batched: {sizes:?}");
+    }
+
     #[test]
     fn it_stays_within_its_capacity() {
         let cache = ResolveCache::new(1000);
@@ -207,5 +293,89 @@ mod tests {
             cache.keep(&code, Answer::of(None), epoch);
         }
         assert!(cache.len() <= 1000, "{}", cache.len());
+    }
+}
+
+/// One cache miss waiting for the database.
+type Lookup = (
+    ShortCode,
+    oneshot::Sender<Result<Option<Resolved>, AppError>>,
+);
+
+/// Most codes asked for in one query.
+const LOOKUP_BATCH: usize = 256;
+
+/// Cache misses, batched: concurrent misses go to one task, which asks the database for all
+/// of them in one query (up to `in_flight` queries at once). While queries are out, misses
+/// queue, so the busier the database, the larger and fewer the queries: a flood of first
+/// touches costs the database far fewer round trips than requests.
+#[derive(Clone)]
+pub(crate) struct Lookups {
+    tx: mpsc::Sender<Lookup>,
+}
+
+impl Lookups {
+    /// Starts the lookup task on the current tokio runtime.
+    pub(crate) fn start<S: LinkStore + Clone>(store: S, in_flight: usize) -> Lookups {
+        let (tx, rx) = mpsc::channel(LOOKUP_BATCH * 16);
+        tokio::spawn(run_lookups(store, rx, in_flight.max(1)));
+        Lookups { tx }
+    }
+
+    /// What the database says of `code`.
+    pub(crate) async fn resolve(&self, code: ShortCode) -> Result<Option<Resolved>, AppError> {
+        let (answer, wait) = oneshot::channel();
+        self.tx
+            .send((code, answer))
+            .await
+            .map_err(|_| AppError::Internal("the lookup task is gone".into()))?;
+        wait.await
+            .map_err(|_| AppError::Internal("the lookup task dropped a request".into()))?
+    }
+}
+
+async fn run_lookups<S: LinkStore + Clone>(
+    store: S,
+    mut rx: mpsc::Receiver<Lookup>,
+    in_flight: usize,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(in_flight));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < LOOKUP_BATCH {
+            match rx.try_recv() {
+                Ok(lookup) => batch.push(lookup),
+                Err(_) => break,
+            }
+        }
+        let store = store.clone();
+        tokio::spawn(async move {
+            let codes: Vec<ShortCode> = batch.iter().map(|(c, _)| c.clone()).collect();
+            match store.resolve_codes(&codes).await {
+                Ok(found) => {
+                    let found: HashMap<ShortCode, Resolved> = found.into_iter().collect();
+                    for (code, answer) in batch {
+                        let _ = answer.send(Ok(found.get(&code).cloned()));
+                    }
+                }
+                Err(e) => {
+                    // One failure answers every request of the batch, each with its kind.
+                    let unavailable = matches!(e, AppError::Unavailable(_));
+                    let message = e.to_string();
+                    for (_, answer) in batch {
+                        let _ = answer.send(Err(if unavailable {
+                            AppError::Unavailable(message.clone())
+                        } else {
+                            AppError::Internal(message.clone())
+                        }));
+                    }
+                }
+            }
+            drop(permit);
+        });
     }
 }

@@ -225,21 +225,32 @@ impl KeyRow {
 }
 
 impl LinkStore for PgStore {
-    async fn resolve_code(&self, code: &ShortCode) -> Result<Option<Resolved>, AppError> {
+    async fn resolve_codes(
+        &self,
+        codes: &[ShortCode],
+    ) -> Result<Vec<(ShortCode, Resolved)>, AppError> {
+        let wanted: Vec<&str> = codes.iter().map(ShortCode::as_str).collect();
         let mut conn = self.db.conn().await?;
-        let row: Option<(Uuid, String, Option<DateTime<Utc>>)> = links::table
-            .filter(links::code.eq(code.as_str()))
+        let rows: Vec<(Uuid, String, String, Option<DateTime<Utc>>)> = links::table
+            .filter(links::code.eq_any(wanted))
             .filter(links::deleted_at.is_null())
-            .select((links::id, links::target, links::expires_at))
-            .first(&mut conn)
+            .select((links::id, links::code, links::target, links::expires_at))
+            .load(&mut conn)
             .await
-            .optional()
             .map_err(PgError::from)?;
-        Ok(row.map(|(id, target, expires_at)| Resolved {
-            id: LinkId::from_uuid(id),
-            target: TargetUrl::from_storage(target),
-            expires_at,
-        }))
+        rows.into_iter()
+            .map(|(id, code, target, expires_at)| {
+                Ok((
+                    ShortCode::parse(&code).map_err(|e| corrupt("code", e))?,
+                    Resolved {
+                        id: LinkId::from_uuid(id),
+                        target: TargetUrl::from_storage(target),
+                        expires_at,
+                    },
+                ))
+            })
+            .collect::<Result<_, PgError>>()
+            .map_err(AppError::from)
     }
 
     async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {
