@@ -34,7 +34,7 @@ pub(crate) struct EntryRow {
 }
 
 /// A recorded value as JSON; times as RFC 3339 text, exactly as the API shows them.
-pub fn value_to_json(v: &Value) -> Json {
+fn value_to_json(v: &Value) -> Json {
     match v {
         Value::Null => Json::Null,
         Value::Text(s) => Json::String(s.clone()),

@@ -17,7 +17,7 @@ mod schema;
 mod store;
 mod tx;
 
-pub use audit_log::{changes_to_json, value_to_json};
+pub use audit_log::changes_to_json;
 pub use error::PgError;
 pub use migrate::{MIGRATIONS, ensure_database, run_pending_migrations};
 pub use pool::{Db, PoolSettings};

@@ -12,7 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shortener_app::{
     AccountService, ClickCounter, ClickSettings, LinkService, NewLink, SystemClock,
 };
-use shortener_domain::{KeyId, UrlPolicy};
+use shortener_domain::{KeyId, Link, UrlPolicy};
 use shortener_pg::local::LocalPostgres;
 use shortener_pg::{Db, PgStore, PoolSettings};
 use subscriptions::Plans;
@@ -34,6 +34,41 @@ async fn total(url: &str) -> i64 {
     .total
 }
 
+/// A new account with one link, and the link service that made it (counting into
+/// `clicks`).
+async fn link_of_a_new_account(
+    store: &PgStore,
+    clicks: ClickCounter,
+) -> (LinkService<PgStore>, Link) {
+    let clock = std::sync::Arc::new(SystemClock);
+    let account = AccountService::new(store.clone(), clock.clone(), Plans::default())
+        .create(KeyId::new(), "Acme")
+        .await
+        .unwrap()
+        .account
+        .id;
+    let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
+    let links = LinkService::new(
+        store.clone(),
+        clock,
+        policy,
+        Plans::default(),
+        clicks,
+        std::sync::Arc::new(shortener_app::ResolveCache::new(100)),
+    );
+    let link = links
+        .create(
+            account,
+            NewLink {
+                url: "https://example.com/".into(),
+                ..NewLink::default()
+            },
+        )
+        .await
+        .unwrap();
+    (links, link)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
     let dir = std::env::temp_dir().join(format!("shortener-outage-{}", uuid::Uuid::new_v4()));
@@ -53,13 +88,6 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
         statement_timeout: Duration::from_secs(5),
     };
     let store = PgStore::new(Db::connect(&url, &settings).unwrap());
-    let clock = std::sync::Arc::new(SystemClock);
-    let account = AccountService::new(store.clone(), clock.clone(), Plans::default())
-        .create(KeyId::new(), "Acme")
-        .await
-        .unwrap()
-        .account
-        .id;
     let (clicks, _) = ClickCounter::start(
         store.clone(),
         ClickSettings {
@@ -67,26 +95,7 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
             ..ClickSettings::default()
         },
     );
-    let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
-    let cache = std::sync::Arc::new(shortener_app::ResolveCache::new(100));
-    let links = LinkService::new(
-        store,
-        clock,
-        policy,
-        Plans::default(),
-        clicks.clone(),
-        cache,
-    );
-    let link = links
-        .create(
-            account,
-            NewLink {
-                url: "https://example.com/".into(),
-                ..NewLink::default()
-            },
-        )
-        .await
-        .unwrap();
+    let (links, link) = link_of_a_new_account(&store, clicks.clone()).await;
     // The redirect resolves before the outage; the clicks are counted during it.
     links.follow(link.code.as_str()).await.unwrap();
 
@@ -122,32 +131,7 @@ async fn a_batch_written_twice_counts_once() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let clock = std::sync::Arc::new(SystemClock);
-    let account = AccountService::new(store.clone(), clock.clone(), Plans::default())
-        .create(KeyId::new(), "Acme")
-        .await
-        .unwrap()
-        .account
-        .id;
-    let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
-    let links = LinkService::new(
-        store.clone(),
-        clock,
-        policy,
-        Plans::default(),
-        ClickCounter::off(),
-        std::sync::Arc::new(shortener_app::ResolveCache::new(10)),
-    );
-    let link = links
-        .create(
-            account,
-            NewLink {
-                url: "https://example.com/".into(),
-                ..NewLink::default()
-            },
-        )
-        .await
-        .unwrap();
+    let (_, link) = link_of_a_new_account(&store, ClickCounter::off()).await;
     let batch = ClickBatch {
         id: uuid::Uuid::now_v7(),
         counts: vec![ClickCount {
