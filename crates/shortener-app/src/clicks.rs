@@ -7,6 +7,10 @@
 //! the redirect a lock-free push and nothing else. A flush that fails keeps its counts for the next one, so an outage of the
 //! database loses nothing until the (bounded) backlog is full; what is dropped is counted
 //! and logged. On shutdown the task writes everything it holds before it stops.
+//!
+//! The store may take a write in a cheap form first (PostgreSQL journals it) and asks to
+//! be told when to fold that into its lasting form: the task calls
+//! [`ClickStore::fold_clicks`] every [`ClickSettings::fold_every`], off the write path.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -43,14 +47,20 @@ pub struct ClickBatch {
     pub counts: Vec<ClickCount>,
 }
 
-/// Most (link, day) counts in one batch, so one write stays small whatever the backlog.
-pub const BATCH_LIMIT: usize = 10_000;
+/// Most (link, day) counts in one batch, so one write stays small whatever the backlog
+/// (a few megabytes of parameters at most).
+pub const BATCH_LIMIT: usize = 65_536;
 
 /// Where added-up clicks are written.
 pub trait ClickStore: Send + Sync + 'static {
     /// Adds every count of the batch to its link's total and its day, all or nothing, and
     /// only if no batch with this id was written before.
     fn add_clicks(&self, batch: &ClickBatch) -> impl Future<Output = Result<(), AppError>> + Send;
+
+    /// Moves what [`Self::add_clicks`] wrote into the store's lasting form, for stores
+    /// that take writes in a cheaper form first; returns the (link, day) counts moved.
+    /// Totals read the same before and after. Safe to call from several instances at once.
+    fn fold_clicks(&self) -> impl Future<Output = Result<u64, AppError>> + Send;
 }
 
 /// How the counter batches.
@@ -70,6 +80,10 @@ pub struct ClickSettings {
     pub max_pending: usize,
     /// At shutdown, how long to keep trying to write what is held.
     pub shutdown_grace: Duration,
+    /// How often to ask the store to fold what was written ([`ClickStore::fold_clicks`]).
+    /// Longer folds each link-day once for more clicks; the store's reads cost more the
+    /// more it holds unfolded.
+    pub fold_every: Duration,
 }
 
 impl Default for ClickSettings {
@@ -81,6 +95,7 @@ impl Default for ClickSettings {
             drain_every: Duration::from_millis(10),
             max_pending: 1_000_000,
             shutdown_grace: Duration::from_secs(5),
+            fold_every: Duration::from_secs(60),
         }
     }
 }
@@ -307,7 +322,14 @@ impl<S: ClickStore> Task<S> {
         drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut tick = tokio::time::interval(self.settings.flush_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut fold = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.settings.fold_every,
+            self.settings.fold_every,
+        );
+        fold.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flight: Option<Flight> = None;
+        // One fold at a time; it runs beside the writes (it moves only what they wrote).
+        let mut folding: Option<JoinHandle<Result<u64, AppError>>> = None;
         let mut reported = 0;
         loop {
             tokio::select! {
@@ -344,6 +366,15 @@ impl<S: ClickStore> Task<S> {
                     self.drain(&mut clicks);
                     if self.waiting >= self.settings.flush_at && flight.is_none() {
                         flight = self.launch();
+                    }
+                }
+                _ = fold.tick() => {
+                    if let Some(done) = folding.take_if(|f| f.is_finished()) {
+                        report_fold(done.await);
+                    }
+                    if folding.is_none() {
+                        let store = self.store.clone();
+                        folding = Some(tokio::spawn(async move { store.fold_clicks().await }));
                     }
                 }
                 _ = tick.tick() => {
@@ -387,6 +418,18 @@ impl<S: ClickStore> Task<S> {
     }
 }
 
+/// Logs a fold that failed; it is retried at the next tick, and until then the clicks stay
+/// where the writes put them (counted, only read at a higher cost).
+fn report_fold(outcome: Result<Result<u64, AppError>, tokio::task::JoinError>) {
+    match outcome {
+        Ok(Ok(folded)) => tracing::debug!(folded, "clicks folded"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "folding clicks failed; retrying at the next fold")
+        }
+        Err(e) => tracing::error!(error = %e, "the click fold task failed"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -403,6 +446,7 @@ mod tests {
         down: Arc<AtomicBool>,
         /// Commit, then fail as if the answer was lost on the way back.
         lose_answers: Arc<AtomicBool>,
+        folds: Arc<AtomicU64>,
     }
 
     impl ClickStore for Recorder {
@@ -427,6 +471,11 @@ mod tests {
                 return Err(AppError::Unavailable("connection closed".into()));
             }
             Ok(())
+        }
+
+        async fn fold_clicks(&self) -> Result<u64, AppError> {
+            self.folds.fetch_add(1, Ordering::SeqCst);
+            Ok(0)
         }
     }
 
@@ -501,6 +550,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_store_is_asked_to_fold_on_its_own_timer_and_not_before() {
+        let store = Recorder::default();
+        let (_counter, _) = ClickCounter::start(
+            store.clone(),
+            ClickSettings {
+                fold_every: Duration::from_millis(30),
+                ..slow()
+            },
+        );
+        assert_eq!(store.folds.load(Ordering::SeqCst), 0, "not at start");
+        for _ in 0..200 {
+            if store.folds.load(Ordering::SeqCst) >= 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the store was never asked to fold twice");
+    }
+
+    #[tokio::test]
     async fn counts_survive_an_outage_and_are_written_when_the_store_returns() {
         let store = Recorder::default();
         store.down.store(true, Ordering::SeqCst);
@@ -538,7 +607,11 @@ mod tests {
     #[tokio::test]
     async fn a_large_backlog_is_written_in_bounded_batches() {
         let store = Recorder::default();
-        let (counter, _) = ClickCounter::start(store.clone(), slow());
+        let settings = ClickSettings {
+            channel: 3 * BATCH_LIMIT,
+            ..slow()
+        };
+        let (counter, _) = ClickCounter::start(store.clone(), settings);
         for _ in 0..(2 * BATCH_LIMIT + 5) {
             counter.count(LinkId::new(), day(1));
         }

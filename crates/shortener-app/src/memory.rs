@@ -328,6 +328,11 @@ impl ClickStore for MemoryStore {
         }
         Ok(())
     }
+
+    /// Clicks are written in their lasting form at once: nothing to fold.
+    async fn fold_clicks(&self) -> Result<u64, AppError> {
+        Ok(0)
+    }
 }
 
 impl AccountStore for MemoryStore {

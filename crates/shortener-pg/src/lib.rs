@@ -8,6 +8,7 @@
 //! app and the pure crates, never on the http crate.
 
 mod audit_log;
+mod clicks;
 mod error;
 pub mod listen;
 pub mod local;

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use shortener_app::{
-    AccountStore, AccountView, AppError, ClickBatch, ClickStore, KeyOwner, KeyStore, LinkStore,
-    PageRequest, Resolved, StoredKey, SubscriptionStore,
+    AccountStore, AccountView, AppError, KeyOwner, KeyStore, LinkStore, PageRequest, Resolved,
+    StoredKey, SubscriptionStore,
 };
 use shortener_domain::{
     Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, TargetUrl,
@@ -14,7 +14,7 @@ use shortener_domain::{
 use subscriptions::{PlanName, State, Subscription, Versioned};
 use uuid::Uuid;
 
-use crate::schema::{accounts, api_keys, link_daily_clicks, links, subscription_rows};
+use crate::schema::{accounts, api_keys, links, subscription_rows};
 use crate::{Db, PgError};
 
 /// All ports, one pool. Cheap to clone.
@@ -55,9 +55,8 @@ pub(crate) struct LinkRow {
     clicks: i64,
 }
 
-/// A link's clicks: the sum of its days (in a query on `shortener.links`).
-const TOTAL_CLICKS: &str = "(SELECT coalesce(sum(d.clicks), 0)::bigint \
-     FROM shortener.link_daily_clicks d WHERE d.link_id = links.id)";
+/// A link's clicks, folded and journalled (in a query on `shortener.links`).
+const TOTAL_CLICKS: &str = "shortener.link_clicks(links.id)";
 
 impl LinkRow {
     pub(crate) fn from_link(l: &Link) -> LinkRow {
@@ -295,55 +294,26 @@ impl LinkStore for PgStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, i64)>, AppError> {
-        let mut conn = self.db.conn().await?;
-        Ok(link_daily_clicks::table
-            .filter(link_daily_clicks::link_id.eq(id.as_uuid()))
-            .filter(link_daily_clicks::day.between(from, to))
-            .select((link_daily_clicks::day, link_daily_clicks::clicks))
-            .order(link_daily_clicks::day.asc())
-            .load(&mut conn)
-            .await
-            .map_err(PgError::from)?)
-    }
-}
-
-impl ClickStore for PgStore {
-    async fn add_clicks(&self, batch: &ClickBatch) -> Result<(), AppError> {
-        use diesel::sql_types::Array;
-        let counts = &batch.counts;
-        if counts.is_empty() {
-            return Ok(());
+        #[derive(QueryableByName)]
+        struct Day {
+            #[diesel(sql_type = Date)]
+            day: NaiveDate,
+            #[diesel(sql_type = BigInt)]
+            clicks: i64,
         }
-        let links: Vec<Uuid> = counts.iter().map(|c| c.link.as_uuid()).collect();
-        let days: Vec<NaiveDate> = counts.iter().map(|c| c.day).collect();
-        let clicks: Vec<i64> = counts
-            .iter()
-            .map(|c| i64::try_from(c.clicks).unwrap_or(i64::MAX))
-            .collect();
         let mut conn = self.db.conn().await?;
-        // One statement for the whole batch: the batch id and the days move together or
-        // not at all, and a batch id seen before applies nothing. Rows are upserted in key
-        // order, so two instances writing the same days at once do not deadlock.
-        diesel::sql_query(
-            "WITH b AS (INSERT INTO shortener.click_batches (id) VALUES ($4) \
-                        ON CONFLICT (id) DO NOTHING RETURNING id), \
-                  pruned AS (DELETE FROM shortener.click_batches \
-                             WHERE written_at < now() - interval '1 day'), \
-                  c AS (SELECT * FROM unnest($1::uuid[], $2::date[], $3::bigint[]) \
-                        AS c(link_id, day, n) WHERE EXISTS (SELECT 1 FROM b)) \
-             INSERT INTO shortener.link_daily_clicks (link_id, day, clicks) \
-             SELECT link_id, day, n FROM c ORDER BY link_id, day \
-             ON CONFLICT (link_id, day) DO UPDATE \
-             SET clicks = link_daily_clicks.clicks + excluded.clicks",
+        // Folded and journalled clicks, added up per day in one snapshot.
+        let days: Vec<Day> = diesel::sql_query(
+            "SELECT day, sum(clicks)::bigint AS clicks \
+             FROM shortener.link_clicks_between($1, $2, $3) GROUP BY day ORDER BY day",
         )
-        .bind::<Array<SqlUuid>, _>(links)
-        .bind::<Array<Date>, _>(days)
-        .bind::<Array<BigInt>, _>(clicks)
-        .bind::<SqlUuid, _>(batch.id)
-        .execute(&mut conn)
+        .bind::<SqlUuid, _>(id.as_uuid())
+        .bind::<Date, _>(from)
+        .bind::<Date, _>(to)
+        .load(&mut conn)
         .await
         .map_err(PgError::from)?;
-        Ok(())
+        Ok(days.into_iter().map(|d| (d.day, d.clicks)).collect())
     }
 }
 

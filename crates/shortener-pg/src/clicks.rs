@@ -1,0 +1,274 @@
+//! Clicks on PostgreSQL: a journal that takes each flush cheaply, folded into the days
+//! about once a minute (migration 000009 says why and what it measured).
+//!
+//! A flush becomes one `click_journal` row per bucket of links it touches, the counts as
+//! parallel arrays; the batch id goes into `click_batches` in the same statement, so a
+//! retried batch adds nothing. The fold moves journal rows into `link_daily_clicks`
+//! a range of buckets at a time, each range in one transaction (the rows leave the journal
+//! and reach the days in the same commit), so totals read the same before, during and after.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, SmallInt, Uuid as SqlUuid};
+use diesel::{QueryableByName, sql_query};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use shortener_app::{AppError, ClickBatch, ClickCount, ClickStore};
+use uuid::Uuid;
+
+use crate::{PgError, PgStore};
+
+/// Buckets of links in the journal; `shortener.click_bucket` computes the same.
+const BUCKETS: i16 = 1024;
+/// Buckets folded in one transaction: about 1/16 of the journal, so a fold never holds
+/// more than a few megabytes in memory however much the journal has gathered.
+const FOLD_BUCKETS: i16 = 64;
+
+/// The journal bucket of `link`: the last ten bits of its id, as `shortener.click_bucket`.
+fn bucket(link: Uuid) -> i16 {
+    let b = link.as_bytes();
+    (i16::from(b[14] & 3) << 8) | i16::from(b[15])
+}
+
+/// A batch laid out for one journal INSERT: counts sorted by bucket, and where each
+/// bucket's run starts and ends (1-based, inclusive, as SQL array slices).
+#[derive(Debug, Default, PartialEq)]
+struct Journal {
+    links: Vec<Uuid>,
+    days: Vec<NaiveDate>,
+    clicks: Vec<i64>,
+    buckets: Vec<i16>,
+    starts: Vec<i32>,
+    ends: Vec<i32>,
+}
+
+impl Journal {
+    fn of(counts: &[ClickCount]) -> Journal {
+        let mut sorted: Vec<(i16, &ClickCount)> = counts
+            .iter()
+            .map(|c| (bucket(c.link.as_uuid()), c))
+            .collect();
+        sorted.sort_unstable_by_key(|(b, c)| (*b, c.link.as_uuid(), c.day));
+        let mut j = Journal::default();
+        for (i, (b, c)) in sorted.into_iter().enumerate() {
+            // Batches hold at most BATCH_LIMIT (65 536) counts: the position fits.
+            let at = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            if j.buckets.last() == Some(&b) {
+                if let Some(end) = j.ends.last_mut() {
+                    *end = at;
+                }
+            } else {
+                j.buckets.push(b);
+                j.starts.push(at);
+                j.ends.push(at);
+            }
+            j.links.push(c.link.as_uuid());
+            j.days.push(c.day);
+            j.clicks.push(i64::try_from(c.clicks).unwrap_or(i64::MAX));
+        }
+        j
+    }
+}
+
+#[derive(QueryableByName)]
+struct JournalRow {
+    #[diesel(sql_type = Array<SqlUuid>)]
+    link_ids: Vec<Uuid>,
+    #[diesel(sql_type = Array<Date>)]
+    days: Vec<NaiveDate>,
+    #[diesel(sql_type = Array<BigInt>)]
+    clicks: Vec<i64>,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+/// Adds journal rows up by link and day, sorted so that two folds (which the advisory
+/// lock makes rare) upsert in the same order and cannot deadlock.
+fn fold_rows(rows: Vec<JournalRow>) -> (Vec<Uuid>, Vec<NaiveDate>, Vec<i64>) {
+    let mut sums: HashMap<(Uuid, NaiveDate), i64> = HashMap::new();
+    for row in rows {
+        for ((link, day), n) in row.link_ids.into_iter().zip(row.days).zip(row.clicks) {
+            let sum = sums.entry((link, day)).or_default();
+            *sum = sum.saturating_add(n);
+        }
+    }
+    let mut sums: Vec<_> = sums.into_iter().collect();
+    sums.sort_unstable_by_key(|(key, _)| *key);
+    let mut links = Vec::with_capacity(sums.len());
+    let mut days = Vec::with_capacity(sums.len());
+    let mut clicks = Vec::with_capacity(sums.len());
+    for ((link, day), n) in sums {
+        links.push(link);
+        days.push(day);
+        clicks.push(n);
+    }
+    (links, days, clicks)
+}
+
+impl ClickStore for PgStore {
+    async fn add_clicks(&self, batch: &ClickBatch) -> Result<(), AppError> {
+        if batch.counts.is_empty() {
+            return Ok(());
+        }
+        let j = Journal::of(&batch.counts);
+        let mut conn = self.db().conn().await?;
+        // One statement: the batch id and its journal rows commit together or not at all,
+        // and a batch id seen before adds nothing.
+        sql_query(
+            "WITH b AS (INSERT INTO shortener.click_batches (id) VALUES ($1) \
+                        ON CONFLICT (id) DO NOTHING RETURNING id), \
+                  pruned AS (DELETE FROM shortener.click_batches \
+                             WHERE written_at < now() - interval '1 day') \
+             INSERT INTO shortener.click_journal (bucket, batch_id, link_ids, days, clicks) \
+             SELECT s.bucket, $1, ($2::uuid[])[s.lo:s.hi], ($3::date[])[s.lo:s.hi], \
+                    ($4::bigint[])[s.lo:s.hi] \
+             FROM unnest($5::smallint[], $6::int[], $7::int[]) AS s (bucket, lo, hi) \
+             WHERE EXISTS (SELECT 1 FROM b)",
+        )
+        .bind::<SqlUuid, _>(batch.id)
+        .bind::<Array<SqlUuid>, _>(j.links)
+        .bind::<Array<Date>, _>(j.days)
+        .bind::<Array<BigInt>, _>(j.clicks)
+        .bind::<Array<SmallInt>, _>(j.buckets)
+        .bind::<Array<Integer>, _>(j.starts)
+        .bind::<Array<Integer>, _>(j.ends)
+        .execute(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    async fn fold_clicks(&self) -> Result<u64, AppError> {
+        let mut conn = self.db().conn().await?;
+        let mut folded = 0u64;
+        for first in (0..BUCKETS).step_by(FOLD_BUCKETS as usize) {
+            let last = first + FOLD_BUCKETS - 1;
+            let range = conn
+                .transaction(async move |conn| {
+                    // Another instance folding now: let it (it takes what is there).
+                    let lock = sql_query(
+                        "SELECT pg_try_advisory_xact_lock(hashtext('shortener.click_journal')) \
+                         AS locked",
+                    )
+                    .get_result::<Locked>(conn)
+                    .await?;
+                    if !lock.locked {
+                        return Ok::<_, diesel::result::Error>(None);
+                    }
+                    let rows: Vec<JournalRow> = sql_query(
+                        "DELETE FROM shortener.click_journal WHERE bucket BETWEEN $1 AND $2 \
+                         RETURNING link_ids, days, clicks",
+                    )
+                    .bind::<SmallInt, _>(first)
+                    .bind::<SmallInt, _>(last)
+                    .load(conn)
+                    .await?;
+                    let (links, days, clicks) = fold_rows(rows);
+                    let n = links.len() as u64;
+                    if n > 0 {
+                        sql_query(
+                            "INSERT INTO shortener.link_daily_clicks (link_id, day, clicks) \
+                             SELECT * FROM unnest($1::uuid[], $2::date[], $3::bigint[]) \
+                             ON CONFLICT (link_id, day) DO UPDATE \
+                             SET clicks = link_daily_clicks.clicks + excluded.clicks",
+                        )
+                        .bind::<Array<SqlUuid>, _>(links)
+                        .bind::<Array<Date>, _>(days)
+                        .bind::<Array<BigInt>, _>(clicks)
+                        .execute(conn)
+                        .await?;
+                    }
+                    Ok(Some(n))
+                })
+                .await
+                .map_err(PgError::from)?;
+            match range {
+                Some(n) => folded += n,
+                None => break,
+            }
+        }
+        Ok(folded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shortener_domain::LinkId;
+
+    use super::*;
+
+    fn count(link: Uuid, d: u32, clicks: u64) -> ClickCount {
+        ClickCount {
+            link: LinkId::from_uuid(link),
+            day: NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or(NaiveDate::MIN),
+            clicks,
+        }
+    }
+
+    #[test]
+    fn the_bucket_is_the_last_ten_bits_of_the_id() {
+        let id = |last: [u8; 2]| {
+            let mut b = [0u8; 16];
+            b[14] = last[0];
+            b[15] = last[1];
+            Uuid::from_bytes(b)
+        };
+        assert_eq!(bucket(id([0x00, 0x00])), 0);
+        assert_eq!(bucket(id([0x00, 0xff])), 255);
+        assert_eq!(bucket(id([0xfe, 0x01])), 2 * 256 + 1);
+        assert_eq!(bucket(id([0xff, 0xff])), BUCKETS - 1);
+    }
+
+    #[test]
+    fn a_batch_is_laid_out_in_runs_of_one_bucket() {
+        let a = Uuid::from_u128(0x0101); // bucket 257
+        let b = Uuid::from_u128(0x0201); // bucket 513
+        let c = Uuid::from_u128(0x1101); // bucket 257 too
+        let j = Journal::of(&[
+            count(b, 1, 4),
+            count(a, 2, 1),
+            count(c, 1, 7),
+            count(a, 1, 2),
+        ]);
+        assert_eq!(j.buckets, vec![257, 513]);
+        assert_eq!(j.starts, vec![1, 4]);
+        assert_eq!(j.ends, vec![3, 4]);
+        assert_eq!(j.links, vec![a, a, c, b]);
+        assert_eq!(j.clicks, vec![2, 1, 7, 4]);
+    }
+
+    #[test]
+    fn folding_adds_up_the_same_link_and_day_across_rows() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let d = |n| NaiveDate::from_ymd_opt(2026, 11, n).unwrap_or(NaiveDate::MIN);
+        let rows = vec![
+            JournalRow {
+                link_ids: vec![b, a],
+                days: vec![d(1), d(1)],
+                clicks: vec![3, 1],
+            },
+            JournalRow {
+                link_ids: vec![a, a],
+                days: vec![d(1), d(2)],
+                clicks: vec![5, i64::MAX],
+            },
+            JournalRow {
+                link_ids: vec![a],
+                days: vec![d(2)],
+                clicks: vec![1],
+            },
+        ];
+        let (links, days, clicks) = fold_rows(rows);
+        assert_eq!(links, vec![a, a, b]);
+        assert_eq!(days, vec![d(1), d(2), d(1)]);
+        assert_eq!(
+            clicks,
+            vec![6, i64::MAX, 3],
+            "saturates instead of wrapping"
+        );
+    }
+}

@@ -1,0 +1,336 @@
+//! Clicks on PostgreSQL: counted while it is down and written once it is back (the counter
+//! keeps them and the pool replaces its broken connections; that test runs on a PostgreSQL
+//! of its own, since it stops the server), applied once per batch, and read the same from
+//! the journal, the days, or both, while folds race each other and the writes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use shortener_app::{
+    AccountService, ClickCounter, ClickSettings, LinkService, NewLink, SystemClock,
+};
+use shortener_domain::{KeyId, Link, UrlPolicy};
+use shortener_pg::local::LocalPostgres;
+use shortener_pg::{Db, PgStore, PoolSettings};
+use subscriptions::Plans;
+
+#[derive(QueryableByName)]
+struct Total {
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+}
+
+async fn total(url: &str) -> i64 {
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    diesel::sql_query("SELECT coalesce(sum(clicks), 0)::bigint AS total FROM shortener.clicks")
+        .get_result::<Total>(&mut conn)
+        .await
+        .unwrap()
+        .total
+}
+
+/// A new account with one link, and the link service that made it (counting into
+/// `clicks`).
+async fn link_of_a_new_account(
+    store: &PgStore,
+    clicks: ClickCounter,
+) -> (LinkService<PgStore>, Link) {
+    let (links, mut made) = links_of_a_new_account(store, clicks, 1).await;
+    (links, made.remove(0))
+}
+
+/// A new account with `n` links, and the link service that made them.
+async fn links_of_a_new_account(
+    store: &PgStore,
+    clicks: ClickCounter,
+    n: usize,
+) -> (LinkService<PgStore>, Vec<Link>) {
+    let clock = std::sync::Arc::new(SystemClock);
+    let account = AccountService::new(store.clone(), clock.clone(), Plans::default())
+        .create(KeyId::new(), "Acme")
+        .await
+        .unwrap()
+        .account
+        .id;
+    let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
+    let links = LinkService::new(
+        store.clone(),
+        clock,
+        policy,
+        Plans::default(),
+        clicks,
+        std::sync::Arc::new(shortener_app::ResolveCache::new(100)),
+    );
+    let mut made = Vec::new();
+    for _ in 0..n {
+        let link = links
+            .create(
+                account,
+                NewLink {
+                    url: "https://example.com/".into(),
+                    ..NewLink::default()
+                },
+            )
+            .await
+            .unwrap();
+        made.push(link);
+    }
+    (links, made)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
+    let dir = std::env::temp_dir().join(format!("shortener-outage-{}", uuid::Uuid::new_v4()));
+    let start = {
+        let dir = dir.clone();
+        move || LocalPostgres::start_fast(&dir).unwrap()
+    };
+    let local = tokio::task::spawn_blocking(start.clone()).await.unwrap();
+    shortener_pg::ensure_database(&local.url("postgres"), "clicks")
+        .await
+        .unwrap();
+    let url = local.url("clicks");
+    shortener_pg::run_pending_migrations(&url).await.unwrap();
+    let settings = PoolSettings {
+        max_size: 2,
+        wait_timeout: Duration::from_secs(2),
+        statement_timeout: Duration::from_secs(5),
+    };
+    let store = PgStore::new(Db::connect(&url, &settings).unwrap());
+    let (clicks, _) = ClickCounter::start(
+        store.clone(),
+        ClickSettings {
+            flush_every: Duration::from_secs(3600),
+            ..ClickSettings::default()
+        },
+    );
+    let (links, link) = link_of_a_new_account(&store, clicks.clone()).await;
+    // The redirect resolves before the outage; the clicks are counted during it.
+    links.follow(link.code.as_str()).await.unwrap();
+
+    tokio::task::spawn_blocking(move || local.stop().unwrap())
+        .await
+        .unwrap();
+    for _ in 0..49 {
+        clicks.count(link.id, Utc::now().date_naive());
+    }
+    clicks.flush().await; // fails: nobody is listening
+    assert_eq!(clicks.dropped(), 0);
+
+    let local = tokio::task::spawn_blocking(start).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while total(&url).await != 50 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clicks were not written"
+        );
+        clicks.flush().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(clicks.dropped(), 0);
+    tokio::task::spawn_blocking(move || local.stop().unwrap())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_batch_written_twice_counts_once() {
+    use shortener_app::{ClickBatch, ClickCount, ClickStore};
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let (_, link) = link_of_a_new_account(&store, ClickCounter::off()).await;
+    let batch = ClickBatch {
+        id: uuid::Uuid::now_v7(),
+        counts: vec![ClickCount {
+            link: link.id,
+            day: Utc::now().date_naive(),
+            clicks: 21,
+        }],
+    };
+    store.add_clicks(&batch).await.unwrap();
+    // The answer was lost, say, and the counter tries again with the same batch.
+    store.add_clicks(&batch).await.unwrap();
+    assert_eq!(total(&db.url).await, 21);
+    let other = ClickBatch {
+        id: uuid::Uuid::now_v7(),
+        ..batch
+    };
+    store.add_clicks(&other).await.unwrap();
+    assert_eq!(total(&db.url).await, 42);
+}
+
+fn nov(d: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+}
+
+fn batch(counts: &[(&Link, u32, u64)]) -> shortener_app::ClickBatch {
+    shortener_app::ClickBatch {
+        id: uuid::Uuid::now_v7(),
+        counts: counts
+            .iter()
+            .map(|(link, d, clicks)| shortener_app::ClickCount {
+                link: link.id,
+                day: nov(*d),
+                clicks: *clicks,
+            })
+            .collect(),
+    }
+}
+
+/// What a reader sees of `link`: its total and its days in November 2026.
+async fn seen(store: &PgStore, link: &Link) -> (i64, Vec<(chrono::NaiveDate, i64)>) {
+    use shortener_app::LinkStore;
+    let total = store
+        .link_by_code(&link.code)
+        .await
+        .unwrap()
+        .unwrap()
+        .clicks;
+    let days = store.daily_clicks(link.id, nov(1), nov(30)).await.unwrap();
+    (total, days)
+}
+
+async fn journal_rows(url: &str) -> i64 {
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    diesel::sql_query("SELECT count(*)::bigint AS total FROM shortener.click_journal")
+        .get_result::<Total>(&mut conn)
+        .await
+        .unwrap()
+        .total
+}
+
+#[tokio::test]
+async fn journalled_clicks_read_the_same_before_and_after_they_are_folded() {
+    use shortener_app::ClickStore;
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let (_, made) = links_of_a_new_account(&store, ClickCounter::off(), 2).await;
+    let (a, b) = (&made[0], &made[1]);
+    store
+        .add_clicks(&batch(&[(a, 1, 3), (b, 1, 5)]))
+        .await
+        .unwrap();
+    store.add_clicks(&batch(&[(a, 2, 2)])).await.unwrap();
+    assert!(journal_rows(&db.url).await > 0, "written to the journal");
+    let before = seen(&store, a).await;
+    assert_eq!(before, (5, vec![(nov(1), 3), (nov(2), 2)]));
+    assert_eq!(seen(&store, b).await, (5, vec![(nov(1), 5)]));
+
+    assert_eq!(store.fold_clicks().await.unwrap(), 3, "three link-days");
+    assert_eq!(journal_rows(&db.url).await, 0, "the journal is emptied");
+    assert_eq!(seen(&store, a).await, before);
+    assert_eq!(seen(&store, b).await, (5, vec![(nov(1), 5)]));
+
+    // Folded and journalled clicks of the same day add up.
+    store.add_clicks(&batch(&[(a, 1, 1)])).await.unwrap();
+    assert_eq!(seen(&store, a).await, (6, vec![(nov(1), 4), (nov(2), 2)]));
+    assert_eq!(store.fold_clicks().await.unwrap(), 1);
+    assert_eq!(seen(&store, a).await, (6, vec![(nov(1), 4), (nov(2), 2)]));
+    assert_eq!(
+        store.fold_clicks().await.unwrap(),
+        0,
+        "nothing left to fold"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_retried_after_its_fold_still_counts_once() {
+    use shortener_app::ClickStore;
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let (_, link) = link_of_a_new_account(&store, ClickCounter::off()).await;
+    let once = batch(&[(&link, 3, 9)]);
+    store.add_clicks(&once).await.unwrap();
+    store.fold_clicks().await.unwrap();
+    store.add_clicks(&once).await.unwrap();
+    assert_eq!(journal_rows(&db.url).await, 0, "the retry wrote nothing");
+    assert_eq!(seen(&store, &link).await, (9, vec![(nov(3), 9)]));
+}
+
+/// Whether writer `w`'s batch `i` has clicks for link `n` (two in three do).
+fn sends(w: u64, i: u64, n: usize) -> bool {
+    !(n as u64 + i + w).is_multiple_of(3)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folds_racing_each_other_and_the_writes_lose_and_double_nothing() {
+    use shortener_app::ClickStore;
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let (_, made) = links_of_a_new_account(&store, ClickCounter::off(), 8).await;
+    let made = std::sync::Arc::new(made);
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let folders: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, writing) = (store.clone(), writing.clone());
+            tokio::spawn(async move {
+                let mut folded = 0;
+                while std::sync::atomic::AtomicBool::load(
+                    &writing,
+                    std::sync::atomic::Ordering::SeqCst,
+                ) {
+                    folded += store.fold_clicks().await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+                folded
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let (store, made) = (store.clone(), made.clone());
+            tokio::spawn(async move {
+                for i in 0..40u64 {
+                    // Each batch: a few of the links, on one of two days.
+                    let counts: Vec<_> = made
+                        .iter()
+                        .enumerate()
+                        .filter(|(n, _)| sends(w, i, *n))
+                        .map(|(n, link)| (link, 1 + (i % 2) as u32, 1 + n as u64))
+                        .collect();
+                    store.add_clicks(&batch(&counts)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    writing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut folded = 0;
+    for f in folders {
+        folded += f.await.unwrap();
+    }
+    assert!(folded > 0, "the folds ran while the writes did");
+    store.fold_clicks().await.unwrap();
+    assert_eq!(journal_rows(&db.url).await, 0);
+
+    for (n, link) in made.iter().enumerate() {
+        // What the writers sent this link, day by day.
+        let mut want = [0i64; 2];
+        for w in 0..4u64 {
+            for i in 0..40u64 {
+                if sends(w, i, n) {
+                    want[(i % 2) as usize] += 1 + n as i64;
+                }
+            }
+        }
+        assert_eq!(
+            seen(&store, link).await,
+            (
+                want[0] + want[1],
+                vec![(nov(1), want[0]), (nov(2), want[1])]
+            ),
+            "link {n}"
+        );
+    }
+}
