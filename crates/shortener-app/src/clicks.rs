@@ -131,7 +131,8 @@ impl ClickCounter {
         let task = Task {
             store: Arc::new(store),
             settings,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
+            inbox: Vec::new(),
             waiting: 0,
             queue: VecDeque::new(),
             queued_pairs: 0,
@@ -200,7 +201,9 @@ struct Task<S> {
     store: Arc<S>,
     settings: ClickSettings,
     /// Clicks not yet in a batch, by link and day.
-    pending: HashMap<(LinkId, NaiveDate), u64>,
+    pending: HashMap<(LinkId, NaiveDate), u64, foldhash::fast::RandomState>,
+    /// Clicks just taken from the channel (kept to reuse its allocation).
+    inbox: Vec<Click>,
     /// Clicks in `pending`.
     waiting: u64,
     /// Batches cut but not yet written, oldest first; the front one is being written or
@@ -229,11 +232,23 @@ impl<S: ClickStore> Task<S> {
         self.waiting += clicks;
     }
 
-    /// Moves every click waiting in the channel into `pending`.
-    fn drain(&mut self, clicks: &mut mpsc::Receiver<Click>) {
-        while let Ok((link, day)) = clicks.try_recv() {
-            self.add(link, day, 1);
+    /// Moves every click waiting in the channel into `pending`. Takes them in bulk: each
+    /// message taken alone would also return its channel slot alone, under the channel's
+    /// lock; `recv_many` returns them all at once. It never waits here: it is only called
+    /// for messages already queued, and this task is the only receiver.
+    async fn drain(&mut self, clicks: &mut mpsc::Receiver<Click>) {
+        let mut inbox = std::mem::take(&mut self.inbox);
+        loop {
+            let queued = clicks.len();
+            if queued == 0 {
+                break;
+            }
+            clicks.recv_many(&mut inbox, queued).await;
+            for (link, day) in inbox.drain(..) {
+                self.add(link, day, 1);
+            }
         }
+        self.inbox = inbox;
     }
 
     /// Cuts everything pending into batches at the back of the queue.
@@ -335,7 +350,7 @@ impl<S: ClickStore> Task<S> {
             tokio::select! {
                 msg = control.recv() => match msg {
                     Some(Msg::Flush(done)) => {
-                        self.drain(&mut clicks);
+                        self.drain(&mut clicks).await;
                         self.cut();
                         self.write_all(flight.take()).await;
                         let _ = done.send(());
@@ -363,7 +378,7 @@ impl<S: ClickStore> Task<S> {
                     }
                 }
                 _ = drain.tick() => {
-                    self.drain(&mut clicks);
+                    self.drain(&mut clicks).await;
                     if self.waiting >= self.settings.flush_at && flight.is_none() {
                         flight = self.launch();
                     }
@@ -378,7 +393,7 @@ impl<S: ClickStore> Task<S> {
                     }
                 }
                 _ = tick.tick() => {
-                    self.drain(&mut clicks);
+                    self.drain(&mut clicks).await;
                     if flight.is_none() {
                         flight = self.launch();
                     }
@@ -400,7 +415,7 @@ impl<S: ClickStore> Task<S> {
         mut flight: Option<Flight>,
     ) -> u64 {
         clicks.close();
-        self.drain(&mut clicks);
+        self.drain(&mut clicks).await;
         self.cut();
         let deadline = tokio::time::Instant::now() + self.settings.shutdown_grace;
         loop {
