@@ -12,6 +12,8 @@
 //!   redirects with click counting on and off, cold-cache redirects, pgbench's
 //!   primary-key lookup, and the service's resident memory with 1 000 000 links cached,
 //!   with wrk (`wrk`, installed from Debian when missing) as the HTTP load generator.
+//!   The comparisons run as `--rounds` interleaved rounds, and each ratio is taken within
+//!   a round: on a shared machine one run against the next moves by ±20 %.
 //!
 //! Then print the table, with the ratios and the issue's targets (`report`), write it to
 //! `bench/results.md` (a full run only), stop the services and (if this run started it)
@@ -39,7 +41,8 @@ use shortener_pg::local::LocalPostgres;
 
 /// What `--help` prints for this command.
 pub const USAGE: &str =
-    "usage: cargo xtask bench [--seconds N] [--clients N] [--accounts N] [--only WHAT]
+    "usage: cargo xtask bench [--seconds N] [--rounds N] [--clients N] [--accounts N]
+                         [--only WHAT]
 
 Builds `shortener` and a bare actix-web redirect server (release), provisions a durable
 PostgreSQL under target/bench/pg, installs wrk (apt-get) if it is missing, and measures,
@@ -47,15 +50,22 @@ on fresh databases of that one server:
   - link creation: pgbench, one single-row INSERT per transaction (the baseline), N
     clients; POST /api/v1/links against the release service, N keep-alive clients;
   - redirects, wrk -t2 -c128, 2 HTTP workers: the bare server (302 from a HashMap of
-    100 000 links); the service with those links cached, click counting on, then off;
+    100 000 links); the service with those links cached, click counting on, and off;
     the service with a cold cache (first touch of each code); pgbench -M prepared, a
-    primary-key lookup of shortener.links by code, N clients (the service's pool size);
+    primary-key lookup of shortener.links by code, N clients (the service's pool size).
+    In rounds: the three cached servers run side by side and take turns (bare, on, off,
+    the order rotated each round); each round also runs a freshly started cold service
+    and the pgbench lookup;
   - the service's resident memory holding 1 000 000 links in its cache.
-Prints the figures, their ratios and the targets of issue #5, and (full runs only) writes
+Prints the figures (medians over the rounds), their ratios (medians of the ratios within
+each round, with their range) and the targets of issue #5, and (full runs only) writes
 them to bench/results.md.
 
 options:
   --seconds N   length of each measurement, after a 2 s warm-up (default 10)
+  --rounds N    rounds of the redirect comparisons (default 3; each cold round walks
+                fresh codes, so more rounds or seconds write more links, up to
+                3 000 000); link creation runs once
   --clients N   concurrent clients, pgbench connections and service pool size (default 16)
   --accounts N  spread the creating clients over N accounts, round robin (default 1:
                 every create then queues on that account's monthly counter row)
@@ -87,6 +97,8 @@ impl Only {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Options {
     seconds: u64,
+    /// Rounds of the redirect comparisons.
+    rounds: usize,
     clients: usize,
     accounts: usize,
     only: Only,
@@ -95,6 +107,7 @@ struct Options {
 fn parse(args: &[String]) -> Result<Option<Options>> {
     let mut opts = Options {
         seconds: 10,
+        rounds: 3,
         clients: 16,
         accounts: 1,
         only: Only::All,
@@ -108,7 +121,10 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
         if matches!(flag, "-h" | "--help") {
             return Ok(None);
         }
-        if !matches!(flag, "--seconds" | "--clients" | "--accounts" | "--only") {
+        if !matches!(
+            flag,
+            "--seconds" | "--rounds" | "--clients" | "--accounts" | "--only"
+        ) {
             bail!("unknown argument {arg:?}\n\n{USAGE}");
         }
         let value = match inline {
@@ -134,9 +150,14 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
         let size = || usize::try_from(n).with_context(|| format!("{flag}: too large"));
         match flag {
             "--seconds" => opts.seconds = n,
+            "--rounds" => opts.rounds = size()?,
             "--clients" => opts.clients = size()?,
             _ => opts.accounts = size()?,
         }
+    }
+    if opts.only.redirects() {
+        // Now rather than after the build.
+        redirects::Plan::new(opts)?;
     }
     Ok(Some(opts))
 }
@@ -1012,6 +1033,11 @@ struct Report {
 mod tests {
     use super::*;
 
+    /// The options of `cargo xtask bench` without arguments.
+    pub(super) fn defaults() -> Options {
+        parse(&[]).unwrap().unwrap()
+    }
+
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -1022,15 +1048,26 @@ mod tests {
             parse(&args(&[])).unwrap(),
             Some(Options {
                 seconds: 10,
+                rounds: 3,
                 clients: 16,
                 accounts: 1,
                 only: Only::All,
             })
         );
         assert_eq!(
-            parse(&args(&["--seconds", "3", "--clients=4", "--accounts", "2"])).unwrap(),
+            parse(&args(&[
+                "--seconds",
+                "3",
+                "--clients=4",
+                "--accounts",
+                "2",
+                "--rounds",
+                "5"
+            ]))
+            .unwrap(),
             Some(Options {
                 seconds: 3,
+                rounds: 5,
                 clients: 4,
                 accounts: 2,
                 only: Only::All,
@@ -1039,6 +1076,18 @@ mod tests {
         let only = |a: &[&str]| parse(&args(a)).unwrap().map(|o| o.only);
         assert_eq!(only(&["--only", "creates"]), Some(Only::Creates));
         assert_eq!(only(&["--only=redirects"]), Some(Only::Redirects));
+        let rounds = |a: &[&str]| parse(&args(a)).unwrap().map(|o| o.rounds);
+        assert_eq!(rounds(&["--rounds=1"]), Some(1));
+        assert_eq!(rounds(&["--only", "redirects", "--rounds", "7"]), Some(7));
+        assert!(parse(&args(&["--rounds", "0"])).is_err());
+        assert!(parse(&args(&["--rounds", "-2"])).is_err());
+        assert!(parse(&args(&["--rounds", "two"])).is_err());
+        assert!(parse(&args(&["--rounds"])).is_err());
+        assert!(parse(&args(&["--rounds", "2000000"])).is_err());
+        assert_eq!(
+            rounds(&["--rounds", "2000000", "--only", "creates"]),
+            Some(2_000_000)
+        );
         assert!(parse(&args(&["--only", "memory"])).is_err());
         assert!(parse(&args(&["--only"])).is_err());
         assert_eq!(parse(&args(&["--help"])).unwrap(), None);

@@ -3,12 +3,13 @@
 //! - `check-boundaries`: fails when a crate reaches past its layer (see `boundaries`).
 //! - `ci`: everything CI runs, in order, on a fresh machine: format, lints, boundaries,
 //!   licences and sources (`cargo deny`, installed when missing), then the whole test suite.
-//! - `bench [--seconds N] [--clients N] [--accounts N] [--only creates|redirects]`: the
-//!   release service's link creations and redirects per second next to baselines measured
-//!   in the same run (pgbench INSERT and primary-key lookup on the same private, durable
-//!   PostgreSQL; a bare actix-web redirect server, `xtask/bare-redirect`), and its memory
-//!   with 1 000 000 links cached; prints the table and writes it to `bench/results.md`
-//!   (see `bench`). Not part of `ci`.
+//! - `bench [--seconds N] [--rounds N] [--clients N] [--accounts N]
+//!   [--only creates|redirects]`: the release service's link creations and redirects per
+//!   second next to baselines measured in the same run (pgbench INSERT and primary-key
+//!   lookup on the same private, durable PostgreSQL; a bare actix-web redirect server,
+//!   `xtask/bare-redirect`; the redirect comparisons in interleaved rounds), and its
+//!   memory with 1 000 000 links cached; prints the table and writes it to
+//!   `bench/results.md` (see `bench`). Not part of `ci`.
 //!
 //! Tooling only: nothing here is linked into the service.
 
@@ -30,8 +31,8 @@ commands:
                      measured in the same run (pgbench INSERT and lookup, a bare actix-web
                      redirect server), memory with 1 000 000 links cached; writes
                      bench/results.md (`cargo xtask bench --help` for more)
-                     [--seconds N (10)] [--clients N (16)] [--accounts N (1)]
-                     [--only creates|redirects]";
+                     [--seconds N (10)] [--rounds N (3)] [--clients N (16)]
+                     [--accounts N (1)] [--only creates|redirects]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -6,8 +6,20 @@
 //! through the admin API owns them): link `n` (1-based) has the code [`code`]`(n)` and
 //! the target `https://example.com/<n>`, so wrk's Lua scripts and pgbench compute codes
 //! from numbers instead of reading lists. Links `1..=CACHED` are the cached set; the
-//! others are only ever asked for once per service start (the cold run, then the fill of
-//! the memory run).
+//! others are only ever asked for once per service start (each cold round its own range,
+//! then the fill of the memory run).
+//!
+//! The comparisons run in rounds and every ratio is taken within one round: on a shared
+//! machine the same server measures ±20 % from one run to the next, more than the gaps
+//! the targets are about, while runs back to back drift together. Each round, the bare
+//! server and the two cached services (started once, all three alive) take their turns
+//! in an order rotated by one each round, so that a drift does not always favour the
+//! same one; then a freshly started service walks fresh codes (cold) next to a pgbench
+//! lookup, which goes first every other round. Every run has its own 2 s warm-up: a
+//! server has been idle while the others ran, and the counting-on service may still be
+//! writing the clicks of its turn for up to a second (its flush interval) when the next
+//! turn starts. Its fold of the click journal, once a minute, lands in whichever turn is
+//! running then, one turn in several: one more reason for medians.
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
@@ -23,13 +35,18 @@ use super::{Binaries, Cluster, Http, Options, Service, WARM_UP, stop_child};
 
 /// Links the cached runs ask for, at random.
 pub const CACHED: u64 = 100_000;
-/// Links in the database, all held in cache at the end of the memory run (the default
-/// `redirect.cache_entries`).
+/// Links held in cache at the end of the memory run (the default
+/// `redirect.cache_entries`), and the range the pgbench lookup draws from; the database
+/// holds more when the cold rounds need them ([`Plan`]).
 pub const TOTAL: u64 = 1_000_000;
 /// HTTP workers of both the service and the bare server.
 pub const WORKERS: usize = 2;
-/// The first code of the cold run proper; `CACHED + 1 .. COLD_FIRST` is its warm-up's.
-const COLD_FIRST: u64 = 250_001;
+/// Fresh codes a cold range holds per second it is walked: the cold service has done
+/// 32 000 to 50 000 a second, so a walk runs out (and says so) only well past that.
+const COLD_RATE: u64 = 75_000;
+/// Most links the bench writes: the Lua scripts compute codes in doubles, exact up to
+/// n = 3 390 000, and writing 3 000 000 takes about 50 s. Past it the cold ranges shrink.
+const MAX_LINKS: u64 = 3_000_000;
 /// The database of the redirect runs.
 const DB: &str = "bench_3";
 
@@ -71,17 +88,20 @@ impl From<&wrk::Run> for Load {
     }
 }
 
-/// Everything the redirect runs measured.
+/// Everything the redirect runs measured. The comparisons hold one [`Load`] per round,
+/// in round order, so that a ratio can be taken within each round.
 #[derive(Debug)]
 pub struct Redirects {
     pub wrk_version: String,
-    pub bare: Load,
-    pub cached_on: Load,
-    pub cached_off: Load,
-    pub cold: Load,
-    /// The cold run's threads ran out of fresh codes (its figure includes repeats).
+    /// Links in the database, and the fresh codes of each cold round.
+    pub plan: Plan,
+    pub bare: Vec<Load>,
+    pub cached_on: Vec<Load>,
+    pub cached_off: Vec<Load>,
+    pub cold: Vec<Load>,
+    /// A cold run's threads ran out of fresh codes (its figure includes repeats).
     pub cold_wrapped: bool,
-    pub lookup: Load,
+    pub lookup: Vec<Load>,
     pub lookup_failed: u64,
     /// Resident memory of the service (bytes): just started, with `CACHED` links cached,
     /// with `TOTAL` cached.
@@ -89,14 +109,84 @@ pub struct Redirects {
     pub rss_cached: u64,
     pub rss_full: u64,
     /// Clicks the counting-on cached service wrote, and the GETs it answered as far as
-    /// the clients know (wrk does not count answers still in flight when it stops).
+    /// the clients know (wrk does not count answers still in flight when it stops, at
+    /// most its connections for each of the `counted_runs` wrk runs against it).
     pub clicks_counted: u64,
     pub gets_answered: u64,
+    pub counted_runs: u64,
     /// First touches per second of the memory run's fill (HEAD, so no clicks; std
     /// client, `2 × clients` threads): a second look at the cold path.
     pub fill_per_second: f64,
     /// Warnings and errors the services logged, one summary line per run that had any.
     pub log_notes: Vec<String>,
+}
+
+/// How many links the database holds and which fresh codes each cold round walks: round
+/// `r` has a block of its own after the cached set, its warm-up's codes then its run's,
+/// [`COLD_RATE`] a second each, so the database grows past `TOTAL` when the rounds need
+/// it (up to [`MAX_LINKS`]). The memory run still caches exactly `TOTAL`, and pgbench
+/// still looks up `1..=TOTAL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    pub links: u64,
+    /// Codes of each cold round's warm-up, and of its run.
+    pub warm: u64,
+    pub run: u64,
+    pub rounds: usize,
+}
+
+impl Plan {
+    pub fn new(opts: Options) -> Result<Plan> {
+        let warm_secs = WARM_UP.as_secs();
+        let rounds = opts.rounds as u64;
+        let per_round = (warm_secs.saturating_add(opts.seconds)).saturating_mul(COLD_RATE);
+        let links = CACHED
+            .saturating_add(per_round.saturating_mul(rounds))
+            .clamp(TOTAL, MAX_LINKS);
+        let block = (links - CACHED) / rounds.max(1);
+        // Split as the seconds are; 128-bit, as --seconds may be anything.
+        let warm = (u128::from(block) * u128::from(warm_secs)
+            / (u128::from(warm_secs) + u128::from(opts.seconds))) as u64;
+        let plan = Plan {
+            links,
+            warm,
+            run: block - warm,
+            rounds: opts.rounds,
+        };
+        let threads = wrk::THREADS as u64;
+        if plan.warm < threads || plan.run < threads {
+            bail!(
+                "--rounds {}: too many rounds for the {MAX_LINKS} links the bench can write \
+                 (each cold round needs fresh codes)",
+                opts.rounds
+            );
+        }
+        Ok(plan)
+    }
+
+    /// The first and last codes of cold round `round`'s warm-up, then of its run.
+    fn cold(self, round: usize) -> ((u64, u64), (u64, u64)) {
+        let first = CACHED + 1 + round as u64 * (self.warm + self.run);
+        let run = first + self.warm;
+        ((first, run - 1), (run, run + self.run - 1))
+    }
+
+    /// Fresh codes per second of a cold run.
+    pub fn cold_rate(self, opts: Options) -> u64 {
+        self.run / opts.seconds.max(1)
+    }
+}
+
+/// Which of the cached configurations (0 bare, 1 counting on, 2 counting off) takes turn
+/// `turn` of round `round`: the order rotates by one each round, so that none always
+/// runs first, or right after another.
+pub fn cached_turn(round: usize, turn: usize) -> usize {
+    (round + turn) % 3
+}
+
+/// Whether the pgbench lookup runs before the cold service in round `round`.
+pub fn lookup_first(round: usize) -> bool {
+    round % 2 == 1
 }
 
 /// Runs every redirect measurement on `pg`; services use `opts.clients` connections.
@@ -109,111 +199,48 @@ pub fn measure(
     wrk_version: String,
 ) -> Result<Redirects> {
     let exe = bins.service.as_path();
-    let random = work.join("random.lua");
-    let walk = work.join("walk.lua");
-    for (path, text) in [(&random, wrk::RANDOM_LUA), (&walk, wrk::WALK_LUA)] {
+    let scripts = Scripts {
+        random: work.join("random.lua"),
+        walk: work.join("walk.lua"),
+    };
+    for (path, text) in [
+        (&scripts.random, wrk::RANDOM_LUA),
+        (&scripts.walk, wrk::WALK_LUA),
+    ] {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    let secs = opts.seconds;
-    let warm = WARM_UP.as_secs();
-    let random_args = vec!["1".to_owned(), CACHED.to_string()];
-
-    println!("==> redirects: {TOTAL} links, written with SQL into a fresh database");
-    let url = prepare_links(pg, exe, work, opts)?;
+    let plan = Plan::new(opts)?;
 
     println!(
-        "==> baseline: pgbench -M prepared, primary-key lookup of shortener.links by code, \
-         {} clients (the service's pool size), {secs} s",
-        opts.clients
+        "==> redirects: {} links, written with SQL into a fresh database",
+        plan.links
     );
-    let (lookup, lookup_failed) = lookup_baseline(pg, work, opts)?;
-    println!("    {:.1} tps", lookup.per_second);
-
-    println!(
-        "==> bare actix-web 302 from a HashMap of {CACHED} links, {WORKERS} workers: \
-         wrk -t{} -c{}, random codes, {secs} s",
-        wrk::THREADS,
-        wrk::CONNECTIONS
-    );
-    let links_file = work.join("links.tsv");
-    write_links_file(&links_file)?;
-    let bare = {
-        let server = Bare::start(bare_exe, work, &links_file)?;
-        let url = format!("http://{}", server.addr);
-        wrk::run(&url, &random, &random_args, warm)?.check("bare warm-up")?;
-        let run = wrk::run(&url, &random, &random_args, secs)?;
-        run.check("bare")?;
-        Load::from(&run)
-    };
-    print_load(&bare);
-
+    if plan.cold_rate(opts) < COLD_RATE {
+        println!(
+            "    note: {} rounds of {} s need more fresh codes than {MAX_LINKS} links give: \
+             {}/s per cold run (a faster one runs out and says so)",
+            opts.rounds,
+            opts.seconds,
+            plan.cold_rate(opts)
+        );
+    }
+    let url = prepare_links(pg, exe, work, opts, plan.links)?;
     let mut log_notes = Vec::new();
-    let mut gets_answered = 0;
-    println!(
-        "==> service, cached, counting on: {CACHED} links touched once, then random codes, {secs} s"
-    );
-    let (cached_on, rss_cached) = {
-        let service = start(exe, work, &url, opts, true, "cached-on")?;
-        let touched = touch(service.addr, "GET", 1, CACHED, opts.clients * 2)?;
-        let rss_cached = rss(&service.child)?;
-        let base = format!("http://{}", service.addr);
-        let warm_run = wrk::run(&base, &random, &random_args, warm)?;
-        warm_run.check("cached (counting on) warm-up")?;
-        let run = wrk::run(&base, &random, &random_args, secs)?;
-        run.check("cached (counting on)")?;
-        gets_answered += touched.requests + warm_run.requests + run.requests;
-        (Load::from(&run), rss_cached)
-        // Dropped: SIGTERM, and the service writes every click it counted.
-    };
-    print_load(&cached_on);
+
+    let cached = cached_rounds(exe, bare_exe, work, &url, opts, &scripts)?;
     log_notes.extend(log_note(work, "cached-on", "cached, counting on")?);
+    log_notes.extend(log_note(work, "cached-off", "cached, counting off")?);
+    // The counting-on service has been stopped: it wrote every click it counted.
     let clicks_counted = pg
-        .psql(
-            DB,
-            "SELECT coalesce(sum(clicks), 0) FROM shortener.link_daily_clicks",
-        )?
+        .psql(DB, "SELECT coalesce(sum(clicks), 0) FROM shortener.clicks")?
         .parse()
         .context("reading the clicks counted")?;
-    println!("    {clicks_counted} clicks counted for {gets_answered} GETs answered");
-
-    println!("==> service, cached, counting off: the same, {secs} s");
-    let cached_off = {
-        let service = start(exe, work, &url, opts, false, "cached-off")?;
-        touch(service.addr, "GET", 1, CACHED, opts.clients * 2)?;
-        let base = format!("http://{}", service.addr);
-        wrk::run(&base, &random, &random_args, warm)?.check("cached (counting off) warm-up")?;
-        let run = wrk::run(&base, &random, &random_args, secs)?;
-        run.check("cached (counting off)")?;
-        Load::from(&run)
-    };
-    print_load(&cached_off);
-    log_notes.extend(log_note(work, "cached-off", "cached, counting off")?);
-
     println!(
-        "==> service, cold cache, counting on: a fresh start, every request a code not asked \
-         for before, {secs} s"
+        "    {clicks_counted} clicks counted for {} GETs answered",
+        cached.gets_answered
     );
-    let cold_run = {
-        let service = start(exe, work, &url, opts, true, "cold")?;
-        let base = format!("http://{}", service.addr);
-        let threads = wrk::THREADS.to_string();
-        let warm_args = vec![
-            (CACHED + 1).to_string(),
-            (COLD_FIRST - 1).to_string(),
-            threads.clone(),
-        ];
-        wrk::run(&base, &walk, &warm_args, warm)?.check("cold warm-up")?;
-        let cold_args = vec![COLD_FIRST.to_string(), TOTAL.to_string(), threads];
-        let run = wrk::run(&base, &walk, &cold_args, secs)?;
-        run.check("cold")?;
-        run
-    };
-    let cold = Load::from(&cold_run);
-    print_load(&cold);
-    if cold_run.wrapped {
-        println!("    warning: the cold run ran out of fresh codes; its figure includes repeats");
-    }
-    log_notes.extend(log_note(work, "cold", "cold cache")?);
+
+    let cold = cold_rounds(pg, exe, work, &url, opts, plan, &scripts, &mut log_notes)?;
 
     // HEAD fills the cache exactly as GET does but counts no click, so what is measured
     // is the cache, not a backlog of clicks waiting to be written.
@@ -234,21 +261,211 @@ pub fn measure(
 
     Ok(Redirects {
         wrk_version,
-        bare,
-        cached_on,
-        cached_off,
-        cold,
-        cold_wrapped: cold_run.wrapped,
-        lookup,
-        lookup_failed,
+        plan,
+        bare: cached.bare,
+        cached_on: cached.on,
+        cached_off: cached.off,
+        cold: cold.cold,
+        cold_wrapped: cold.wrapped,
+        lookup: cold.lookup,
+        lookup_failed: cold.lookup_failed,
         rss_fresh,
-        rss_cached,
+        rss_cached: cached.rss_cached,
         rss_full,
         clicks_counted,
-        gets_answered,
+        gets_answered: cached.gets_answered,
+        counted_runs: cached.counted_runs,
         fill_per_second: filled.per_second(),
         log_notes,
     })
+}
+
+/// The wrk scripts, written into the bench directory.
+struct Scripts {
+    random: std::path::PathBuf,
+    walk: std::path::PathBuf,
+}
+
+/// The cached comparisons, one entry per round each.
+struct Cached {
+    bare: Vec<Load>,
+    on: Vec<Load>,
+    off: Vec<Load>,
+    rss_cached: u64,
+    gets_answered: u64,
+    counted_runs: u64,
+}
+
+/// The bare server and the service counting clicks on and off, started once and alive
+/// side by side, each service with the cached set touched once; then each round every
+/// one of them a turn of wrk on random cached codes (warm-up, then the run), the order
+/// rotated by one each round. Stops all three before returning, the counting-on service
+/// with SIGTERM so that it writes its clicks.
+fn cached_rounds(
+    exe: &Path,
+    bare_exe: &Path,
+    work: &Path,
+    url: &str,
+    opts: Options,
+    scripts: &Scripts,
+) -> Result<Cached> {
+    let (secs, warm) = (opts.seconds, WARM_UP.as_secs());
+    let random_args = vec!["1".to_owned(), CACHED.to_string()];
+    println!(
+        "==> cached redirects, {} rounds: the bare actix-web server (302 from a HashMap of \
+         {CACHED} links) and the service with them cached, counting clicks on and off, \
+         {WORKERS} workers each, side by side",
+        opts.rounds
+    );
+    let links_file = work.join("links.tsv");
+    write_links_file(&links_file)?;
+    let bare = Bare::start(bare_exe, work, &links_file)?;
+    let on = start(exe, work, url, opts, true, "cached-on")?;
+    let touched = touch(on.addr, "GET", 1, CACHED, opts.clients * 2)?;
+    let rss_cached = rss(&on.child)?;
+    let off = start(exe, work, url, opts, false, "cached-off")?;
+    touch(off.addr, "GET", 1, CACHED, opts.clients * 2)?;
+
+    let servers = [
+        ("bare", bare.addr),
+        ("counting on", on.addr),
+        ("counting off", off.addr),
+    ];
+    let mut loads: [Vec<Load>; 3] = Default::default();
+    let mut gets_answered = touched.requests;
+    let mut counted_runs = 0;
+    for round in 0..opts.rounds {
+        println!(
+            "    round {}/{}: wrk -t{} -c{}, random codes, {secs} s each after a {warm} s warm-up",
+            round + 1,
+            opts.rounds,
+            wrk::THREADS,
+            wrk::CONNECTIONS
+        );
+        for turn in 0..servers.len() {
+            let which = cached_turn(round, turn);
+            let (name, addr) = servers[which];
+            let base = format!("http://{addr}");
+            let what = format!("{name}, round {}", round + 1);
+            let warm_run = wrk::run(&base, &scripts.random, &random_args, warm)?;
+            warm_run.check(&format!("{what}, warm-up"))?;
+            let run = wrk::run(&base, &scripts.random, &random_args, secs)?;
+            run.check(&what)?;
+            if addr == on.addr {
+                gets_answered += warm_run.requests + run.requests;
+                counted_runs += 2;
+            }
+            let load = Load::from(&run);
+            print_load(name, &load);
+            loads[which].push(load);
+        }
+    }
+    // SIGTERM, and the service writes every click it counted before it exits.
+    drop(on);
+    drop(off);
+    drop(bare);
+    let [bare, on, off] = loads;
+    Ok(Cached {
+        bare,
+        on,
+        off,
+        rss_cached,
+        gets_answered,
+        counted_runs,
+    })
+}
+
+/// The cold comparisons, one entry per round each.
+struct Cold {
+    cold: Vec<Load>,
+    wrapped: bool,
+    lookup: Vec<Load>,
+    lookup_failed: u64,
+}
+
+/// Each round: a freshly started service, counting on, asked for codes no service of
+/// this run has been asked for (its warm-up's, then its run's: [`Plan::cold`]), and
+/// pgbench's lookup; the lookup goes first every other round.
+#[allow(clippy::too_many_arguments)]
+fn cold_rounds(
+    pg: &Cluster,
+    exe: &Path,
+    work: &Path,
+    url: &str,
+    opts: Options,
+    plan: Plan,
+    scripts: &Scripts,
+    log_notes: &mut Vec<String>,
+) -> Result<Cold> {
+    let (secs, warm) = (opts.seconds, WARM_UP.as_secs());
+    println!(
+        "==> cold cache vs pgbench lookup, {} rounds: each a fresh service, counting on, \
+         every request a code not asked for before ({} fresh codes a round), {secs} s; \
+         pgbench -M prepared, primary-key lookup of shortener.links by code, {} clients \
+         (the service's pool size), {secs} s",
+        opts.rounds,
+        plan.warm + plan.run,
+        opts.clients
+    );
+    let lookup_script = lookup_script(pg, work)?;
+    let threads = wrk::THREADS.to_string();
+    let walk_args =
+        |(first, last): (u64, u64)| vec![first.to_string(), last.to_string(), threads.clone()];
+    let mut cold = Cold {
+        cold: Vec::new(),
+        wrapped: false,
+        lookup: Vec::new(),
+        lookup_failed: 0,
+    };
+    for round in 0..opts.rounds {
+        let (warm_codes, run_codes) = plan.cold(round);
+        println!(
+            "    round {}/{}: cold codes {}..={} ({}..={} the warm-up's)",
+            round + 1,
+            opts.rounds,
+            run_codes.0,
+            run_codes.1,
+            warm_codes.0,
+            warm_codes.1
+        );
+        let lookup_first = lookup_first(round);
+        for lookup_turn in [lookup_first, !lookup_first] {
+            if lookup_turn {
+                let (load, failed) = lookup_run(pg, work, &lookup_script, opts)?;
+                print_load("pgbench lookup", &load);
+                cold.lookup.push(load);
+                cold.lookup_failed += failed;
+                continue;
+            }
+            let name = format!("cold-{}", round + 1);
+            let run = {
+                let service = start(exe, work, url, opts, true, &name)?;
+                let base = format!("http://{}", service.addr);
+                let what = format!("cold, round {}", round + 1);
+                wrk::run(&base, &scripts.walk, &walk_args(warm_codes), warm)?
+                    .check(&format!("{what}, warm-up"))?;
+                let run = wrk::run(&base, &scripts.walk, &walk_args(run_codes), secs)?;
+                run.check(&what)?;
+                run
+                // Dropped, so stopped (and its clicks written) before the next turn.
+            };
+            let load = Load::from(&run);
+            print_load("cold", &load);
+            if run.wrapped {
+                cold.wrapped = true;
+                println!(
+                    "    warning: the cold run ran out of fresh codes; its figure includes repeats"
+                );
+            }
+            cold.cold.push(load);
+            log_notes.extend(log_note(
+                work,
+                &name,
+                &format!("cold cache, round {}", round + 1),
+            )?);
+        }
+    }
+    Ok(cold)
 }
 
 /// One line summing up the warnings and errors in the log of the service run `name`
@@ -326,10 +543,10 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
-fn print_load(load: &Load) {
+fn print_load(name: &str, load: &Load) {
     let ms = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2} ms"));
     println!(
-        "    {:.1} requests/s, p50 {}, p99 {}",
+        "      {name}: {:.1} requests/s, p50 {}, p99 {}",
         load.per_second,
         ms(load.p50_ms),
         ms(load.p99_ms)
@@ -366,9 +583,15 @@ fn start(
     )
 }
 
-/// A fresh database with the schema (the service migrates it), one account, and `TOTAL`
+/// A fresh database with the schema (the service migrates it), one account, and `links`
 /// links inserted with SQL; returns its URL.
-fn prepare_links(pg: &Cluster, exe: &Path, work: &Path, opts: Options) -> Result<String> {
+fn prepare_links(
+    pg: &Cluster,
+    exe: &Path,
+    work: &Path,
+    opts: Options,
+    links: u64,
+) -> Result<String> {
     let started = Instant::now();
     let url = pg.fresh_database(DB)?;
     let account = {
@@ -383,13 +606,13 @@ fn prepare_links(pg: &Cluster, exe: &Path, work: &Path, opts: Options) -> Result
         &format!(
             "INSERT INTO shortener.links (id, code, account_id, target, created_at) \
              SELECT gen_random_uuid(), {}, '{account}', 'https://example.com/' || n, now() \
-             FROM generate_series(1::bigint, {TOTAL}) AS n",
+             FROM generate_series(1::bigint, {links}) AS n",
             code_sql("n")
         ),
     )?;
     pg.psql(DB, "VACUUM ANALYZE shortener.links")?;
     // The SQL, Rust (and so the Lua) codes agree, and the lookup uses the unique index.
-    let probes = [1, CACHED, COLD_FIRST, TOTAL];
+    let probes = [1, CACHED, CACHED + 1, TOTAL, links];
     let list = probes
         .iter()
         .map(|n| format!("('{}', '{}')", code(*n), target(*n)))
@@ -408,7 +631,7 @@ fn prepare_links(pg: &Cluster, exe: &Path, work: &Path, opts: Options) -> Result
             probes.len()
         );
     }
-    println!("    {TOTAL} links in {:.0?}", started.elapsed());
+    println!("    {links} links in {:.0?}", started.elapsed());
     Ok(url)
 }
 
@@ -421,10 +644,10 @@ fn write_links_file(path: &Path) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-/// pgbench `-M prepared`: one `SELECT target FROM shortener.links WHERE code = ...` of a
-/// random bench link per transaction, `opts.clients` clients; latency percentiles from a
-/// 10% sample of the per-transaction log. Returns the load and the failed transactions.
-fn lookup_baseline(pg: &Cluster, work: &Path, opts: Options) -> Result<(Load, u64)> {
+/// pgbench's script for the lookup baseline: one `SELECT target FROM shortener.links
+/// WHERE code = ...` of a random link of `1..=TOTAL` per transaction (whatever the links
+/// the cold rounds add); checks that it uses the unique index.
+fn lookup_script(pg: &Cluster, work: &Path) -> Result<std::path::PathBuf> {
     let script = work.join("lookup.sql");
     std::fs::write(
         &script,
@@ -444,8 +667,15 @@ fn lookup_baseline(pg: &Cluster, work: &Path, opts: Options) -> Result<(Load, u6
     if !plan.contains("links_code_key") {
         bail!("the lookup does not use the unique index on code:\n{plan}");
     }
+    Ok(script)
+}
+
+/// One pgbench `-M prepared` run of `script` after its warm-up, `opts.clients` clients;
+/// latency percentiles from a 10% sample of the per-transaction log. Returns the load
+/// and the failed transactions.
+fn lookup_run(pg: &Cluster, work: &Path, script: &Path, opts: Options) -> Result<(Load, u64)> {
     let prepared = ["-M", "prepared"];
-    super::pgbench(pg, DB, &script, opts.clients, WARM_UP.as_secs(), &prepared)
+    super::pgbench(pg, DB, script, opts.clients, WARM_UP.as_secs(), &prepared)
         .context("pgbench lookup warm-up")?;
     let prefix = "pgbench_lookup";
     remove_logs(work, prefix)?;
@@ -456,7 +686,7 @@ fn lookup_baseline(pg: &Cluster, work: &Path, opts: Options) -> Result<(Load, u6
         .context("the bench directory is not UTF-8")?;
     let mut args = prepared.to_vec();
     args.extend(["-l", "--sampling-rate", "0.1", "--log-prefix", log_prefix]);
-    let run = super::pgbench(pg, DB, &script, opts.clients, opts.seconds, &args)?;
+    let run = super::pgbench(pg, DB, script, opts.clients, opts.seconds, &args)?;
     let mut latencies = read_logs(work, prefix)?;
     latencies.sort_unstable();
     let load = Load {
@@ -676,13 +906,13 @@ mod tests {
     fn codes_are_distinct_valid_and_match_the_scheme() {
         assert_eq!(code(1), "k3779b1");
         let mut seen = vec![false; 1 << 24];
-        for n in 1..=TOTAL {
+        for n in 1..=MAX_LINKS {
             let c = code(n);
             let v = usize::from_str_radix(&c[1..], 16).unwrap();
             assert!(!seen[v], "code {c} of {n} repeats");
             seen[v] = true;
         }
-        for n in [1, 2, CACHED, COLD_FIRST, TOTAL] {
+        for n in [1, 2, CACHED, CACHED + 1, TOTAL, MAX_LINKS] {
             assert!(ShortCode::parse(&code(n)).is_ok(), "{}", code(n));
             assert_eq!(code(n).len(), ShortCode::GENERATED_LEN);
         }
@@ -690,6 +920,56 @@ mod tests {
             code_sql("n"),
             "'k' || lpad(to_hex((n * 2654435761) & 16777215), 6, '0')"
         );
+    }
+
+    fn opts(seconds: u64, rounds: usize) -> Options {
+        let mut opts = crate::bench::tests::defaults();
+        opts.seconds = seconds;
+        opts.rounds = rounds;
+        opts
+    }
+
+    #[test]
+    fn cold_rounds_walk_disjoint_fresh_codes() {
+        // The defaults: 3 rounds of 2 + 10 s at 75 000 codes a second.
+        let plan = Plan::new(opts(10, 3)).unwrap();
+        assert_eq!(
+            (plan.links, plan.warm, plan.run),
+            (2_800_000, 150_000, 750_000)
+        );
+        assert_eq!(plan.cold(0), ((100_001, 250_000), (250_001, 1_000_000)));
+        assert_eq!(plan.cold(2).1.1, plan.links);
+        // Few enough: the database keeps TOTAL links.
+        let plan = Plan::new(opts(5, 1)).unwrap();
+        assert_eq!((plan.links, plan.cold_rate(opts(5, 1))), (TOTAL, 128_571));
+        // Too many: MAX_LINKS, and slower fresh codes.
+        let long = opts(30, 3);
+        let plan = Plan::new(long).unwrap();
+        assert_eq!(plan.links, MAX_LINKS);
+        assert!(plan.cold_rate(long) < COLD_RATE);
+        for (seconds, rounds) in [(5, 2), (10, 3), (30, 3), (1, 7), (600, 1), (3, 40)] {
+            let plan = Plan::new(opts(seconds, rounds)).unwrap();
+            let mut next = CACHED + 1;
+            for round in 0..rounds {
+                let ((warm_first, warm_last), (first, last)) = plan.cold(round);
+                assert_eq!(warm_first, next, "{seconds} s, {rounds} rounds");
+                assert!(warm_last > warm_first && last > first);
+                assert_eq!(first, warm_last + 1);
+                next = last + 1;
+            }
+            assert!(next - 1 <= plan.links && plan.links <= MAX_LINKS);
+        }
+        assert!(Plan::new(opts(10, 2_000_000)).is_err());
+    }
+
+    #[test]
+    fn cached_turns_rotate() {
+        let order = |round| (0..3).map(|t| cached_turn(round, t)).collect::<Vec<_>>();
+        assert_eq!(order(0), [0, 1, 2]);
+        assert_eq!(order(1), [1, 2, 0]);
+        assert_eq!(order(2), [2, 0, 1]);
+        assert_eq!(order(3), [0, 1, 2]);
+        assert!(!lookup_first(0) && lookup_first(1) && !lookup_first(2));
     }
 
     #[test]

@@ -196,6 +196,59 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
 }
 
+/// The median of a set of figures (of the middle two when their number is even), and
+/// the lowest and the highest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    /// `None` when there is no figure.
+    fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
+        let mut v: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        let (&min, &max) = (v.first()?, v.last()?);
+        let mid = v.len() / 2;
+        let median = if v.len().is_multiple_of(2) {
+            (v[mid - 1] + v[mid]) / 2.0
+        } else {
+            v[mid]
+        };
+        Some(Spread { median, min, max })
+    }
+
+    /// `lowest–highest` of `shown` figures.
+    fn range(self, shown: impl Fn(f64) -> String) -> String {
+        format!("{}–{}", shown(self.min), shown(self.max))
+    }
+}
+
+/// One figure of a configuration over the rounds.
+fn over_rounds(loads: &[Load], figure: impl Fn(&Load) -> Option<f64>) -> Option<Spread> {
+    Spread::of(loads.iter().filter_map(figure))
+}
+
+/// `a / b` of one figure within each round (the runs of the same index), over the
+/// rounds: both sides of each ratio saw the same state of the machine.
+fn paired(a: &[Load], b: &[Load], figure: impl Fn(&Load) -> Option<f64>) -> Option<Spread> {
+    Spread::of(
+        a.iter()
+            .zip(b)
+            .filter_map(|(a, b)| ratio(figure(a)?, figure(b)?)),
+    )
+}
+
+fn rps(l: &Load) -> Option<f64> {
+    Some(l.per_second)
+}
+
+fn p99(l: &Load) -> Option<f64> {
+    l.p99_ms
+}
+
 /// `value` against a target: at least (`at_least`) or at most `target`.
 fn verdict(value: Option<f64>, target: f64, at_least: bool) -> &'static str {
     match value {
@@ -206,10 +259,10 @@ fn verdict(value: Option<f64>, target: f64, at_least: bool) -> &'static str {
 }
 
 /// Whether the clicks written match the GETs answered. wrk does not count the answers
-/// still in flight when it stops (at most its connections, for each of the two wrk runs),
-/// so a few more clicks than answers seen is right; fewer, or many more, is not.
-fn clicks_verdict(counted: u64, answered: u64) -> String {
-    let in_flight = 2 * wrk::CONNECTIONS as u64;
+/// still in flight when it stops (at most its connections, for each of its `runs`), so a
+/// few more clicks than answers seen is right; fewer, or many more, is not.
+fn clicks_verdict(counted: u64, answered: u64, runs: u64) -> String {
+    let in_flight = runs * wrk::CONNECTIONS as u64;
     if counted < answered {
         format!("MISMATCH, {} clicks lost", thousands(answered - counted))
     } else if counted > answered + in_flight {
@@ -255,6 +308,21 @@ impl Report {
                 redirects::WORKERS,
                 opts.clients
             ));
+            lines.push(format!(
+                "redirects in {} rounds: each round the bare server and both cached services \
+                 (started once, running side by side) take a turn each, in an order rotated \
+                 every round; then a freshly started cold service and the pgbench lookup, the \
+                 lookup first every other round. Figures: medians over the rounds; ratios: \
+                 medians of the ratios within each round; ranges: lowest round to highest",
+                r.plan.rounds
+            ));
+            lines.push(format!(
+                "{} links in the database: each cold round walks {} codes of its own; pgbench \
+                 looks up links 1 to {}",
+                thousands(r.plan.links),
+                thousands(r.plan.warm + r.plan.run),
+                thousands(redirects::TOTAL)
+            ));
         }
         if self.creation.is_some() {
             lines.push(format!(
@@ -278,13 +346,16 @@ impl Report {
         let clients = opts.clients;
 
         if let Some(r) = &self.redirects {
-            let mut t = Table::new(&["measurement", "requests/s", "p50", "p99"]);
-            let mut load = |name: String, l: &Load| {
+            let mut t = Table::new(&["measurement", "requests/s", "range", "p50", "p99"]);
+            let mut load = |name: String, l: &[Load]| {
+                let median =
+                    |figure: fn(&Load) -> Option<f64>| over_rounds(l, figure).map(|s| s.median);
                 t.row(vec![
                     name,
-                    per_second(l.per_second),
-                    ms(l.p50_ms),
-                    ms(l.p99_ms),
+                    median(rps).map_or_else(|| "n/a".to_owned(), per_second),
+                    over_rounds(l, rps).map_or_else(String::new, |s| s.range(per_second)),
+                    ms(median(|l| l.p50_ms)),
+                    ms(median(p99)),
                 ]);
             };
             load(
@@ -320,12 +391,14 @@ impl Report {
                 &r.lookup,
             );
             tables.push(("Redirects", t));
+            tables.push(("Redirect rounds, requests/s", rounds_table(r)));
             notes.push(format!(
                 "clicks: the counting-on cached service wrote {} clicks for {} GETs its clients \
-                 saw answered: {}",
+                 saw answered ({} runs of wrk): {}",
                 r.clicks_counted,
                 r.gets_answered,
-                clicks_verdict(r.clicks_counted, r.gets_answered)
+                r.counted_runs,
+                clicks_verdict(r.clicks_counted, r.gets_answered, r.counted_runs)
             ));
             notes.push(format!(
                 "cold path, second look: the memory run asked for {} codes not cached yet with \
@@ -391,40 +464,39 @@ impl Report {
             tables.push(("Memory", t));
         }
 
-        let mut t = Table::new(&["ratio", "value", "target", ""]);
+        let mut t = Table::new(&["ratio", "value", "range", "target", ""]);
         if let Some(r) = &self.redirects {
-            let mut check = |name: &str, value: Option<f64>, target: f64, at_least: bool| {
+            let mut check = |name: &str, value: Option<Spread>, target: f64, at_least: bool| {
+                let median = value.map(|s| s.median);
                 t.row(vec![
                     name.to_owned(),
-                    two(value),
+                    two(median),
+                    value.map_or_else(String::new, |s| s.range(|v| format!("{v:.2}"))),
                     format!("{} {target:.2}", if at_least { ">=" } else { "<=" }),
-                    verdict(value, target, at_least).to_owned(),
+                    verdict(median, target, at_least).to_owned(),
                 ]);
             };
             check(
                 "cached redirects (counting on) / bare, requests/s",
-                ratio(r.cached_on.per_second, r.bare.per_second),
+                paired(&r.cached_on, &r.bare, rps),
                 0.90,
                 true,
             );
             check(
                 "cached redirects (counting on) / bare, p99",
-                r.cached_on
-                    .p99_ms
-                    .zip(r.bare.p99_ms)
-                    .and_then(|(a, b)| ratio(a, b)),
+                paired(&r.cached_on, &r.bare, p99),
                 1.50,
                 false,
             );
             check(
                 "cached redirects, counting on / off, requests/s",
-                ratio(r.cached_on.per_second, r.cached_off.per_second),
+                paired(&r.cached_on, &r.cached_off, rps),
                 0.97,
                 true,
             );
             check(
                 "cold redirects / pgbench lookup, per second",
-                ratio(r.cold.per_second, r.lookup.per_second),
+                paired(&r.cold, &r.lookup, rps),
                 0.70,
                 true,
             );
@@ -434,6 +506,7 @@ impl Report {
                     thousands(redirects::TOTAL)
                 ),
                 mb(r.rss_full),
+                String::new(),
                 format!("< {}", mb(RSS_TARGET)),
                 if r.rss_full < RSS_TARGET {
                     "PASS"
@@ -447,6 +520,7 @@ impl Report {
             t.row(vec![
                 "creates / INSERT baseline, per second".to_owned(),
                 two(ratio(c.creates.per_second, c.baseline.tps)),
+                String::new(),
                 "none set".to_owned(),
                 String::new(),
             ]);
@@ -510,6 +584,55 @@ impl Report {
     }
 }
 
+/// Each round's figures, in the order they ran, with its ratios: how far a median is
+/// from what a single round would have said.
+fn rounds_table(r: &redirects::Redirects) -> Table {
+    let mut t = Table::new(&[
+        "round",
+        "bare",
+        "on",
+        "off",
+        "on/bare",
+        "p99 on/bare",
+        "on/off",
+        "cold",
+        "lookup",
+        "cold/lookup",
+    ]);
+    let cached = [&r.bare, &r.cached_on, &r.cached_off];
+    for round in 0..r.plan.rounds {
+        let order: Vec<&str> = (0..cached.len())
+            .map(|turn| ["bare", "on", "off"][redirects::cached_turn(round, turn)])
+            .collect();
+        let cold_order = if redirects::lookup_first(round) {
+            "lookup, cold"
+        } else {
+            "cold, lookup"
+        };
+        let at = |loads: &[Load]| loads.get(round).copied();
+        let rate =
+            |l: Option<Load>| l.map_or_else(|| "n/a".to_owned(), |l| per_second(l.per_second));
+        let within = |a: &[Load], b: &[Load], figure: fn(&Load) -> Option<f64>| {
+            two(at(a)
+                .zip(at(b))
+                .and_then(|(a, b)| ratio(figure(&a)?, figure(&b)?)))
+        };
+        t.row(vec![
+            format!("{} ({}; {cold_order})", round + 1, order.join(", ")),
+            rate(at(&r.bare)),
+            rate(at(&r.cached_on)),
+            rate(at(&r.cached_off)),
+            within(&r.cached_on, &r.bare, rps),
+            within(&r.cached_on, &r.bare, p99),
+            within(&r.cached_on, &r.cached_off, rps),
+            rate(at(&r.cold)),
+            rate(at(&r.lookup)),
+            within(&r.cold, &r.lookup, rps),
+        ]);
+    }
+    t
+}
+
 /// `1000000` as `1 000 000`.
 fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -560,9 +683,51 @@ mod tests {
         assert_eq!(thousands(1_000_000), "1 000 000");
         assert_eq!(thousands(100_000), "100 000");
         assert_eq!(thousands(999), "999");
-        assert_eq!(clicks_verdict(1000, 1000), "consistent");
-        assert_eq!(clicks_verdict(1200, 1000), "consistent");
-        assert!(clicks_verdict(999, 1000).starts_with("MISMATCH, 1 clicks lost"));
-        assert!(clicks_verdict(2000, 1000).starts_with("MISMATCH, 1 000 clicks counted twice"));
+        assert_eq!(clicks_verdict(1000, 1000, 2), "consistent");
+        assert_eq!(clicks_verdict(1200, 1000, 2), "consistent");
+        assert!(clicks_verdict(1300, 1000, 2).starts_with("MISMATCH, 300 clicks counted twice"));
+        assert_eq!(clicks_verdict(1300, 1000, 6), "consistent");
+        assert!(clicks_verdict(999, 1000, 2).starts_with("MISMATCH, 1 clicks lost"));
+        assert!(clicks_verdict(2000, 1000, 2).starts_with("MISMATCH, 1 000 clicks counted twice"));
+    }
+
+    fn load(per_second: f64, p99_ms: f64) -> Load {
+        Load {
+            per_second,
+            p50_ms: Some(1.0),
+            p99_ms: Some(p99_ms),
+        }
+    }
+
+    #[test]
+    fn medians_ranges_and_paired_ratios() {
+        let s = |v: &[f64]| Spread::of(v.iter().copied());
+        assert_eq!(s(&[]), None);
+        assert_eq!(
+            s(&[3.0, 1.0, 2.0]),
+            Some(Spread {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0
+            })
+        );
+        assert_eq!(s(&[4.0, 1.0, 2.0, 10.0]).map(|s| s.median), Some(3.0));
+        assert_eq!(
+            s(&[5.0]).map(|s| s.range(|v| format!("{v:.0}"))).as_deref(),
+            Some("5–5")
+        );
+
+        // Round 2 is slow for both sides: the paired ratio does not see it.
+        let bare = [load(100.0, 2.0), load(60.0, 4.0), load(110.0, 2.0)];
+        let on = [load(90.0, 3.0), load(54.0, 6.0), load(99.0, 2.0)];
+        let r = paired(&on, &bare, rps).unwrap();
+        assert!((r.median - 0.9).abs() < 1e-9 && (r.min - 0.9).abs() < 1e-9);
+        assert!((r.max - 0.9).abs() < 1e-9);
+        let r = paired(&on, &bare, p99).unwrap();
+        assert_eq!((r.median, r.min, r.max), (1.5, 1.0, 1.5));
+        assert_eq!(over_rounds(&bare, rps).map(|s| s.median), Some(100.0));
+        // Ratios of rounds that ran on one side only are left out.
+        assert_eq!(paired(&on[..1], &bare, rps).map(|s| s.max), Some(0.9));
+        assert_eq!(paired(&[], &bare, rps), None);
     }
 }
