@@ -24,13 +24,23 @@ struct Total {
     total: i64,
 }
 
-async fn total(url: &str) -> i64 {
+/// The one bigint, named `total`, that `sql` selects.
+async fn select_total(url: &str, sql: &str) -> i64 {
     let mut conn = AsyncPgConnection::establish(url).await.unwrap();
-    diesel::sql_query("SELECT coalesce(sum(clicks), 0)::bigint AS total FROM shortener.clicks")
+    diesel::sql_query(sql)
         .get_result::<Total>(&mut conn)
         .await
         .unwrap()
         .total
+}
+
+/// Every click counted, journalled or folded.
+async fn total(url: &str) -> i64 {
+    select_total(
+        url,
+        "SELECT coalesce(sum(clicks), 0)::bigint AS total FROM shortener.clicks",
+    )
+    .await
 }
 
 /// A new account with one link, and the link service that made it (counting into
@@ -197,12 +207,11 @@ async fn seen(store: &PgStore, link: &Link) -> (i64, Vec<(chrono::NaiveDate, i64
 }
 
 async fn journal_rows(url: &str) -> i64 {
-    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
-    diesel::sql_query("SELECT count(*)::bigint AS total FROM shortener.click_journal")
-        .get_result::<Total>(&mut conn)
-        .await
-        .unwrap()
-        .total
+    select_total(
+        url,
+        "SELECT count(*)::bigint AS total FROM shortener.click_journal",
+    )
+    .await
 }
 
 #[tokio::test]
