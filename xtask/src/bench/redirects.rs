@@ -36,8 +36,8 @@ use super::{Binaries, Cluster, Http, Options, Service, WARM_UP, stop_child};
 /// Links the cached runs ask for, at random.
 pub const CACHED: u64 = 100_000;
 /// Links held in cache at the end of the memory run (the default
-/// `redirect.cache_entries`), and the range the pgbench lookup draws from; the database
-/// holds more when the cold rounds need them ([`Plan`]).
+/// `redirect.cache_entries`); the database holds more when the cold rounds need them
+/// ([`Plan`]).
 pub const TOTAL: u64 = 1_000_000;
 /// HTTP workers of both the service and the bare server.
 pub const WORKERS: usize = 2;
@@ -124,8 +124,8 @@ pub struct Redirects {
 /// How many links the database holds and which fresh codes each cold round walks: round
 /// `r` has a block of its own after the cached set, its warm-up's codes then its run's,
 /// [`COLD_RATE`] a second each, so the database grows past `TOTAL` when the rounds need
-/// it (up to [`MAX_LINKS`]). The memory run still caches exactly `TOTAL`, and pgbench
-/// still looks up `1..=TOTAL`.
+/// it (up to [`MAX_LINKS`]). The memory run still caches exactly `TOTAL`; pgbench looks
+/// up random links of the whole table, as the cold rounds meet it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
     pub links: u64,
@@ -407,7 +407,7 @@ fn cold_rounds(
         plan.warm + plan.run,
         opts.clients
     );
-    let lookup_script = lookup_script(pg, work)?;
+    let lookup_script = lookup_script(pg, work, plan.links)?;
     let threads = wrk::THREADS.to_string();
     let walk_args =
         |(first, last): (u64, u64)| vec![first.to_string(), last.to_string(), threads.clone()];
@@ -645,14 +645,15 @@ fn write_links_file(path: &Path) -> Result<()> {
 }
 
 /// pgbench's script for the lookup baseline: one `SELECT target FROM shortener.links
-/// WHERE code = ...` of a random link of `1..=TOTAL` per transaction (whatever the links
-/// the cold rounds add); checks that it uses the unique index.
-fn lookup_script(pg: &Cluster, work: &Path) -> Result<std::path::PathBuf> {
+/// WHERE code = ...` of a random link of the whole table (`1..=links`) per transaction,
+/// so that it meets the table as the cold rounds do, not a subset that stays in shared
+/// buffers; checks that it uses the unique index.
+fn lookup_script(pg: &Cluster, work: &Path, links: u64) -> Result<std::path::PathBuf> {
     let script = work.join("lookup.sql");
     std::fs::write(
         &script,
         format!(
-            "\\set n random(1, {TOTAL})\nSELECT target FROM shortener.links WHERE code = {};\n",
+            "\\set n random(1, {links})\nSELECT target FROM shortener.links WHERE code = {};\n",
             code_sql(":n::bigint")
         ),
     )

@@ -318,10 +318,10 @@ impl Report {
             ));
             lines.push(format!(
                 "{} links in the database: each cold round walks {} codes of its own; pgbench \
-                 looks up links 1 to {}",
+                 looks up random links of all {}",
                 thousands(r.plan.links),
                 thousands(r.plan.warm + r.plan.run),
-                thousands(redirects::TOTAL)
+                thousands(r.plan.links)
             ));
         }
         if self.creation.is_some() {
