@@ -30,7 +30,7 @@ pub use clock::{Clock, SystemClock};
 pub use error::AppError;
 pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};
 pub use lifecycle::SubscriptionService;
-pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};
+pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink, Redirects};
 pub use page::{Page, PageRequest};
 pub use ports::{
     AccountStore, AccountWrites, Inserted, KeyStore, KeyWrites, LinkStore, LinkWrites, Revoked,

@@ -1,10 +1,11 @@
 //! `/api/v1/links` and the public redirect.
 
-use actix_web::http::{Method, header};
+use actix_web::http::header::HeaderValue;
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
-use shortener_app::{LinkPatch, LinkStats, NewLink};
+use shortener_app::{LinkPatch, LinkStats, NewLink, Redirects};
 use shortener_domain::Link;
 
 use crate::extract::{AccountCaller, PageQuery, encode_cursor};
@@ -192,12 +193,23 @@ async fn stats(
     Ok(HttpResponse::Ok().json(StatsDto::from(stats)))
 }
 
-fn redirect_to(state: &State, target: &str) -> HttpResponse {
-    HttpResponse::build(state.redirect_status)
+/// What the redirect route needs, one per HTTP worker: its own [`Redirects`] (whose
+/// cache misses are looked up on that worker's runtime) and the configured status.
+pub struct Redirector {
+    /// This worker's redirects.
+    pub redirects: Redirects,
+    /// Status used for redirects.
+    pub status: StatusCode,
+}
+
+/// Private and immediately stale: edits, deletes and expiry take effect at once, and
+/// every follow reaches us to be counted.
+const NO_STORE_CACHE: HeaderValue = HeaderValue::from_static("private, max-age=0");
+
+fn redirect_to(status: StatusCode, target: &str) -> HttpResponse {
+    HttpResponse::build(status)
         .insert_header((header::LOCATION, target))
-        // Private and immediately stale: edits, deletes and expiry take effect at once,
-        // and every follow reaches us to be counted.
-        .insert_header((header::CACHE_CONTROL, "private, max-age=0"))
+        .insert_header((header::CACHE_CONTROL, NO_STORE_CACHE))
         .finish()
 }
 
@@ -205,21 +217,23 @@ fn redirect_to(state: &State, target: &str) -> HttpResponse {
 /// answers the same without counting (link checkers and previews are not clicks), other
 /// methods on one segment are 405, anything else 404. Being the default service, the
 /// redirect costs no pattern matching: every other route is tried by its static prefix
-/// first, and this only splits the path.
+/// first, and this only splits the path. Nor does it get a request span (see
+/// `startup`): a failure is still logged, by [`Error`]'s response.
 pub async fn redirect_or_not_found(
-    state: web::Data<State>,
+    redirector: web::Data<Redirector>,
     req: HttpRequest,
 ) -> Result<HttpResponse, Error> {
     let code = match req.path().strip_prefix('/') {
         Some(code) if !code.is_empty() && !code.contains('/') => code,
         _ => return Err(Error::RouteNotFound),
     };
+    let redirects = &redirector.redirects;
     let resolved = match *req.method() {
-        Method::GET => state.links.follow(code).await?,
-        Method::HEAD => state.links.peek(code).await?,
+        Method::GET => redirects.follow(code).await?,
+        Method::HEAD => redirects.peek(code).await?,
         _ => return Err(Error::MethodNotAllowed),
     };
-    Ok(redirect_to(&state, resolved.target.as_str()))
+    Ok(redirect_to(redirector.status, resolved.target.as_str()))
 }
 
 /// The account API's link routes.
