@@ -6,8 +6,8 @@
 //! through the admin API owns them): link `n` (1-based) has the code [`code`]`(n)` and
 //! the target `https://example.com/<n>`, so wrk's Lua scripts and pgbench compute codes
 //! from numbers instead of reading lists. Links `1..=CACHED` are the cached set; the
-//! others are only ever asked for once per service start (each cold round its own range,
-//! then the fill of the memory run).
+//! others are only ever asked for once per service start (the cold rounds' block, then
+//! the fill of the memory run).
 //!
 //! The comparisons run in rounds and every ratio is taken within one round: on a shared
 //! machine the same server measures ±20 % from one run to the next, more than the gaps
@@ -41,9 +41,9 @@ pub const CACHED: u64 = 100_000;
 pub const TOTAL: u64 = 1_000_000;
 /// HTTP workers of both the service and the bare server.
 pub const WORKERS: usize = 2;
-/// Fresh codes a cold range holds per second it is walked: the cold service has done
-/// 32 000 to 50 000 a second, so a walk runs out (and says so) only well past that.
-const COLD_RATE: u64 = 75_000;
+/// Fresh codes the cold range holds per second it is walked: the cold service has done
+/// 75 000 to 85 000 a second, so a walk runs out (and says so) only well past that.
+const COLD_RATE: u64 = 150_000;
 /// Most links the bench writes: the Lua scripts compute codes in doubles, exact up to
 /// n = 3 390 000, and writing 3 000 000 takes about 50 s. Past it the cold ranges shrink.
 const MAX_LINKS: u64 = 3_000_000;
@@ -121,11 +121,14 @@ pub struct Redirects {
     pub log_notes: Vec<String>,
 }
 
-/// How many links the database holds and which fresh codes each cold round walks: round
-/// `r` has a block of its own after the cached set, its warm-up's codes then its run's,
-/// [`COLD_RATE`] a second each, so the database grows past `TOTAL` when the rounds need
-/// it (up to [`MAX_LINKS`]). The memory run still caches exactly `TOTAL`; pgbench looks
-/// up random links of the whole table, as the cold rounds meet it.
+/// How many links the database holds and which codes the cold rounds walk: a block after
+/// the cached set, its warm-up's codes then its run's, [`COLD_RATE`] a second each, so the
+/// database grows past `TOTAL` when the walk needs it (up to [`MAX_LINKS`]). Every round
+/// walks the same block: each round's service is freshly started, so every code is a
+/// first touch for it, and the rounds stay alike (when each walked a block of its own,
+/// the table grew with the rounds and each round ran slower than the one before). The
+/// memory run still caches exactly `TOTAL`; pgbench looks up random links of the whole
+/// table, as the cold rounds meet it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
     pub links: u64,
@@ -138,12 +141,9 @@ pub struct Plan {
 impl Plan {
     pub fn new(opts: Options) -> Result<Plan> {
         let warm_secs = WARM_UP.as_secs();
-        let rounds = opts.rounds as u64;
         let per_round = (warm_secs.saturating_add(opts.seconds)).saturating_mul(COLD_RATE);
-        let links = CACHED
-            .saturating_add(per_round.saturating_mul(rounds))
-            .clamp(TOTAL, MAX_LINKS);
-        let block = (links - CACHED) / rounds.max(1);
+        let links = CACHED.saturating_add(per_round).clamp(TOTAL, MAX_LINKS);
+        let block = links - CACHED;
         // Split as the seconds are; 128-bit, as --seconds may be anything.
         let warm = (u128::from(block) * u128::from(warm_secs)
             / (u128::from(warm_secs) + u128::from(opts.seconds))) as u64;
@@ -156,17 +156,16 @@ impl Plan {
         let threads = wrk::THREADS as u64;
         if plan.warm < threads || plan.run < threads {
             bail!(
-                "--rounds {}: too many rounds for the {MAX_LINKS} links the bench can write \
-                 (each cold round needs fresh codes)",
-                opts.rounds
+                "--seconds {}: too long a cold run for the {MAX_LINKS} links the bench can write",
+                opts.seconds
             );
         }
         Ok(plan)
     }
 
-    /// The first and last codes of cold round `round`'s warm-up, then of its run.
-    fn cold(self, round: usize) -> ((u64, u64), (u64, u64)) {
-        let first = CACHED + 1 + round as u64 * (self.warm + self.run);
+    /// The first and last codes of a cold round's warm-up, then of its run.
+    fn cold(self) -> ((u64, u64), (u64, u64)) {
+        let first = CACHED + 1;
         let run = first + self.warm;
         ((first, run - 1), (run, run + self.run - 1))
     }
@@ -217,9 +216,8 @@ pub fn measure(
     );
     if plan.cold_rate(opts) < COLD_RATE {
         println!(
-            "    note: {} rounds of {} s need more fresh codes than {MAX_LINKS} links give: \
+            "    note: cold runs of {} s need more fresh codes than {MAX_LINKS} links give: \
              {}/s per cold run (a faster one runs out and says so)",
-            opts.rounds,
             opts.seconds,
             plan.cold_rate(opts)
         );
@@ -383,9 +381,9 @@ struct Cold {
     lookup_failed: u64,
 }
 
-/// Each round: a freshly started service, counting on, asked for codes no service of
-/// this run has been asked for (its warm-up's, then its run's: [`Plan::cold`]), and
-/// pgbench's lookup; the lookup goes first every other round.
+/// Each round: a freshly started service, counting on, asked for codes it has not been
+/// asked for (its warm-up's, then its run's: [`Plan::cold`]), and pgbench's lookup; the
+/// lookup goes first every other round.
 #[allow(clippy::too_many_arguments)]
 fn cold_rounds(
     pg: &Cluster,
@@ -400,7 +398,7 @@ fn cold_rounds(
     let (secs, warm) = (opts.seconds, WARM_UP.as_secs());
     println!(
         "==> cold cache vs pgbench lookup, {} rounds: each a fresh service, counting on, \
-         every request a code not asked for before ({} fresh codes a round), {secs} s; \
+         every request a code it was not asked for before ({} codes a round), {secs} s; \
          pgbench -M prepared, primary-key lookup of shortener.links by code, {} clients \
          (the service's pool size), {secs} s",
         opts.rounds,
@@ -418,7 +416,7 @@ fn cold_rounds(
         lookup_failed: 0,
     };
     for round in 0..opts.rounds {
-        let (warm_codes, run_codes) = plan.cold(round);
+        let (warm_codes, run_codes) = plan.cold();
         println!(
             "    round {}/{}: cold codes {}..={} ({}..={} the warm-up's)",
             round + 1,
@@ -931,36 +929,33 @@ mod tests {
     }
 
     #[test]
-    fn cold_rounds_walk_disjoint_fresh_codes() {
-        // The defaults: 3 rounds of 2 + 10 s at 75 000 codes a second.
+    fn cold_rounds_walk_one_block_of_codes_no_cached_run_asks_for() {
+        // The defaults: 2 + 10 s at 150 000 codes a second.
         let plan = Plan::new(opts(10, 3)).unwrap();
         assert_eq!(
             (plan.links, plan.warm, plan.run),
-            (2_800_000, 150_000, 750_000)
+            (1_900_000, 300_000, 1_500_000)
         );
-        assert_eq!(plan.cold(0), ((100_001, 250_000), (250_001, 1_000_000)));
-        assert_eq!(plan.cold(2).1.1, plan.links);
-        // Few enough: the database keeps TOTAL links.
-        let plan = Plan::new(opts(5, 1)).unwrap();
-        assert_eq!((plan.links, plan.cold_rate(opts(5, 1))), (TOTAL, 128_571));
-        // Too many: MAX_LINKS, and slower fresh codes.
+        assert_eq!(plan.cold(), ((100_001, 400_000), (400_001, 1_900_000)));
+        // More rounds walk the same block: the database does not grow with them.
+        assert_eq!(Plan::new(opts(10, 9)).unwrap().links, plan.links);
+        // Short enough: the database keeps TOTAL links.
+        let plan = Plan::new(opts(3, 1)).unwrap();
+        assert_eq!((plan.links, plan.cold_rate(opts(3, 1))), (TOTAL, 180_000));
+        // Too long: MAX_LINKS, and slower fresh codes.
         let long = opts(30, 3);
         let plan = Plan::new(long).unwrap();
         assert_eq!(plan.links, MAX_LINKS);
         assert!(plan.cold_rate(long) < COLD_RATE);
-        for (seconds, rounds) in [(5, 2), (10, 3), (30, 3), (1, 7), (600, 1), (3, 40)] {
-            let plan = Plan::new(opts(seconds, rounds)).unwrap();
-            let mut next = CACHED + 1;
-            for round in 0..rounds {
-                let ((warm_first, warm_last), (first, last)) = plan.cold(round);
-                assert_eq!(warm_first, next, "{seconds} s, {rounds} rounds");
-                assert!(warm_last > warm_first && last > first);
-                assert_eq!(first, warm_last + 1);
-                next = last + 1;
-            }
-            assert!(next - 1 <= plan.links && plan.links <= MAX_LINKS);
+        for seconds in [1, 5, 10, 30, 600] {
+            let plan = Plan::new(opts(seconds, 3)).unwrap();
+            let ((warm_first, warm_last), (first, last)) = plan.cold();
+            assert_eq!(warm_first, CACHED + 1, "{seconds} s");
+            assert!(warm_last > warm_first && last > first);
+            assert_eq!(first, warm_last + 1);
+            assert!(last <= plan.links && plan.links <= MAX_LINKS);
         }
-        assert!(Plan::new(opts(10, 2_000_000)).is_err());
+        assert!(Plan::new(opts(100_000_000, 1)).is_err());
     }
 
     #[test]

@@ -317,7 +317,7 @@ impl Report {
                 r.plan.rounds
             ));
             lines.push(format!(
-                "{} links in the database: each cold round walks {} codes of its own; pgbench \
+                "{} links in the database: each cold round's fresh service walks the same {} codes; pgbench \
                  looks up random links of all {}",
                 thousands(r.plan.links),
                 thousands(r.plan.warm + r.plan.run),
