@@ -52,6 +52,7 @@ struct RawDatabase {
     url: Option<SecretString>,
     data_dir: PathBuf,
     pool_size: usize,
+    lookup_connections: usize,
     pool_timeout: String,
     statement_timeout: String,
     migrate_on_start: bool,
@@ -131,6 +132,8 @@ pub struct Settings {
     pub database: DatabaseTarget,
     /// Pool behaviour.
     pub pool: PoolSettings,
+    /// Connections of each HTTP worker's own pool for redirect lookups.
+    pub lookup_connections: usize,
     /// Apply pending migrations at `serve` start.
     pub migrate_on_start: bool,
     /// Admin key to make exist at start.
@@ -158,6 +161,7 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("server.listen", "127.0.0.1:8080")?
         .set_default("database.data_dir", ".shortener/pg")?
         .set_default("database.pool_size", 16)?
+        .set_default("database.lookup_connections", 2)?
         .set_default("database.pool_timeout", "5s")?
         .set_default("database.statement_timeout", "10s")?
         .set_default("database.migrate_on_start", true)?
@@ -269,6 +273,9 @@ fn validate(raw: Raw) -> Result<Settings, Error> {
     if raw.database.pool_size == 0 {
         return Err(bad("database.pool_size", "must be at least 1"));
     }
+    if raw.database.lookup_connections == 0 {
+        return Err(bad("database.lookup_connections", "must be at least 1"));
+    }
     let pool = PoolSettings {
         max_size: raw.database.pool_size,
         wait_timeout: duration("database.pool_timeout", &raw.database.pool_timeout)?,
@@ -330,6 +337,7 @@ fn validate(raw: Raw) -> Result<Settings, Error> {
         workers: raw.server.workers,
         database,
         pool,
+        lookup_connections: raw.database.lookup_connections,
         migrate_on_start: raw.database.migrate_on_start,
         bootstrap_key,
         redirect_status,
@@ -381,6 +389,7 @@ mod tests {
         assert!(s.public_url.is_none());
         assert!(matches!(s.database, DatabaseTarget::Local(_)));
         assert_eq!(s.redirect_status, StatusCode::FOUND);
+        assert_eq!((s.pool.max_size, s.lookup_connections), (16, 2));
         assert_eq!(s.plans, Plans::default());
         assert!(s.bootstrap_key.is_none());
     }
@@ -392,6 +401,7 @@ mod tests {
             ("SHORTENER__REDIRECT__STATUS", "308"),
             ("SHORTENER__PLANS__PRO__LINKS_PER_MONTH", "42"),
             ("SHORTENER__PLANS__TRIAL__PERIOD", "5s"),
+            ("SHORTENER__DATABASE__LOOKUP_CONNECTIONS", "1"),
             (
                 "SHORTENER__ADMIN__BOOTSTRAP_KEY",
                 "0123456789abcdef0123456789abcdef",
@@ -401,6 +411,7 @@ mod tests {
         assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(s.redirect_status, StatusCode::PERMANENT_REDIRECT);
         assert_eq!(s.plans.get(PlanName::Pro).links_per_month, 42);
+        assert_eq!(s.lookup_connections, 1);
         assert_eq!(s.plans.get(PlanName::Trial).period, Duration::from_secs(5));
         assert!(s.bootstrap_key.is_some());
     }
@@ -431,6 +442,10 @@ mod tests {
         assert!(err(&[("SHORTENER__PLANS__PRO__PERIOD", "soon")]).contains("plans.pro.period"));
         assert!(err(&[("SHORTENER__SERVER__PUBLIC_URL", "ftp://x")]).contains("server.public_url"));
         assert!(err(&[("SHORTENER__LOG__FORMAT", "xml")]).contains("log.format"));
+        assert!(
+            err(&[("SHORTENER__DATABASE__LOOKUP_CONNECTIONS", "0")])
+                .contains("database.lookup_connections")
+        );
         // A wrong type from the environment names the key too.
         assert!(err(&[("SHORTENER__REDIRECT__STATUS", "abc")]).contains("redirect.status"));
         // Typos are not silently ignored.

@@ -19,9 +19,6 @@ use url::Url;
 use crate::config::Settings;
 use crate::{Error, admin, audit, extract, links, ops};
 
-/// Lookup connections of each HTTP worker: queries in flight at once for its misses.
-const LOOKUPS_PER_WORKER: usize = 2;
-
 /// What every handler shares. Built once at start.
 pub struct State {
     /// Link use cases.
@@ -192,17 +189,18 @@ pub async fn start(
     // worker's lookup task on the worker's runtime (see `Redirects`). Built here once to
     // fail early; the workers build theirs the same way.
     let lookup_pool = PoolSettings {
-        max_size: LOOKUPS_PER_WORKER,
+        max_size: settings.lookup_connections,
         ..settings.pool.clone()
     };
     Db::connect(database_url, &lookup_pool)?;
     let database_url = database_url.to_owned();
+    let lookups_in_flight = settings.lookup_connections;
     let redirect_status = settings.redirect_status;
     let mut server = HttpServer::new(move || {
         let redirects = match Db::connect(&database_url, &lookup_pool) {
             Ok(db) => state
                 .links
-                .redirects_through(PgStore::new(db), LOOKUPS_PER_WORKER),
+                .redirects_through(PgStore::new(db), lookups_in_flight),
             Err(e) => {
                 tracing::error!(error = %e, "a worker's lookup pool; sharing the service's");
                 state.links.redirects()
