@@ -202,7 +202,10 @@ pub async fn start(
                 .links
                 .redirects_through(PgStore::new(db), lookups_in_flight),
             Err(e) => {
-                tracing::error!(error = %e, "a worker's lookup pool; sharing the service's");
+                tracing::error!(
+                    error = %e,
+                    "no lookup pool for this worker; its redirects use the shared one"
+                );
                 state.links.redirects()
             }
         };
@@ -220,7 +223,7 @@ pub async fn start(
             .configure(ops::routes)
             // A request span (with a request id) for everything but redirects, whose
             // volume would pay for it on every follow: with the default `info` filter it
-            // cost a third of the cached redirect rate (`cargo xtask bench`, measured).
+            // cost a third of the cached redirect rate (measured with wrk).
             .service(
                 web::scope("/api/v1")
                     .wrap(TracingLogger::default())

@@ -232,4 +232,24 @@ async fn the_cache_answers_without_the_database() {
     a.get("/nosuchcode", None)
         .await
         .assert_problem(404, "not-found");
+    // When the database lets connections in again, the workers' lookup pools reconnect
+    // and a code never asked for is looked up again.
+    admin
+        .batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = a.get("/neverasked", None).await;
+        if r.status == StatusCode::NOT_FOUND {
+            r.assert_problem(404, "not-found");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lookups did not come back: {}",
+            r.status
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
 }
