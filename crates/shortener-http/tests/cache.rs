@@ -209,19 +209,7 @@ async fn the_cache_answers_without_the_database() {
         .await
         .unwrap();
     // A code never asked for needs the database, which is gone...
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = a.get("/neverasked", None).await;
-        if r.status == StatusCode::SERVICE_UNAVAILABLE {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the database still answers: {}",
-            r.status
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    until(&a, "neverasked", 503, None, Duration::from_secs(10)).await;
     // ...while known and unknown codes alike are still answered, from memory.
     let r = a.get(&format!("/{code}"), None).await;
     assert_eq!(r.status, StatusCode::FOUND);
@@ -238,18 +226,8 @@ async fn the_cache_answers_without_the_database() {
         .batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = a.get("/neverasked", None).await;
-        if r.status == StatusCode::NOT_FOUND {
-            r.assert_problem(404, "not-found");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "lookups did not come back: {}",
-            r.status
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    until(&a, "neverasked", 404, None, Duration::from_secs(10)).await;
+    a.get("/neverasked", None)
+        .await
+        .assert_problem(404, "not-found");
 }
