@@ -186,13 +186,13 @@ pub async fn start(
         tokio::join!(partitions, expiries, invalidations);
     }));
     // Each HTTP worker looks up its cache misses through a pool of its own, opened by the
-    // worker's lookup task on the worker's runtime (see `Redirects`). Built here once to
-    // fail early; the workers build theirs the same way.
+    // worker's lookup task on the worker's runtime (see `Redirects`). The shared pool was
+    // built above from the same URL, so building these cannot fail but for a bug; should
+    // one fail, that worker falls back to the shared lookups rather than not starting.
     let lookup_pool = PoolSettings {
         max_size: settings.lookup_connections,
         ..settings.pool.clone()
     };
-    Db::connect(database_url, &lookup_pool)?;
     let database_url = database_url.to_owned();
     let lookups_in_flight = settings.lookup_connections;
     let redirect_status = settings.redirect_status;
