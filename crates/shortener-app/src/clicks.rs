@@ -291,12 +291,7 @@ impl<S: ClickStore> Task<S> {
                 true
             }
             Ok(Err(e)) => {
-                let clicks: u64 = self
-                    .queue
-                    .iter()
-                    .flat_map(|b| &b.counts)
-                    .map(|c| c.clicks)
-                    .sum();
+                let clicks = self.queued_clicks();
                 tracing::warn!(error = %e, clicks, "writing clicks failed; keeping them for the next try");
                 false
             }
@@ -321,15 +316,18 @@ impl<S: ClickStore> Task<S> {
         }
     }
 
+    /// Clicks in batches cut but not yet written.
+    fn queued_clicks(&self) -> u64 {
+        self.queue
+            .iter()
+            .flat_map(|b| &b.counts)
+            .map(|c| c.clicks)
+            .sum()
+    }
+
     /// Clicks held in the queue and in `pending`.
     fn held(&self) -> u64 {
-        self.waiting
-            + self
-                .queue
-                .iter()
-                .flat_map(|b| &b.counts)
-                .map(|c| c.clicks)
-                .sum::<u64>()
+        self.waiting + self.queued_clicks()
     }
 
     async fn run(mut self, mut clicks: mpsc::Receiver<Click>, mut control: mpsc::Receiver<Msg>) {
@@ -555,13 +553,7 @@ mod tests {
             },
         );
         counter.count(LinkId::new(), day(1));
-        for _ in 0..200 {
-            if store.total() == 1 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the click was never written");
+        eventually(|| store.total() == 1, "the click was never written").await;
     }
 
     #[tokio::test]
@@ -575,13 +567,22 @@ mod tests {
             },
         );
         assert_eq!(store.folds.load(Ordering::SeqCst), 0, "not at start");
+        eventually(
+            || store.folds.load(Ordering::SeqCst) >= 2,
+            "the store was never asked to fold twice",
+        )
+        .await;
+    }
+
+    /// Waits up to 2 s for `done`; panics with `failure` if it never holds.
+    async fn eventually(done: impl Fn() -> bool, failure: &str) {
         for _ in 0..200 {
-            if store.folds.load(Ordering::SeqCst) >= 2 {
+            if done() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("the store was never asked to fold twice");
+        panic!("{failure}");
     }
 
     #[tokio::test]

@@ -70,7 +70,7 @@ pub struct LinkService<S> {
     clock: Arc<dyn Clock>,
     policy: UrlPolicy,
     plans: Arc<Plans>,
-    cache: Arc<ResolveCache>,
+    /// Also holds the cache that edits and deletions invalidate.
     redirects: Redirects,
 }
 
@@ -116,7 +116,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
     ) -> Self {
         LinkService {
             redirects: Redirects {
-                cache: cache.clone(),
+                cache,
                 lookups: Lookups::start(store.clone(), LOOKUPS_IN_FLIGHT),
                 clicks,
                 clock: clock.clone(),
@@ -125,7 +125,6 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             clock,
             policy,
             plans: Arc::new(plans),
-            cache,
         }
     }
 
@@ -220,7 +219,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             if let Ok(link) = &created {
                 // A miss cached here for this code (a custom one, probed before it existed)
                 // is wrong now; other instances stop believing theirs within a second.
-                self.cache.invalidate(link.code.as_str());
+                self.redirects.cache.invalidate(link.code.as_str());
             }
             match created {
                 Err(AppError::CodeTaken(code)) if custom.is_none() => {
@@ -304,7 +303,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                 })
             })
             .await;
-        self.cache.invalidate(key.as_str());
+        self.redirects.cache.invalidate(key.as_str());
         updated
     }
 
@@ -337,7 +336,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                 })
             })
             .await;
-        self.cache.invalidate(key.as_str());
+        self.redirects.cache.invalidate(key.as_str());
         deleted
     }
 
