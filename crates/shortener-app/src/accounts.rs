@@ -101,7 +101,7 @@ impl<S: AccountStore + UnitOfWork> AccountService<S> {
     /// Accounts, oldest first.
     pub async fn list(&self, page: PageRequest) -> Result<Page<AccountView>, AppError> {
         let now = self.clock.now();
-        let rows = self.store.list_accounts(page).await?;
+        let rows = self.store.list_accounts(page.overfetch()).await?;
         let mut page = Page::from_overfetch(rows, page.limit, |v| v.account.id.as_uuid());
         page.items = page.items.into_iter().map(|v| v.effective(now)).collect();
         Ok(page)

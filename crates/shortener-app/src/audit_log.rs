@@ -3,7 +3,7 @@
 use audit::{AuditCursor, AuditEntry, AuditFilter, AuditLog, AuditQuery};
 use shortener_domain::AccountId;
 
-use crate::{AppError, Page};
+use crate::{AppError, Page, PageRequest};
 
 /// The audit log's query use cases.
 pub struct AuditService<S> {
@@ -16,25 +16,25 @@ impl<S: AuditLog<Error = AppError>> AuditService<S> {
         AuditService { store }
     }
 
-    /// Entries matching `filter`, newest first, after `after`: the operator's view.
+    /// Entries matching `filter`, newest first: the operator's view.
     pub async fn page(
         &self,
         filter: AuditFilter,
-        after: Option<AuditCursor>,
-        limit: u32,
+        page: PageRequest<AuditCursor>,
     ) -> Result<Page<AuditEntry, AuditCursor>, AppError> {
         let filter = filter
             .validate()
             .map_err(|e| AppError::Validation(e.to_string()))?;
+        let fetch = page.overfetch();
         let rows = self
             .store
             .entries(&AuditQuery {
                 filter,
-                after,
-                limit: limit.saturating_add(1),
+                after: fetch.after,
+                limit: fetch.limit,
             })
             .await?;
-        Ok(Page::from_overfetch(rows, limit, AuditEntry::cursor))
+        Ok(Page::from_overfetch(rows, page.limit, AuditEntry::cursor))
     }
 
     /// The same view restricted to `account`'s own entries, whatever the filter says.
@@ -42,14 +42,13 @@ impl<S: AuditLog<Error = AppError>> AuditService<S> {
         &self,
         account: AccountId,
         filter: AuditFilter,
-        after: Option<AuditCursor>,
-        limit: u32,
+        page: PageRequest<AuditCursor>,
     ) -> Result<Page<AuditEntry, AuditCursor>, AppError> {
         let filter = AuditFilter {
             account: Some(account.as_uuid()),
             ..filter
         };
-        self.page(filter, after, limit).await
+        self.page(filter, page).await
     }
 }
 
@@ -63,10 +62,7 @@ mod tests {
 
     use super::*;
     use crate::memory::{ManualClock, MemoryStore};
-    use crate::{
-        AccountService, ClickCounter, ClickSettings, Clock, LinkPatch, LinkService, NewLink,
-        SubscriptionService,
-    };
+    use crate::{AccountService, Clock, LinkPatch, LinkService, NewLink, SubscriptionService};
 
     struct Fixture {
         store: MemoryStore,
@@ -90,7 +86,6 @@ mod tests {
                 clock.clone(),
                 policy,
                 Plans::default(),
-                ClickCounter::start(store.clone(), ClickSettings::default()).0,
                 Arc::new(crate::ResolveCache::new(100)),
             ),
             log: AuditService::new(store.clone()),
@@ -292,7 +287,14 @@ mod tests {
         }
         let own = f
             .log
-            .account_page(b, AuditFilter::default(), None, 50)
+            .account_page(
+                b,
+                AuditFilter::default(),
+                PageRequest {
+                    after: None,
+                    limit: 50,
+                },
+            )
             .await
             .unwrap();
         assert_eq!(own.items.len(), 1);
@@ -300,13 +302,27 @@ mod tests {
 
         let first = f
             .log
-            .account_page(a, AuditFilter::default(), None, 2)
+            .account_page(
+                a,
+                AuditFilter::default(),
+                PageRequest {
+                    after: None,
+                    limit: 2,
+                },
+            )
             .await
             .unwrap();
         assert_eq!(first.items.len(), 2);
         let second = f
             .log
-            .account_page(a, AuditFilter::default(), first.next, 2)
+            .account_page(
+                a,
+                AuditFilter::default(),
+                PageRequest {
+                    after: first.next,
+                    limit: 2,
+                },
+            )
             .await
             .unwrap();
         assert_eq!(second.items.len(), 2);
@@ -326,7 +342,15 @@ mod tests {
             ..AuditFilter::default()
         };
         assert!(matches!(
-            f.log.page(bad, None, 10).await,
+            f.log
+                .page(
+                    bad,
+                    PageRequest {
+                        after: None,
+                        limit: 10
+                    }
+                )
+                .await,
             Err(AppError::Validation(_))
         ));
     }

@@ -23,7 +23,7 @@ use shortener_domain::LinkId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::AppError;
+use crate::{AppError, Chain};
 
 /// Clicks of one link on one UTC day, added up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,8 +100,16 @@ impl Default for ClickSettings {
     }
 }
 
-/// What the redirects send: one click.
-type Click = (LinkId, NaiveDate);
+/// One click, as the redirect hands it to the counter. A per-visit dimension (visit
+/// analytics) is a field here, filled from the [`crate::Visitor`] in
+/// [`crate::Redirects::follow`] and added up by the counter next to the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Click {
+    /// The link followed.
+    pub link: LinkId,
+    /// The UTC day of the click.
+    pub day: NaiveDate,
+}
 
 /// What the owner asks of the task, on a channel of its own that the task does wait on.
 enum Msg {
@@ -158,11 +166,11 @@ impl ClickCounter {
 
     /// Counts one click. Never waits: when the task is behind by a whole channel, the
     /// click is dropped and counted in [`ClickCounter::dropped`].
-    pub fn count(&self, link: LinkId, day: NaiveDate) {
+    pub fn count(&self, click: Click) {
         let Some((clicks, _)) = &self.channels else {
             return;
         };
-        if clicks.try_send((link, day)).is_err() {
+        if clicks.try_send(click).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -244,7 +252,7 @@ impl<S: ClickStore> Task<S> {
                 break;
             }
             clicks.recv_many(&mut inbox, queued).await;
-            for (link, day) in inbox.drain(..) {
+            for Click { link, day } in inbox.drain(..) {
                 self.add(link, day, 1);
             }
         }
@@ -292,11 +300,11 @@ impl<S: ClickStore> Task<S> {
             }
             Ok(Err(e)) => {
                 let clicks = self.queued_clicks();
-                tracing::warn!(error = %e, clicks, "writing clicks failed; keeping them for the next try");
+                tracing::warn!(error = %Chain(&e), clicks, "writing clicks failed; keeping them for the next try");
                 false
             }
             Err(e) => {
-                tracing::error!(error = %e, "the click write task failed");
+                tracing::error!(error = %Chain(&e), "the click write task failed");
                 false
             }
         }
@@ -437,9 +445,9 @@ fn report_fold(outcome: Result<Result<u64, AppError>, tokio::task::JoinError>) {
     match outcome {
         Ok(Ok(folded)) => tracing::debug!(folded, "clicks folded"),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "folding clicks failed; retrying at the next fold")
+            tracing::warn!(error = %Chain(&e), "folding clicks failed; retrying at the next fold")
         }
-        Err(e) => tracing::error!(error = %e, "the click fold task failed"),
+        Err(e) => tracing::error!(error = %Chain(&e), "the click fold task failed"),
     }
 }
 
@@ -465,7 +473,7 @@ mod tests {
     impl ClickStore for Recorder {
         async fn add_clicks(&self, batch: &ClickBatch) -> Result<(), AppError> {
             if self.down.load(Ordering::SeqCst) {
-                return Err(AppError::Unavailable("down".into()));
+                return Err(AppError::unavailable("down"));
             }
             self.statements.fetch_add(1, Ordering::SeqCst);
             // Like the PostgreSQL store: each batch id is applied once.
@@ -481,7 +489,7 @@ mod tests {
                 }
             }
             if self.lose_answers.load(Ordering::SeqCst) {
-                return Err(AppError::Unavailable("connection closed".into()));
+                return Err(AppError::unavailable("connection closed"));
             }
             Ok(())
         }
@@ -502,6 +510,10 @@ mod tests {
         }
     }
 
+    fn click(link: LinkId, day: NaiveDate) -> Click {
+        Click { link, day }
+    }
+
     fn day(d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or(NaiveDate::MIN)
     }
@@ -519,10 +531,10 @@ mod tests {
         let (counter, _) = ClickCounter::start(store.clone(), slow());
         let (a, b) = (LinkId::new(), LinkId::new());
         for _ in 0..5 {
-            counter.count(a, day(1));
+            counter.count(click(a, day(1)));
         }
-        counter.count(a, day(2));
-        counter.count(b, day(1));
+        counter.count(click(a, day(2)));
+        counter.count(click(b, day(1)));
         counter.flush().await;
         let written = store
             .written
@@ -552,7 +564,7 @@ mod tests {
                 ..ClickSettings::default()
             },
         );
-        counter.count(LinkId::new(), day(1));
+        counter.count(click(LinkId::new(), day(1)));
         eventually(|| store.total() == 1, "the click was never written").await;
     }
 
@@ -592,10 +604,10 @@ mod tests {
         let (counter, _) = ClickCounter::start(store.clone(), slow());
         let link = LinkId::new();
         for _ in 0..10 {
-            counter.count(link, day(1));
+            counter.count(click(link, day(1)));
         }
         counter.flush().await;
-        counter.count(link, day(1));
+        counter.count(click(link, day(1)));
         counter.flush().await;
         assert_eq!(store.total(), 0);
         store.down.store(false, Ordering::SeqCst);
@@ -610,7 +622,7 @@ mod tests {
         store.lose_answers.store(true, Ordering::SeqCst);
         let (counter, _) = ClickCounter::start(store.clone(), slow());
         for _ in 0..7 {
-            counter.count(LinkId::new(), day(1));
+            counter.count(click(LinkId::new(), day(1)));
         }
         counter.flush().await; // committed, but we were told it failed
         assert_eq!(store.total(), 7);
@@ -629,7 +641,7 @@ mod tests {
         };
         let (counter, _) = ClickCounter::start(store.clone(), settings);
         for _ in 0..(2 * BATCH_LIMIT + 5) {
-            counter.count(LinkId::new(), day(1));
+            counter.count(click(LinkId::new(), day(1)));
         }
         counter.flush().await;
         assert_eq!(store.total(), (2 * BATCH_LIMIT + 5) as u64);
@@ -641,7 +653,7 @@ mod tests {
         let store = Recorder::default();
         let (counter, task) = ClickCounter::start(store.clone(), slow());
         for i in 0..1000 {
-            counter.count(LinkId::new(), day(1 + i % 3));
+            counter.count(click(LinkId::new(), day(1 + i % 3)));
         }
         assert_eq!(counter.shutdown().await, 0);
         assert_eq!(store.total(), 1000);
@@ -656,8 +668,8 @@ mod tests {
                 ..slow()
             },
         );
-        counter.count(LinkId::new(), day(1));
-        counter.count(LinkId::new(), day(1));
+        counter.count(click(LinkId::new(), day(1)));
+        counter.count(click(LinkId::new(), day(1)));
         assert_eq!(counter.shutdown().await, 2);
         assert_eq!(counter.dropped(), 2);
     }
@@ -674,10 +686,10 @@ mod tests {
             },
         );
         let (a, b, c) = (LinkId::new(), LinkId::new(), LinkId::new());
-        counter.count(a, day(1));
-        counter.count(b, day(1));
-        counter.count(c, day(1)); // a third pair: no room
-        counter.count(a, day(1)); // a held pair still counts
+        counter.count(click(a, day(1)));
+        counter.count(click(b, day(1)));
+        counter.count(click(c, day(1))); // a third pair: no room
+        counter.count(click(a, day(1))); // a held pair still counts
         counter.flush().await;
         assert_eq!(counter.dropped(), 1);
         store.down.store(false, Ordering::SeqCst);

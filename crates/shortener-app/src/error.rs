@@ -1,9 +1,17 @@
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use shortener_domain::DomainError;
 use subscriptions::{Refusal, State, SubscriptionError};
 
+/// What caused a failure below the use cases (a storage error and its own chain). Shared,
+/// so one failed lookup can answer every request of its batch with the same cause.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Every way a use case can fail. The HTTP edge maps each variant to exactly one problem
-/// type; storage adapters convert their own errors into `Unavailable` or `Internal`.
-#[derive(Debug, thiserror::Error)]
+/// type; storage adapters convert their own errors into `Unavailable` or `Internal`,
+/// keeping them as the cause, so the whole chain reaches the log at the edge.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AppError {
     /// A value broke a domain rule (URL, code, id).
     #[error(transparent)]
@@ -48,12 +56,67 @@ pub enum AppError {
     /// The plan's monthly allowance is used up.
     #[error("{0}")]
     QuotaExceeded(String),
-    /// A dependency (the database) could not answer in time; retrying may help.
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
+    /// A dependency (the database) could not answer in time; retrying may help. Says
+    /// only what its cause says.
+    #[error(transparent)]
+    Unavailable(Cause),
     /// A bug or a broken invariant; details go to the log, not to the caller.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("{context}")]
+    Internal {
+        /// What was being done, or what is broken.
+        context: Cow<'static, str>,
+        /// The failure underneath, if any.
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+/// Shows an error and every cause under it on one line (`outer: inner: innermost`), for
+/// the log: the one place a failure's whole story is told. A cause whose text its parent
+/// already printed is not printed twice.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut told = self.0.to_string();
+        f.write_str(&told)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            let text = e.to_string();
+            if !told.contains(&text) {
+                write!(f, ": {text}")?;
+            }
+            told = text;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl AppError {
+    /// A dependency is unavailable, because of `cause`.
+    pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        AppError::Unavailable(Arc::from(cause.into()))
+    }
+
+    /// A broken invariant with nothing underneath.
+    pub fn internal(context: impl Into<Cow<'static, str>>) -> Self {
+        AppError::Internal {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// `context` failed because of `cause`.
+    pub fn internal_from(
+        context: impl Into<Cow<'static, str>>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        AppError::Internal {
+            context: context.into(),
+            source: Some(Arc::new(cause)),
+        }
+    }
 }
 
 impl From<SubscriptionError> for AppError {
@@ -74,5 +137,40 @@ impl From<Refusal> for AppError {
             Refusal::NoCustomCodes(_) => AppError::Forbidden(r.to_string()),
             Refusal::QuotaExceeded(_) => AppError::QuotaExceeded(r.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection refused")]
+    struct Refused;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the database did not answer")]
+    struct Down(#[source] Refused);
+
+    /// An error that repeats its cause's text in its own, as some libraries' do.
+    #[derive(Debug, thiserror::Error)]
+    #[error("pool: connection refused")]
+    struct Repeats(#[source] Refused);
+
+    #[test]
+    fn a_chain_tells_every_cause_once() {
+        let e = AppError::Unavailable(Arc::new(Down(Refused)));
+        assert_eq!(e.to_string(), "the database did not answer");
+        assert_eq!(
+            Chain(&e).to_string(),
+            "the database did not answer: connection refused"
+        );
+        let e = AppError::internal_from("storage failed", Repeats(Refused));
+        assert_eq!(
+            Chain(&e).to_string(),
+            "storage failed: pool: connection refused"
+        );
+        let e = AppError::internal("a broken invariant");
+        assert_eq!(Chain(&e).to_string(), "a broken invariant");
     }
 }

@@ -17,7 +17,7 @@ mod lifecycle;
 mod links;
 mod page;
 mod ports;
-mod resolve;
+mod redirect;
 mod trail;
 
 #[cfg(test)]
@@ -25,15 +25,17 @@ mod memory;
 
 pub use accounts::{AccountService, AccountView, NewKey};
 pub use audit_log::AuditService;
-pub use clicks::{BATCH_LIMIT, ClickBatch, ClickCount, ClickCounter, ClickSettings, ClickStore};
+pub use clicks::{
+    BATCH_LIMIT, Click, ClickBatch, ClickCount, ClickCounter, ClickSettings, ClickStore,
+};
 pub use clock::{Clock, SystemClock};
-pub use error::AppError;
+pub use error::{AppError, Cause, Chain};
 pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};
 pub use lifecycle::SubscriptionService;
-pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink, Redirects};
+pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};
 pub use page::{Page, PageRequest};
 pub use ports::{
     AccountStore, AccountWrites, Inserted, KeyStore, KeyWrites, LinkStore, LinkWrites, Revoked,
     SubscriptionStore, SubscriptionWrites, Tx, UnitOfWork,
 };
-pub use resolve::{ResolveCache, Resolved};
+pub use redirect::{Anonymous, Followed, Redirects, ResolveCache, Resolved, Visitor};

@@ -91,7 +91,10 @@ impl<S: SubscriptionStore + UnitOfWork> SubscriptionService<S> {
         page: PageRequest,
     ) -> Result<Page<(AccountId, Versioned)>, AppError> {
         let now = self.clock.now();
-        let rows = self.store.list_subscriptions(state, now, page).await?;
+        let rows = self
+            .store
+            .list_subscriptions(state, now, page.overfetch())
+            .await?;
         let mut page = Page::from_overfetch(rows, page.limit, |(a, _)| a.as_uuid());
         for (_, v) in &mut page.items {
             v.subscription = v.subscription.effective_at(now);
@@ -168,9 +171,7 @@ async fn write(
         .await?
     {
         // The row is locked by this transaction; a mismatch means the lock did not hold.
-        return Err(AppError::Internal(
-            "subscription changed under its lock".into(),
-        ));
+        return Err(AppError::internal("subscription changed under its lock"));
     }
     let next = Versioned {
         subscription: next,
@@ -233,7 +234,6 @@ mod tests {
                 clock.clone(),
                 policy,
                 plans(),
-                crate::ClickCounter::start(store, crate::ClickSettings::default()).0,
                 Arc::new(crate::ResolveCache::new(100)),
             ),
             clock,

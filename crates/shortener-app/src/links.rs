@@ -1,25 +1,21 @@
-//! Link use cases: shorten, read, list, edit, delete, resolve a redirect, count and report
-//! clicks.
+//! Link use cases: shorten, read, list, edit, delete, and report clicks. The redirect
+//! itself is `redirect.rs`'s; these only invalidate its cache after their writes.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
-use shortener_domain::{AccountId, Link, LinkId, ShortCode, TargetUrl, UrlPolicy};
+use shortener_domain::{AccountId, Link, LinkId, ShortCode, TargetUrl, UrlPolicy, link};
 use subscriptions::Plans;
 
 use audit::{Action, Actor, Changes, Value};
 
-use crate::resolve::{Answer, Lookups, ResolveCache, Resolved};
 use crate::{
-    AppError, ClickCounter, Clock, Inserted, LinkStore, Page, PageRequest, UnitOfWork, trail,
+    AppError, Clock, Inserted, LinkStore, Page, PageRequest, ResolveCache, UnitOfWork, trail,
 };
 
 /// Random codes collide with probability n / 62^7; five draws in a row failing means
 /// something other than bad luck is wrong.
 const GENERATE_ATTEMPTS: usize = 5;
-/// Batched miss queries out at once for the service's own [`Redirects`]: the pool's
-/// default size.
-const LOOKUPS_IN_FLIGHT: usize = 16;
 /// The longest stats window, so one request cannot ask for a century of rows.
 pub const MAX_STATS_DAYS: u32 = 366;
 
@@ -70,22 +66,8 @@ pub struct LinkService<S> {
     clock: Arc<dyn Clock>,
     policy: UrlPolicy,
     plans: Arc<Plans>,
-    /// Also holds the cache that edits and deletions invalidate.
-    redirects: Redirects,
-}
-
-/// Follows links: the redirect's path, cache first, then a batched lookup, then the click
-/// to the counter. [`LinkService`] has one; an HTTP worker takes its own
-/// ([`LinkService::redirects_through`]), whose lookup task and connections live on the
-/// worker's runtime, so that a cache miss is answered without waking another thread
-/// (profiled: cross-thread wake-ups and frees were a third of the service's CPU on cold
-/// redirects). All of them share one cache and one counter.
-#[derive(Clone)]
-pub struct Redirects {
+    /// The redirects' cache, which every write of a link invalidates.
     cache: Arc<ResolveCache>,
-    lookups: Lookups,
-    clicks: ClickCounter,
-    clock: Arc<dyn Clock>,
 }
 
 /// `link` if it exists and is `account`'s; another account's link is `NotFound`, exactly
@@ -101,59 +83,37 @@ fn month_of(now: DateTime<Utc>) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
 }
 
-impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
+impl<S: LinkStore + UnitOfWork> LinkService<S> {
     /// Builds the service; `policy` decides which targets are acceptable, `plans` what
-    /// each subscription allows, `clicks` where followed links are counted, `cache` what
-    /// redirects are answered from. Starts the task that batches cache misses, so it must
-    /// be called inside a tokio runtime.
+    /// each subscription allows, `cache` is the redirects' cache that writes invalidate.
     pub fn new(
         store: S,
         clock: Arc<dyn Clock>,
         policy: UrlPolicy,
         plans: Plans,
-        clicks: ClickCounter,
         cache: Arc<ResolveCache>,
     ) -> Self {
         LinkService {
-            redirects: Redirects {
-                cache,
-                lookups: Lookups::start(store.clone(), LOOKUPS_IN_FLIGHT),
-                clicks,
-                clock: clock.clone(),
-            },
             store,
             clock,
             policy,
             plans: Arc::new(plans),
+            cache,
         }
     }
 
-    /// The service's own redirects (misses looked up on the runtime it was built on).
-    pub fn redirects(&self) -> Redirects {
-        self.redirects.clone()
-    }
-
-    /// Redirects whose cache misses go through `store`, at most `in_flight` queries at
-    /// once, from a lookup task started on the current tokio runtime (so `store` should
-    /// open its connections lazily, on first use: they are then that runtime's too).
-    pub fn redirects_through<L: LinkStore + Clone>(&self, store: L, in_flight: usize) -> Redirects {
-        Redirects {
-            lookups: Lookups::start(store, in_flight),
-            ..self.redirects.clone()
-        }
-    }
-
+    /// An expiry a link may be given now: none, or one not yet reached.
     fn future_expiry(
         &self,
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, AppError> {
-        match expires_at {
-            Some(at) if at <= now => Err(AppError::Validation(
+        if link::is_expired(expires_at, now) {
+            return Err(AppError::Validation(
                 "expires_at must lie in the future".into(),
-            )),
-            other => Ok(other),
+            ));
         }
+        Ok(expires_at)
     }
 
     /// Shortens a URL for `account`. A custom code that is taken is a conflict; a generated
@@ -189,9 +149,10 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                 .store
                 .run(move |tx| {
                     Box::pin(async move {
-                        let sub = tx.subscription_for_share(account).await?.ok_or_else(|| {
-                            AppError::Internal("account without a subscription".into())
-                        })?;
+                        let sub = tx
+                            .subscription_for_share(account)
+                            .await?
+                            .ok_or_else(|| AppError::internal("account without a subscription"))?;
                         let allowance = sub.subscription.may_create(now, &plans, custom_code)?;
                         if tx.insert_link(&link).await? == Inserted::CodeTaken {
                             return Err(AppError::CodeTaken(link.code.to_string()));
@@ -219,7 +180,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             if let Ok(link) = &created {
                 // A miss cached here for this code (a custom one, probed before it existed)
                 // is wrong now; other instances stop believing theirs within a second.
-                self.redirects.cache.invalidate(link.code.as_str());
+                self.cache.invalidate(link.code.as_str());
             }
             match created {
                 Err(AppError::CodeTaken(code)) if custom.is_none() => {
@@ -228,7 +189,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                 other => return other,
             }
         }
-        Err(AppError::Internal(format!(
+        Err(AppError::internal(format!(
             "{GENERATE_ATTEMPTS} generated codes in a row were taken"
         )))
     }
@@ -246,7 +207,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
         account: AccountId,
         page: PageRequest,
     ) -> Result<Page<Link>, AppError> {
-        let rows = self.store.list_links(account, page).await?;
+        let rows = self.store.list_links(account, page.overfetch()).await?;
         Ok(Page::from_overfetch(rows, page.limit, |l| l.id.as_uuid()))
     }
 
@@ -303,7 +264,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                 })
             })
             .await;
-        self.redirects.cache.invalidate(key.as_str());
+        self.cache.invalidate(key.as_str());
         updated
     }
 
@@ -336,18 +297,8 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                 })
             })
             .await;
-        self.redirects.cache.invalidate(key.as_str());
+        self.cache.invalidate(key.as_str());
         deleted
-    }
-
-    /// Follows a link for a GET ([`Redirects::follow`]).
-    pub async fn follow(&self, code: &str) -> Result<Arc<Resolved>, AppError> {
-        self.redirects.follow(code).await
-    }
-
-    /// Looks a link up for a HEAD ([`Redirects::peek`]).
-    pub async fn peek(&self, code: &str) -> Result<Arc<Resolved>, AppError> {
-        self.redirects.peek(code).await
     }
 
     /// Total clicks and one entry per day for the last `days` UTC days (today included).
@@ -387,67 +338,38 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
     }
 }
 
-impl Redirects {
-    /// What `GET /{code}` answers: a target, or `NotFound` / `LinkExpired`. Answered from
-    /// the resolve cache when it can; anything that is not a well-formed code cannot
-    /// exist, so it is `NotFound` without a lookup (and without filling the cache).
-    /// Expiry is checked here, at every request, so it needs no invalidation.
-    async fn resolve(&self, code: &str) -> Result<(Arc<Resolved>, DateTime<Utc>), AppError> {
-        // Only valid codes are ever cached, so a hit needs no parsing (nor its allocation).
-        let answer = match self.cache.get(code) {
-            Some(answer) => answer,
-            None => {
-                let code = ShortCode::parse(code).map_err(|_| AppError::NotFound)?;
-                let epoch = self.cache.epoch(code.as_str());
-                let answer = Answer::of(self.lookups.resolve(code.clone()).await?);
-                self.cache.keep(code.as_str(), answer.clone(), epoch);
-                answer
-            }
-        };
-        let link = answer.link().ok_or(AppError::NotFound)?;
-        let now = self.clock.now();
-        if link.expires_at.is_some_and(|at| now >= at) {
-            return Err(AppError::LinkExpired);
-        }
-        Ok((link, now))
-    }
-
-    /// Follows a link for a GET: resolves it and counts the click. Counting never waits:
-    /// the click goes to the counter task, which writes clicks in batches.
-    pub async fn follow(&self, code: &str) -> Result<Arc<Resolved>, AppError> {
-        let (link, now) = self.resolve(code).await?;
-        self.clicks.count(link.id, now.date_naive());
-        Ok(link)
-    }
-
-    /// Looks a link up for a HEAD: same answer as [`Self::follow`], no click.
-    pub async fn peek(&self, code: &str) -> Result<Arc<Resolved>, AppError> {
-        Ok(self.resolve(code).await?.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use shortener_domain::KeyId;
 
     use super::*;
     use crate::memory::{ManualClock, MemoryStore};
-    use crate::{AccountService, ClickSettings};
+    use crate::{AccountService, Anonymous, ClickCounter, ClickSettings, Followed, Redirects};
+
+    fn target(followed: Followed) -> String {
+        match followed {
+            Followed::Found(link) => link.target.to_string(),
+            other => panic!("not found: {other:?}"),
+        }
+    }
 
     #[tokio::test]
-    async fn a_workers_redirects_ask_their_own_store_and_share_cache_and_counter() {
+    async fn workers_share_the_cache_that_writes_invalidate_and_one_counter() {
         let store = MemoryStore::default();
         let clock = ManualClock::new();
         let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
         let clicks = ClickCounter::start(store.clone(), ClickSettings::default()).0;
+        let cache = Arc::new(ResolveCache::new(100));
         let links = LinkService::new(
             store.clone(),
             clock.clone(),
             policy,
             Plans::default(),
-            clicks.clone(),
-            Arc::new(ResolveCache::new(100)),
+            cache.clone(),
         );
+        let worker = |store: MemoryStore| {
+            Redirects::start(cache.clone(), store, 1, clicks.clone(), clock.clone())
+        };
         let accounts = AccountService::new(store.clone(), clock.clone(), Plans::default());
         let account = accounts.create(KeyId::new(), "Acme").await.unwrap().account;
         let new = |url: &str| NewLink {
@@ -466,35 +388,37 @@ mod tests {
         let (first, second) = (first.code.as_str(), second.code.as_str());
 
         // Misses go to the worker's own store: an empty one knows no link.
-        let elsewhere = links.redirects_through(MemoryStore::default(), 1);
-        assert!(matches!(
-            elsewhere.follow(first).await,
-            Err(AppError::NotFound)
-        ));
-        // What the service has cached, every worker answers from.
-        links.follow(second).await.unwrap();
-        let worker = links.redirects_through(MemoryStore::default(), 1);
+        let elsewhere = worker(MemoryStore::default());
         assert_eq!(
-            worker.follow(second).await.unwrap().target.as_str(),
+            elsewhere.follow(first, &Anonymous).await.unwrap(),
+            Followed::NotFound
+        );
+        // What one worker has cached, every worker answers from.
+        let real = worker(store.clone());
+        assert_eq!(
+            target(real.follow(second, &Anonymous).await.unwrap()),
+            "https://a.example/2"
+        );
+        assert_eq!(
+            target(elsewhere.follow(second, &Anonymous).await.unwrap()),
             "https://a.example/2"
         );
 
-        // An edit made by the service reaches the worker, which looks the link up again
-        // through its own store (here the real one).
-        let worker = links.redirects_through(store.clone(), 1);
+        // An edit made by the service invalidates the shared cache, so a worker looks the
+        // link up again through its own store (here the real one).
         let patch = LinkPatch {
             url: Some("https://b.example/".into()),
             expires_at: None,
         };
         links.update(account.id, second, patch).await.unwrap();
         assert_eq!(
-            worker.follow(second).await.unwrap().target.as_str(),
+            target(real.follow(second, &Anonymous).await.unwrap()),
             "https://b.example/"
         );
 
-        // Every follow went to the one counter: the three GETs count, the HEAD and the
-        // unanswered GET do not.
-        worker.peek(second).await.unwrap();
+        // Every follow went to the one counter: the three GETs that found a link count,
+        // the HEAD and the unanswered GET do not.
+        real.peek(second).await.unwrap();
         clicks.flush().await;
         assert_eq!(links.get(account.id, second).await.unwrap().clicks, 3);
         assert_eq!(links.get(account.id, first).await.unwrap().clicks, 0);

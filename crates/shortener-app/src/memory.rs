@@ -294,7 +294,7 @@ impl LinkStore for MemoryStore {
             .map(|(l, _)| l.clone())
             .collect();
         links.sort_by_key(|l| std::cmp::Reverse(l.id));
-        links.truncate(page.limit as usize + 1);
+        links.truncate(page.limit as usize);
         Ok(links)
     }
 
@@ -346,7 +346,7 @@ impl AccountStore for MemoryStore {
         Ok(s.accounts
             .iter()
             .filter(|v| page.after.is_none_or(|a| v.account.id.as_uuid() > a))
-            .take(page.limit as usize + 1)
+            .take(page.limit as usize)
             .cloned()
             .collect())
     }
@@ -388,7 +388,7 @@ impl SubscriptionStore for MemoryStore {
             .filter(|v| {
                 state.is_none_or(|st| v.subscription.subscription.effective_at(now).state() == st)
             })
-            .take(page.limit as usize + 1)
+            .take(page.limit as usize)
             .map(|v| (v.account.id, v.subscription.clone()))
             .collect())
     }

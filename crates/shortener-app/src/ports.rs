@@ -151,7 +151,7 @@ pub trait LinkStore: Send + Sync + 'static {
         &self,
         code: &ShortCode,
     ) -> impl Future<Output = Result<Option<Link>, AppError>> + Send;
-    /// An account's live links, newest first, after the page cursor; fetch `limit + 1`.
+    /// An account's live links, newest first, after the page cursor; at most `page.limit`.
     fn list_links(
         &self,
         account: AccountId,
@@ -173,7 +173,7 @@ pub trait AccountStore: Send + Sync + 'static {
         &self,
         id: AccountId,
     ) -> impl Future<Output = Result<Option<AccountView>, AppError>> + Send;
-    /// Accounts in creation order (oldest first), after the cursor; fetch `limit + 1`.
+    /// Accounts in creation order (oldest first), after the cursor; at most `page.limit`.
     fn list_accounts(
         &self,
         page: PageRequest,
@@ -203,7 +203,7 @@ pub trait SubscriptionStore: Send + Sync + 'static {
         account: AccountId,
     ) -> impl Future<Output = Result<Option<Versioned>, AppError>> + Send;
     /// Subscriptions in account order after the cursor, filtered by their effective state
-    /// at `now` (a trial past its end is listed as expired); fetch `limit + 1`.
+    /// at `now` (a trial past its end is listed as expired); at most `page.limit`.
     fn list_subscriptions(
         &self,
         state: Option<State>,

@@ -10,7 +10,7 @@ mod account;
 mod code;
 mod error;
 mod ids;
-mod link;
+pub mod link;
 mod target;
 
 pub use account::{Account, AccountName};

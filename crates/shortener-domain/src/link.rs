@@ -1,3 +1,5 @@
+//! Links, and the rule of when one stops redirecting.
+
 use chrono::{DateTime, Utc};
 
 use crate::{AccountId, LinkId, ShortCode, TargetUrl};
@@ -21,12 +23,11 @@ pub struct Link {
     pub clicks: i64,
 }
 
-impl Link {
-    /// Expired from the instant `expires_at` is reached, so "expires at noon" means a
-    /// request at noon is already refused.
-    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at.is_some_and(|at| now >= at)
-    }
+/// The one expiry rule, for the redirect and for the expiry a link may be given: expired
+/// from the instant `expires_at` is reached, so "expires at noon" means a request at noon
+/// is already refused (and noon is not a future expiry at noon).
+pub fn is_expired(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    expires_at.is_some_and(|at| now >= at)
 }
 
 #[cfg(test)]
@@ -37,18 +38,9 @@ mod tests {
     #[test]
     fn expiry_boundary_is_inclusive() {
         let now = Utc::now();
-        let mut link = Link {
-            id: LinkId::new(),
-            code: ShortCode::random(),
-            account_id: AccountId::new(),
-            target: TargetUrl::from_storage("https://example.com/".into()),
-            created_at: now,
-            expires_at: None,
-            clicks: 0,
-        };
-        assert!(!link.is_expired_at(now + Duration::days(10_000)));
-        link.expires_at = Some(now);
-        assert!(link.is_expired_at(now));
-        assert!(!link.is_expired_at(now - Duration::microseconds(1)));
+        assert!(!is_expired(None, now + Duration::days(10_000)));
+        assert!(is_expired(Some(now), now));
+        assert!(is_expired(Some(now), now + Duration::microseconds(1)));
+        assert!(!is_expired(Some(now), now - Duration::microseconds(1)));
     }
 }

@@ -10,7 +10,9 @@ use shortener_domain::AccountId;
 use subscriptions::{PlanName, State as SubState, Subscription, Transition, Versioned};
 use uuid::Uuid;
 
-use crate::extract::{AdminCaller, PageQuery, encode_cursor, path_id};
+use crate::auth::AdminCaller;
+use crate::extract::path_id;
+use crate::page::{PageDto, PageQuery};
 use crate::{Error, State};
 
 /// A subscription on the wire: tagged by `state`, each state with only its own fields.
@@ -99,12 +101,6 @@ impl From<AccountView> for AccountDto {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct AccountPage {
-    items: Vec<AccountDto>,
-    next_cursor: Option<String>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateAccount {
@@ -140,10 +136,7 @@ async fn list_accounts(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
     let page = state.accounts.list(query.to_request()?).await?;
-    Ok(HttpResponse::Ok().json(AccountPage {
-        items: page.items.into_iter().map(AccountDto::from).collect(),
-        next_cursor: page.next.map(encode_cursor),
-    }))
+    Ok(HttpResponse::Ok().json(PageDto::new(page, AccountDto::from)))
 }
 
 async fn get_account(
@@ -313,12 +306,6 @@ struct SubscriptionItem {
     subscription: SubscriptionDto,
 }
 
-#[derive(Debug, Serialize)]
-struct SubscriptionPage {
-    items: Vec<SubscriptionItem>,
-    next_cursor: Option<String>,
-}
-
 async fn list_subscriptions(
     state: web::Data<State>,
     _admin: AdminCaller,
@@ -337,17 +324,12 @@ async fn list_subscriptions(
     }
     .to_request()?;
     let page = state.subscriptions.list(filter, page).await?;
-    Ok(HttpResponse::Ok().json(SubscriptionPage {
-        items: page
-            .items
-            .into_iter()
-            .map(|(account, v)| SubscriptionItem {
-                account_id: account.as_uuid(),
-                subscription: SubscriptionDto::new(v),
-            })
-            .collect(),
-        next_cursor: page.next.map(encode_cursor),
-    }))
+    Ok(
+        HttpResponse::Ok().json(PageDto::new(page, |(account, v)| SubscriptionItem {
+            account_id: account.as_uuid(),
+            subscription: SubscriptionDto::new(v),
+        })),
+    )
 }
 
 /// The admin routes.

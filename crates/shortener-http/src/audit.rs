@@ -1,16 +1,17 @@
 //! The audit log's query API (`GET /admin/v1/audit`, `GET /api/v1/audit`) and the one
 //! rendering of an entry that both the API and `shortener audit tail` print.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpResponse, web};
-use audit::{AuditCursor, AuditEntry, AuditFilter};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use audit::{AuditCursor, AuditEntry, AuditFilter, Change, Value};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use shortener_app::Page;
+use shortener_app::{Page, PageRequest};
 use uuid::Uuid;
 
-use crate::extract::{AccountCaller, AdminCaller, PageQuery};
+use crate::auth::{AccountCaller, AdminCaller};
+use crate::page::{PageDto, PageQuery};
 use crate::{Error, State};
 
 /// The filters the API and the CLI offer, as given (strings, validated in one place).
@@ -56,8 +57,8 @@ fn instant(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Err
 }
 
 impl AuditParams {
-    /// The filter, the cursor and the page size, or what is wrong with them.
-    pub fn parse(&self) -> Result<(AuditFilter, Option<AuditCursor>, u32), Error> {
+    /// The filter and the page, or what is wrong with them.
+    pub fn parse(&self) -> Result<(AuditFilter, PageRequest<AuditCursor>), Error> {
         let invalid = |e: audit::AuditError| Error::Validation(e.to_string());
         let filter = AuditFilter {
             entity_type: self
@@ -87,26 +88,11 @@ impl AuditParams {
         };
         let page = PageQuery {
             limit: self.limit,
-            cursor: None,
+            cursor: self.cursor.clone(),
         }
         .to_request()?;
-        let cursor = self.cursor.as_deref().map(decode_cursor).transpose()?;
-        Ok((filter, cursor, page.limit))
+        Ok((filter, page))
     }
-}
-
-/// Opaque to clients; inside, the audit module's own keyset position.
-fn encode_cursor(c: AuditCursor) -> String {
-    URL_SAFE_NO_PAD.encode(c.encode())
-}
-
-fn decode_cursor(s: &str) -> Result<AuditCursor, Error> {
-    URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| AuditCursor::decode(&s).ok())
-        .ok_or_else(|| Error::Validation("cursor is not one this service issued".into()))
 }
 
 /// Who acted, on the wire. The system has no id.
@@ -116,20 +102,59 @@ pub struct ActorDto {
     id: Option<Uuid>,
 }
 
+/// A recorded value on the wire: JSON's own types; times as RFC 3339 text.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ValueDto<'a> {
+    Null,
+    Text(&'a str),
+    Int(i64),
+    Bool(bool),
+    Time(String),
+}
+
+impl<'a> From<&'a Value> for ValueDto<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Null => ValueDto::Null,
+            Value::Text(s) => ValueDto::Text(s),
+            Value::Int(i) => ValueDto::Int(*i),
+            Value::Bool(b) => ValueDto::Bool(*b),
+            Value::Time(t) => ValueDto::Time(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
+    }
+}
+
+/// One changed field: `{"old": ..., "new": ...}`.
+#[derive(Debug, Serialize)]
+struct ChangeDto<'a> {
+    old: ValueDto<'a>,
+    new: ValueDto<'a>,
+}
+
+impl<'a> From<&'a Change> for ChangeDto<'a> {
+    fn from(c: &'a Change) -> Self {
+        ChangeDto {
+            old: (&c.old).into(),
+            new: (&c.new).into(),
+        }
+    }
+}
+
 /// An entry on the wire, and on the operator's terminal.
 #[derive(Debug, Serialize)]
-pub struct AuditEntryDto {
+pub struct AuditEntryDto<'a> {
     id: Uuid,
     occurred_at: DateTime<Utc>,
     actor: ActorDto,
     action: &'static str,
     entity_type: &'static str,
-    entity_id: String,
-    changes: serde_json::Value,
+    entity_id: &'a str,
+    changes: BTreeMap<&'a str, ChangeDto<'a>>,
 }
 
-impl From<&AuditEntry> for AuditEntryDto {
-    fn from(e: &AuditEntry) -> Self {
+impl<'a> From<&'a AuditEntry> for AuditEntryDto<'a> {
+    fn from(e: &'a AuditEntry) -> Self {
         AuditEntryDto {
             id: e.id,
             occurred_at: e.occurred_at,
@@ -139,23 +164,25 @@ impl From<&AuditEntry> for AuditEntryDto {
             },
             action: e.action.as_str(),
             entity_type: e.entity.kind.as_str(),
-            entity_id: e.entity.id.clone(),
-            changes: shortener_pg::changes_to_json(&e.changes),
+            entity_id: &e.entity.id,
+            changes: e
+                .changes
+                .fields()
+                .iter()
+                .map(|(name, change)| (name.as_str(), change.into()))
+                .collect(),
         }
     }
 }
 
-#[derive(Debug, Serialize)]
-struct AuditPage {
-    items: Vec<AuditEntryDto>,
-    next_cursor: Option<String>,
-}
-
 fn page_response(page: Page<AuditEntry, AuditCursor>) -> HttpResponse {
-    HttpResponse::Ok().json(AuditPage {
-        items: page.items.iter().map(AuditEntryDto::from).collect(),
-        next_cursor: page.next.map(encode_cursor),
-    })
+    // Entries are rendered from borrows, so the page is kept while they are serialised.
+    let entries = page.items;
+    let rendered = Page {
+        items: entries.iter().collect::<Vec<_>>(),
+        next: page.next,
+    };
+    HttpResponse::Ok().json(PageDto::new(rendered, AuditEntryDto::from))
 }
 
 async fn admin_log(
@@ -163,8 +190,8 @@ async fn admin_log(
     _admin: AdminCaller,
     query: web::Query<AuditParams>,
 ) -> Result<HttpResponse, Error> {
-    let (filter, after, limit) = query.parse()?;
-    Ok(page_response(state.audit.page(filter, after, limit).await?))
+    let (filter, page) = query.parse()?;
+    Ok(page_response(state.audit.page(filter, page).await?))
 }
 
 async fn account_log(
@@ -172,11 +199,11 @@ async fn account_log(
     caller: AccountCaller,
     query: web::Query<AuditParams>,
 ) -> Result<HttpResponse, Error> {
-    let (filter, after, limit) = query.parse()?;
+    let (filter, page) = query.parse()?;
     Ok(page_response(
         state
             .audit
-            .account_page(caller.account_id, filter, after, limit)
+            .account_page(caller.account_id, filter, page)
             .await?,
     ))
 }

@@ -14,7 +14,7 @@ use shortener_pg::PoolSettings;
 use subscriptions::{Plan, PlanName, Plans};
 use url::Url;
 
-use crate::Error;
+use crate::ProcessError;
 
 /// Shortest accepted bootstrap admin key: it is a credential, so it must carry entropy.
 pub const MIN_BOOTSTRAP_KEY_LEN: usize = 32;
@@ -24,6 +24,8 @@ pub const MIN_BOOTSTRAP_KEY_LEN: usize = 32;
 struct Raw {
     server: RawServer,
     database: RawDatabase,
+    /// Has no defaults: absent unless the operator sets it.
+    #[serde(default)]
     admin: RawAdmin,
     redirect: RawRedirect,
     plans: RawPlans,
@@ -58,7 +60,7 @@ struct RawDatabase {
     migrate_on_start: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     bootstrap_key: Option<SecretString>,
@@ -183,13 +185,12 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
             )?
             .set_default(format!("plans.{name}.custom_codes"), plan.custom_codes)?;
     }
-    // `admin` has no defaults but must exist as a table for deserialisation.
-    b.set_default("admin.bootstrap_key", None::<String>)
+    Ok(b)
 }
 
 /// Loads the layered configuration. `file`: the `--config` argument; without it an
 /// optional `shortener.toml` in the working directory is read.
-pub fn load(file: Option<&Path>) -> Result<Settings, Error> {
+pub fn load(file: Option<&Path>) -> Result<Settings, ProcessError> {
     load_from(file, |k| std::env::var(k).ok(), std::env::vars().collect())
 }
 
@@ -198,8 +199,8 @@ pub fn load_from(
     file: Option<&Path>,
     var: impl Fn(&str) -> Option<String>,
     env: Vec<(String, String)>,
-) -> Result<Settings, Error> {
-    let cfg = |e: config::ConfigError| Error::Config(e.to_string());
+) -> Result<Settings, ProcessError> {
+    let cfg = |e: config::ConfigError| ProcessError::Config(e.to_string());
     let mut b = defaults().map_err(cfg)?;
     b = match file {
         Some(path) => b.add_source(config::File::from(path).required(true)),
@@ -224,11 +225,11 @@ pub fn load_from(
     validate(raw)
 }
 
-fn bad(key: &str, what: impl std::fmt::Display) -> Error {
-    Error::Config(format!("{key}: {what}"))
+fn bad(key: &str, what: impl std::fmt::Display) -> ProcessError {
+    ProcessError::Config(format!("{key}: {what}"))
 }
 
-fn duration(key: &str, s: &str) -> Result<Duration, Error> {
+fn duration(key: &str, s: &str) -> Result<Duration, ProcessError> {
     humantime::parse_duration(s.trim())
         .ok()
         .filter(|d| !d.is_zero())
@@ -240,7 +241,7 @@ fn duration(key: &str, s: &str) -> Result<Duration, Error> {
         })
 }
 
-fn validate(raw: Raw) -> Result<Settings, Error> {
+fn validate(raw: Raw) -> Result<Settings, ProcessError> {
     let listen: SocketAddr = raw.server.listen.parse().map_err(|_| {
         bad(
             "server.listen",
@@ -362,7 +363,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn load_env(pairs: &[(&str, &str)]) -> Result<Settings, Error> {
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Settings, ProcessError> {
         let env: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

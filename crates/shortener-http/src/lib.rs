@@ -7,15 +7,18 @@
 
 mod admin;
 pub mod audit;
+mod auth;
 pub mod config;
 mod error;
 mod extract;
 mod links;
 mod ops;
+mod page;
 pub mod problem;
+mod redirect;
 mod startup;
 pub mod tail;
 pub mod telemetry;
 
-pub use error::Error;
+pub use error::{Error, ProcessError};
 pub use startup::{Background, Running, State, start};

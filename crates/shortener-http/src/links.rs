@@ -1,14 +1,14 @@
-//! `/api/v1/links` and the public redirect.
+//! `/api/v1/links`: an account's links. (The public redirect is `redirect.rs`'s.)
 
-use actix_web::http::header::HeaderValue;
-use actix_web::http::{Method, StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
-use shortener_app::{LinkPatch, LinkStats, NewLink, Redirects};
+use shortener_app::{LinkPatch, LinkStats, NewLink};
 use shortener_domain::Link;
 
-use crate::extract::{AccountCaller, PageQuery, encode_cursor};
+use crate::auth::AccountCaller;
+use crate::page::{PageDto, PageQuery};
 use crate::{Error, State};
 
 /// A link on the wire.
@@ -33,12 +33,6 @@ impl LinkDto {
             clicks: link.clicks,
         }
     }
-}
-
-#[derive(Debug, Serialize)]
-struct PageDto<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,14 +126,7 @@ async fn list(
         .links
         .list(caller.account_id, query.to_request()?)
         .await?;
-    Ok(HttpResponse::Ok().json(PageDto {
-        items: page
-            .items
-            .into_iter()
-            .map(|l| LinkDto::new(&state, l))
-            .collect(),
-        next_cursor: page.next.map(encode_cursor),
-    }))
+    Ok(HttpResponse::Ok().json(PageDto::new(page, |l| LinkDto::new(&state, l))))
 }
 
 async fn get(
@@ -191,49 +178,6 @@ async fn stats(
         .stats(caller.account_id, &code, query.days.unwrap_or(30))
         .await?;
     Ok(HttpResponse::Ok().json(StatsDto::from(stats)))
-}
-
-/// What the redirect route needs, one per HTTP worker: its own [`Redirects`] (whose
-/// cache misses are looked up on that worker's runtime) and the configured status.
-pub struct Redirector {
-    /// This worker's redirects.
-    pub redirects: Redirects,
-    /// Status used for redirects.
-    pub status: StatusCode,
-}
-
-/// Private and immediately stale: edits, deletes and expiry take effect at once, and
-/// every follow reaches us to be counted.
-const NO_STORE_CACHE: HeaderValue = HeaderValue::from_static("private, max-age=0");
-
-fn redirect_to(status: StatusCode, target: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::LOCATION, target))
-        .insert_header((header::CACHE_CONTROL, NO_STORE_CACHE))
-        .finish()
-}
-
-/// Everything no route claims: `GET /{code}` redirects and counts the click, `HEAD /{code}`
-/// answers the same without counting (link checkers and previews are not clicks), other
-/// methods on one segment are 405, anything else 404. Being the default service, the
-/// redirect costs no pattern matching: every other route is tried by its static prefix
-/// first, and this only splits the path. Nor does it get a request span (see
-/// `startup`): a failure is still logged, by [`Error`]'s response.
-pub async fn redirect_or_not_found(
-    redirector: web::Data<Redirector>,
-    req: HttpRequest,
-) -> Result<HttpResponse, Error> {
-    let code = match req.path().strip_prefix('/') {
-        Some(code) if !code.is_empty() && !code.contains('/') => code,
-        _ => return Err(Error::RouteNotFound),
-    };
-    let redirects = &redirector.redirects;
-    let resolved = match *req.method() {
-        Method::GET => redirects.follow(code).await?,
-        Method::HEAD => redirects.peek(code).await?,
-        _ => return Err(Error::MethodNotAllowed),
-    };
-    Ok(redirect_to(redirector.status, resolved.target.as_str()))
 }
 
 /// The account API's link routes.

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
-use shortener_app::SystemClock;
+use shortener_app::{AuditService, Chain, SystemClock};
 use shortener_http::audit::AuditParams;
 use shortener_http::config::{self, DatabaseTarget, Settings};
-use shortener_http::{Error, tail, telemetry};
+use shortener_http::{ProcessError, tail, telemetry};
 use shortener_pg::local::LocalPostgres;
 use shortener_pg::{Db, PgStore};
 
@@ -61,7 +61,7 @@ enum AuditCommand {
 const LOCAL_DATABASE: &str = "shortener";
 
 /// Resolves the database URL, provisioning a private PostgreSQL when none is configured.
-async fn database(settings: &Settings) -> Result<(String, Option<LocalPostgres>), Error> {
+async fn database(settings: &Settings) -> Result<(String, Option<LocalPostgres>), ProcessError> {
     match &settings.database {
         DatabaseTarget::Url(url) => Ok((url.expose_secret().to_owned(), None)),
         DatabaseTarget::Local(dir) => {
@@ -69,7 +69,7 @@ async fn database(settings: &Settings) -> Result<(String, Option<LocalPostgres>)
             tracing::info!(data_dir = %dir.display(), "no database.url: provisioning a private PostgreSQL");
             let local = tokio::task::spawn_blocking(move || LocalPostgres::start(&dir))
                 .await
-                .map_err(|e| Error::Startup(format!("provisioning task: {e}")))??;
+                .map_err(|e| ProcessError::startup("provisioning the private PostgreSQL", e))??;
             shortener_pg::ensure_database(&local.url("postgres"), LOCAL_DATABASE).await?;
             Ok((local.url(LOCAL_DATABASE), Some(local)))
         }
@@ -80,11 +80,11 @@ fn stop_local(local: Option<LocalPostgres>) {
     if let Some(local) = local
         && let Err(e) = local.stop()
     {
-        tracing::error!(error = %e, "stopping the private PostgreSQL");
+        tracing::error!(error = %Chain(&e), "stopping the private PostgreSQL");
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
+async fn run(cli: Cli) -> Result<(), ProcessError> {
     let mut settings = config::load(cli.config.as_deref())?;
     telemetry::init(settings.log_format, &settings.log_filter);
     let (url, local) = database(&settings).await?;
@@ -92,15 +92,17 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Migrate => shortener_pg::run_pending_migrations(&url)
             .await
             .map(|applied| println!("applied {} migration(s)", applied.len()))
-            .map_err(Error::from),
+            .map_err(ProcessError::from),
         Command::Audit {
             command: AuditCommand::Tail { params, follow },
         } => {
-            let store = PgStore::new(Db::connect(&url, &settings.pool)?);
-            let tailed = tail::tail(store, &params, follow, &mut std::io::stdout().lock()).await;
+            let log = AuditService::new(PgStore::new(Db::connect(&url, &settings.pool)?));
+            let tailed = tail::tail(&log, &params, follow, &mut std::io::stdout().lock()).await;
             match tailed {
                 // The reader went away (`| head`): that is how tail ends, not a failure.
-                Err(Error::Startup(m)) if m.contains("Broken pipe") => Ok(()),
+                Err(ProcessError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    Ok(())
+                }
                 other => other,
             }
         }
@@ -113,19 +115,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
     result
 }
 
-async fn serve(settings: &Settings, url: &str) -> Result<(), Error> {
+async fn serve(settings: &Settings, url: &str) -> Result<(), ProcessError> {
     let listener = TcpListener::bind(settings.listen).map_err(|e| {
-        Error::Startup(format!(
-            "server.listen: cannot bind {}: {e}",
-            settings.listen
-        ))
+        ProcessError::startup(format!("server.listen: cannot bind {}", settings.listen), e)
     })?;
     let running = shortener_http::start(settings, url, listener, Arc::new(SystemClock)).await?;
     // Runs until SIGINT/SIGTERM, then drains in-flight requests...
     let served = running
         .server
         .await
-        .map_err(|e| Error::Startup(format!("server: {e}")));
+        .map_err(|e| ProcessError::startup("running the server", e));
     // ...and only then writes every click those requests counted.
     let lost = running.clicks.shutdown().await;
     if lost > 0 {
@@ -151,8 +150,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line, naming what is wrong; the operator should not need a backtrace.
-            eprintln!("shortener: {e}");
+            // One line, naming what is wrong and why; the operator should not need a
+            // backtrace.
+            eprintln!("shortener: {}", Chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -7,6 +7,8 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, web};
 
 use crate::problem::{self, Slug};
+use shortener_app::Chain;
+
 use crate::{Error, State};
 
 async fn healthz() -> HttpResponse {
@@ -17,7 +19,7 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
     match state.db.ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            tracing::warn!(error = %Chain(&e), "readiness check failed");
             problem::respond(Slug::ServiceUnavailable, "the database is not answering")
         }
     }
@@ -56,14 +58,7 @@ pub fn ensure_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
-    let slug = Slug::ALL
-        .into_iter()
-        .find(|s| s.status() == status)
-        .unwrap_or(if status.is_server_error() {
-            Slug::Internal
-        } else {
-            Slug::Validation
-        });
+    let slug = Slug::for_stray(status);
     let detail = status.canonical_reason().unwrap_or("error").to_lowercase();
     let (req, _) = res.into_parts();
     let replacement: HttpResponse<BoxBody> = problem::respond(slug, detail);

@@ -5,194 +5,147 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use shortener_app::AppError;
+use shortener_app::{AppError, Chain};
 use shortener_domain::DomainError;
 
 use crate::Error;
 
-/// Every problem type the API can answer with. The slug is part of the contract: clients
-/// branch on it, so it never changes once published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slug {
+/// Declares [`Slug`] and its table from one list, so [`Slug::ALL`] is complete by
+/// construction: a slug cannot exist without its status, title, explanation and place in
+/// `ALL`.
+macro_rules! slugs {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = ($slug:literal, $status:ident, $generic:literal, $title:literal, $text:literal),
+    )*) => {
+        /// Every problem type the API can answer with. The slug is part of the contract:
+        /// clients branch on it, so it never changes once published.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Slug {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Slug {
+            /// Every slug, in declaration order.
+            pub const ALL: &'static [Slug] = &[$(Slug::$variant,)*];
+
+            fn info(self) -> Info {
+                match self {
+                    $(Slug::$variant => Info {
+                        slug: $slug,
+                        status: StatusCode::$status,
+                        generic: $generic,
+                        title: $title,
+                        explanation: $text,
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+/// What the table says of one slug.
+struct Info {
+    slug: &'static str,
+    status: StatusCode,
+    /// Whether the slug says no more than its status does, so that a response of that
+    /// status from outside our handlers may be answered as it.
+    generic: bool,
+    title: &'static str,
+    explanation: &'static str,
+}
+
+slugs! {
     /// 400: the target URL breaks a rule.
-    InvalidUrl,
+    InvalidUrl = ("invalid-url", BAD_REQUEST, false, "Invalid URL",
+        "The target URL must be an absolute http or https URL with a host, at most 2048 bytes, without user-info or control characters. It may not point at this service, nor at a loopback, private, link-local, unspecified or carrier-grade NAT address unless the operator allows it."),
     /// 400: the custom code breaks a rule.
-    InvalidCode,
+    InvalidCode = ("invalid-code", BAD_REQUEST, false, "Invalid code",
+        "A custom code is 3 to 64 characters of A-Z, a-z, 0-9, '_' and '-', and may not be a word the service uses for its own paths (api, admin, healthz, readyz, metrics, ...)."),
     /// 409: the custom code is taken.
-    CodeTaken,
+    CodeTaken = ("code-taken", CONFLICT, false, "Code taken",
+        "Another link already uses this code. Codes are never reused, not even after the link is deleted. Choose another code or let the service generate one."),
     /// 404: no such resource (or not yours).
-    NotFound,
+    NotFound = ("not-found", NOT_FOUND, true, "Not found",
+        "There is no such resource, or it belongs to another account."),
     /// 410: the link has expired.
-    LinkExpired,
+    LinkExpired = ("link-expired", GONE, false, "Link expired",
+        "The link existed but its expiry time has passed. Its owner can set a new expiry."),
     /// 401: missing, unknown or revoked key.
-    Unauthorized,
+    Unauthorized = ("unauthorized", UNAUTHORIZED, true, "Unauthorized",
+        "Send a valid, unrevoked API key as `Authorization: Bearer <key>`."),
     /// 403: the key may not do this.
-    Forbidden,
+    Forbidden = ("forbidden", FORBIDDEN, true, "Forbidden",
+        "The key is valid but may not do this: admin keys call /admin/..., account keys call /api/... for their own account."),
     /// 403: the plan's monthly link allowance is used up.
-    QuotaExceeded,
+    QuotaExceeded = ("quota-exceeded", FORBIDDEN, false, "Quota exceeded",
+        "The account has created as many links this calendar month (UTC) as its plan allows. Existing links keep working; the allowance resets on the 1st, or a larger plan raises it."),
     /// 403: the subscription has expired or was cancelled.
-    SubscriptionInactive,
+    SubscriptionInactive = ("subscription-inactive", FORBIDDEN, false, "Subscription inactive",
+        "The account's subscription has expired or was cancelled, so it cannot create links. Existing links keep redirecting."),
     /// 409: the subscription cannot make this transition from its current state.
-    InvalidTransition,
+    InvalidTransition = ("invalid-transition", CONFLICT, false, "Invalid transition",
+        "The subscription cannot make this change from its current state (activate: from trial; renew: from active; cancel: from trial or active; nothing leaves expired or cancelled). `detail` names the current state."),
     /// 412: `If-Match` named a stale version.
-    VersionMismatch,
+    VersionMismatch = ("version-mismatch", PRECONDITION_FAILED, false, "Version mismatch",
+        "`If-Match` named a version of the subscription that is no longer current. Read it again and decide on the fresh state."),
     /// 413: body over 64 KiB.
-    PayloadTooLarge,
+    PayloadTooLarge = ("payload-too-large", PAYLOAD_TOO_LARGE, true, "Payload too large",
+        "Request bodies are limited to 64 KiB."),
     /// 400: malformed body, unknown field, wrong type, bad parameter.
-    Validation,
+    Validation = ("validation", BAD_REQUEST, true, "Validation failed",
+        "The request is malformed: invalid JSON, an unknown field, a wrong type, a missing required field, or a parameter out of range. `detail` says which."),
     /// 405: the path exists but not with this method.
-    MethodNotAllowed,
+    MethodNotAllowed = ("method-not-allowed", METHOD_NOT_ALLOWED, true, "Method not allowed",
+        "This path exists, but not with this HTTP method."),
     /// 503: the database did not answer in time.
-    ServiceUnavailable,
+    ServiceUnavailable = ("service-unavailable", SERVICE_UNAVAILABLE, true, "Service unavailable",
+        "The service cannot reach its database right now. Retry later; nothing was changed."),
     /// 500: a bug; details are in the service log.
-    Internal,
+    Internal = ("internal", INTERNAL_SERVER_ERROR, true, "Internal error",
+        "Something went wrong inside the service. The operator's log has the details."),
 }
 
 impl Slug {
-    /// Every slug, for the `/problems` pages and their tests.
-    pub const ALL: [Slug; 16] = [
-        Slug::InvalidUrl,
-        Slug::InvalidCode,
-        Slug::CodeTaken,
-        Slug::NotFound,
-        Slug::LinkExpired,
-        Slug::Unauthorized,
-        Slug::Forbidden,
-        Slug::QuotaExceeded,
-        Slug::SubscriptionInactive,
-        Slug::InvalidTransition,
-        Slug::VersionMismatch,
-        Slug::PayloadTooLarge,
-        Slug::Validation,
-        Slug::MethodNotAllowed,
-        Slug::ServiceUnavailable,
-        Slug::Internal,
-    ];
-
     /// The slug as it appears in `type`.
     pub fn as_str(self) -> &'static str {
-        self.info().0
+        self.info().slug
     }
 
     /// The status that goes with it.
     pub fn status(self) -> StatusCode {
-        self.info().1
+        self.info().status
     }
 
     /// The short, fixed title.
     pub fn title(self) -> &'static str {
-        self.info().2
+        self.info().title
     }
 
     /// What `GET /problems/<slug>` explains.
     pub fn explanation(self) -> &'static str {
-        self.info().3
-    }
-
-    fn info(self) -> (&'static str, StatusCode, &'static str, &'static str) {
-        match self {
-            Slug::InvalidUrl => (
-                "invalid-url",
-                StatusCode::BAD_REQUEST,
-                "Invalid URL",
-                "The target URL must be an absolute http or https URL with a host, at most 2048 bytes, without user-info or control characters. It may not point at this service, nor at a loopback, private, link-local, unspecified or carrier-grade NAT address unless the operator allows it.",
-            ),
-            Slug::InvalidCode => (
-                "invalid-code",
-                StatusCode::BAD_REQUEST,
-                "Invalid code",
-                "A custom code is 3 to 64 characters of A-Z, a-z, 0-9, '_' and '-', and may not be a word the service uses for its own paths (api, admin, healthz, readyz, metrics, ...).",
-            ),
-            Slug::CodeTaken => (
-                "code-taken",
-                StatusCode::CONFLICT,
-                "Code taken",
-                "Another link already uses this code. Codes are never reused, not even after the link is deleted. Choose another code or let the service generate one.",
-            ),
-            Slug::NotFound => (
-                "not-found",
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "There is no such resource, or it belongs to another account.",
-            ),
-            Slug::LinkExpired => (
-                "link-expired",
-                StatusCode::GONE,
-                "Link expired",
-                "The link existed but its expiry time has passed. Its owner can set a new expiry.",
-            ),
-            Slug::Unauthorized => (
-                "unauthorized",
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "Send a valid, unrevoked API key as `Authorization: Bearer <key>`.",
-            ),
-            Slug::Forbidden => (
-                "forbidden",
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                "The key is valid but may not do this: admin keys call /admin/..., account keys call /api/... for their own account.",
-            ),
-            Slug::QuotaExceeded => (
-                "quota-exceeded",
-                StatusCode::FORBIDDEN,
-                "Quota exceeded",
-                "The account has created as many links this calendar month (UTC) as its plan allows. Existing links keep working; the allowance resets on the 1st, or a larger plan raises it.",
-            ),
-            Slug::SubscriptionInactive => (
-                "subscription-inactive",
-                StatusCode::FORBIDDEN,
-                "Subscription inactive",
-                "The account's subscription has expired or was cancelled, so it cannot create links. Existing links keep redirecting.",
-            ),
-            Slug::InvalidTransition => (
-                "invalid-transition",
-                StatusCode::CONFLICT,
-                "Invalid transition",
-                "The subscription cannot make this change from its current state (activate: from trial; renew: from active; cancel: from trial or active; nothing leaves expired or cancelled). `detail` names the current state.",
-            ),
-            Slug::VersionMismatch => (
-                "version-mismatch",
-                StatusCode::PRECONDITION_FAILED,
-                "Version mismatch",
-                "`If-Match` named a version of the subscription that is no longer current. Read it again and decide on the fresh state.",
-            ),
-            Slug::PayloadTooLarge => (
-                "payload-too-large",
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload too large",
-                "Request bodies are limited to 64 KiB.",
-            ),
-            Slug::Validation => (
-                "validation",
-                StatusCode::BAD_REQUEST,
-                "Validation failed",
-                "The request is malformed: invalid JSON, an unknown field, a wrong type, a missing required field, or a parameter out of range. `detail` says which.",
-            ),
-            Slug::MethodNotAllowed => (
-                "method-not-allowed",
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method not allowed",
-                "This path exists, but not with this HTTP method.",
-            ),
-            Slug::ServiceUnavailable => (
-                "service-unavailable",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable",
-                "The service cannot reach its database right now. Retry later; nothing was changed.",
-            ),
-            Slug::Internal => (
-                "internal",
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-                "Something went wrong inside the service. The operator's log has the details.",
-            ),
-        }
+        self.info().explanation
     }
 
     /// The slug for a string, for `/problems/{slug}`.
     pub fn from_str_opt(s: &str) -> Option<Slug> {
-        Slug::ALL.into_iter().find(|slug| slug.as_str() == s)
+        Slug::ALL.iter().copied().find(|slug| slug.as_str() == s)
+    }
+
+    /// The slug for an error response that did not come from our handlers (actix's own
+    /// 405, a payload error): the generic slug of its status, never a specific one (a
+    /// stray 409 is not `code-taken`). A status without a generic slug is answered as a
+    /// 400 `validation` when it is the client's, a 500 `internal` otherwise.
+    pub fn for_stray(status: StatusCode) -> Slug {
+        Slug::ALL
+            .iter()
+            .copied()
+            .find(|s| s.info().generic && s.status() == status)
+            .unwrap_or(if status.is_client_error() {
+                Slug::Validation
+            } else {
+                Slug::Internal
+            })
     }
 }
 
@@ -262,7 +215,7 @@ impl Error {
                     Slug::ServiceUnavailable,
                     "the database is not answering; retry shortly".into(),
                 ),
-                AppError::Internal(_) => {
+                AppError::Internal { .. } => {
                     (Slug::Internal, "internal error; see the service log".into())
                 }
             },
@@ -276,9 +229,6 @@ impl Error {
                 Slug::MethodNotAllowed,
                 "this path exists, but not with this method".into(),
             ),
-            Error::Config(_) | Error::Startup(_) => {
-                (Slug::Internal, "internal error; see the service log".into())
-            }
         }
     }
 }
@@ -290,8 +240,9 @@ impl ResponseError for Error {
 
     fn error_response(&self) -> HttpResponse {
         let (slug, detail) = self.problem();
+        // The one place a failed request's whole cause chain is logged.
         if slug.status().is_server_error() {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %Chain(self), "request failed");
         }
         respond(slug, detail)
     }

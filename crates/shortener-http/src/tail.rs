@@ -4,11 +4,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use audit::{AuditEntry, AuditFilter};
-use shortener_app::AuditService;
-use shortener_pg::PgStore;
+use audit::{AuditEntry, AuditFilter, AuditLog};
+use shortener_app::{AppError, AuditService, PageRequest};
 
-use crate::Error;
+use crate::ProcessError;
 use crate::audit::{AuditEntryDto, AuditParams};
 
 /// Entries printed when `--limit` is not given, as `tail` does.
@@ -18,31 +17,29 @@ const POLL: Duration = Duration::from_secs(1);
 /// Entries fetched per query while following.
 const FOLLOW_BATCH: u32 = 500;
 
-fn print(out: &mut impl Write, entries: &[AuditEntry]) -> Result<(), Error> {
+fn print(out: &mut impl Write, entries: &[AuditEntry]) -> Result<(), ProcessError> {
     for e in entries {
-        let line = serde_json::to_string(&AuditEntryDto::from(e))
-            .map_err(|e| Error::Startup(format!("rendering an entry: {e}")))?;
-        writeln!(out, "{line}").map_err(|e| Error::Startup(format!("writing: {e}")))?;
+        serde_json::to_writer(&mut *out, &AuditEntryDto::from(e))
+            .map_err(|e| ProcessError::Output(e.into()))?;
+        writeln!(out).map_err(ProcessError::Output)?;
     }
-    out.flush()
-        .map_err(|e| Error::Startup(format!("writing: {e}")))
+    out.flush().map_err(ProcessError::Output)
 }
 
 /// Prints the newest matching entries, oldest of them first; with `follow`, keeps printing
 /// new ones as they are committed until the process is stopped.
-pub async fn tail(
-    store: PgStore,
+pub async fn tail<L: AuditLog<Error = AppError>>(
+    log: &AuditService<L>,
     params: &AuditParams,
     follow: bool,
     out: &mut impl Write,
-) -> Result<(), Error> {
-    let log = AuditService::new(store);
-    let (filter, cursor, limit) = AuditParams {
+) -> Result<(), ProcessError> {
+    let (filter, page) = AuditParams {
         limit: Some(params.limit.unwrap_or(DEFAULT_LINES)),
         ..params.clone()
     }
     .parse()?;
-    let mut page = log.page(filter.clone(), cursor, limit).await?;
+    let mut page = log.page(filter.clone(), page).await?;
     page.items.reverse();
     print(out, &page.items)?;
     if !follow {
@@ -63,7 +60,11 @@ pub async fn tail(
         let mut fresh = Vec::new();
         let mut after = None;
         loop {
-            let page = log.page(newer.clone(), after, FOLLOW_BATCH).await?;
+            let batch = PageRequest {
+                after,
+                limit: FOLLOW_BATCH,
+            };
+            let page = log.page(newer.clone(), batch).await?;
             fresh.extend(
                 page.items
                     .into_iter()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
-use shortener_app::ResolveCache;
+use shortener_app::{Chain, ResolveCache};
 
 use crate::PgError;
 
@@ -29,7 +29,7 @@ const RECONNECT: Duration = Duration::from_secs(1);
 pub async fn follow_link_changes(url: String, cache: Arc<ResolveCache>) {
     loop {
         if let Err(e) = listen(&url, &cache).await {
-            tracing::warn!(error = %e, "link change listener lost; clearing the resolve cache and reconnecting");
+            tracing::warn!(error = %Chain(&e), "link change listener lost; clearing the resolve cache and reconnecting");
         }
         cache.clear();
         tokio::time::sleep(RECONNECT).await;
@@ -39,7 +39,7 @@ pub async fn follow_link_changes(url: String, cache: Arc<ResolveCache>) {
 async fn listen(url: &str, cache: &ResolveCache) -> Result<(), PgError> {
     let mut conn = AsyncPgConnection::establish(url)
         .await
-        .map_err(|e| PgError::Unavailable(e.to_string()))?;
+        .map_err(PgError::unavailable)?;
     diesel::sql_query(format!("SET application_name = '{APPLICATION_NAME}'"))
         .execute(&mut conn)
         .await?;
@@ -58,9 +58,7 @@ async fn listen(url: &str, cache: &ResolveCache) -> Result<(), PgError> {
             Ok(Some(Ok(n))) => cache.invalidate(&n.payload),
             Ok(Some(Err(e))) => return Err(e.into()),
             Ok(None) => {
-                return Err(PgError::Unavailable(
-                    "the listening connection closed".into(),
-                ));
+                return Err(PgError::unavailable("the listening connection closed"));
             }
             Err(_quiet) => {
                 diesel::sql_query("SELECT 1").execute(&mut conn).await?;

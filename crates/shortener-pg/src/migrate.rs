@@ -19,9 +19,8 @@ pub async fn run_pending_migrations(url: &str) -> Result<Vec<String>, PgError> {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
-            .map_err(|e| PgError::Unavailable(e.to_string()))?;
-        let migration =
-            |e: Box<dyn std::error::Error + Send + Sync>| PgError::Migration(e.to_string());
+            .map_err(PgError::unavailable)?;
+        let migration = PgError::Migration;
         if !conn.has_pending_migration(MIGRATIONS).map_err(migration)? {
             return Ok(Vec::new());
         }
@@ -34,7 +33,7 @@ pub async fn run_pending_migrations(url: &str) -> Result<Vec<String>, PgError> {
         applied
     })
     .await
-    .map_err(|e| PgError::Migration(format!("migration task failed: {e}")))?
+    .map_err(|e| PgError::Migration(Box::new(e)))?
 }
 
 #[derive(QueryableByName)]
@@ -49,7 +48,7 @@ struct Found {
 pub async fn ensure_database(admin_url: &str, name: &str) -> Result<(), PgError> {
     let mut conn = AsyncPgConnection::establish(admin_url)
         .await
-        .map_err(|e| PgError::Unavailable(e.to_string()))?;
+        .map_err(PgError::unavailable)?;
     let found: Vec<Found> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
         .bind::<Text, _>(name)
         .load(&mut conn)

@@ -67,17 +67,15 @@ impl Db {
             .recycle_timeout(Some(settings.wait_timeout))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|e| PgError::Unavailable(format!("building the pool: {e}")))?;
+            .map_err(|e| PgError::unavailable(format!("building the pool: {e}")))?;
         Ok(Db { pool })
     }
 
     /// A connection from the pool.
     pub async fn conn(&self) -> Result<Object<AsyncPgConnection>, PgError> {
         self.pool.get().await.map_err(|e| match e {
-            PoolError::Timeout(_) => {
-                PgError::Unavailable("timed out waiting for a database connection".into())
-            }
-            other => PgError::Unavailable(other.to_string()),
+            PoolError::Timeout(_) => PgError::unavailable("timed out waiting for a connection"),
+            other => PgError::unavailable(other),
         })
     }
 

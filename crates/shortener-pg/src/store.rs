@@ -35,8 +35,11 @@ impl PgStore {
     }
 }
 
-pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> PgError {
-    PgError::Query(format!("stored {what} is invalid: {detail}"))
+pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> PgError {
+    PgError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -276,7 +279,7 @@ impl LinkStore for PgStore {
             .filter(links::deleted_at.is_null())
             .select(LinkRow::as_select())
             .order(links::id.desc())
-            .limit(i64::from(page.limit) + 1)
+            .limit(i64::from(page.limit))
             .into_boxed();
         if let Some(after) = page.after {
             query = query.filter(links::id.lt(after));
@@ -337,7 +340,7 @@ impl AccountStore for PgStore {
             .inner_join(subscription_rows::table.on(subscription_rows::account_id.eq(accounts::id)))
             .select((AccountRow::as_select(), SubscriptionRow::as_select()))
             .order(accounts::id.asc())
-            .limit(i64::from(page.limit) + 1)
+            .limit(i64::from(page.limit))
             .into_boxed();
         if let Some(after) = page.after {
             query = query.filter(accounts::id.gt(after));
@@ -413,7 +416,7 @@ impl SubscriptionStore for PgStore {
         let mut query = s::subscription_rows
             .select(SubscriptionRow::as_select())
             .order(s::account_id.asc())
-            .limit(i64::from(page.limit) + 1)
+            .limit(i64::from(page.limit))
             .into_boxed();
         if let Some(after) = page.after {
             query = query.filter(s::account_id.gt(after));

@@ -11,7 +11,8 @@ use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shortener_app::{
-    AccountService, ClickCounter, ClickSettings, LinkService, NewLink, SystemClock,
+    AccountService, Anonymous, Click, ClickCounter, ClickSettings, Followed, LinkService, NewLink,
+    Redirects, ResolveCache, SystemClock,
 };
 use shortener_domain::{KeyId, Link, UrlPolicy};
 use shortener_pg::local::LocalPostgres;
@@ -45,20 +46,13 @@ async fn total(url: &str) -> i64 {
 
 /// A new account with one link, and the link service that made it (counting into
 /// `clicks`).
-async fn link_of_a_new_account(
-    store: &PgStore,
-    clicks: ClickCounter,
-) -> (LinkService<PgStore>, Link) {
-    let (links, mut made) = links_of_a_new_account(store, clicks, 1).await;
+async fn link_of_a_new_account(store: &PgStore) -> (LinkService<PgStore>, Link) {
+    let (links, mut made) = links_of_a_new_account(store, 1).await;
     (links, made.remove(0))
 }
 
 /// A new account with `n` links, and the link service that made them.
-async fn links_of_a_new_account(
-    store: &PgStore,
-    clicks: ClickCounter,
-    n: usize,
-) -> (LinkService<PgStore>, Vec<Link>) {
+async fn links_of_a_new_account(store: &PgStore, n: usize) -> (LinkService<PgStore>, Vec<Link>) {
     let clock = std::sync::Arc::new(SystemClock);
     let account = AccountService::new(store.clone(), clock.clone(), Plans::default())
         .create(KeyId::new(), "Acme")
@@ -72,8 +66,7 @@ async fn links_of_a_new_account(
         clock,
         policy,
         Plans::default(),
-        clicks,
-        std::sync::Arc::new(shortener_app::ResolveCache::new(100)),
+        std::sync::Arc::new(ResolveCache::new(100)),
     );
     let mut made = Vec::new();
     for _ in 0..n {
@@ -118,15 +111,26 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
             ..ClickSettings::default()
         },
     );
-    let (links, link) = link_of_a_new_account(&store, clicks.clone()).await;
+    let (_, link) = link_of_a_new_account(&store).await;
     // The redirect resolves before the outage; the clicks are counted during it.
-    links.follow(link.code.as_str()).await.unwrap();
+    let redirects = Redirects::start(
+        std::sync::Arc::new(ResolveCache::new(100)),
+        store.clone(),
+        1,
+        clicks.clone(),
+        std::sync::Arc::new(SystemClock),
+    );
+    let followed = redirects.follow(link.code.as_str(), &Anonymous).await;
+    assert!(matches!(followed, Ok(Followed::Found(_))), "{followed:?}");
 
     tokio::task::spawn_blocking(move || local.stop().unwrap())
         .await
         .unwrap();
     for _ in 0..49 {
-        clicks.count(link.id, Utc::now().date_naive());
+        clicks.count(Click {
+            link: link.id,
+            day: Utc::now().date_naive(),
+        });
     }
     clicks.flush().await; // fails: nobody is listening
     assert_eq!(clicks.dropped(), 0);
@@ -154,7 +158,7 @@ async fn a_batch_written_twice_counts_once() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, link) = link_of_a_new_account(&store, ClickCounter::off()).await;
+    let (_, link) = link_of_a_new_account(&store).await;
     let batch = ClickBatch {
         id: uuid::Uuid::now_v7(),
         counts: vec![ClickCount {
@@ -220,7 +224,7 @@ async fn journalled_clicks_read_the_same_before_and_after_they_are_folded() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, made) = links_of_a_new_account(&store, ClickCounter::off(), 2).await;
+    let (_, made) = links_of_a_new_account(&store, 2).await;
     let (a, b) = (&made[0], &made[1]);
     store
         .add_clicks(&batch(&[(a, 1, 3), (b, 1, 5)]))
@@ -255,7 +259,7 @@ async fn a_batch_retried_after_its_fold_still_counts_once() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, link) = link_of_a_new_account(&store, ClickCounter::off()).await;
+    let (_, link) = link_of_a_new_account(&store).await;
     let once = batch(&[(&link, 3, 9)]);
     store.add_clicks(&once).await.unwrap();
     store.fold_clicks().await.unwrap();
@@ -275,7 +279,7 @@ async fn folds_racing_each_other_and_the_writes_lose_and_double_nothing() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, made) = links_of_a_new_account(&store, ClickCounter::off(), 8).await;
+    let (_, made) = links_of_a_new_account(&store, 8).await;
     let made = std::sync::Arc::new(made);
     let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let folders: Vec<_> = (0..2)

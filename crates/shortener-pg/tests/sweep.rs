@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use audit::{Action, Actor, AuditFilter};
-use shortener_app::{AccountService, AuditService, SubscriptionService};
+use shortener_app::{AccountService, AuditService, PageRequest, SubscriptionService};
 use shortener_domain::KeyId;
 use shortener_testing::{ManualClock, TestDb};
 use subscriptions::{Plan, PlanName, Plans, State};
@@ -61,8 +61,10 @@ async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
                 action: Some(Action::SubscriptionExpired),
                 ..AuditFilter::default()
             },
-            None,
-            500,
+            PageRequest {
+                after: None,
+                limit: 500,
+            },
         )
         .await
         .unwrap();

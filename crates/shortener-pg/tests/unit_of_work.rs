@@ -9,8 +9,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use shortener_app::{
-    AccountService, AppError, AuditService, ClickCounter, ClickSettings, Clock, LinkService,
-    NewLink, UnitOfWork,
+    AccountService, AppError, AuditService, Clock, LinkService, NewLink, PageRequest, UnitOfWork,
 };
 use shortener_domain::{Account, AccountId, AccountName, KeyId, UrlPolicy};
 use shortener_testing::{ManualClock, TestDb};
@@ -55,16 +54,8 @@ async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
     // partition to go to. The whole create must roll back.
     clock.advance(chrono::Duration::days(8));
     let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
-    let clicks = ClickCounter::start(pg.clone(), ClickSettings::default()).0;
     let cache = std::sync::Arc::new(shortener_app::ResolveCache::new(100));
-    let links = LinkService::new(
-        pg.clone(),
-        clock.clone(),
-        policy,
-        Plans::default(),
-        clicks,
-        cache,
-    );
+    let links = LinkService::new(pg.clone(), clock.clone(), policy, Plans::default(), cache);
     let failed = links
         .create(
             account,
@@ -75,7 +66,10 @@ async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
             },
         )
         .await;
-    assert!(matches!(failed, Err(AppError::Internal(_))), "{failed:?}");
+    assert!(
+        matches!(failed, Err(AppError::Internal { .. })),
+        "{failed:?}"
+    );
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM shortener.links").await,
         0
@@ -107,7 +101,13 @@ async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
         .await
         .unwrap();
     let log = AuditService::new(pg.clone())
-        .page(AuditFilter::default(), None, 10)
+        .page(
+            AuditFilter::default(),
+            PageRequest {
+                after: None,
+                limit: 10,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(log.items[0].action, Action::LinkCreated);

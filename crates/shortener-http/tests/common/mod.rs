@@ -42,7 +42,7 @@ pub struct TestApp {
     handle: ServerHandle,
     client: awc::Client,
     clicks: shortener_app::ClickCounter,
-    _sweeper: shortener_http::Background,
+    _background: shortener_http::Background,
 }
 
 /// A response, read fully.
@@ -121,7 +121,7 @@ impl TestApp {
             .await
             .expect("app starts");
         let handle = running.server.handle();
-        let sweeper = running.sweeper;
+        let background = running.background;
         let clicks = running.clicks;
         actix_web::rt::spawn(running.server);
         TestApp {
@@ -130,7 +130,7 @@ impl TestApp {
             clock,
             handle,
             clicks,
-            _sweeper: sweeper,
+            _background: background,
             client: awc::Client::builder()
                 .disable_redirects()
                 .timeout(std::time::Duration::from_secs(30))

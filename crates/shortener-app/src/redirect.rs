@@ -1,0 +1,593 @@
+//! The redirect path, whole: what `GET /{code}` and `HEAD /{code}` ask ([`Redirects`]),
+//! the resolve cache it answers from ([`ResolveCache`]), the batched lookups that fill the
+//! cache ([`Lookups`]), the expiry check, and the hand-off of the click to the counter.
+//!
+//! The edge asks one resolver, and the resolver owns the cache (Shlink's `RedirectAction`
+//! / `ShortUrlResolver` split). Each HTTP worker has its own [`Redirects`], built with
+//! [`Redirects::start`] on the worker's runtime: its lookup task and connections live on
+//! that thread, so a cache miss is answered without waking another thread (profiled:
+//! cross-thread wake-ups and frees were a third of the service's CPU on cold redirects).
+//! All of them share one cache and one click counter. The link use cases
+//! ([`crate::LinkService`]) hold only the cache, to invalidate it after their writes.
+//!
+//! **The cache** maps a code to what a redirect needs (link id, target, expiry), or to the
+//! fact that no live link has it. It is bounded (least recently and frequently used
+//! entries go first) and kept true by invalidation: every edit or deletion of a link, on
+//! any instance, makes PostgreSQL notify every instance (shortener-pg's listener calls
+//! [`ResolveCache::invalidate`]); when the listener loses its connection, notifications
+//! may have been missed, so it calls [`ResolveCache::clear`]. Creations are not notified
+//! (that would serialise them in PostgreSQL), so an unknown code is remembered for
+//! [`MISS_TTL`] only: long enough that a flood of one unknown code costs one lookup a
+//! second, short enough that a link created elsewhere redirects within a second.
+//!
+//! A lookup that raced a write must not put the old answer back after the write's
+//! invalidation: each code hashes to one of [`STRIPES`] epochs that every invalidation of
+//! that code bumps, and a looked-up answer is kept only if its stripe's epoch did not move
+//! while the database was asked.
+//!
+//! **The visitor** ([`Visitor`]) is how the redirect sees the request (client address,
+//! user agent, referrer) without knowing HTTP. The edge implements it over the request
+//! and reads a header only when something here asks, so it costs nothing while nothing
+//! reads it. A per-visit dimension (visit analytics) is read from it in
+//! [`Redirects::follow`] and carried in the [`Click`].
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use shortener_domain::{Link, LinkId, ShortCode, TargetUrl, link};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::{AppError, Click, ClickCounter, Clock, LinkStore};
+
+/// How the redirect sees the request that asked for it. Implemented by the HTTP edge over
+/// the request itself, so each method reads the request only when called.
+pub trait Visitor {
+    /// The client's address (behind trusted proxies, the forwarded one), if known.
+    fn address(&self) -> Option<IpAddr>;
+    /// The `User-Agent` header, if sent and readable.
+    fn user_agent(&self) -> Option<&str>;
+    /// The `Referer` header, if sent and readable.
+    fn referrer(&self) -> Option<&str>;
+}
+
+/// A visitor the redirect knows nothing about: callers outside HTTP, and tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Anonymous;
+
+impl Visitor for Anonymous {
+    fn address(&self) -> Option<IpAddr> {
+        None
+    }
+    fn user_agent(&self) -> Option<&str> {
+        None
+    }
+    fn referrer(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// What a redirect needs of a live link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The link being followed (for click counting).
+    pub id: LinkId,
+    /// Where to send the client.
+    pub target: TargetUrl,
+    /// When it stops redirecting.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<Link> for Resolved {
+    fn from(l: Link) -> Self {
+        Resolved {
+            id: l.id,
+            target: l.target,
+            expires_at: l.expires_at,
+        }
+    }
+}
+
+/// What a redirect found. Not an error when the code leads nowhere: that is an answer,
+/// and the edge (metrics, rate limits on unknown codes) needs to tell them apart from a
+/// failure to answer, which is an [`AppError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Followed {
+    /// A live link: send the client to its target.
+    Found(Arc<Resolved>),
+    /// No live link has this code (never had, deleted, or not a well-formed code).
+    NotFound,
+    /// The link exists but its expiry has passed.
+    Expired,
+}
+
+impl Followed {
+    /// The outcome's stable name (`found`, `not_found`, `expired`), e.g. a metric label.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Followed::Found(_) => "found",
+            Followed::NotFound => "not_found",
+            Followed::Expired => "expired",
+        }
+    }
+}
+
+/// Follows links: the redirect's path, cache first, then a batched lookup, then the
+/// expiry check, then (for a GET) the click to the counter. One per HTTP worker; cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Redirects {
+    cache: Arc<ResolveCache>,
+    lookups: Lookups,
+    clicks: ClickCounter,
+    clock: Arc<dyn Clock>,
+}
+
+impl Redirects {
+    /// Redirects answered from `cache`, whose misses go through `store`, at most
+    /// `in_flight` queries at once, from a lookup task started on the current tokio
+    /// runtime (so `store` should open its connections lazily, on first use: they are then
+    /// that runtime's too). Followed links are counted by `clicks`.
+    pub fn start<S: LinkStore + Clone>(
+        cache: Arc<ResolveCache>,
+        store: S,
+        in_flight: usize,
+        clicks: ClickCounter,
+        clock: Arc<dyn Clock>,
+    ) -> Redirects {
+        Redirects {
+            cache,
+            lookups: Lookups::start(store, in_flight),
+            clicks,
+            clock,
+        }
+    }
+
+    /// Follows a link for a GET: resolves it and, when found, counts the click. Counting
+    /// never waits: the click goes to the counter task, which writes clicks in batches.
+    pub async fn follow(&self, code: &str, _visitor: &impl Visitor) -> Result<Followed, AppError> {
+        let (followed, now) = self.resolve(code).await?;
+        if let Followed::Found(link) = &followed {
+            self.clicks.count(Click {
+                link: link.id,
+                day: now.date_naive(),
+            });
+        }
+        Ok(followed)
+    }
+
+    /// Looks a link up for a HEAD: the same answer as [`Self::follow`], and no click (link
+    /// checkers and previews are not visits).
+    pub async fn peek(&self, code: &str) -> Result<Followed, AppError> {
+        Ok(self.resolve(code).await?.0)
+    }
+
+    /// The answer for `code` at this instant. Answered from the cache when it can;
+    /// anything that is not a well-formed code cannot exist, so it is `NotFound` without a
+    /// lookup (and without filling the cache). Expiry is checked here, at every request,
+    /// so it needs no invalidation.
+    async fn resolve(&self, code: &str) -> Result<(Followed, DateTime<Utc>), AppError> {
+        // Only valid codes are ever cached, so a hit needs no parsing (nor its allocation).
+        let answer = match self.cache.get(code) {
+            Some(answer) => answer,
+            None => {
+                let Ok(code) = ShortCode::parse(code) else {
+                    return Ok((Followed::NotFound, self.clock.now()));
+                };
+                let epoch = self.cache.epoch(code.as_str());
+                let answer = Answer::of(self.lookups.resolve(code.clone()).await?);
+                self.cache.keep(code.as_str(), answer.clone(), epoch);
+                answer
+            }
+        };
+        let now = self.clock.now();
+        let followed = match answer {
+            Answer::Missing { .. } => Followed::NotFound,
+            Answer::Link(l) if link::is_expired(l.expires_at, now) => Followed::Expired,
+            Answer::Link(l) => Followed::Found(l),
+        };
+        Ok((followed, now))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The cache.
+
+/// Epoch stripes: enough that unrelated writes rarely keep a lookup out of the cache.
+const STRIPES: usize = 1024;
+/// How long "no such link" is believed.
+pub const MISS_TTL: Duration = Duration::from_secs(1);
+
+/// A cached answer: a live link, or none until an instant (so a flood of unknown codes
+/// stays here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    Link(Arc<Resolved>),
+    Missing { until: Instant },
+}
+
+impl Answer {
+    /// What the database said, as it will be cached.
+    fn of(link: Option<Resolved>) -> Answer {
+        match link {
+            Some(l) => Answer::Link(Arc::new(l)),
+            None => Answer::Missing {
+                until: Instant::now() + MISS_TTL,
+            },
+        }
+    }
+}
+
+/// The resolve cache. Shared by every worker of an instance, and by the link use cases
+/// that invalidate it.
+pub struct ResolveCache {
+    entries: quick_cache::sync::Cache<String, Answer>,
+    epochs: Box<[AtomicU64]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl ResolveCache {
+    /// A cache of at most `capacity` codes.
+    pub fn new(capacity: usize) -> ResolveCache {
+        ResolveCache {
+            entries: quick_cache::sync::Cache::new(capacity.max(1)),
+            epochs: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    fn stripe(&self, code: &str) -> &AtomicU64 {
+        &self.epochs[(self.hasher.hash_one(code) as usize) % STRIPES]
+    }
+
+    /// Forgets what is known of `code` (it was created, edited or deleted somewhere).
+    pub fn invalidate(&self, code: &str) {
+        self.stripe(code).fetch_add(1, Ordering::SeqCst);
+        self.entries.remove(code);
+    }
+
+    /// Forgets everything (invalidations may have been missed).
+    pub fn clear(&self) {
+        for e in self.epochs.iter() {
+            e.fetch_add(1, Ordering::SeqCst);
+        }
+        self.entries.clear();
+    }
+
+    /// How many codes are cached.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The cached answer, unless there is none or it is a miss that is too old to trust.
+    fn get(&self, code: &str) -> Option<Answer> {
+        match self.entries.get(code)? {
+            Answer::Missing { until } if Instant::now() >= until => None,
+            answer => Some(answer),
+        }
+    }
+
+    /// The epoch to pass to [`ResolveCache::keep`] for an answer about to be looked up.
+    fn epoch(&self, code: &str) -> u64 {
+        self.stripe(code).load(Ordering::SeqCst)
+    }
+
+    /// Keeps a looked-up answer unless `code` was invalidated since `epoch` was read. The
+    /// second check closes the gap between the first and the insert: an invalidation
+    /// bumps the epoch before it removes, so either it removes what was inserted here or
+    /// this sees the bump and removes it.
+    fn keep(&self, code: &str, answer: Answer, epoch: u64) {
+        let stripe = self.stripe(code);
+        if stripe.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        self.entries.insert(code.to_owned(), answer);
+        if stripe.load(Ordering::SeqCst) != epoch {
+            self.entries.remove(code);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The lookups.
+
+/// One cache miss waiting for the database.
+type Lookup = (
+    ShortCode,
+    oneshot::Sender<Result<Option<Resolved>, AppError>>,
+);
+
+/// Most codes asked for in one query.
+const LOOKUP_BATCH: usize = 256;
+
+/// Cache misses, batched: concurrent misses go to one task, which asks the database for
+/// all of them in one query (up to `in_flight` queries at once, which should be the size
+/// of the store's pool: more would only wait for a connection). While queries are out,
+/// misses queue, so the busier the database, the larger and fewer the queries: a flood of
+/// first touches costs the database far fewer round trips than requests.
+#[derive(Clone)]
+struct Lookups {
+    tx: mpsc::Sender<Lookup>,
+}
+
+impl Lookups {
+    /// Starts the lookup task on the current tokio runtime.
+    fn start<S: LinkStore + Clone>(store: S, in_flight: usize) -> Lookups {
+        let (tx, rx) = mpsc::channel(LOOKUP_BATCH * 16);
+        tokio::spawn(run_lookups(store, rx, in_flight.max(1)));
+        Lookups { tx }
+    }
+
+    /// What the database says of `code`.
+    async fn resolve(&self, code: ShortCode) -> Result<Option<Resolved>, AppError> {
+        let (answer, wait) = oneshot::channel();
+        self.tx
+            .send((code, answer))
+            .await
+            .map_err(|_| AppError::internal("the lookup task is gone"))?;
+        wait.await
+            .map_err(|_| AppError::internal("the lookup task dropped a request"))?
+    }
+}
+
+async fn run_lookups<S: LinkStore + Clone>(
+    store: S,
+    mut rx: mpsc::Receiver<Lookup>,
+    in_flight: usize,
+) {
+    let permits = Arc::new(Semaphore::new(in_flight));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < LOOKUP_BATCH {
+            match rx.try_recv() {
+                Ok(lookup) => batch.push(lookup),
+                Err(_) => break,
+            }
+        }
+        let store = store.clone();
+        tokio::spawn(async move {
+            let codes: Vec<ShortCode> = batch.iter().map(|(c, _)| c.clone()).collect();
+            match store.resolve_codes(&codes).await {
+                Ok(found) => {
+                    let found: HashMap<ShortCode, Resolved> = found.into_iter().collect();
+                    for (code, answer) in batch {
+                        let _ = answer.send(Ok(found.get(&code).cloned()));
+                    }
+                }
+                // One failure answers every request of the batch, each with the same
+                // kind and cause.
+                Err(e) => {
+                    for (_, answer) in batch {
+                        let _ = answer.send(Err(e.clone()));
+                    }
+                }
+            }
+            drop(permit);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shortener_domain::AccountId;
+
+    use super::*;
+    use crate::memory::ManualClock;
+    use crate::{ClickCount, ClickSettings, ClickStore, PageRequest};
+
+    fn answer() -> Answer {
+        Answer::Link(Arc::new(Resolved {
+            id: LinkId::new(),
+            target: TargetUrl::from_storage("https://example.com/".into()),
+            expires_at: None,
+        }))
+    }
+
+    #[test]
+    fn an_answer_looked_up_across_an_invalidation_is_not_kept() {
+        let cache = ResolveCache::new(100);
+        let epoch = cache.epoch("abc");
+        cache.invalidate("abc"); // a write committed while we asked the database
+        cache.keep("abc", answer(), epoch);
+        assert!(cache.get("abc").is_none());
+
+        let epoch = cache.epoch("abc");
+        cache.keep("abc", answer(), epoch);
+        assert!(cache.get("abc").is_some());
+        cache.invalidate("abc");
+        assert!(cache.get("abc").is_none());
+    }
+
+    #[test]
+    fn unknown_codes_are_remembered_and_clear_forgets_everything() {
+        let cache = ResolveCache::new(100);
+        let epoch = cache.epoch("nope");
+        cache.keep("nope", Answer::of(None), epoch);
+        assert!(matches!(cache.get("nope"), Some(Answer::Missing { .. })));
+        // An old miss is not believed any more.
+        let epoch = cache.epoch("old");
+        cache.keep(
+            "old",
+            Answer::Missing {
+                until: Instant::now(),
+            },
+            epoch,
+        );
+        assert_eq!(cache.get("old"), None);
+        let epoch = cache.epoch("yes");
+        cache.clear();
+        cache.keep("yes", answer(), epoch);
+        assert!(cache.is_empty(), "a clear also stops lookups in flight");
+    }
+
+    #[test]
+    fn it_stays_within_its_capacity() {
+        let cache = ResolveCache::new(1000);
+        for i in 0..10_000 {
+            let code = format!("c{i}");
+            let epoch = cache.epoch(&code);
+            cache.keep(&code, Answer::of(None), epoch);
+        }
+        assert!(cache.len() <= 1000, "{}", cache.len());
+    }
+
+    /// Knows codes starting with `k` (those ending in `x` expired long ago); remembers the
+    /// size of every query.
+    #[derive(Clone, Default)]
+    struct Counting(Arc<std::sync::Mutex<Vec<usize>>>);
+
+    impl Counting {
+        fn queries(&self) -> Vec<usize> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        }
+    }
+
+    impl LinkStore for Counting {
+        async fn resolve_codes(
+            &self,
+            codes: &[ShortCode],
+        ) -> Result<Vec<(ShortCode, Resolved)>, AppError> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(codes.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(codes
+                .iter()
+                .filter(|c| c.as_str().starts_with('k'))
+                .map(|c| {
+                    let expired = c.as_str().ends_with('x');
+                    (
+                        c.clone(),
+                        Resolved {
+                            id: LinkId::new(),
+                            target: TargetUrl::from_storage(format!("https://x/{c}")),
+                            expires_at: expired.then_some(DateTime::<Utc>::UNIX_EPOCH),
+                        },
+                    )
+                })
+                .collect())
+        }
+        async fn link_by_code(&self, _: &ShortCode) -> Result<Option<Link>, AppError> {
+            Ok(None)
+        }
+        async fn list_links(&self, _: AccountId, _: PageRequest) -> Result<Vec<Link>, AppError> {
+            Ok(Vec::new())
+        }
+        async fn daily_clicks(
+            &self,
+            _: LinkId,
+            _: chrono::NaiveDate,
+            _: chrono::NaiveDate,
+        ) -> Result<Vec<(chrono::NaiveDate, i64)>, AppError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_queries_and_each_gets_its_own_answer() {
+        let store = Counting::default();
+        let lookups = Lookups::start(store.clone(), 2);
+        let asks = (0..200).map(|i| {
+            let lookups = lookups.clone();
+            let code = if i % 2 == 0 {
+                format!("k{i:04}")
+            } else {
+                format!("u{i:04}")
+            };
+            async move {
+                let answer = lookups
+                    .resolve(ShortCode::parse(&code).unwrap_or_else(|_| panic!("{code}")))
+                    .await;
+                (code, answer)
+            }
+        });
+        let handles: Vec<_> = asks.map(tokio::spawn).collect();
+        for h in handles {
+            let (code, answer) = h.await.unwrap_or_else(|e| panic!("{e}"));
+            let answer = answer.unwrap_or_else(|e| panic!("{e}"));
+            match answer {
+                Some(r) => assert_eq!(r.target.as_str(), format!("https://x/{code}")),
+                None => assert!(code.starts_with('u'), "{code} should be known"),
+            }
+        }
+        let sizes = store.queries();
+        assert_eq!(sizes.iter().sum::<usize>(), 200, "every code asked once");
+        assert!(sizes.len() < 200, "batched: {sizes:?}");
+    }
+
+    #[tokio::test]
+    async fn follow_answers_each_outcome_from_the_cache_and_counts_only_found_gets() {
+        let store = Counting::default();
+        let cache = Arc::new(ResolveCache::new(100));
+        let written = Written::default();
+        let clicks = ClickCounter::start(written.clone(), ClickSettings::default()).0;
+        let redirects = Redirects::start(
+            cache.clone(),
+            store.clone(),
+            1,
+            clicks.clone(),
+            ManualClock::new(),
+        );
+        let found = redirects.follow("kfound", &Anonymous).await.unwrap();
+        assert!(matches!(&found, Followed::Found(l) if l.target.as_str() == "https://x/kfound"));
+        assert_eq!(found.outcome(), "found");
+        let expired = redirects.follow("kgonex", &Anonymous).await.unwrap();
+        assert_eq!((expired.outcome(), expired), ("expired", Followed::Expired));
+        let missing = redirects.follow("unknown", &Anonymous).await.unwrap();
+        assert_eq!(
+            (missing.outcome(), missing),
+            ("not_found", Followed::NotFound)
+        );
+        // Not a well-formed code: not found without asking the database.
+        assert_eq!(
+            redirects.follow("no/such code", &Anonymous).await.unwrap(),
+            Followed::NotFound
+        );
+        assert_eq!(store.queries().len(), 3, "{:?}", store.queries());
+
+        // Asked again, every answer comes from the cache; a HEAD answers the same.
+        assert!(matches!(
+            redirects.peek("kfound").await.unwrap(),
+            Followed::Found(_)
+        ));
+        assert_eq!(redirects.peek("kgonex").await.unwrap(), Followed::Expired);
+        assert_eq!(redirects.peek("unknown").await.unwrap(), Followed::NotFound);
+        assert_eq!(store.queries().len(), 3, "{:?}", store.queries());
+        assert_eq!(cache.len(), 3);
+
+        // One GET found its link: one click, for that link.
+        clicks.flush().await;
+        let written = written.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(written.len(), 1, "{written:?}");
+        assert_eq!(written[0].clicks, 1);
+    }
+
+    /// Keeps every count written.
+    #[derive(Clone, Default)]
+    struct Written(Arc<std::sync::Mutex<Vec<ClickCount>>>);
+
+    impl ClickStore for Written {
+        async fn add_clicks(&self, batch: &crate::ClickBatch) -> Result<(), AppError> {
+            let mut written = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            written.extend(batch.counts.iter().copied());
+            Ok(())
+        }
+        async fn fold_clicks(&self) -> Result<u64, AppError> {
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The public redirect, `GET /{code}` and `HEAD /{code}`: the edge of the app's redirect
+//! path. It turns the request into a code and a [`Visitor`], asks this worker's
+//! [`Redirects`], and turns what they found into the answer. It gets no request span and
+//! no authentication (see `startup.rs`): every cached redirect pays for nothing it does not
+//! use.
+
+use std::net::IpAddr;
+
+use actix_web::http::header::HeaderValue;
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use shortener_app::{AppError, Followed, Redirects, Visitor};
+
+use crate::Error;
+
+/// What the redirect route needs, one per HTTP worker: its own [`Redirects`] (whose
+/// cache misses are looked up on that worker's runtime) and the configured status.
+pub struct Redirector {
+    /// This worker's redirects.
+    pub redirects: Redirects,
+    /// Status used for redirects.
+    pub status: StatusCode,
+}
+
+/// The visitor as the request shows it, read only when the redirect path asks (Shlink's
+/// `Visitor::fromRequest`, made lazy so that nothing is paid while nothing reads it).
+pub struct RequestVisitor<'r>(pub &'r HttpRequest);
+
+impl RequestVisitor<'_> {
+    fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.0.headers().get(name)?.to_str().ok()
+    }
+}
+
+impl Visitor for RequestVisitor<'_> {
+    fn address(&self) -> Option<IpAddr> {
+        self.0.peer_addr().map(|a| a.ip())
+    }
+    fn user_agent(&self) -> Option<&str> {
+        self.header(header::USER_AGENT)
+    }
+    fn referrer(&self) -> Option<&str> {
+        self.header(header::REFERER)
+    }
+}
+
+/// Private and immediately stale: edits, deletes and expiry take effect at once, and
+/// every follow reaches us to be counted.
+const NO_STORE_CACHE: HeaderValue = HeaderValue::from_static("private, max-age=0");
+
+fn redirect_to(status: StatusCode, target: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::LOCATION, target))
+        .insert_header((header::CACHE_CONTROL, NO_STORE_CACHE))
+        .finish()
+}
+
+/// Everything no route claims: `GET /{code}` redirects and counts the click, `HEAD /{code}`
+/// answers the same without counting (link checkers and previews are not clicks), other
+/// methods on one segment are 405, anything else 404. Being the default service, the
+/// redirect costs no pattern matching: every other route is tried by its static prefix
+/// first, and this only splits the path. A failure is still logged, by [`Error`]'s
+/// response.
+pub async fn redirect_or_not_found(
+    redirector: web::Data<Redirector>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Error> {
+    let code = match req.path().strip_prefix('/') {
+        Some(code) if !code.is_empty() && !code.contains('/') => code,
+        _ => return Err(Error::RouteNotFound),
+    };
+    let redirects = &redirector.redirects;
+    let followed = match *req.method() {
+        Method::GET => redirects.follow(code, &RequestVisitor(&req)).await?,
+        Method::HEAD => redirects.peek(code).await?,
+        _ => return Err(Error::MethodNotAllowed),
+    };
+    match followed {
+        Followed::Found(link) => Ok(redirect_to(redirector.status, link.target.as_str())),
+        Followed::NotFound => Err(AppError::NotFound.into()),
+        Followed::Expired => Err(AppError::LinkExpired.into()),
+    }
+}
