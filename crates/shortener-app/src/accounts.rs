@@ -9,7 +9,7 @@ use subscriptions::{PlanName, Plans, Subscription, Versioned};
 use audit::{Action, Actor, Changes, Value};
 
 use crate::keys::{self, KeyOwner};
-use crate::{AccountStore, AppError, Clock, Page, PageRequest, Revoked, UnitOfWork, trail};
+use crate::{AccountStore, AppError, Clock, Page, PageRequest, Revoked, UnitOfWork, audit_log};
 
 /// An account as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +80,11 @@ impl<S: AccountStore + UnitOfWork> AccountService<S> {
             .run(move |tx| {
                 Box::pin(async move {
                     tx.insert_account(&view.account, &view.subscription).await?;
-                    tx.record(trail::account_created(admin_actor(admin), &view.account))
-                        .await?;
+                    tx.record(audit_log::account_created(
+                        admin_actor(admin),
+                        &view.account,
+                    ))
+                    .await?;
                     Ok(view)
                 })
             })
@@ -119,7 +122,7 @@ impl<S: AccountStore + UnitOfWork> AccountService<S> {
             .run(move |tx| {
                 Box::pin(async move {
                     tx.insert_key(&stored).await?;
-                    tx.record(trail::key_created(admin_actor(admin), account, &stored))
+                    tx.record(audit_log::key_created(admin_actor(admin), account, &stored))
                         .await
                 })
             })
@@ -148,7 +151,7 @@ impl<S: AccountStore + UnitOfWork> AccountService<S> {
                         Revoked::NoSuchKey => Err(AppError::NotFound),
                         Revoked::Already => Ok(()),
                         Revoked::Now => {
-                            tx.record(trail::entry(
+                            tx.record(audit_log::entry(
                                 now,
                                 admin_actor(admin),
                                 Action::KeyRevoked,

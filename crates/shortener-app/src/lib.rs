@@ -1,9 +1,10 @@
 //! Use cases of the shortener and the ports (traits) they need from the outside world.
 //!
 //! This crate orchestrates the domain and the modules (`subscriptions`, `audit`): it decides
-//! what happens when someone shortens, resolves, edits or deletes a link, or administers
-//! accounts and keys, and every change it makes goes through a [`UnitOfWork`] that writes
-//! the change and its audit entry in one transaction. It owns the ports; shortener-pg implements them and shortener-http
+//! what happens when someone shortens, edits or deletes a link, follows one (`redirect.rs`,
+//! the whole redirect path), or administers accounts, keys and subscriptions, and every
+//! change it makes goes through a [`UnitOfWork`] that writes the change and its audit entry
+//! in one transaction. It owns the ports; shortener-pg implements them and shortener-http
 //! wires them. It must never depend on diesel, actix, a database driver, config, or the pg
 //! and http crates (`cargo xtask check-boundaries` enforces this).
 
@@ -13,16 +14,16 @@ mod clicks;
 mod clock;
 mod error;
 mod keys;
-mod lifecycle;
 mod links;
 mod page;
 mod ports;
 mod redirect;
-mod trail;
+mod subscriptions;
 
 #[cfg(test)]
 mod memory;
 
+pub use crate::subscriptions::SubscriptionService;
 pub use accounts::{AccountService, AccountView, NewKey};
 pub use audit_log::AuditService;
 pub use clicks::{
@@ -31,7 +32,6 @@ pub use clicks::{
 pub use clock::{Clock, SystemClock};
 pub use error::{AppError, Cause, Chain};
 pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};
-pub use lifecycle::SubscriptionService;
 pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};
 pub use page::{Page, PageRequest};
 pub use ports::{

@@ -10,7 +10,7 @@ use subscriptions::Plans;
 use audit::{Action, Actor, Changes, Value};
 
 use crate::{
-    AppError, Clock, Inserted, LinkStore, Page, PageRequest, ResolveCache, UnitOfWork, trail,
+    AppError, Clock, Inserted, LinkStore, Page, PageRequest, ResolveCache, UnitOfWork, audit_log,
 };
 
 /// Random codes collide with probability n / 62^7; five draws in a row failing means
@@ -157,13 +157,13 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
                         if tx.insert_link(&link).await? == Inserted::CodeTaken {
                             return Err(AppError::CodeTaken(link.code.to_string()));
                         }
-                        tx.record(trail::entry(
+                        tx.record(audit_log::entry(
                             now,
                             Actor::Account(account.as_uuid()),
                             Action::LinkCreated,
                             link.code.as_str(),
                             account,
-                            Changes::created(&trail::link_fields(&link)),
+                            Changes::created(&audit_log::link_fields(&link)),
                         ))
                         .await?;
                         // Last, so the account's counter row (which every create of the
@@ -243,15 +243,17 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
                     if let Some(expires_at) = expires_at {
                         after.expires_at = expires_at;
                     }
-                    let changes =
-                        Changes::diff(&trail::link_fields(&before), &trail::link_fields(&after));
+                    let changes = Changes::diff(
+                        &audit_log::link_fields(&before),
+                        &audit_log::link_fields(&after),
+                    );
                     if changes.is_empty() {
                         return Ok(after);
                     }
                     if !tx.update_link(&after).await? {
                         return Err(AppError::NotFound);
                     }
-                    tx.record(trail::entry(
+                    tx.record(audit_log::entry(
                         now,
                         Actor::Account(account.as_uuid()),
                         Action::LinkUpdated,
@@ -281,7 +283,7 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
                     if !tx.delete_link(link.id, now).await? {
                         return Err(AppError::NotFound);
                     }
-                    tx.record(trail::entry(
+                    tx.record(audit_log::entry(
                         now,
                         Actor::Account(account.as_uuid()),
                         Action::LinkDeleted,

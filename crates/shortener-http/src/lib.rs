@@ -6,7 +6,7 @@
 //! (shortener-app). Nothing depends on it.
 
 mod admin;
-pub mod audit;
+pub mod audit_log;
 mod auth;
 pub mod config;
 mod error;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 use shortener_app::{AuditService, Chain, SystemClock};
-use shortener_http::audit::AuditParams;
+use shortener_http::audit_log::AuditParams;
 use shortener_http::config::{self, DatabaseTarget, Settings};
 use shortener_http::{ProcessError, tail, telemetry};
 use shortener_pg::local::LocalPostgres;

@@ -74,3 +74,48 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // A scope, so other paths are turned away by a prefix comparison, not a pattern.
         .service(web::scope("/problems").route("/{slug}", web::get().to(problem_page)));
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    /// What `ensure_problem` makes of a plain-text response of `status`.
+    async fn rewritten(status: u16) -> (u16, serde_json::Value) {
+        let status = actix_web::http::StatusCode::from_u16(status).unwrap();
+        let res = TestRequest::default()
+            .to_srv_response(HttpResponse::build(status).body("actix's own words"));
+        let ErrorHandlerResponse::Response(res) = ensure_problem(res).unwrap() else {
+            panic!("a response, not a future");
+        };
+        let status = res.status().as_u16();
+        let body = to_bytes(res.into_body()).await.unwrap_or_default();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn stray_error_responses_become_generic_problems() {
+        let (status, body) = rewritten(400).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (400, Some("/problems/validation"))
+        );
+        let (status, body) = rewritten(409).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (400, Some("/problems/validation"))
+        );
+        let (status, body) = rewritten(405).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (405, Some("/problems/method-not-allowed"))
+        );
+        let (status, body) = rewritten(502).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (500, Some("/problems/internal"))
+        );
+    }
+}

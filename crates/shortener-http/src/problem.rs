@@ -247,3 +247,37 @@ impl ResponseError for Error {
         respond(slug, detail)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_unique_and_each_page_names_itself() {
+        for (i, a) in Slug::ALL.iter().enumerate() {
+            assert_eq!(Slug::from_str_opt(a.as_str()), Some(*a));
+            for b in &Slug::ALL[i + 1..] {
+                assert_ne!(a.as_str(), b.as_str());
+            }
+        }
+    }
+
+    #[test]
+    fn a_stray_status_gets_its_generic_slug_never_a_specific_one() {
+        for slug in Slug::ALL {
+            let stray = Slug::for_stray(slug.status());
+            assert!(stray.info().generic, "{slug:?} -> {stray:?}");
+        }
+        assert_eq!(Slug::for_stray(StatusCode::BAD_REQUEST), Slug::Validation);
+        assert_eq!(Slug::for_stray(StatusCode::NOT_FOUND), Slug::NotFound);
+        assert_eq!(Slug::for_stray(StatusCode::FORBIDDEN), Slug::Forbidden);
+        assert_eq!(
+            Slug::for_stray(StatusCode::PAYLOAD_TOO_LARGE),
+            Slug::PayloadTooLarge
+        );
+        // No generic slug for these: a client's mistake or ours, never a specific one.
+        assert_eq!(Slug::for_stray(StatusCode::CONFLICT), Slug::Validation);
+        assert_eq!(Slug::for_stray(StatusCode::GONE), Slug::Validation);
+        assert_eq!(Slug::for_stray(StatusCode::BAD_GATEWAY), Slug::Internal);
+    }
+}

@@ -18,7 +18,7 @@ use url::Url;
 
 use crate::config::Settings;
 use crate::redirect::{self, Redirector};
-use crate::{ProcessError, admin, audit, auth, extract, links, ops};
+use crate::{ProcessError, admin, audit_log, auth, extract, links, ops};
 
 /// What every handler shares. Built once at start.
 pub struct State {
@@ -243,14 +243,14 @@ pub async fn start(
                     .wrap(from_fn(auth::authenticate))
                     .wrap(TracingLogger::default())
                     .configure(links::api_routes)
-                    .configure(audit::api_routes),
+                    .configure(audit_log::api_routes),
             )
             .service(
                 web::scope("/admin/v1")
                     .wrap(from_fn(auth::authenticate))
                     .wrap(TracingLogger::default())
                     .configure(admin::routes)
-                    .configure(audit::admin_routes),
+                    .configure(audit_log::admin_routes),
             )
             .default_service(web::to(redirect::redirect_or_not_found))
     })

@@ -8,7 +8,7 @@ use audit::{AuditEntry, AuditFilter, AuditLog};
 use shortener_app::{AppError, AuditService, PageRequest};
 
 use crate::ProcessError;
-use crate::audit::{AuditEntryDto, AuditParams};
+use crate::audit_log::{AuditEntryDto, AuditParams};
 
 /// Entries printed when `--limit` is not given, as `tail` does.
 pub const DEFAULT_LINES: u32 = 20;

@@ -10,6 +10,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
+use shortener_http::problem::Slug;
 
 #[actix_web::test]
 async fn a_new_account_starts_in_a_trial_of_the_trial_period() {
@@ -255,18 +256,7 @@ async fn operations_endpoints_and_problem_pages() {
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::OK);
 
-    for slug in [
-        "invalid-url",
-        "invalid-code",
-        "code-taken",
-        "not-found",
-        "link-expired",
-        "unauthorized",
-        "forbidden",
-        "payload-too-large",
-        "validation",
-        "service-unavailable",
-    ] {
+    for slug in Slug::ALL.iter().map(|s| s.as_str()) {
         let page = app.get(&format!("/problems/{slug}"), None).await;
         assert_eq!(page.status, StatusCode::OK, "{slug}");
         assert!(

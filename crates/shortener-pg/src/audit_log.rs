@@ -56,7 +56,7 @@ fn value_from_json(j: &Json) -> Result<Value, PgError> {
 }
 
 /// `{"field": {"old": ..., "new": ...}, ...}`.
-pub fn changes_to_json(c: &Changes) -> Json {
+fn changes_to_json(c: &Changes) -> Json {
     Json::Object(
         c.fields()
             .iter()

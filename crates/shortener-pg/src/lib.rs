@@ -18,7 +18,6 @@ mod schema;
 mod store;
 mod tx;
 
-pub use audit_log::changes_to_json;
 pub use error::PgError;
 pub use migrate::{MIGRATIONS, ensure_database, run_pending_migrations};
 pub use pool::{Db, PoolSettings};

@@ -29,7 +29,8 @@ impl PgStore {
         PgStore { db }
     }
 
-    /// The pool, for readiness checks.
+    /// The pool every adapter of this store takes its connections from (the reads here,
+    /// the unit of work, the click journal, the audit log), and tests their SQL.
     pub fn db(&self) -> &Db {
         &self.db
     }

@@ -9,7 +9,7 @@ use shortener_domain::{AccountId, KeyId};
 use subscriptions::{Plans, State, Subscription, Transition, Versioned};
 
 use crate::accounts::admin_actor;
-use crate::{AppError, Clock, Page, PageRequest, SubscriptionStore, Tx, UnitOfWork, trail};
+use crate::{AppError, Clock, Page, PageRequest, SubscriptionStore, Tx, UnitOfWork, audit_log};
 
 /// Subscription administration and the expiry sweep.
 pub struct SubscriptionService<S> {
@@ -177,15 +177,15 @@ async fn write(
         subscription: next,
         version: current.version + 1,
     };
-    tx.record(trail::entry(
+    tx.record(audit_log::entry(
         now,
         actor,
         action_of(transition),
         account.as_uuid().to_string(),
         account,
         Changes::diff(
-            &trail::subscription_fields(current),
-            &trail::subscription_fields(&next),
+            &audit_log::subscription_fields(current),
+            &audit_log::subscription_fields(&next),
         ),
     ))
     .await?;
