@@ -62,7 +62,8 @@ mod tests {
     use subscriptions::{PlanName, Plans, Transition};
 
     use super::*;
-    use crate::memory::{ManualClock, MemoryStore};
+    use crate::ManualClock;
+    use crate::memory::MemoryStore;
     use crate::{
         AccountService, ClickCounter, ClickSettings, Clock, LinkPatch, LinkService, NewLink,
         SubscriptionService,

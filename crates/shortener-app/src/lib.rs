@@ -26,7 +26,7 @@ mod memory;
 pub use accounts::{AccountService, AccountView, NewKey};
 pub use audit_log::AuditService;
 pub use clicks::{BATCH_LIMIT, ClickBatch, ClickCount, ClickCounter, ClickSettings, ClickStore};
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AppError;
 pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};
 pub use lifecycle::SubscriptionService;

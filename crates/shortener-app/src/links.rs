@@ -431,7 +431,8 @@ mod tests {
     use shortener_domain::KeyId;
 
     use super::*;
-    use crate::memory::{ManualClock, MemoryStore};
+    use crate::ManualClock;
+    use crate::memory::MemoryStore;
     use crate::{AccountService, ClickSettings};
 
     #[tokio::test]

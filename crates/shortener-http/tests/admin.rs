@@ -59,7 +59,7 @@ async fn configured_trial_length_applies_and_a_passed_trial_reads_expired() {
         )
         .await;
     let id = r.body["id"].as_str().unwrap();
-    app.clock.advance(3601);
+    app.clock.advance(chrono::Duration::seconds(3601));
     let got = app
         .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
         .await;

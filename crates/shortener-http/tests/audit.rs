@@ -274,6 +274,8 @@ async fn filters_narrow_the_log_and_bad_ones_are_400() {
     let first = app.link(&key_a, json!({"url": "https://a.example/"})).await;
     let code = first["code"].as_str().unwrap().to_owned();
     app.link(&key_b, json!({"url": "https://b.example/"})).await;
+    // The app's clock stands still: move it, so the newest entry has an instant of its own.
+    app.clock.advance(chrono::Duration::seconds(1));
     let r = app
         .request(
             Method::PATCH,
@@ -435,6 +437,8 @@ async fn the_expiry_sweep_is_recorded_as_the_system() {
     ])
     .await;
     let (account, _) = app.account("A").await;
+    // The trial's second passes; the sweep runs every second.
+    app.clock.advance(chrono::Duration::seconds(1));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let expired = loop {
         let found = admin_log(&app, "action=subscription.expired").await;

@@ -12,6 +12,7 @@ use awc::http::{Method, StatusCode};
 use common::TestApp;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde_json::json;
+use shortener_app::Clock;
 
 /// Polls `GET /{code}` on `app` until it answers `status` (and `location`, when given);
 /// fails after `within`.
@@ -64,7 +65,7 @@ async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
     until(&b, "promo-2026", 302, Some("https://two.example/"), second).await;
 
     // Expiry needs no message: it is checked at every request.
-    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let soon = (a.clock.now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
     let r = a
         .request(
             Method::PATCH,
@@ -74,6 +75,8 @@ async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
+    // Time passes for both instances (they share the clock, as machines share the time).
+    a.clock.advance(chrono::Duration::seconds(2));
     until(&b, "promo-2026", 410, None, Duration::from_secs(3)).await;
     let r = a
         .request(

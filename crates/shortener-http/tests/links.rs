@@ -221,7 +221,7 @@ async fn expiry_must_be_future_and_an_expired_link_is_gone() {
         StatusCode::FOUND
     );
 
-    app.clock.advance(2 * 3600);
+    app.clock.advance(chrono::Duration::hours(2));
     app.get(&format!("/{code}"), None)
         .await
         .assert_problem(410, "link-expired");

@@ -238,7 +238,7 @@ async fn subscriptions_list_by_effective_state_with_pagination() {
     assert_eq!(ids(&trials), vec![trial.clone()]);
 
     // Fifteen days on, the trial is expired in every read, written down or not.
-    app.clock.advance(15 * 86_400);
+    app.clock.advance(chrono::Duration::days(15));
     let trials = app
         .admin(Method::GET, "/admin/v1/subscriptions?state=trial", None)
         .await;
@@ -491,6 +491,8 @@ async fn a_short_trial_is_written_down_as_expired_by_the_sweep() {
     app.link(&key, json!({"url": "https://example.com/"})).await;
     assert_eq!(stored(&app, &id).await, ("trial".into(), 1));
 
+    // The trial's two seconds pass; the sweep runs every second.
+    app.clock.advance(chrono::Duration::seconds(2));
     let deadline = Instant::now() + Duration::from_secs(20);
     while stored(&app, &id).await != ("expired".into(), 2) {
         assert!(Instant::now() < deadline, "the sweep wrote the expiry down");

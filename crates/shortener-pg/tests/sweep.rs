@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use audit::{Action, Actor, AuditFilter};
-use shortener_app::{AccountService, AuditService, SubscriptionService};
+use shortener_app::{AccountService, AuditService, ManualClock, SubscriptionService};
 use shortener_domain::KeyId;
-use shortener_testing::{ManualClock, TestDb};
+use shortener_testing::TestDb;
 use subscriptions::{Plan, PlanName, Plans, State};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

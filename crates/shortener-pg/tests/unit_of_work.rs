@@ -10,10 +10,10 @@ use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use shortener_app::{
     AccountService, AppError, AuditService, ClickCounter, ClickSettings, Clock, LinkService,
-    NewLink, UnitOfWork,
+    ManualClock, NewLink, UnitOfWork,
 };
 use shortener_domain::{Account, AccountId, AccountName, KeyId, UrlPolicy};
-use shortener_testing::{ManualClock, TestDb};
+use shortener_testing::TestDb;
 use subscriptions::{PlanName, Plans, Subscription, Versioned};
 
 #[derive(QueryableByName)]

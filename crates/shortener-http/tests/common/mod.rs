@@ -3,42 +3,21 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use actix_web::dev::ServerHandle;
 use awc::http::{Method, StatusCode};
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use shortener_app::Clock;
+use shortener_app::ManualClock;
 use shortener_http::config;
 use shortener_testing::TestDb;
 
 pub const ADMIN_KEY: &str = "test-bootstrap-admin-key-0123456789abcdef";
 
-/// Wall-clock time plus an offset the test controls.
-#[derive(Default)]
-pub struct TestClock {
-    offset_secs: AtomicI64,
-}
-
-impl TestClock {
-    pub fn advance(&self, secs: i64) {
-        self.offset_secs.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        use chrono::SubsecRound;
-        (Utc::now() + chrono::Duration::seconds(self.offset_secs.load(Ordering::SeqCst)))
-            .trunc_subsecs(6)
-    }
-}
-
 pub struct TestApp {
     pub base: String,
     pub db: Arc<TestDb>,
-    pub clock: Arc<TestClock>,
+    /// The app's clock: it stands still until the test moves it.
+    pub clock: Arc<ManualClock>,
     handle: ServerHandle,
     client: awc::Client,
     clicks: shortener_app::ClickCounter,
@@ -94,16 +73,18 @@ impl TestApp {
 
     /// Starts the app with its clock `offset_secs` away from the wall clock.
     pub async fn spawn_at(offset_secs: i64, extra: &[(&str, &str)]) -> TestApp {
-        TestApp::spawn_on(Arc::new(TestDb::new().await), offset_secs, extra).await
+        let clock = ManualClock::new();
+        clock.advance(chrono::Duration::seconds(offset_secs));
+        TestApp::spawn_on(Arc::new(TestDb::new().await), clock, extra).await
     }
 
-    /// A second instance of the service on this one's database, as in a deployment of
-    /// several instances behind a load balancer.
+    /// A second instance of the service on this one's database and at its time, as in a
+    /// deployment of several instances behind a load balancer.
     pub async fn spawn_beside(&self) -> TestApp {
-        TestApp::spawn_on(self.db.clone(), 0, &[]).await
+        TestApp::spawn_on(self.db.clone(), self.clock.clone(), &[]).await
     }
 
-    async fn spawn_on(db: Arc<TestDb>, offset_secs: i64, extra: &[(&str, &str)]) -> TestApp {
+    async fn spawn_on(db: Arc<TestDb>, clock: Arc<ManualClock>, extra: &[(&str, &str)]) -> TestApp {
         let mut env: Vec<(String, String)> = vec![
             ("SHORTENER__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
             ("SHORTENER__SERVER__WORKERS".into(), "2".into()),
@@ -115,8 +96,6 @@ impl TestApp {
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let settings = config::load_from(None, |_| None, env).expect("test settings");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let clock = Arc::new(TestClock::default());
-        clock.advance(offset_secs);
         let running = shortener_http::start(&settings, &db.url, listener, clock.clone())
             .await
             .expect("app starts");
