@@ -1,7 +1,6 @@
 //! The unit of work on real PostgreSQL: a change and its audit entry commit together, and
 //! when anything fails after the change statement, neither the change nor its entry is
 //! left behind.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use audit::{Action, Actor, AuditEntry, AuditFilter, Changes};
 use chrono::{NaiveDate, TimeZone, Utc};

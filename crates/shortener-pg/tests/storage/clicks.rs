@@ -2,7 +2,6 @@
 //! keeps them and the pool replaces its broken connections; that test runs on a PostgreSQL
 //! of its own, since it stops the server), applied once per batch, and read the same from
 //! the journal, the days, or both, while folds race each other and the writes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

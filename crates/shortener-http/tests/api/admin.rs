@@ -1,15 +1,13 @@
 //! Accounts, keys, authentication and the operations endpoints, end to end.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use awc::http::{Method, StatusCode};
 use chrono::Datelike;
-use common::{ADMIN_KEY, TestApp};
 use diesel::QueryableByName;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
+
+use crate::support::{ADMIN_KEY, TestApp};
 
 #[actix_web::test]
 async fn a_new_account_starts_in_a_trial_of_the_trial_period() {

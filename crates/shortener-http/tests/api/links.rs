@@ -1,12 +1,10 @@
 //! Links end to end: create, read, list, edit, delete, redirect, clicks, expiry, and every
 //! error the contract names, against the real app and a real PostgreSQL.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use awc::http::{Method, StatusCode};
-use common::TestApp;
 use serde_json::{Value, json};
+
+use crate::support::TestApp;
 
 #[actix_web::test]
 async fn create_generates_a_base62_code_and_the_redirect_follows_it() {

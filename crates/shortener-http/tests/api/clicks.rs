@@ -1,17 +1,15 @@
 //! Batched click counting end to end on real PostgreSQL: a redirect never waits for the
 //! write, every click lands within a second, and a graceful shutdown writes every click
 //! the drained requests counted.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use awc::http::StatusCode;
-use common::TestApp;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use futures_util::future::join_all;
 use serde_json::json;
+
+use crate::support::TestApp;
 
 #[derive(QueryableByName)]
 struct Sums {

@@ -1,6 +1,5 @@
 //! The expiry sweep on real PostgreSQL, with two instances sweeping at once: every due
 //! subscription is expired exactly once, and nothing that is not due is touched.
-#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

@@ -1,5 +1,4 @@
 //! Starts the real app on port 0 against a database of its own, and talks to it over HTTP.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
 use std::sync::Arc;

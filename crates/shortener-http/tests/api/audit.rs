@@ -2,16 +2,14 @@
 //! is recorded once with its actor and changed fields, rejected requests record nothing,
 //! the query API filters and pages as the contract says (stable while entries arrive),
 //! accounts see only their own entries, and `shortener audit tail` prints the same thing.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::HashSet;
 use std::process::Command;
 
 use awc::http::{Method, StatusCode};
-use common::{ADMIN_KEY, TestApp};
 use serde_json::{Value, json};
+
+use crate::support::{ADMIN_KEY, TestApp};
 
 /// Every entry matching `query` (`&`-joined, may be empty), newest first, walking all pages
 /// of `page` entries on `path` with `key`.

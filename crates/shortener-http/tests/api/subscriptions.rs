@@ -1,18 +1,16 @@
 //! Subscriptions end to end: the lifecycle endpoints, optimistic concurrency, quotas that
 //! hold exactly under concurrency, and the expiry sweep.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
 use awc::http::{Method, StatusCode};
-use common::TestApp;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
+
+use crate::support::{ADMIN_KEY, Reply, TestApp};
 
 fn sub_path(id: &str, action: &str) -> String {
     format!("/admin/v1/accounts/{id}/subscription/{action}")
@@ -56,7 +54,7 @@ async fn the_lifecycle_endpoints_follow_the_state_machine() {
     let id = new_account(&app, "Acme").await;
     let admin = |m, p: String, b: Option<Value>, h: &'static [(&'static str, &'static str)]| {
         let app = &app;
-        async move { app.request_with(m, &p, Some(common::ADMIN_KEY), b, h).await }
+        async move { app.request_with(m, &p, Some(ADMIN_KEY), b, h).await }
     };
 
     let before = chrono::Utc::now();
@@ -215,7 +213,7 @@ async fn subscriptions_list_by_effective_state_with_pagination() {
     )
     .await;
 
-    let ids = |r: &common::Reply| -> Vec<String> {
+    let ids = |r: &Reply| -> Vec<String> {
         r.body["items"]
             .as_array()
             .unwrap()
@@ -395,14 +393,14 @@ async fn racing_transitions_never_both_apply_and_none_is_lost() {
             app.request_with(
                 Method::POST,
                 &sub_path(&id, "activate"),
-                Some(common::ADMIN_KEY),
+                Some(ADMIN_KEY),
                 Some(json!({"plan": "pro"})),
                 &[("if-match", "\"1\"")],
             ),
             app.request_with(
                 Method::POST,
                 &sub_path(&id, "cancel"),
-                Some(common::ADMIN_KEY),
+                Some(ADMIN_KEY),
                 Some(json!({"reason": "race"})),
                 &[("if-match", "\"1\"")],
             ),

@@ -2,17 +2,15 @@
 //! one database; a change made through one stops the other from serving the old answer
 //! within a second (LISTEN/NOTIFY), and a listener that loses its connection clears the
 //! cache and reconnects.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
 use awc::http::{Method, StatusCode};
-use common::TestApp;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde_json::json;
 use shortener_app::Clock;
+
+use crate::support::TestApp;
 
 /// Polls `GET /{code}` on `app` until it answers `status` (and `location`, when given);
 /// fails after `within`.
