@@ -149,7 +149,7 @@ struct KeyCheck {
 #[actix_web::test]
 async fn keys_are_shown_once_stored_hashed_and_revocation_is_immediate() {
     let app = TestApp::spawn().await;
-    let (account, _) = app.account("Acme").await;
+    let account = app.account("Acme").await;
     let r = app
         .admin(
             Method::POST,
@@ -199,7 +199,7 @@ async fn keys_are_shown_once_stored_hashed_and_revocation_is_immediate() {
         .assert_problem(401, "unauthorized");
 
     // Unknown key, or a key of another account: 404.
-    let (other, _) = app.account("Other").await;
+    let other = app.account("Other").await;
     app.admin(
         Method::DELETE,
         &format!("/admin/v1/accounts/{other}/keys/{key_id}"),
@@ -219,7 +219,7 @@ async fn keys_are_shown_once_stored_hashed_and_revocation_is_immediate() {
 #[actix_web::test]
 async fn keys_are_checked_for_presence_validity_and_kind() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let forged = format!("{}x", &key[..key.len() - 1]);
     for bad in [None, Some("nonsense"), Some(forged.as_str()), Some("")] {
         let r = app.get("/api/v1/links", bad).await;

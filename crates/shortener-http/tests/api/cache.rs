@@ -35,7 +35,7 @@ async fn until(app: &TestApp, code: &str, status: u16, location: Option<&str>, w
 async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
     let a = TestApp::spawn_with(&[("SHORTENER__PLANS__TRIAL__CUSTOM_CODES", "true")]).await;
     let b = a.spawn_beside().await;
-    let (_, key) = a.account("Acme").await;
+    let (_, key) = a.account("Acme").with_key().await;
     let second = Duration::from_secs(1);
 
     // A code nobody has yet: B remembers that it is unknown...
@@ -118,7 +118,7 @@ async fn listeners(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
 #[actix_web::test]
 async fn a_lost_listener_clears_the_cache_and_reconnects() {
     let a = TestApp::spawn().await;
-    let (_, key) = a.account("Acme").await;
+    let (_, key) = a.account("Acme").with_key().await;
     let code = a.code(&key, "https://old.example/").await;
     until(
         &a,
@@ -169,7 +169,7 @@ async fn a_lost_listener_clears_the_cache_and_reconnects() {
 #[actix_web::test]
 async fn the_cache_answers_without_the_database() {
     let a = TestApp::spawn().await;
-    let (_, key) = a.account("Acme").await;
+    let (_, key) = a.account("Acme").with_key().await;
     let code = a.code(&key, "https://cached.example/").await;
     until(
         &a,

@@ -9,13 +9,12 @@ use chrono::Utc;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use shortener_app::{
-    AccountService, ClickCounter, ClickSettings, LinkService, NewLink, SystemClock,
-};
-use shortener_domain::{KeyId, Link, UrlPolicy};
+use shortener_app::{ClickCounter, ClickSettings, SystemClock};
+use shortener_domain::Link;
 use shortener_pg::local::LocalPostgres;
 use shortener_pg::{Db, PgStore, PoolSettings};
-use subscriptions::Plans;
+
+use crate::support::Fixtures;
 
 #[derive(QueryableByName)]
 struct Total {
@@ -42,53 +41,9 @@ async fn total(url: &str) -> i64 {
     .await
 }
 
-/// A new account with one link, and the link service that made it (counting into
-/// `clicks`).
-async fn link_of_a_new_account(
-    store: &PgStore,
-    clicks: ClickCounter,
-) -> (LinkService<PgStore>, Link) {
-    let (links, mut made) = links_of_a_new_account(store, clicks, 1).await;
-    (links, made.remove(0))
-}
-
-/// A new account with `n` links, and the link service that made them.
-async fn links_of_a_new_account(
-    store: &PgStore,
-    clicks: ClickCounter,
-    n: usize,
-) -> (LinkService<PgStore>, Vec<Link>) {
-    let clock = std::sync::Arc::new(SystemClock);
-    let account = AccountService::new(store.clone(), clock.clone(), Plans::default())
-        .create(KeyId::new(), "Acme")
-        .await
-        .unwrap()
-        .account
-        .id;
-    let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
-    let links = LinkService::new(
-        store.clone(),
-        clock,
-        policy,
-        Plans::default(),
-        clicks,
-        std::sync::Arc::new(shortener_app::ResolveCache::new(100)),
-    );
-    let mut made = Vec::new();
-    for _ in 0..n {
-        let link = links
-            .create(
-                account,
-                NewLink {
-                    url: "https://example.com/".into(),
-                    ..NewLink::default()
-                },
-            )
-            .await
-            .unwrap();
-        made.push(link);
-    }
-    (links, made)
+/// Fixtures on `store`, at the wall clock's time.
+fn fixtures(store: &PgStore) -> Fixtures {
+    Fixtures::new(store, std::sync::Arc::new(SystemClock))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +72,9 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
             ..ClickSettings::default()
         },
     );
-    let (links, link) = link_of_a_new_account(&store, clicks.clone()).await;
+    let fixtures = fixtures(&store);
+    let (_, mut made) = fixtures.account("Acme").with_links(1).await;
+    let (links, link) = (fixtures.link_service(clicks.clone()), made.remove(0));
     // The redirect resolves before the outage; the clicks are counted during it.
     links.follow(link.code.as_str()).await.unwrap();
 
@@ -153,7 +110,8 @@ async fn a_batch_written_twice_counts_once() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, link) = link_of_a_new_account(&store, ClickCounter::off()).await;
+    let (_, mut made) = fixtures(&store).account("Acme").with_links(1).await;
+    let link = made.remove(0);
     let batch = ClickBatch {
         id: uuid::Uuid::now_v7(),
         counts: vec![ClickCount {
@@ -219,7 +177,7 @@ async fn journalled_clicks_read_the_same_before_and_after_they_are_folded() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, made) = links_of_a_new_account(&store, ClickCounter::off(), 2).await;
+    let (_, made) = fixtures(&store).account("Acme").with_links(2).await;
     let (a, b) = (&made[0], &made[1]);
     store
         .add_clicks(&batch(&[(a, 1, 3), (b, 1, 5)]))
@@ -254,7 +212,8 @@ async fn a_batch_retried_after_its_fold_still_counts_once() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, link) = link_of_a_new_account(&store, ClickCounter::off()).await;
+    let (_, mut made) = fixtures(&store).account("Acme").with_links(1).await;
+    let link = made.remove(0);
     let once = batch(&[(&link, 3, 9)]);
     store.add_clicks(&once).await.unwrap();
     store.fold_clicks().await.unwrap();
@@ -274,7 +233,7 @@ async fn folds_racing_each_other_and_the_writes_lose_and_double_nothing() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, made) = links_of_a_new_account(&store, ClickCounter::off(), 8).await;
+    let (_, made) = fixtures(&store).account("Acme").with_links(8).await;
     let made = std::sync::Arc::new(made);
     let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let folders: Vec<_> = (0..2)
