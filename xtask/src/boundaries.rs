@@ -4,6 +4,8 @@
 //! dependency graph cargo actually resolved for the host (`cargo metadata
 //! --filter-platform`), follow normal and build edges (dev edges never reach a shipped
 //! binary), and report every path by which an inner crate reaches something it must not.
+//! Test support (`layer = "test-support"`) is one of those things for every other crate:
+//! it may be used from `[dev-dependencies]` only.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -58,7 +60,9 @@ impl Layer {
         }
     }
 
-    /// Workspace layers this one may depend on directly.
+    /// Workspace layers this one may depend on directly (through normal and build edges;
+    /// dev edges are never checked). Test support is reachable only through dev edges,
+    /// except from test support itself.
     fn may_use(self, other: Layer) -> bool {
         use Layer::*;
         match self {
@@ -66,7 +70,8 @@ impl Layer {
             Module => other == Domain,
             App => matches!(other, Domain | Module),
             Infra => matches!(other, Domain | Module | App),
-            Bin | TestSupport | Tooling => !matches!(other, Tooling),
+            Bin | Tooling => !matches!(other, Tooling | TestSupport),
+            TestSupport => !matches!(other, Tooling),
         }
     }
 
@@ -254,10 +259,15 @@ pub fn check(manifest: &Path) -> Result<Vec<Violation>> {
             let dep_name = names[dep];
             if let Some(other) = declared.get(dep) {
                 if !decl.layer.may_use(other.layer) {
+                    let only_dev = if other.layer == Layer::TestSupport {
+                        "; test support belongs in [dev-dependencies]"
+                    } else {
+                        ""
+                    };
                     violations.push(Violation {
                         krate: name.to_owned(),
                         rule: format!(
-                            "a {} crate must not depend on {dep_name} (layer {})",
+                            "a {} crate must not depend on {dep_name} (layer {}){only_dev}",
                             decl.layer.name(),
                             other.layer.name()
                         ),
@@ -286,7 +296,7 @@ pub fn check(manifest: &Path) -> Result<Vec<Violation>> {
                 }
                 parent.insert(next, cur);
                 let next_name = names[next];
-                if decl.layer.banned(next_name) {
+                let path = || {
                     let mut path = vec![next_name.to_owned()];
                     let mut at = next;
                     while let Some(&p) = parent.get(at) {
@@ -294,10 +304,29 @@ pub fn check(manifest: &Path) -> Result<Vec<Violation>> {
                         at = p;
                     }
                     path.reverse();
+                    path
+                };
+                if decl.layer.banned(next_name) {
                     violations.push(Violation {
                         krate: name.to_owned(),
                         rule: format!("a {} crate must never reach {next_name}", decl.layer.name()),
-                        path,
+                        path: path(),
+                    });
+                }
+                // Test support reached through another crate (a direct edge is reported
+                // above, as a layer the crate may not use).
+                let is_test_support = declared
+                    .get(next)
+                    .is_some_and(|d| d.layer == Layer::TestSupport);
+                if is_test_support && cur != id && decl.layer != Layer::TestSupport {
+                    violations.push(Violation {
+                        krate: name.to_owned(),
+                        rule: format!(
+                            "a {} crate must never reach {next_name} (layer test-support) except \
+                             through [dev-dependencies]",
+                            decl.layer.name()
+                        ),
+                        path: path(),
                     });
                 }
                 queue.push_back(next);
@@ -340,17 +369,25 @@ mod tests {
         );
     }
 
-    #[test]
-    fn planted_violations_are_found_with_their_whole_path() {
+    /// The check's violations on the workspace `xtask/fixtures/{name}`.
+    fn check_fixture(name: &str) -> Vec<Violation> {
         // Copied out so cargo's lock file for the fixture never lands in the repository.
-        let tmp = std::env::temp_dir().join(format!("xtask-fixture-{}", std::process::id()));
+        let tmp = std::env::temp_dir().join(format!("xtask-fixture-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         copy_dir(
-            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/violation"),
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures")
+                .join(name),
             &tmp,
         );
         let violations = check(&tmp.join("Cargo.toml")).unwrap();
         let _ = std::fs::remove_dir_all(&tmp);
+        violations
+    }
+
+    #[test]
+    fn planted_violations_are_found_with_their_whole_path() {
+        let violations = check_fixture("violation");
 
         let paths: Vec<(String, String)> = violations
             .iter()
@@ -381,5 +418,39 @@ mod tests {
             expected.len(),
             "unexpected extra violations: {paths:?}"
         );
+    }
+
+    #[test]
+    fn test_support_through_a_normal_or_build_edge_is_found_with_its_path() {
+        let violations = check_fixture("test-support");
+
+        let paths: Vec<(String, String)> = violations
+            .iter()
+            .map(|v| (v.krate.clone(), v.path.join(" -> ")))
+            .collect();
+        let expected = [
+            // a normal dependency on the test-support crate
+            ("infr", "infr -> testkit"),
+            // a build dependency on it
+            ("binr", "binr -> testkit"),
+            // reaching it through another crate's normal dependency; toolr's own
+            // dev-dependency on it is fine and not reported
+            ("toolr", "toolr -> infr -> testkit"),
+        ];
+        for (krate, path) in expected {
+            assert!(
+                paths.contains(&(krate.to_owned(), path.to_owned())),
+                "missing {path}; found {paths:?}"
+            );
+        }
+        assert_eq!(
+            violations.len(),
+            expected.len(),
+            "unexpected extra violations: {paths:?}"
+        );
+        for v in &violations {
+            assert!(v.rule.contains("test-support"), "{v}");
+            assert!(v.rule.contains("[dev-dependencies]"), "{v}");
+        }
     }
 }

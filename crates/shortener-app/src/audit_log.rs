@@ -151,8 +151,10 @@ mod tests {
     use subscriptions::{PlanName, Plans, Transition};
 
     use super::*;
-    use crate::memory::{ManualClock, MemoryStore};
-    use crate::{AccountService, Clock, LinkPatch, LinkService, NewLink, SubscriptionService};
+    use crate::memory::MemoryStore;
+    use crate::{
+        AccountService, Clock, LinkPatch, LinkService, ManualClock, NewLink, SubscriptionService,
+    };
 
     struct Fixture {
         store: MemoryStore,

@@ -29,7 +29,7 @@ pub use audit_log::AuditService;
 pub use clicks::{
     BATCH_LIMIT, Click, ClickBatch, ClickCount, ClickCounter, ClickSettings, ClickStore,
 };
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AppError, Cause, Chain};
 pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};
 pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};

@@ -345,8 +345,10 @@ mod tests {
     use shortener_domain::KeyId;
 
     use super::*;
-    use crate::memory::{ManualClock, MemoryStore};
-    use crate::{AccountService, Anonymous, ClickCounter, ClickSettings, Followed, Redirects};
+    use crate::memory::MemoryStore;
+    use crate::{
+        AccountService, Anonymous, ClickCounter, ClickSettings, Followed, ManualClock, Redirects,
+    };
 
     fn target(followed: Followed) -> String {
         match followed {

@@ -410,22 +410,3 @@ impl SubscriptionStore for MemoryStore {
             .collect())
     }
 }
-
-/// A clock the test moves by hand.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new() -> Arc<ManualClock> {
-        Arc::new(ManualClock(Mutex::new(Utc::now())))
-    }
-
-    pub fn advance(&self, d: chrono::Duration) {
-        *self.0.lock().unwrap() += d;
-    }
-}
-
-impl crate::Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}

@@ -385,7 +385,7 @@ mod tests {
     use shortener_domain::AccountId;
 
     use super::*;
-    use crate::memory::ManualClock;
+    use crate::ManualClock;
     use crate::{ClickCount, ClickSettings, ClickStore, PageRequest};
 
     fn answer() -> Answer {

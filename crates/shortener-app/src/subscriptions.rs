@@ -199,7 +199,8 @@ mod tests {
     use subscriptions::{Plan, PlanName, Subscription};
 
     use super::*;
-    use crate::memory::{ManualClock, MemoryStore};
+    use crate::ManualClock;
+    use crate::memory::MemoryStore;
     use crate::{AccountService, LinkService, NewLink};
 
     fn admin() -> KeyId {

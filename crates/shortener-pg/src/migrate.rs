@@ -39,7 +39,6 @@ pub async fn run_pending_migrations(url: &str) -> Result<Vec<String>, PgError> {
 #[derive(QueryableByName)]
 struct Found {
     #[diesel(sql_type = Text)]
-    #[allow(dead_code)]
     datname: String,
 }
 
@@ -53,7 +52,7 @@ pub async fn ensure_database(admin_url: &str, name: &str) -> Result<(), PgError>
         .bind::<Text, _>(name)
         .load(&mut conn)
         .await?;
-    if !found.is_empty() {
+    if found.iter().any(|f| f.datname == name) {
         return Ok(());
     }
     let quoted = name.replace('"', "\"\"");

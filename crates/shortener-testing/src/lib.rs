@@ -221,27 +221,3 @@ impl Drop for TestDb {
         }
     }
 }
-
-/// A clock that stands still until the test moves it, for storage tests of time rules.
-pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
-
-impl ManualClock {
-    /// Starts at the current wall-clock time, at PostgreSQL's microsecond precision.
-    pub fn new() -> std::sync::Arc<ManualClock> {
-        use chrono::SubsecRound;
-        std::sync::Arc::new(ManualClock(std::sync::Mutex::new(
-            chrono::Utc::now().trunc_subsecs(6),
-        )))
-    }
-
-    /// Moves the clock on.
-    pub fn advance(&self, by: chrono::Duration) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += by;
-    }
-}
-
-impl shortener_app::Clock for ManualClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}

@@ -1,33 +1,19 @@
 //! Subscriptions end to end: the lifecycle endpoints, optimistic concurrency, quotas that
 //! hold exactly under concurrency, and the expiry sweep.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
 use awc::http::{Method, StatusCode};
-use common::TestApp;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
+use crate::support::{ADMIN_KEY, Reply, TestApp};
+
 fn sub_path(id: &str, action: &str) -> String {
     format!("/admin/v1/accounts/{id}/subscription/{action}")
-}
-
-async fn new_account(app: &TestApp, name: &str) -> String {
-    let r = app
-        .admin(
-            Method::POST,
-            "/admin/v1/accounts",
-            Some(json!({"name": name})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    r.body["id"].as_str().unwrap().to_owned()
 }
 
 #[derive(QueryableByName)]
@@ -53,10 +39,10 @@ async fn stored(app: &TestApp, id: &str) -> (String, i64) {
 #[actix_web::test]
 async fn the_lifecycle_endpoints_follow_the_state_machine() {
     let app = TestApp::spawn().await;
-    let id = new_account(&app, "Acme").await;
+    let id = app.account("Acme").await;
     let admin = |m, p: String, b: Option<Value>, h: &'static [(&'static str, &'static str)]| {
         let app = &app;
-        async move { app.request_with(m, &p, Some(common::ADMIN_KEY), b, h).await }
+        async move { app.request_with(m, &p, Some(ADMIN_KEY), b, h).await }
     };
 
     let before = chrono::Utc::now();
@@ -190,7 +176,7 @@ async fn the_lifecycle_endpoints_follow_the_state_machine() {
     )
     .await
     .assert_problem(404, "not-found");
-    let (_, key) = app.account("Other").await;
+    let (_, key) = app.account("Other").with_key().await;
     app.request(Method::POST, &sub_path(&id, "renew"), Some(&key), None)
         .await
         .assert_problem(403, "forbidden");
@@ -199,9 +185,9 @@ async fn the_lifecycle_endpoints_follow_the_state_machine() {
 #[actix_web::test]
 async fn subscriptions_list_by_effective_state_with_pagination() {
     let app = TestApp::spawn().await;
-    let trial = new_account(&app, "T").await;
-    let active = new_account(&app, "A").await;
-    let cancelled = new_account(&app, "C").await;
+    let trial = app.account("T").await;
+    let active = app.account("A").await;
+    let cancelled = app.account("C").await;
     app.admin(
         Method::POST,
         &sub_path(&active, "activate"),
@@ -215,7 +201,7 @@ async fn subscriptions_list_by_effective_state_with_pagination() {
     )
     .await;
 
-    let ids = |r: &common::Reply| -> Vec<String> {
+    let ids = |r: &Reply| -> Vec<String> {
         r.body["items"]
             .as_array()
             .unwrap()
@@ -238,7 +224,7 @@ async fn subscriptions_list_by_effective_state_with_pagination() {
     assert_eq!(ids(&trials), vec![trial.clone()]);
 
     // Fifteen days on, the trial is expired in every read, written down or not.
-    app.clock.advance(15 * 86_400);
+    app.clock.advance(chrono::Duration::days(15));
     let trials = app
         .admin(Method::GET, "/admin/v1/subscriptions?state=trial", None)
         .await;
@@ -272,7 +258,7 @@ async fn subscriptions_list_by_effective_state_with_pagination() {
 #[actix_web::test]
 async fn creation_is_gated_by_the_subscription_and_links_outlive_it() {
     let app = TestApp::spawn_with(&[("SHORTENER__PLANS__TRIAL__LINKS_PER_MONTH", "2")]).await;
-    let (id, key) = app.account("Acme").await;
+    let (id, key) = app.account("Acme").with_key().await;
     let create = |body: Value| app.request(Method::POST, "/api/v1/links", Some(&key), Some(body));
     create(json!({"url": "https://example.com/", "code": "mine"}))
         .await
@@ -344,7 +330,7 @@ async fn quota_holds_exactly_under_concurrency() {
         ("SHORTENER__DATABASE__POOL_SIZE", "16"),
     ])
     .await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let replies = join_all((0..100).map(|i| {
         app.request(
             Method::POST,
@@ -390,19 +376,19 @@ async fn racing_transitions_never_both_apply_and_none_is_lost() {
     let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
     for _ in 0..ROUNDS {
         // Two conditional transitions on the same version: exactly one applies.
-        let id = new_account(&app, "Race").await;
+        let id = app.account("Race").await;
         let (a, c) = futures_util::future::join(
             app.request_with(
                 Method::POST,
                 &sub_path(&id, "activate"),
-                Some(common::ADMIN_KEY),
+                Some(ADMIN_KEY),
                 Some(json!({"plan": "pro"})),
                 &[("if-match", "\"1\"")],
             ),
             app.request_with(
                 Method::POST,
                 &sub_path(&id, "cancel"),
-                Some(common::ADMIN_KEY),
+                Some(ADMIN_KEY),
                 Some(json!({"reason": "race"})),
                 &[("if-match", "\"1\"")],
             ),
@@ -430,7 +416,7 @@ async fn racing_transitions_never_both_apply_and_none_is_lost() {
         assert_eq!(stored(&app, &id).await.1, 2);
 
         // Two unconditional renews: both are accepted, so both must be applied.
-        let id = new_account(&app, "Renew").await;
+        let id = app.account("Renew").await;
         let active = app
             .admin(
                 Method::POST,
@@ -487,10 +473,12 @@ async fn a_short_trial_is_written_down_as_expired_by_the_sweep() {
         ("SHORTENER__SUBSCRIPTIONS__EXPIRY_SWEEP", "1s"),
     ])
     .await;
-    let (id, key) = app.account("Brief").await;
+    let (id, key) = app.account("Brief").with_key().await;
     app.link(&key, json!({"url": "https://example.com/"})).await;
     assert_eq!(stored(&app, &id).await, ("trial".into(), 1));
 
+    // The trial's two seconds pass; the sweep runs every second.
+    app.clock.advance(chrono::Duration::seconds(2));
     let deadline = Instant::now() + Duration::from_secs(20);
     while stored(&app, &id).await != ("expired".into(), 2) {
         assert!(Instant::now() < deadline, "the sweep wrote the expiry down");

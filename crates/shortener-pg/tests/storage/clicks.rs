@@ -2,7 +2,6 @@
 //! keeps them and the pool replaces its broken connections; that test runs on a PostgreSQL
 //! of its own, since it stops the server), applied once per batch, and read the same from
 //! the journal, the days, or both, while folds race each other and the writes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
@@ -10,14 +9,12 @@ use chrono::Utc;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use shortener_app::{
-    AccountService, Anonymous, Click, ClickCounter, ClickSettings, Followed, LinkService, NewLink,
-    Redirects, ResolveCache, SystemClock,
-};
-use shortener_domain::{KeyId, Link, UrlPolicy};
+use shortener_app::{Anonymous, Click, ClickCounter, ClickSettings, Followed, SystemClock};
+use shortener_domain::Link;
 use shortener_pg::local::LocalPostgres;
 use shortener_pg::{Db, PgStore, PoolSettings};
-use subscriptions::Plans;
+
+use crate::support::Fixtures;
 
 #[derive(QueryableByName)]
 struct Total {
@@ -44,45 +41,9 @@ async fn total(url: &str) -> i64 {
     .await
 }
 
-/// A new account with one link, and the link service that made it (counting into
-/// `clicks`).
-async fn link_of_a_new_account(store: &PgStore) -> (LinkService<PgStore>, Link) {
-    let (links, mut made) = links_of_a_new_account(store, 1).await;
-    (links, made.remove(0))
-}
-
-/// A new account with `n` links, and the link service that made them.
-async fn links_of_a_new_account(store: &PgStore, n: usize) -> (LinkService<PgStore>, Vec<Link>) {
-    let clock = std::sync::Arc::new(SystemClock);
-    let account = AccountService::new(store.clone(), clock.clone(), Plans::default())
-        .create(KeyId::new(), "Acme")
-        .await
-        .unwrap()
-        .account
-        .id;
-    let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
-    let links = LinkService::new(
-        store.clone(),
-        clock,
-        policy,
-        Plans::default(),
-        std::sync::Arc::new(ResolveCache::new(100)),
-    );
-    let mut made = Vec::new();
-    for _ in 0..n {
-        let link = links
-            .create(
-                account,
-                NewLink {
-                    url: "https://example.com/".into(),
-                    ..NewLink::default()
-                },
-            )
-            .await
-            .unwrap();
-        made.push(link);
-    }
-    (links, made)
+/// Fixtures on `store`, at the wall clock's time.
+fn fixtures(store: &PgStore) -> Fixtures {
+    Fixtures::new(store, std::sync::Arc::new(SystemClock))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,15 +72,11 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
             ..ClickSettings::default()
         },
     );
-    let (_, link) = link_of_a_new_account(&store).await;
+    let fixtures = fixtures(&store);
+    let (_, mut made) = fixtures.account("Acme").with_links(1).await;
+    let link = made.remove(0);
     // The redirect resolves before the outage; the clicks are counted during it.
-    let redirects = Redirects::start(
-        std::sync::Arc::new(ResolveCache::new(100)),
-        store.clone(),
-        1,
-        clicks.clone(),
-        std::sync::Arc::new(SystemClock),
-    );
+    let redirects = fixtures.redirects(clicks.clone());
     let followed = redirects.follow(link.code.as_str(), &Anonymous).await;
     assert!(matches!(followed, Ok(Followed::Found(_))), "{followed:?}");
 
@@ -158,7 +115,8 @@ async fn a_batch_written_twice_counts_once() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, link) = link_of_a_new_account(&store).await;
+    let (_, mut made) = fixtures(&store).account("Acme").with_links(1).await;
+    let link = made.remove(0);
     let batch = ClickBatch {
         id: uuid::Uuid::now_v7(),
         counts: vec![ClickCount {
@@ -224,7 +182,7 @@ async fn journalled_clicks_read_the_same_before_and_after_they_are_folded() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, made) = links_of_a_new_account(&store, 2).await;
+    let (_, made) = fixtures(&store).account("Acme").with_links(2).await;
     let (a, b) = (&made[0], &made[1]);
     store
         .add_clicks(&batch(&[(a, 1, 3), (b, 1, 5)]))
@@ -259,7 +217,8 @@ async fn a_batch_retried_after_its_fold_still_counts_once() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, link) = link_of_a_new_account(&store).await;
+    let (_, mut made) = fixtures(&store).account("Acme").with_links(1).await;
+    let link = made.remove(0);
     let once = batch(&[(&link, 3, 9)]);
     store.add_clicks(&once).await.unwrap();
     store.fold_clicks().await.unwrap();
@@ -279,7 +238,7 @@ async fn folds_racing_each_other_and_the_writes_lose_and_double_nothing() {
 
     let db = shortener_testing::TestDb::new().await;
     let store = db.store();
-    let (_, made) = links_of_a_new_account(&store, 8).await;
+    let (_, made) = fixtures(&store).account("Acme").with_links(8).await;
     let made = std::sync::Arc::new(made);
     let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let folders: Vec<_> = (0..2)

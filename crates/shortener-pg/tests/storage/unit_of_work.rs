@@ -1,19 +1,18 @@
 //! The unit of work on real PostgreSQL: a change and its audit entry commit together, and
 //! when anything fails after the change statement, neither the change nor its entry is
 //! left behind.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use audit::{Action, Actor, AuditEntry, AuditFilter, Changes};
 use chrono::{NaiveDate, TimeZone, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
-use shortener_app::{
-    AccountService, AppError, AuditService, Clock, LinkService, NewLink, PageRequest, UnitOfWork,
-};
-use shortener_domain::{Account, AccountId, AccountName, KeyId, UrlPolicy};
-use shortener_testing::{ManualClock, TestDb};
+use shortener_app::{AppError, AuditService, Clock, ManualClock, NewLink, PageRequest, UnitOfWork};
+use shortener_domain::{Account, AccountId, AccountName};
+use shortener_testing::TestDb;
 use subscriptions::{PlanName, Plans, Subscription, Versioned};
+
+use crate::support::Fixtures;
 
 #[derive(QueryableByName)]
 struct Count {
@@ -42,20 +41,13 @@ async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
         .ensure_audit_partitions(NaiveDate::from_ymd_opt(2099, 1, 1).unwrap(), 1)
         .await
         .unwrap();
-    let accounts = AccountService::new(pg.clone(), clock.clone(), Plans::default());
-    let account = accounts
-        .create(KeyId::new(), "Acme")
-        .await
-        .unwrap()
-        .account
-        .id;
+    let fixtures = Fixtures::new(&pg, clock.clone());
+    let account = fixtures.account("Acme").await;
 
     // February: the trial still runs, the link insert succeeds, and then its entry has no
     // partition to go to. The whole create must roll back.
     clock.advance(chrono::Duration::days(8));
-    let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
-    let cache = std::sync::Arc::new(shortener_app::ResolveCache::new(100));
-    let links = LinkService::new(pg.clone(), clock.clone(), policy, Plans::default(), cache);
+    let links = fixtures.link_service();
     let failed = links
         .create(
             account,

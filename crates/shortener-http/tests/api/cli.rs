@@ -1,6 +1,5 @@
 //! The `shortener` binary itself: configuration errors, and serving on a fresh machine with
 //! a private PostgreSQL it provisions and stops again.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -2,16 +2,14 @@
 //! is recorded once with its actor and changed fields, rejected requests record nothing,
 //! the query API filters and pages as the contract says (stable while entries arrive),
 //! accounts see only their own entries, and `shortener audit tail` prints the same thing.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::HashSet;
 use std::process::Command;
 
 use awc::http::{Method, StatusCode};
-use common::{ADMIN_KEY, TestApp};
 use serde_json::{Value, json};
+
+use crate::support::{ADMIN_KEY, TestApp};
 
 /// Every entry matching `query` (`&`-joined, may be empty), newest first, walking all pages
 /// of `page` entries on `path` with `key`.
@@ -51,7 +49,7 @@ fn actions(items: &[Value]) -> Vec<&str> {
 #[actix_web::test]
 async fn every_change_through_the_api_is_recorded_once_with_actor_and_fields() {
     let app = TestApp::spawn().await;
-    let (account, key) = app.account("Acme").await;
+    let (account, key) = app.account("Acme").with_key().await;
     let keys = app
         .admin(
             Method::POST,
@@ -188,7 +186,7 @@ async fn every_change_through_the_api_is_recorded_once_with_actor_and_fields() {
 #[actix_web::test]
 async fn rejected_requests_record_nothing() {
     let app = TestApp::spawn_with(&[("SHORTENER__PLANS__TRIAL__LINKS_PER_MONTH", "1")]).await;
-    let (account, key) = app.account("Acme").await;
+    let (account, key) = app.account("Acme").with_key().await;
     app.link(&key, json!({"url": "https://a.example/"})).await;
     let before = admin_log(&app, "").await.len();
 
@@ -269,11 +267,13 @@ async fn rejected_requests_record_nothing() {
 #[actix_web::test]
 async fn filters_narrow_the_log_and_bad_ones_are_400() {
     let app = TestApp::spawn().await;
-    let (a, key_a) = app.account("A").await;
-    let (b, key_b) = app.account("B").await;
+    let (a, key_a) = app.account("A").with_key().await;
+    let (b, key_b) = app.account("B").with_key().await;
     let first = app.link(&key_a, json!({"url": "https://a.example/"})).await;
     let code = first["code"].as_str().unwrap().to_owned();
     app.link(&key_b, json!({"url": "https://b.example/"})).await;
+    // The app's clock stands still: move it, so the newest entry has an instant of its own.
+    app.clock.advance(chrono::Duration::seconds(1));
     let r = app
         .request(
             Method::PATCH,
@@ -338,7 +338,7 @@ async fn filters_narrow_the_log_and_bad_ones_are_400() {
 #[actix_web::test]
 async fn pages_are_stable_while_new_entries_arrive() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("A").await;
+    let (_, key) = app.account("A").with_key().await;
     for i in 0..7 {
         app.link(&key, json!({"url": format!("https://a.example/{i}")}))
             .await;
@@ -381,8 +381,8 @@ async fn pages_are_stable_while_new_entries_arrive() {
 #[actix_web::test]
 async fn an_account_sees_only_its_own_entries() {
     let app = TestApp::spawn().await;
-    let (a, key_a) = app.account("A").await;
-    let (b, key_b) = app.account("B").await;
+    let (a, key_a) = app.account("A").with_key().await;
+    let (b, key_b) = app.account("B").with_key().await;
     app.link(&key_a, json!({"url": "https://a.example/"})).await;
     let b_link = app.link(&key_b, json!({"url": "https://b.example/"})).await;
 
@@ -434,7 +434,9 @@ async fn the_expiry_sweep_is_recorded_as_the_system() {
         ("SHORTENER__SUBSCRIPTIONS__EXPIRY_SWEEP", "1s"),
     ])
     .await;
-    let (account, _) = app.account("A").await;
+    let account = app.account("A").await;
+    // The trial's second passes; the sweep runs every second.
+    app.clock.advance(chrono::Duration::seconds(1));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let expired = loop {
         let found = admin_log(&app, "action=subscription.expired").await;
@@ -460,7 +462,7 @@ async fn the_expiry_sweep_is_recorded_as_the_system() {
 #[actix_web::test]
 async fn audit_tail_prints_what_the_api_shows() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("A").await;
+    let (_, key) = app.account("A").with_key().await;
     for i in 0..3 {
         app.link(&key, json!({"url": format!("https://a.example/{i}")}))
             .await;
@@ -509,7 +511,7 @@ async fn audit_tail_follow_prints_new_entries_as_they_commit() {
     use std::process::Stdio;
 
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("A").await;
+    let (_, key) = app.account("A").with_key().await;
     app.link(&key, json!({"url": "https://old.example/"})).await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_shortener"))
         .args(["audit", "tail", "--follow", "--action", "link.created"])

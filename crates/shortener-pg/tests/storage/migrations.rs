@@ -1,6 +1,5 @@
 //! Every migration's `down` undoes its `up` exactly, checked against a snapshot of the
 //! catalog (schemas, relations, columns, constraints, indexes, functions, triggers, types).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;

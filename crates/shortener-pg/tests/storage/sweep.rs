@@ -1,14 +1,14 @@
 //! The expiry sweep on real PostgreSQL, with two instances sweeping at once: every due
 //! subscription is expired exactly once, and nothing that is not due is touched.
-#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use audit::{Action, Actor, AuditFilter};
-use shortener_app::{AccountService, AuditService, PageRequest, SubscriptionService};
-use shortener_domain::KeyId;
-use shortener_testing::{ManualClock, TestDb};
+use shortener_app::{AuditService, ManualClock, PageRequest, SubscriptionService};
+use shortener_testing::TestDb;
 use subscriptions::{Plan, PlanName, Plans, State};
+
+use crate::support::Fixtures;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
@@ -18,22 +18,14 @@ async fn two_instances_sweeping_at_once_expire_each_due_subscription_once() {
         ..Plan::default_for(PlanName::Trial)
     });
     let clock = ManualClock::new();
-    let admin = KeyId::new();
-    let accounts = AccountService::new(db.store(), clock.clone(), plans.clone());
+    let fixtures = Fixtures::new(&db.store(), clock.clone()).with_plans(plans.clone());
     let mut due = Vec::new();
     for i in 0..60 {
-        due.push(
-            accounts
-                .create(admin, &format!("due {i}"))
-                .await
-                .unwrap()
-                .account
-                .id,
-        );
+        due.push(fixtures.account(&format!("due {i}")).await);
     }
     // Created later: still in trial when the sweep runs.
     clock.advance(chrono::Duration::seconds(30));
-    let fresh = accounts.create(admin, "fresh").await.unwrap().account.id;
+    let fresh = fixtures.account("fresh").await;
     clock.advance(chrono::Duration::seconds(40));
 
     let a = SubscriptionService::new(db.store(), clock.clone(), plans.clone());

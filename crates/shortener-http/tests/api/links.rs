@@ -1,17 +1,15 @@
 //! Links end to end: create, read, list, edit, delete, redirect, clicks, expiry, and every
 //! error the contract names, against the real app and a real PostgreSQL.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use awc::http::{Method, StatusCode};
-use common::TestApp;
 use serde_json::{Value, json};
+
+use crate::support::TestApp;
 
 #[actix_web::test]
 async fn create_generates_a_base62_code_and_the_redirect_follows_it() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let r = app
         .request(
             Method::POST,
@@ -43,7 +41,7 @@ async fn create_generates_a_base62_code_and_the_redirect_follows_it() {
 #[actix_web::test]
 async fn stored_target_is_exactly_what_the_redirect_sends_idn_in_punycode() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let link = app
         .link(&key, json!({"url": "https://bücher.example/straße"}))
         .await;
@@ -60,7 +58,7 @@ async fn stored_target_is_exactly_what_the_redirect_sends_idn_in_punycode() {
 #[actix_web::test]
 async fn every_url_rule_is_a_400_invalid_url() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let long = format!("https://example.com/{}", "a".repeat(2048));
     let own = format!("{}/x", app.base);
     let cases = [
@@ -114,7 +112,7 @@ async fn every_url_rule_is_a_400_invalid_url() {
 #[actix_web::test]
 async fn private_targets_are_allowed_when_configured() {
     let app = TestApp::spawn_with(&[("SHORTENER__LINKS__ALLOW_PRIVATE_TARGETS", "true")]).await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     app.link(&key, json!({"url": "http://10.1.2.3/internal"}))
         .await;
     // Still never the service itself.
@@ -133,8 +131,8 @@ async fn private_targets_are_allowed_when_configured() {
 async fn custom_codes_follow_their_rules_and_are_never_reused() {
     // Custom codes need a plan that allows them; this test is about their rules.
     let app = TestApp::spawn_with(&[("SHORTENER__PLANS__TRIAL__CUSTOM_CODES", "true")]).await;
-    let (_, key) = app.account("Acme").await;
-    let (_, other) = app.account("Other").await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let (_, other) = app.account("Other").with_key().await;
     let link = app
         .link(
             &key,
@@ -199,7 +197,7 @@ async fn custom_codes_follow_their_rules_and_are_never_reused() {
 #[actix_web::test]
 async fn expiry_must_be_future_and_an_expired_link_is_gone() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
     app.request(
         Method::POST,
@@ -221,7 +219,7 @@ async fn expiry_must_be_future_and_an_expired_link_is_gone() {
         StatusCode::FOUND
     );
 
-    app.clock.advance(2 * 3600);
+    app.clock.advance(chrono::Duration::hours(2));
     app.get(&format!("/{code}"), None)
         .await
         .assert_problem(410, "link-expired");
@@ -261,8 +259,8 @@ async fn expiry_must_be_future_and_an_expired_link_is_gone() {
 #[actix_web::test]
 async fn get_patch_delete_and_tenant_isolation() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
-    let (_, other) = app.account("Other").await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let (_, other) = app.account("Other").with_key().await;
     let link = app
         .link(&key, json!({"url": "https://example.com/old"}))
         .await;
@@ -360,8 +358,8 @@ async fn get_patch_delete_and_tenant_isolation() {
 #[actix_web::test]
 async fn list_is_newest_first_with_keyset_pagination() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
-    let (_, other) = app.account("Other").await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let (_, other) = app.account("Other").with_key().await;
     app.link(&other, json!({"url": "https://other.example/"}))
         .await;
     let mut made = Vec::new();
@@ -425,7 +423,7 @@ async fn list_is_newest_first_with_keyset_pagination() {
 #[actix_web::test]
 async fn clicks_count_gets_not_heads_and_show_in_daily_stats() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let code = app.link(&key, json!({"url": "https://example.com/"})).await["code"]
         .as_str()
         .unwrap()
@@ -485,7 +483,7 @@ async fn unknown_and_malformed_codes_are_404() {
 #[actix_web::test]
 async fn malformed_bodies_are_validation_problems_and_change_nothing() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let post = |body: &'static [u8], ctype: Option<&'static str>| {
         app.raw(Method::POST, "/api/v1/links", &key, ctype, body.to_vec())
     };
@@ -542,7 +540,7 @@ async fn malformed_bodies_are_validation_problems_and_change_nothing() {
 #[actix_web::test]
 async fn redirect_status_is_configurable() {
     let app = TestApp::spawn_with(&[("SHORTENER__REDIRECT__STATUS", "308")]).await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let code = app.link(&key, json!({"url": "https://example.com/"})).await["code"]
         .as_str()
         .unwrap()
@@ -555,7 +553,7 @@ async fn redirect_status_is_configurable() {
 #[actix_web::test]
 async fn public_url_builds_short_urls() {
     let app = TestApp::spawn_with(&[("SHORTENER__SERVER__PUBLIC_URL", "https://sho.rt/")]).await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let link = app.link(&key, json!({"url": "https://example.com/"})).await;
     assert_eq!(
         link["short_url"],

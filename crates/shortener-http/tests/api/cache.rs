@@ -2,16 +2,15 @@
 //! one database; a change made through one stops the other from serving the old answer
 //! within a second (LISTEN/NOTIFY), and a listener that loses its connection clears the
 //! cache and reconnects.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
 use awc::http::{Method, StatusCode};
-use common::TestApp;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde_json::json;
+use shortener_app::Clock;
+
+use crate::support::TestApp;
 
 /// Polls `GET /{code}` on `app` until it answers `status` (and `location`, when given);
 /// fails after `within`.
@@ -36,7 +35,7 @@ async fn until(app: &TestApp, code: &str, status: u16, location: Option<&str>, w
 async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
     let a = TestApp::spawn_with(&[("SHORTENER__PLANS__TRIAL__CUSTOM_CODES", "true")]).await;
     let b = a.spawn_beside().await;
-    let (_, key) = a.account("Acme").await;
+    let (_, key) = a.account("Acme").with_key().await;
     let second = Duration::from_secs(1);
 
     // A code nobody has yet: B remembers that it is unknown...
@@ -64,7 +63,7 @@ async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
     until(&b, "promo-2026", 302, Some("https://two.example/"), second).await;
 
     // Expiry needs no message: it is checked at every request.
-    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let soon = (a.clock.now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
     let r = a
         .request(
             Method::PATCH,
@@ -74,6 +73,8 @@ async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
+    // Time passes for both instances (they share the clock, as machines share the time).
+    a.clock.advance(chrono::Duration::seconds(2));
     until(&b, "promo-2026", 410, None, Duration::from_secs(3)).await;
     let r = a
         .request(
@@ -117,7 +118,7 @@ async fn listeners(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
 #[actix_web::test]
 async fn a_lost_listener_clears_the_cache_and_reconnects() {
     let a = TestApp::spawn().await;
-    let (_, key) = a.account("Acme").await;
+    let (_, key) = a.account("Acme").with_key().await;
     let code = a.code(&key, "https://old.example/").await;
     until(
         &a,
@@ -168,7 +169,7 @@ async fn a_lost_listener_clears_the_cache_and_reconnects() {
 #[actix_web::test]
 async fn the_cache_answers_without_the_database() {
     let a = TestApp::spawn().await;
-    let (_, key) = a.account("Acme").await;
+    let (_, key) = a.account("Acme").with_key().await;
     let code = a.code(&key, "https://cached.example/").await;
     until(
         &a,

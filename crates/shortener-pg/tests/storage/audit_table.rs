@@ -1,7 +1,6 @@
 //! The audit table's guarantees, straight at PostgreSQL through raw SQL: history cannot be
 //! rewritten (UPDATE, DELETE, TRUNCATE are refused, on the table and on each partition),
 //! and entries land in monthly partitions that the service creates ahead.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::NaiveDate;
 use diesel::QueryableByName;

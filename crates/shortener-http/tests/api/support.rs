@@ -1,48 +1,41 @@
-//! Starts the real app on port 0 against a database of its own, and talks to it over HTTP.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! What every test here starts from: the real app on port 0 against a database of its
+//! own (`TestApp`), a client of it (`Api`), and the accounts, keys and links a test needs,
+//! made through the API as an operator and a customer make them:
+//! `app.account("Acme").with_key().await` is a new account's id, `app.account("Acme").with_key().await`
+//! its id and a key of its own, and `app.link(&key, body)` / `app.code(&key, url)` a link.
 
+use std::future::{Future, IntoFuture};
 use std::net::TcpListener;
+use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use actix_web::dev::ServerHandle;
 use awc::http::{Method, StatusCode};
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use shortener_app::Clock;
+use shortener_app::ManualClock;
 use shortener_http::config;
 use shortener_testing::TestDb;
 
 pub const ADMIN_KEY: &str = "test-bootstrap-admin-key-0123456789abcdef";
 
-/// Wall-clock time plus an offset the test controls.
-#[derive(Default)]
-pub struct TestClock {
-    offset_secs: AtomicI64,
-}
-
-impl TestClock {
-    pub fn advance(&self, secs: i64) {
-        self.offset_secs.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        use chrono::SubsecRound;
-        (Utc::now() + chrono::Duration::seconds(self.offset_secs.load(Ordering::SeqCst)))
-            .trunc_subsecs(6)
-    }
-}
-
+/// The app, started for one test; a client of it through `Deref` to [`Api`].
 pub struct TestApp {
-    pub base: String,
+    api: Api,
     pub db: Arc<TestDb>,
-    pub clock: Arc<TestClock>,
+    /// The app's clock: it stands still until the test moves it.
+    pub clock: Arc<ManualClock>,
     handle: ServerHandle,
-    client: awc::Client,
     clicks: shortener_app::ClickCounter,
     _background: shortener_http::Background,
+}
+
+/// A client of a running service: requests, and the accounts, keys and links tests start
+/// from, made through its API with the operator's key.
+pub struct Api {
+    pub base: String,
+    client: awc::Client,
+    admin_key: String,
 }
 
 /// A response, read fully.
@@ -94,16 +87,18 @@ impl TestApp {
 
     /// Starts the app with its clock `offset_secs` away from the wall clock.
     pub async fn spawn_at(offset_secs: i64, extra: &[(&str, &str)]) -> TestApp {
-        TestApp::spawn_on(Arc::new(TestDb::new().await), offset_secs, extra).await
+        let clock = ManualClock::new();
+        clock.advance(chrono::Duration::seconds(offset_secs));
+        TestApp::spawn_on(Arc::new(TestDb::new().await), clock, extra).await
     }
 
-    /// A second instance of the service on this one's database, as in a deployment of
-    /// several instances behind a load balancer.
+    /// A second instance of the service on this one's database and at its time, as in a
+    /// deployment of several instances behind a load balancer.
     pub async fn spawn_beside(&self) -> TestApp {
-        TestApp::spawn_on(self.db.clone(), 0, &[]).await
+        TestApp::spawn_on(self.db.clone(), self.clock.clone(), &[]).await
     }
 
-    async fn spawn_on(db: Arc<TestDb>, offset_secs: i64, extra: &[(&str, &str)]) -> TestApp {
+    async fn spawn_on(db: Arc<TestDb>, clock: Arc<ManualClock>, extra: &[(&str, &str)]) -> TestApp {
         let mut env: Vec<(String, String)> = vec![
             ("SHORTENER__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
             ("SHORTENER__SERVER__WORKERS".into(), "2".into()),
@@ -115,8 +110,6 @@ impl TestApp {
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let settings = config::load_from(None, |_| None, env).expect("test settings");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let clock = Arc::new(TestClock::default());
-        clock.advance(offset_secs);
         let running = shortener_http::start(&settings, &db.url, listener, clock.clone())
             .await
             .expect("app starts");
@@ -125,12 +118,50 @@ impl TestApp {
         let clicks = running.clicks;
         actix_web::rt::spawn(running.server);
         TestApp {
-            base: format!("http://{}", running.addr),
+            api: Api::at(&format!("http://{}", running.addr), ADMIN_KEY),
             db,
             clock,
             handle,
             clicks,
             _background: background,
+        }
+    }
+
+    /// Writes the clicks counted so far (they are otherwise written within a second).
+    pub async fn flush_clicks(&self) {
+        self.clicks.flush().await;
+    }
+
+    /// Stops as `serve` does on SIGTERM: stop accepting, drain in-flight requests, then
+    /// write every counted click. Returns the clicks that could not be written.
+    pub async fn shutdown(&self) -> u64 {
+        self.handle.stop(true).await;
+        self.clicks.shutdown().await
+    }
+}
+
+impl Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // `stop` sends the command eagerly; awaiting it here would deadlock, because the
+        // server future runs on the very runtime this drop is blocking.
+        drop(self.handle.stop(false));
+    }
+}
+
+impl Api {
+    /// A client of the service at `base` (no trailing slash), operated with `admin_key`.
+    pub fn at(base: &str, admin_key: &str) -> Api {
+        Api {
+            base: base.to_owned(),
+            admin_key: admin_key.to_owned(),
             client: awc::Client::builder()
                 .disable_redirects()
                 .timeout(std::time::Duration::from_secs(30))
@@ -211,42 +242,20 @@ impl TestApp {
         }
     }
 
-    /// Writes the clicks counted so far (they are otherwise written within a second).
-    pub async fn flush_clicks(&self) {
-        self.clicks.flush().await;
-    }
-
-    /// Stops as `serve` does on SIGTERM: stop accepting, drain in-flight requests, then
-    /// write every counted click. Returns the clicks that could not be written.
-    pub async fn shutdown(&self) -> u64 {
-        self.handle.stop(true).await;
-        self.clicks.shutdown().await
-    }
-
     pub async fn get(&self, path: &str, key: Option<&str>) -> Reply {
         self.request(Method::GET, path, key, None).await
     }
 
+    /// A request with the operator's key.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.request(method, path, Some(ADMIN_KEY), body).await
+        self.request(method, path, Some(&self.admin_key), body)
+            .await
     }
 
-    /// Creates an account and a key for it; returns (account id, key).
-    pub async fn account(&self, name: &str) -> (String, String) {
-        let acc = self
-            .admin(
-                Method::POST,
-                "/admin/v1/accounts",
-                Some(json!({"name": name})),
-            )
-            .await;
-        assert_eq!(acc.status, StatusCode::CREATED, "{}", acc.body);
-        let id = acc.body["id"].as_str().unwrap().to_owned();
-        let key = self
-            .admin(Method::POST, &format!("/admin/v1/accounts/{id}/keys"), None)
-            .await;
-        assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
-        (id, key.body["key"].as_str().unwrap().to_owned())
+    /// An account named `name`, made by the operator: `.await` gives its id,
+    /// `.with_key().await` its id and a key of its own.
+    pub fn account<'a>(&'a self, name: &'a str) -> NewAccount<'a> {
+        NewAccount { api: self, name }
     }
 
     /// Creates a link to `url` with a generated code; returns the code.
@@ -267,10 +276,57 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        // `stop` sends the command eagerly; awaiting it here would deadlock, because the
-        // server future runs on the very runtime this drop is blocking.
-        drop(self.handle.stop(false));
+type Made<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// An account about to be made through the admin API; `.await` it for its id.
+pub struct NewAccount<'a> {
+    api: &'a Api,
+    name: &'a str,
+}
+
+impl<'a> NewAccount<'a> {
+    /// With a key of its own, issued by the operator.
+    pub fn with_key(self) -> WithKey<'a> {
+        WithKey(self)
+    }
+}
+
+impl<'a> IntoFuture for NewAccount<'a> {
+    type Output = String;
+    type IntoFuture = Made<'a, String>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let r = self
+                .api
+                .admin(
+                    Method::POST,
+                    "/admin/v1/accounts",
+                    Some(json!({"name": self.name})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_owned()
+        })
+    }
+}
+
+/// An account and its key about to be made; `.await` it for (account id, key).
+pub struct WithKey<'a>(NewAccount<'a>);
+
+impl<'a> IntoFuture for WithKey<'a> {
+    type Output = (String, String);
+    type IntoFuture = Made<'a, (String, String)>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let api = self.0.api;
+        Box::pin(async move {
+            let id = self.0.await;
+            let key = api
+                .admin(Method::POST, &format!("/admin/v1/accounts/{id}/keys"), None)
+                .await;
+            assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
+            (id, key.body["key"].as_str().unwrap().to_owned())
+        })
     }
 }

@@ -1,6 +1,5 @@
 //! The pool's promises: every connection carries the configured `statement_timeout`, a
 //! slow statement or an exhausted pool becomes `Unavailable` (a 503 upstream), never a hang.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

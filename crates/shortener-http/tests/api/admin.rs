@@ -1,16 +1,14 @@
 //! Accounts, keys, authentication and the operations endpoints, end to end.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use awc::http::{Method, StatusCode};
 use chrono::Datelike;
-use common::{ADMIN_KEY, TestApp};
 use diesel::QueryableByName;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use shortener_http::problem::Slug;
+
+use crate::support::{ADMIN_KEY, TestApp};
 
 #[actix_web::test]
 async fn a_new_account_starts_in_a_trial_of_the_trial_period() {
@@ -60,7 +58,7 @@ async fn configured_trial_length_applies_and_a_passed_trial_reads_expired() {
         )
         .await;
     let id = r.body["id"].as_str().unwrap();
-    app.clock.advance(3601);
+    app.clock.advance(chrono::Duration::seconds(3601));
     let got = app
         .admin(Method::GET, &format!("/admin/v1/accounts/{id}"), None)
         .await;
@@ -152,7 +150,7 @@ struct KeyCheck {
 #[actix_web::test]
 async fn keys_are_shown_once_stored_hashed_and_revocation_is_immediate() {
     let app = TestApp::spawn().await;
-    let (account, _) = app.account("Acme").await;
+    let account = app.account("Acme").await;
     let r = app
         .admin(
             Method::POST,
@@ -202,7 +200,7 @@ async fn keys_are_shown_once_stored_hashed_and_revocation_is_immediate() {
         .assert_problem(401, "unauthorized");
 
     // Unknown key, or a key of another account: 404.
-    let (other, _) = app.account("Other").await;
+    let other = app.account("Other").await;
     app.admin(
         Method::DELETE,
         &format!("/admin/v1/accounts/{other}/keys/{key_id}"),
@@ -222,7 +220,7 @@ async fn keys_are_shown_once_stored_hashed_and_revocation_is_immediate() {
 #[actix_web::test]
 async fn keys_are_checked_for_presence_validity_and_kind() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let forged = format!("{}x", &key[..key.len() - 1]);
     for bad in [None, Some("nonsense"), Some(forged.as_str()), Some("")] {
         let r = app.get("/api/v1/links", bad).await;

@@ -1,17 +1,15 @@
 //! Batched click counting end to end on real PostgreSQL: a redirect never waits for the
 //! write, every click lands within a second, and a graceful shutdown writes every click
 //! the drained requests counted.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use awc::http::StatusCode;
-use common::TestApp;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use futures_util::future::join_all;
 use serde_json::json;
+
+use crate::support::{Api, TestApp};
 
 #[derive(QueryableByName)]
 struct Sums {
@@ -37,7 +35,7 @@ async fn sums_in(db: &shortener_testing::TestDb) -> i64 {
 #[actix_web::test]
 async fn n_redirects_are_n_clicks_after_a_graceful_shutdown() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let mut codes = Vec::new();
     for i in 0..3 {
         let link = app
@@ -60,7 +58,7 @@ async fn n_redirects_are_n_clicks_after_a_graceful_shutdown() {
 #[actix_web::test]
 async fn clicks_land_within_a_second_without_anyone_asking() {
     let app = TestApp::spawn().await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let code = app.code(&key, "https://example.com/").await;
     for _ in 0..4 {
         assert_eq!(
@@ -87,7 +85,7 @@ async fn clicks_land_within_a_second_without_anyone_asking() {
 #[actix_web::test]
 async fn counting_can_be_switched_off() {
     let app = TestApp::spawn_with(&[("SHORTENER__REDIRECT__COUNT_CLICKS", "false")]).await;
-    let (_, key) = app.account("Acme").await;
+    let (_, key) = app.account("Acme").with_key().await;
     let code = app.code(&key, "https://example.com/").await;
     for _ in 0..3 {
         assert_eq!(
@@ -132,41 +130,9 @@ async fn sigterm_writes_every_counted_click_before_exit() {
         assert!(Instant::now() < deadline, "not ready");
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
-    let post = |path: String, body: serde_json::Value, key: String| {
-        let client = &client;
-        let url = format!("{base}{path}");
-        async move {
-            let mut r = client
-                .post(url)
-                .bearer_auth(key)
-                .send_json(&body)
-                .await
-                .unwrap();
-            let v: serde_json::Value = r.json().await.unwrap();
-            v
-        }
-    };
-    let account = post(
-        "/admin/v1/accounts".into(),
-        json!({"name": "A"}),
-        KEY.into(),
-    )
-    .await;
-    let id = account["id"].as_str().unwrap();
-    let key = post(
-        format!("/admin/v1/accounts/{id}/keys"),
-        json!({}),
-        KEY.into(),
-    )
-    .await;
-    let key = key["key"].as_str().unwrap().to_owned();
-    let link = post(
-        "/api/v1/links".into(),
-        json!({"url": "https://example.com/"}),
-        key,
-    )
-    .await;
-    let code = link["code"].as_str().unwrap().to_owned();
+    let api = Api::at(&base, KEY);
+    let (_, key) = api.account("A").with_key().await;
+    let code = api.code(&key, "https://example.com/").await;
 
     const N: usize = 200;
     let statuses = join_all((0..N).map(|_| {

@@ -1,0 +1,13 @@
+//! shortener-http's integration tests, one binary: the real app on port 0 against a
+//! PostgreSQL database of its own per test, and the `shortener` binary itself. `support`
+//! starts the app and makes the accounts, keys and links the tests start from.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod admin;
+mod audit;
+mod cache;
+mod cli;
+mod clicks;
+mod links;
+mod subscriptions;
+mod support;
