@@ -5,8 +5,19 @@ use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::WARM_UP;
+use super::cli::Options;
+use super::cluster::Server;
+use super::creates::Creation;
 use super::redirects::{self, Load, mb};
-use super::{Options, Report, WARM_UP, wrk};
+use super::wrk;
+
+/// What one run measured.
+pub struct Report {
+    pub server: Server,
+    pub creation: Option<Creation>,
+    pub redirects: Option<redirects::Redirects>,
+}
 
 /// When, on what and from which tree the bench ran.
 pub struct About {
