@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: what the service does per second, next to what the same machine
-//! does without it, measured in one run (issue #5).
+//! `cargo xtask bench`: what the service does per second, and what each request costs in
+//! CPU, next to what the same machine does without it, measured in one run (issues #5
+//! and #12).
 //!
 //! One run, as [`main`] reads: build `shortener` and the bare server
 //! (`xtask/bare-redirect`) in release mode; start a private, durable PostgreSQL under
@@ -14,7 +15,10 @@
 //!   primary-key lookup, and the service's resident memory with 1 000 000 links cached,
 //!   with wrk (`wrk`, installed from Debian when missing) as the HTTP load generator.
 //!   The comparisons run as `--rounds` interleaved rounds, and each ratio is taken within
-//!   a round: on a shared machine one run against the next moves by ±20 %.
+//!   a round: on a shared machine one run against the next moves by ±20 %. Each measured
+//!   run also yields the CPU time per request of the server and of PostgreSQL (`cpu`):
+//!   with wrk on the same cores, requests/s saturate on the load generator and hide
+//!   what the server itself costs.
 //!
 //! Then print the table, with the ratios and the targets (`report`), write it to
 //! `bench/results.md` (a full run only), stop the services and (if this run started it)
@@ -27,11 +31,13 @@
 //! The modules, one job each: `cli` (options, `--help`), `build` (the release build),
 //! `cluster` (the private PostgreSQL and its tools), `pgbench`, `process` (child
 //! servers: start, wait, stop), `http` (a small HTTP/1.1 client), `service` (the service
-//! and the bare server, the admin API), `creates`, `redirects`, `wrk` and `report`.
+//! and the bare server, the admin API), `creates`, `redirects`, `wrk`, `cpu` (`/proc`
+//! sampling) and `report`.
 
 mod build;
 mod cli;
 mod cluster;
+mod cpu;
 mod creates;
 mod http;
 mod pgbench;

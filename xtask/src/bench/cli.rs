@@ -20,11 +20,12 @@ on fresh databases of that one server:
     primary-key lookup of shortener.links by code, N clients (the service's pool size).
     In rounds: the three cached servers run side by side and take turns (bare, on, off,
     the order rotated each round); each round also runs a freshly started cold service
-    and the pgbench lookup;
+    and the pgbench lookup. Beside requests/s, the CPU time per request of the server
+    and of PostgreSQL (postmaster and children), read from /proc over each measured run;
   - the service's resident memory holding 1 000 000 links in its cache.
 Prints the figures (medians over the rounds), their ratios (medians of the ratios within
-each round, with their range) and the targets of issue #5, and (full runs only) writes
-them to bench/results.md.
+each round, with their range) and the targets of issues #5 and #12, and (full runs only)
+writes them to bench/results.md.
 
 options:
   --seconds N   length of each measurement, after a 2 s warm-up (default 10)

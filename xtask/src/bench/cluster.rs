@@ -1,7 +1,8 @@
 //! The bench's private PostgreSQL: started (or found running) through the service's own
 //! provisioning, `shortener_pg::local`, so it is configured exactly like the one
 //! `shortener serve` provisions (durable: fsync on); its client tools (`psql`,
-//! `pgbench`) from the server's own installation; fresh databases.
+//! `pgbench`) from the server's own installation; fresh databases; its postmaster's pid,
+//! for the CPU time of PostgreSQL (`cpu`).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -105,6 +106,11 @@ impl Cluster {
             pg_ctl.display(),
             self.local.data_dir().display()
         )
+    }
+
+    /// The pid of the running server's postmaster, the parent of all its processes.
+    pub fn postmaster_pid(&self) -> Result<u32> {
+        postmaster_pid(self.local.data_dir())
     }
 
     /// The directory of the server's unix socket (pgbench's `-h`).

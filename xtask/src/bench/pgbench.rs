@@ -1,5 +1,5 @@
 //! pgbench, the bench's PostgreSQL-only baselines: run on the bench cluster with the
-//! server's own pgbench, its report read back (throughput, failures), and
+//! server's own pgbench, its report read back (throughput, transactions, failures), and
 //! its per-transaction logs read for latency percentiles.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +15,8 @@ pub struct Run {
     pub tps: f64,
     /// Failed transactions (pgbench 15+; 0 before).
     pub failed: u64,
+    /// `number of transactions actually processed`.
+    pub transactions: Option<u64>,
 }
 
 /// pgbench with `script` on `db` for `secs` seconds, `clients` connections over at most 2
@@ -74,7 +76,8 @@ pub fn run_sampled(
 }
 
 /// The throughput line of pgbench 14+ (`without initial connection time`), or of older
-/// versions (`excluding connections establishing`), and the failed transactions (15+).
+/// versions (`excluding connections establishing`), the transactions processed, and the
+/// failed transactions (15+).
 fn parse(out: &str) -> Option<Run> {
     let tps = out
         .lines()
@@ -90,12 +93,16 @@ fn parse(out: &str) -> Option<Run> {
                 .parse()
                 .ok()
         })?;
-    let failed = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("number of failed transactions: "))
-        .and_then(|rest| rest.split(' ').next()?.parse().ok())
-        .unwrap_or(0);
-    Some(Run { tps, failed })
+    let count = |prefix: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split([' ', '/']).next()?.parse().ok())
+    };
+    Some(Run {
+        tps,
+        failed: count("number of failed transactions: ").unwrap_or(0),
+        transactions: count("number of transactions actually processed: "),
+    })
 }
 
 /// The log files of `log_prefix` (pgbench writes `<prefix>.<pid>[.<thread>]`).
@@ -152,18 +159,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn throughput_is_read_from_either_format() {
-        let v15 = "transaction type: insert.sql\nnumber of failed transactions: 2 (0.010%)\n\
+    fn throughput_and_counts_are_read_from_either_format() {
+        let v15 = "transaction type: insert.sql\nduration: 10 s\n\
+                   number of transactions actually processed: 12345\n\
+                   number of failed transactions: 2 (0.010%)\n\
                    latency average = 1.2 ms\ninitial connection time = 9.1 ms\n\
                    tps = 1234.567890 (without initial connection time)\n";
         let r = parse(v15).unwrap();
         assert!((r.tps - 1234.56789).abs() < 1e-6);
         assert_eq!(r.failed, 2);
-        let v13 = "tps = 99.5 (including connections establishing)\n\
+        assert_eq!(r.transactions, Some(12345));
+        let v13 = "number of transactions actually processed: 1000/1000\n\
+                   tps = 99.5 (including connections establishing)\n\
                    tps = 100.25 (excluding connections establishing)\n";
         let r = parse(v13).unwrap();
         assert!((r.tps - 100.25).abs() < 1e-9);
-        assert_eq!(r.failed, 0);
+        assert_eq!((r.failed, r.transactions), (0, Some(1000)));
         assert!(parse("pgbench: error: connection refused").is_none());
     }
 

@@ -1,6 +1,8 @@
 //! The redirect half of `cargo xtask bench` (issue #5): a bare actix-web ceiling, cached
 //! redirects with click counting on and off, cold-cache redirects, a pgbench primary-key
-//! lookup baseline, and the service's resident memory with 1 000 000 links cached.
+//! lookup baseline, and the service's resident memory with 1 000 000 links cached. Each
+//! measured run also gets the CPU time per request of the server and of PostgreSQL
+//! (`cpu`, issue #12), sampled just before and after it, warm-up excluded.
 //!
 //! The links are written straight into `shortener.links` with SQL (one account made
 //! through the admin API owns them): link `n` (1-based) has the code [`code`]`(n)` and
@@ -33,6 +35,7 @@ use super::WARM_UP;
 use super::build::Binaries;
 use super::cli::Options;
 use super::cluster::Cluster;
+use super::cpu::{Meter, PerRequest};
 use super::http::Http;
 use super::pgbench::{self, percentile};
 use super::service::{Bare, Service};
@@ -75,20 +78,24 @@ fn target(n: u64) -> String {
     format!("https://example.com/{n}")
 }
 
-/// One load measurement: requests (or transactions) per second and latency percentiles.
+/// One load measurement: requests (or transactions) per second, latency percentiles,
+/// and the CPU time each request cost over the measured window.
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
     pub per_second: f64,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    pub cpu: PerRequest,
 }
 
-impl From<&wrk::Run> for Load {
-    fn from(run: &wrk::Run) -> Load {
+impl Load {
+    /// A wrk run's figures, with the CPU time per request measured around it.
+    fn of(run: &wrk::Run, cpu: PerRequest) -> Load {
         Load {
             per_second: run.requests_per_sec,
             p50_ms: Some(run.p50_ms),
             p99_ms: Some(run.p99_ms),
+            cpu,
         }
     }
 }
@@ -124,6 +131,8 @@ pub struct Redirects {
     pub fill_per_second: f64,
     /// Warnings and errors the services logged, one summary line per run that had any.
     pub log_notes: Vec<String>,
+    /// Clock ticks per second of the CPU times (their resolution).
+    pub cpu_ticks_per_second: u64,
 }
 
 /// How many links the database holds and which codes the cold rounds walk: a block after
@@ -233,6 +242,7 @@ pub fn measure(
         url: pg.fresh_database(DB)?,
         opts,
         scripts,
+        meter: Meter::new(pg.postmaster_pid()?),
     };
     prepare_links(&setup, plan.links)?;
     let mut log_notes = Vec::new();
@@ -287,6 +297,7 @@ pub fn measure(
         counted_runs: cached.counted_runs,
         fill_per_second: filled.per_second(),
         log_notes,
+        cpu_ticks_per_second: setup.meter.ticks_per_second(),
     })
 }
 
@@ -297,7 +308,7 @@ struct Scripts {
 }
 
 /// What every redirect run needs: the cluster, the service's executable, the bench
-/// directory, the database of the links, the options, the wrk scripts.
+/// directory, the database of the links, the options, the wrk scripts, the CPU meter.
 struct Setup<'a> {
     pg: &'a Cluster,
     exe: &'a Path,
@@ -305,6 +316,7 @@ struct Setup<'a> {
     url: String,
     opts: Options,
     scripts: Scripts,
+    meter: Meter,
 }
 
 impl Setup<'_> {
@@ -325,6 +337,23 @@ impl Setup<'_> {
                 ),
             ],
         )
+    }
+
+    /// One measured wrk run (`opts.seconds`, after its warm-up ran) of `script` against
+    /// the server at `addr`, and the CPU time per request of its process `pid` (and of
+    /// PostgreSQL, when `postgres`) over exactly that run.
+    fn measured_run(
+        &self,
+        addr: SocketAddr,
+        pid: u32,
+        postgres: bool,
+        script: &Path,
+        args: &[String],
+    ) -> Result<(wrk::Run, PerRequest)> {
+        let before = self.meter.read(Some(pid), postgres)?;
+        let run = wrk::run(&format!("http://{addr}"), script, args, self.opts.seconds)?;
+        let cpu = self.meter.since(before, run.requests)?;
+        Ok((run, cpu))
     }
 }
 
@@ -363,10 +392,12 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
     let off = setup.start(false, "cached-off")?;
     touch(off.addr(), "GET", 1, CACHED, opts.clients * 2)?;
 
+    // Name, address, process, and whether PostgreSQL's CPU time is charged to it (the
+    // bare server has no database).
     let servers = [
-        ("bare", bare.addr()),
-        ("counting on", on.addr()),
-        ("counting off", off.addr()),
+        ("bare", bare.addr(), bare.pid(), false),
+        ("counting on", on.addr(), on.pid(), true),
+        ("counting off", off.addr(), off.pid(), true),
     ];
     let mut loads: [Vec<Load>; 3] = Default::default();
     let mut gets_answered = touched.requests;
@@ -381,18 +412,17 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
         );
         for turn in 0..servers.len() {
             let which = cached_turn(round, turn);
-            let (name, addr) = servers[which];
-            let base = format!("http://{addr}");
+            let (name, addr, pid, postgres) = servers[which];
             let what = format!("{name}, round {}", round + 1);
-            let warm_run = wrk::run(&base, script, &random_args, warm)?;
+            let warm_run = wrk::run(&format!("http://{addr}"), script, &random_args, warm)?;
             warm_run.check(&format!("{what}, warm-up"))?;
-            let run = wrk::run(&base, script, &random_args, secs)?;
+            let (run, cpu) = setup.measured_run(addr, pid, postgres, script, &random_args)?;
             run.check(&what)?;
             if addr == on.addr() {
                 gets_answered += warm_run.requests + run.requests;
                 counted_runs += 2;
             }
-            let load = Load::from(&run);
+            let load = Load::of(&run, cpu);
             print_load(name, &load);
             loads[which].push(load);
         }
@@ -466,18 +496,24 @@ fn cold_rounds(setup: &Setup, plan: Plan, log_notes: &mut Vec<String>) -> Result
                 continue;
             }
             let name = format!("cold-{}", round + 1);
-            let run = {
+            let (run, cpu) = {
                 let service = setup.start(true, &name)?;
                 let what = format!("cold, round {}", round + 1);
                 let base = format!("http://{}", service.addr());
                 wrk::run(&base, script, &walk_args(warm_codes), warm)?
                     .check(&format!("{what}, warm-up"))?;
-                let run = wrk::run(&base, script, &walk_args(run_codes), secs)?;
+                let (run, cpu) = setup.measured_run(
+                    service.addr(),
+                    service.pid(),
+                    true,
+                    script,
+                    &walk_args(run_codes),
+                )?;
                 run.check(&what)?;
-                run
+                (run, cpu)
                 // Dropped, so stopped (and its clicks written) before the next turn.
             };
-            let load = Load::from(&run);
+            let load = Load::of(&run, cpu);
             print_load("cold", &load);
             if run.wrapped {
                 cold.wrapped = true;
@@ -573,10 +609,12 @@ fn strip_ansi(line: &str) -> String {
 fn print_load(name: &str, load: &Load) {
     let ms = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2} ms"));
     println!(
-        "      {name}: {:.1} requests/s, p50 {}, p99 {}",
+        "      {name}: {:.1} requests/s, p50 {}, p99 {}; CPU µs per request ({}): {}",
         load.per_second,
         ms(load.p50_ms),
-        ms(load.p99_ms)
+        ms(load.p99_ms),
+        load.cpu.parts(),
+        load.cpu
     );
 }
 
@@ -667,13 +705,15 @@ fn lookup_script(pg: &Cluster, work: &Path, links: u64) -> Result<PathBuf> {
 }
 
 /// One pgbench `-M prepared` run of `script` after its warm-up, `opts.clients` clients;
-/// latency percentiles from a 10% sample of the per-transaction log. Returns the load
-/// and the failed transactions.
+/// latency percentiles from a 10% sample of the per-transaction log, and PostgreSQL's
+/// CPU time per transaction (pgbench's own, the client side, is not counted). Returns
+/// the load and the failed transactions.
 fn lookup_run(setup: &Setup, script: &Path) -> Result<(Load, u64)> {
     let (pg, clients) = (setup.pg, setup.opts.clients);
     let prepared = ["-M", "prepared"];
     pgbench::run(pg, DB, script, clients, WARM_UP.as_secs(), &prepared)
         .context("pgbench lookup warm-up")?;
+    let before = setup.meter.read(None, true)?;
     let (run, latencies) = pgbench::run_sampled(
         pg,
         DB,
@@ -683,10 +723,15 @@ fn lookup_run(setup: &Setup, script: &Path) -> Result<(Load, u64)> {
         &prepared,
         &setup.work.join("pgbench_lookup"),
     )?;
+    let cpu = match run.transactions {
+        Some(transactions) => setup.meter.since(before, transactions)?,
+        None => PerRequest::default(),
+    };
     let load = Load {
         per_second: run.tps,
         p50_ms: percentile(&latencies, 0.50).map(|us| us as f64 / 1e3),
         p99_ms: percentile(&latencies, 0.99).map(|us| us as f64 / 1e3),
+        cpu,
     };
     Ok((load, run.failed))
 }

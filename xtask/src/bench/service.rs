@@ -73,6 +73,10 @@ impl Service {
         self.server.addr
     }
 
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+
     /// Resident memory, in bytes.
     pub fn rss(&self) -> Result<u64> {
         self.server.rss()
@@ -171,6 +175,10 @@ impl Bare {
 
     pub fn addr(&self) -> SocketAddr {
         self.server.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
     }
 }
 
