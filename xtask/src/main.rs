@@ -7,9 +7,11 @@
 //!   [--only creates|redirects]`: the release service's link creations and redirects per
 //!   second next to baselines measured in the same run (pgbench INSERT and primary-key
 //!   lookup on the same private, durable PostgreSQL; a bare actix-web redirect server,
-//!   `xtask/bare-redirect`; the redirect comparisons in interleaved rounds), and its
-//!   memory with 1 000 000 links cached; prints the table and writes it to
-//!   `bench/results.md` (see `bench`). Not part of `ci`.
+//!   `xtask/bare-redirect`; the redirect comparisons in interleaved rounds), the CPU time
+//!   per redirect of each server and of PostgreSQL (from `/proc`, over each measured
+//!   run), and its memory with 1 000 000 links cached; prints the table and writes it to
+//!   `bench/results.md` (see `bench`, whose modules split the work by job). Not part of
+//!   `ci`.
 //!
 //! Tooling only: nothing here is linked into the service.
 
@@ -29,7 +31,8 @@ commands:
   ci                 fmt, clippy, boundaries, cargo deny, then every test (what .ci/run runs)
   bench              link creations and redirects/s of the release service vs baselines
                      measured in the same run (pgbench INSERT and lookup, a bare actix-web
-                     redirect server), memory with 1 000 000 links cached; writes
+                     redirect server), CPU time per redirect of the servers and PostgreSQL,
+                     memory with 1 000 000 links cached; writes
                      bench/results.md (`cargo xtask bench --help` for more)
                      [--seconds N (10)] [--rounds N (3)] [--clients N (16)]
                      [--accounts N (1)] [--only creates|redirects]";

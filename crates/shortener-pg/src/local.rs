@@ -78,6 +78,22 @@ fn find_bin_dir(path_var: Option<&str>, search_root: &Path) -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
+/// The bin directory of the server binaries [`LocalPostgres`] runs, client tools beside
+/// them: `PATH` first, then the highest version under `$SHORTENER_PG_SEARCH_ROOT`
+/// ([`SEARCH_ROOT_VAR`]), or else under `/usr/lib/postgresql`.
+pub fn server_bin_dir() -> Result<PathBuf, PgError> {
+    // Operators with versioned installs elsewhere (e.g. /usr/pgsql-17) point us there.
+    let root = std::env::var(SEARCH_ROOT_VAR)
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| SEARCH_ROOT.to_owned());
+    find_bin_dir(std::env::var("PATH").ok().as_deref(), Path::new(&root)).ok_or_else(|| {
+        PgError::BinariesNotFound {
+            searched: format!("{root}/*/bin"),
+        }
+    })
+}
+
 /// `(uid, gid)` of `user` from passwd-format text.
 fn passwd_lookup(passwd: &str, user: &str) -> Option<(u32, u32)> {
     passwd.lines().find_map(|line| {
@@ -123,15 +139,7 @@ impl LocalPostgres {
     }
 
     fn start_with(requested: &Path, fast: bool) -> Result<LocalPostgres, PgError> {
-        // Operators with versioned installs elsewhere (e.g. /usr/pgsql-17) point us there.
-        let root = std::env::var(SEARCH_ROOT_VAR)
-            .ok()
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| SEARCH_ROOT.to_owned());
-        let bin_dir = find_bin_dir(std::env::var("PATH").ok().as_deref(), Path::new(&root))
-            .ok_or_else(|| PgError::BinariesNotFound {
-                searched: format!("{root}/*/bin"),
-            })?;
+        let bin_dir = server_bin_dir()?;
         let absolute = std::path::absolute(requested).map_err(io(requested))?;
         let run_as = if running_as_root() {
             let passwd = fs::read_to_string("/etc/passwd").map_err(io(Path::new("/etc/passwd")))?;

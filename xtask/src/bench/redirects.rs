@@ -1,6 +1,8 @@
 //! The redirect half of `cargo xtask bench` (issue #5): a bare actix-web ceiling, cached
 //! redirects with click counting on and off, cold-cache redirects, a pgbench primary-key
-//! lookup baseline, and the service's resident memory with 1 000 000 links cached.
+//! lookup baseline, and the service's resident memory with 1 000 000 links cached. Each
+//! measured run also gets the CPU time per request of the server and of PostgreSQL
+//! (`cpu`, issue #12), sampled just before and after it, warm-up excluded.
 //!
 //! The links are written straight into `shortener.links` with SQL (one account made
 //! through the admin API owns them): link `n` (1-based) has the code [`code`]`(n)` and
@@ -22,16 +24,22 @@
 //! running then, one turn in several: one more reason for medians.
 
 use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::WARM_UP;
+use super::build::Binaries;
+use super::cli::Options;
+use super::cluster::Cluster;
+use super::cpu::{Meter, PerRequest};
+use super::http::Http;
+use super::pgbench::{self, percentile};
+use super::service::{Bare, Service};
 use super::wrk;
-use super::{Binaries, Cluster, Http, Options, Service, WARM_UP, stop_child};
 
 /// Links the cached runs ask for, at random.
 pub const CACHED: u64 = 100_000;
@@ -70,20 +78,24 @@ fn target(n: u64) -> String {
     format!("https://example.com/{n}")
 }
 
-/// One load measurement: requests (or transactions) per second and latency percentiles.
+/// One load measurement: requests (or transactions) per second, latency percentiles,
+/// and the CPU time each request cost over the measured window.
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
     pub per_second: f64,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    pub cpu: PerRequest,
 }
 
-impl From<&wrk::Run> for Load {
-    fn from(run: &wrk::Run) -> Load {
+impl Load {
+    /// A wrk run's figures, with the CPU time per request measured around it.
+    fn of(run: &wrk::Run, cpu: PerRequest) -> Load {
         Load {
             per_second: run.requests_per_sec,
             p50_ms: Some(run.p50_ms),
             p99_ms: Some(run.p99_ms),
+            cpu,
         }
     }
 }
@@ -119,6 +131,8 @@ pub struct Redirects {
     pub fill_per_second: f64,
     /// Warnings and errors the services logged, one summary line per run that had any.
     pub log_notes: Vec<String>,
+    /// Clock ticks per second of the CPU times (their resolution).
+    pub cpu_ticks_per_second: u64,
 }
 
 /// How many links the database holds and which codes the cold rounds walk: a block after
@@ -197,7 +211,6 @@ pub fn measure(
     opts: Options,
     wrk_version: String,
 ) -> Result<Redirects> {
-    let exe = bins.service.as_path();
     let scripts = Scripts {
         random: work.join("random.lua"),
         walk: work.join("walk.lua"),
@@ -222,10 +235,19 @@ pub fn measure(
             plan.cold_rate(opts)
         );
     }
-    let url = prepare_links(pg, exe, work, opts, plan.links)?;
+    let setup = Setup {
+        pg,
+        exe: &bins.service,
+        work,
+        url: pg.fresh_database(DB)?,
+        opts,
+        scripts,
+        meter: Meter::new(pg.postmaster_pid()?),
+    };
+    prepare_links(&setup, plan.links)?;
     let mut log_notes = Vec::new();
 
-    let cached = cached_rounds(exe, bare_exe, work, &url, opts, &scripts)?;
+    let cached = cached_rounds(&setup, bare_exe)?;
     log_notes.extend(log_note(work, "cached-on", "cached, counting on")?);
     log_notes.extend(log_note(work, "cached-off", "cached, counting off")?);
     // The counting-on service has been stopped: it wrote every click it counted.
@@ -238,17 +260,17 @@ pub fn measure(
         cached.gets_answered
     );
 
-    let cold = cold_rounds(pg, exe, work, &url, opts, plan, &scripts, &mut log_notes)?;
+    let cold = cold_rounds(&setup, plan, &mut log_notes)?;
 
     // HEAD fills the cache exactly as GET does but counts no click, so what is measured
     // is the cache, not a backlog of clicks waiting to be written.
     println!("==> memory: a fresh service, every one of the {TOTAL} links asked for once (HEAD)");
     let (rss_fresh, rss_full, filled) = {
-        let service = start(exe, work, &url, opts, true, "memory")?;
-        let rss_fresh = rss(&service.child)?;
-        let filled = touch(service.addr, "HEAD", 1, TOTAL, opts.clients * 2)?;
+        let service = setup.start(true, "memory")?;
+        let rss_fresh = service.rss()?;
+        let filled = touch(service.addr(), "HEAD", 1, TOTAL, opts.clients * 2)?;
         std::thread::sleep(Duration::from_secs(1));
-        (rss_fresh, rss(&service.child)?, filled)
+        (rss_fresh, service.rss()?, filled)
     };
     println!(
         "    {} resident ({} after start)",
@@ -275,13 +297,64 @@ pub fn measure(
         counted_runs: cached.counted_runs,
         fill_per_second: filled.per_second(),
         log_notes,
+        cpu_ticks_per_second: setup.meter.ticks_per_second(),
     })
 }
 
 /// The wrk scripts, written into the bench directory.
 struct Scripts {
-    random: std::path::PathBuf,
-    walk: std::path::PathBuf,
+    random: PathBuf,
+    walk: PathBuf,
+}
+
+/// What every redirect run needs: the cluster, the service's executable, the bench
+/// directory, the database of the links, the options, the wrk scripts, the CPU meter.
+struct Setup<'a> {
+    pg: &'a Cluster,
+    exe: &'a Path,
+    work: &'a Path,
+    url: String,
+    opts: Options,
+    scripts: Scripts,
+    meter: Meter,
+}
+
+impl Setup<'_> {
+    /// The service for a redirect run: `WORKERS` workers, counting on or off, logging to
+    /// `shortener-<name>.log`.
+    fn start(&self, count_clicks: bool, name: &str) -> Result<Service> {
+        Service::start_with(
+            self.exe,
+            self.work,
+            &self.url,
+            self.opts.clients,
+            &format!("shortener-{name}.log"),
+            &[
+                ("SHORTENER__SERVER__WORKERS", WORKERS.to_string()),
+                (
+                    "SHORTENER__REDIRECT__COUNT_CLICKS",
+                    count_clicks.to_string(),
+                ),
+            ],
+        )
+    }
+
+    /// One measured wrk run (`opts.seconds`, after its warm-up ran) of `script` against
+    /// the server at `addr`, and the CPU time per request of its process `pid` (and of
+    /// PostgreSQL, when `postgres`) over exactly that run.
+    fn measured_run(
+        &self,
+        addr: SocketAddr,
+        pid: u32,
+        postgres: bool,
+        script: &Path,
+        args: &[String],
+    ) -> Result<(wrk::Run, PerRequest)> {
+        let before = self.meter.read(Some(pid), postgres)?;
+        let run = wrk::run(&format!("http://{addr}"), script, args, self.opts.seconds)?;
+        let cpu = self.meter.since(before, run.requests)?;
+        Ok((run, cpu))
+    }
 }
 
 /// The cached comparisons, one entry per round each.
@@ -299,14 +372,8 @@ struct Cached {
 /// one of them a turn of wrk on random cached codes (warm-up, then the run), the order
 /// rotated by one each round. Stops all three before returning, the counting-on service
 /// with SIGTERM so that it writes its clicks.
-fn cached_rounds(
-    exe: &Path,
-    bare_exe: &Path,
-    work: &Path,
-    url: &str,
-    opts: Options,
-    scripts: &Scripts,
-) -> Result<Cached> {
+fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
+    let (opts, script) = (setup.opts, &setup.scripts.random);
     let (secs, warm) = (opts.seconds, WARM_UP.as_secs());
     let random_args = vec!["1".to_owned(), CACHED.to_string()];
     println!(
@@ -315,19 +382,22 @@ fn cached_rounds(
          {WORKERS} workers each, side by side",
         opts.rounds
     );
-    let links_file = work.join("links.tsv");
+    let links_file = setup.work.join("links.tsv");
     write_links_file(&links_file)?;
-    let bare = Bare::start(bare_exe, work, &links_file)?;
-    let on = start(exe, work, url, opts, true, "cached-on")?;
-    let touched = touch(on.addr, "GET", 1, CACHED, opts.clients * 2)?;
-    let rss_cached = rss(&on.child)?;
-    let off = start(exe, work, url, opts, false, "cached-off")?;
-    touch(off.addr, "GET", 1, CACHED, opts.clients * 2)?;
+    let probe = format!("/{}", code(1));
+    let bare = Bare::start(bare_exe, setup.work, &links_file, WORKERS, &probe)?;
+    let on = setup.start(true, "cached-on")?;
+    let touched = touch(on.addr(), "GET", 1, CACHED, opts.clients * 2)?;
+    let rss_cached = on.rss()?;
+    let off = setup.start(false, "cached-off")?;
+    touch(off.addr(), "GET", 1, CACHED, opts.clients * 2)?;
 
+    // Name, address, process, and whether PostgreSQL's CPU time is charged to it (the
+    // bare server has no database).
     let servers = [
-        ("bare", bare.addr),
-        ("counting on", on.addr),
-        ("counting off", off.addr),
+        ("bare", bare.addr(), bare.pid(), false),
+        ("counting on", on.addr(), on.pid(), true),
+        ("counting off", off.addr(), off.pid(), true),
     ];
     let mut loads: [Vec<Load>; 3] = Default::default();
     let mut gets_answered = touched.requests;
@@ -342,18 +412,17 @@ fn cached_rounds(
         );
         for turn in 0..servers.len() {
             let which = cached_turn(round, turn);
-            let (name, addr) = servers[which];
-            let base = format!("http://{addr}");
+            let (name, addr, pid, postgres) = servers[which];
             let what = format!("{name}, round {}", round + 1);
-            let warm_run = wrk::run(&base, &scripts.random, &random_args, warm)?;
+            let warm_run = wrk::run(&format!("http://{addr}"), script, &random_args, warm)?;
             warm_run.check(&format!("{what}, warm-up"))?;
-            let run = wrk::run(&base, &scripts.random, &random_args, secs)?;
+            let (run, cpu) = setup.measured_run(addr, pid, postgres, script, &random_args)?;
             run.check(&what)?;
-            if addr == on.addr {
+            if addr == on.addr() {
                 gets_answered += warm_run.requests + run.requests;
                 counted_runs += 2;
             }
-            let load = Load::from(&run);
+            let load = Load::of(&run, cpu);
             print_load(name, &load);
             loads[which].push(load);
         }
@@ -384,17 +453,8 @@ struct Cold {
 /// Each round: a freshly started service, counting on, asked for codes it has not been
 /// asked for (its warm-up's, then its run's: [`Plan::cold`]), and pgbench's lookup; the
 /// lookup goes first every other round.
-#[allow(clippy::too_many_arguments)]
-fn cold_rounds(
-    pg: &Cluster,
-    exe: &Path,
-    work: &Path,
-    url: &str,
-    opts: Options,
-    plan: Plan,
-    scripts: &Scripts,
-    log_notes: &mut Vec<String>,
-) -> Result<Cold> {
+fn cold_rounds(setup: &Setup, plan: Plan, log_notes: &mut Vec<String>) -> Result<Cold> {
+    let (opts, script) = (setup.opts, &setup.scripts.walk);
     let (secs, warm) = (opts.seconds, WARM_UP.as_secs());
     println!(
         "==> cold cache vs pgbench lookup, {} rounds: each a fresh service, counting on, \
@@ -405,7 +465,7 @@ fn cold_rounds(
         plan.warm + plan.run,
         opts.clients
     );
-    let lookup_script = lookup_script(pg, work, plan.links)?;
+    let lookup_script = lookup_script(setup.pg, setup.work, plan.links)?;
     let threads = wrk::THREADS.to_string();
     let walk_args =
         |(first, last): (u64, u64)| vec![first.to_string(), last.to_string(), threads.clone()];
@@ -429,25 +489,31 @@ fn cold_rounds(
         let lookup_first = lookup_first(round);
         for lookup_turn in [lookup_first, !lookup_first] {
             if lookup_turn {
-                let (load, failed) = lookup_run(pg, work, &lookup_script, opts)?;
+                let (load, failed) = lookup_run(setup, &lookup_script)?;
                 print_load("pgbench lookup", &load);
                 cold.lookup.push(load);
                 cold.lookup_failed += failed;
                 continue;
             }
             let name = format!("cold-{}", round + 1);
-            let run = {
-                let service = start(exe, work, url, opts, true, &name)?;
-                let base = format!("http://{}", service.addr);
+            let (run, cpu) = {
+                let service = setup.start(true, &name)?;
                 let what = format!("cold, round {}", round + 1);
-                wrk::run(&base, &scripts.walk, &walk_args(warm_codes), warm)?
+                let base = format!("http://{}", service.addr());
+                wrk::run(&base, script, &walk_args(warm_codes), warm)?
                     .check(&format!("{what}, warm-up"))?;
-                let run = wrk::run(&base, &scripts.walk, &walk_args(run_codes), secs)?;
+                let (run, cpu) = setup.measured_run(
+                    service.addr(),
+                    service.pid(),
+                    true,
+                    script,
+                    &walk_args(run_codes),
+                )?;
                 run.check(&what)?;
-                run
+                (run, cpu)
                 // Dropped, so stopped (and its clicks written) before the next turn.
             };
-            let load = Load::from(&run);
+            let load = Load::of(&run, cpu);
             print_load("cold", &load);
             if run.wrapped {
                 cold.wrapped = true;
@@ -457,7 +523,7 @@ fn cold_rounds(
             }
             cold.cold.push(load);
             log_notes.extend(log_note(
-                work,
+                setup.work,
                 &name,
                 &format!("cold cache, round {}", round + 1),
             )?);
@@ -540,14 +606,15 @@ fn strip_ansi(line: &str) -> String {
     }
     out
 }
-
 fn print_load(name: &str, load: &Load) {
     let ms = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2} ms"));
     println!(
-        "      {name}: {:.1} requests/s, p50 {}, p99 {}",
+        "      {name}: {:.1} requests/s, p50 {}, p99 {}; CPU µs per request ({}): {}",
         load.per_second,
         ms(load.p50_ms),
-        ms(load.p99_ms)
+        ms(load.p99_ms),
+        load.cpu.parts(),
+        load.cpu
     );
 }
 
@@ -555,45 +622,13 @@ fn print_load(name: &str, load: &Load) {
 pub fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
-
-/// The service for a redirect run: `WORKERS` workers, counting on or off.
-fn start(
-    exe: &Path,
-    work: &Path,
-    url: &str,
-    opts: Options,
-    count_clicks: bool,
-    name: &str,
-) -> Result<Service> {
-    Service::start_with(
-        exe,
-        work,
-        url,
-        opts.clients,
-        &format!("shortener-{name}.log"),
-        &[
-            ("SHORTENER__SERVER__WORKERS", WORKERS.to_string()),
-            (
-                "SHORTENER__REDIRECT__COUNT_CLICKS",
-                count_clicks.to_string(),
-            ),
-        ],
-    )
-}
-
-/// A fresh database with the schema (the service migrates it), one account, and `links`
-/// links inserted with SQL; returns its URL.
-fn prepare_links(
-    pg: &Cluster,
-    exe: &Path,
-    work: &Path,
-    opts: Options,
-    links: u64,
-) -> Result<String> {
+/// The schema (the service migrates it), one account, and `links` links inserted with
+/// SQL, in the fresh database of `setup`.
+fn prepare_links(setup: &Setup, links: u64) -> Result<()> {
     let started = Instant::now();
-    let url = pg.fresh_database(DB)?;
+    let pg = setup.pg;
     let account = {
-        let service = start(exe, work, &url, opts, true, "setup")?;
+        let service = setup.start(true, "setup")?;
         service.create_account("bench redirects")?
     };
     if !account.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
@@ -630,7 +665,7 @@ fn prepare_links(
         );
     }
     println!("    {links} links in {:.0?}", started.elapsed());
-    Ok(url)
+    Ok(())
 }
 
 /// `code<TAB>target` for the cached set, for the bare server.
@@ -646,7 +681,7 @@ fn write_links_file(path: &Path) -> Result<()> {
 /// WHERE code = ...` of a random link of the whole table (`1..=links`) per transaction,
 /// so that it meets the table as the cold rounds do, not a subset that stays in shared
 /// buffers; checks that it uses the unique index.
-fn lookup_script(pg: &Cluster, work: &Path, links: u64) -> Result<std::path::PathBuf> {
+fn lookup_script(pg: &Cluster, work: &Path, links: u64) -> Result<PathBuf> {
     let script = work.join("lookup.sql");
     std::fs::write(
         &script,
@@ -670,90 +705,35 @@ fn lookup_script(pg: &Cluster, work: &Path, links: u64) -> Result<std::path::Pat
 }
 
 /// One pgbench `-M prepared` run of `script` after its warm-up, `opts.clients` clients;
-/// latency percentiles from a 10% sample of the per-transaction log. Returns the load
-/// and the failed transactions.
-fn lookup_run(pg: &Cluster, work: &Path, script: &Path, opts: Options) -> Result<(Load, u64)> {
+/// latency percentiles from a 10% sample of the per-transaction log, and PostgreSQL's
+/// CPU time per transaction (pgbench's own, the client side, is not counted). Returns
+/// the load and the failed transactions.
+fn lookup_run(setup: &Setup, script: &Path) -> Result<(Load, u64)> {
+    let (pg, clients) = (setup.pg, setup.opts.clients);
     let prepared = ["-M", "prepared"];
-    super::pgbench(pg, DB, script, opts.clients, WARM_UP.as_secs(), &prepared)
+    pgbench::run(pg, DB, script, clients, WARM_UP.as_secs(), &prepared)
         .context("pgbench lookup warm-up")?;
-    let prefix = "pgbench_lookup";
-    remove_logs(work, prefix)?;
-    // pgbench writes `<prefix>.<pid>[.<thread>]`, relative to its working directory.
-    let log_prefix = work.join(prefix);
-    let log_prefix = log_prefix
-        .to_str()
-        .context("the bench directory is not UTF-8")?;
-    let mut args = prepared.to_vec();
-    args.extend(["-l", "--sampling-rate", "0.1", "--log-prefix", log_prefix]);
-    let run = super::pgbench(pg, DB, script, opts.clients, opts.seconds, &args)?;
-    let mut latencies = read_logs(work, prefix)?;
-    latencies.sort_unstable();
+    let before = setup.meter.read(None, true)?;
+    let (run, latencies) = pgbench::run_sampled(
+        pg,
+        DB,
+        script,
+        clients,
+        setup.opts.seconds,
+        &prepared,
+        &setup.work.join("pgbench_lookup"),
+    )?;
+    let cpu = match run.transactions {
+        Some(transactions) => setup.meter.since(before, transactions)?,
+        None => PerRequest::default(),
+    };
     let load = Load {
         per_second: run.tps,
         p50_ms: percentile(&latencies, 0.50).map(|us| us as f64 / 1e3),
         p99_ms: percentile(&latencies, 0.99).map(|us| us as f64 / 1e3),
+        cpu,
     };
     Ok((load, run.failed))
-}
-
-fn logs(work: &Path, prefix: &str) -> Result<Vec<std::path::PathBuf>> {
-    let dot = format!("{prefix}.");
-    Ok(std::fs::read_dir(work)
-        .with_context(|| format!("listing {}", work.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&dot))
-        })
-        .collect())
-}
-
-fn remove_logs(work: &Path, prefix: &str) -> Result<()> {
-    for path in logs(work, prefix)? {
-        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Transaction latencies (µs, the third field of each line) of pgbench's logs.
-fn read_logs(work: &Path, prefix: &str) -> Result<Vec<u64>> {
-    let mut latencies = Vec::new();
-    for path in logs(work, prefix)? {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        latencies.extend(
-            text.lines()
-                .filter_map(|l| l.split(' ').nth(2)?.parse::<u64>().ok()),
-        );
-    }
-    Ok(latencies)
-}
-
-/// The `q` quantile of sorted values (nearest rank).
-fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
-}
-
-/// Resident memory of a child process (`VmRSS`), in bytes.
-fn rss(child: &Child) -> Result<u64> {
-    let path = format!("/proc/{}/status", child.id());
-    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    parse_rss(&status).with_context(|| format!("no VmRSS in {path}"))
-}
-
-fn parse_rss(status: &str) -> Option<u64> {
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -830,72 +810,6 @@ fn touch(addr: SocketAddr, method: &str, first: u64, last: u64, threads: usize) 
     Ok(touched)
 }
 
-// ---------------------------------------------------------------------------------------
-// The bare server
-
-/// `bare-redirect` as a child process; stopped when dropped.
-struct Bare {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Bare {
-    fn start(exe: &Path, work: &Path, links: &Path) -> Result<Bare> {
-        let addr = {
-            let probe = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-            probe.local_addr().context("finding a free port")?
-        };
-        let log = work.join("bare-redirect.log");
-        let log_file =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let child = Command::new(exe)
-            .arg(addr.to_string())
-            .arg(links)
-            .arg(WORKERS.to_string())
-            .stdin(Stdio::null())
-            .stdout(
-                log_file
-                    .try_clone()
-                    .context("opening the bare server's log")?,
-            )
-            .stderr(log_file)
-            .spawn()
-            .with_context(|| format!("starting {}", exe.display()))?;
-        let mut bare = Bare { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let probe = format!("/{}", code(1));
-        loop {
-            if let Some(status) = bare.child.try_wait().context("checking the bare server")? {
-                bail!(
-                    "the bare server exited at start ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            match Http::new(addr).request("GET", &probe, None, None) {
-                Ok((302, _)) => return Ok(bare),
-                Ok((status, _)) => bail!("the bare server answered {status} for GET {probe}"),
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => {
-                    bare.stop();
-                    return Err(e.context("the bare server did not answer within 30 s"));
-                }
-            }
-        }
-    }
-
-    fn stop(&mut self) {
-        stop_child(&mut self.child);
-    }
-}
-
-impl Drop for Bare {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -922,10 +836,11 @@ mod tests {
     }
 
     fn opts(seconds: u64, rounds: usize) -> Options {
-        let mut opts = crate::bench::tests::defaults();
-        opts.seconds = seconds;
-        opts.rounds = rounds;
-        opts
+        Options {
+            seconds,
+            rounds,
+            ..Options::default()
+        }
     }
 
     #[test]
@@ -990,17 +905,5 @@ mod tests {
             ]
         );
         assert!(summarize_log("2026-11-23T02:20:26Z  INFO shortener: serving\n").is_empty());
-    }
-
-    #[test]
-    fn percentiles_and_rss() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 0.5), Some(50));
-        assert_eq!(percentile(&v, 0.99), Some(99));
-        assert_eq!(percentile(&[7], 0.99), Some(7));
-        assert_eq!(percentile(&[], 0.5), None);
-        let status = "Name:\tshortener\nVmPeak:\t  900 kB\nVmRSS:\t   20480 kB\n";
-        assert_eq!(parse_rss(status), Some(20480 * 1024));
-        assert_eq!(parse_rss("Name:\tx\n"), None);
     }
 }

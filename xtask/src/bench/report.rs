@@ -1,12 +1,24 @@
 //! The bench's report: the same tables printed as aligned text and written as Markdown
-//! to `bench/results.md`, with when, where and what was measured.
+//! to `bench/results.md`, with when, where and what was measured: requests/s, latency
+//! and CPU time per request, medians and ranges over the rounds, ratios against targets.
 
 use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::WARM_UP;
+use super::cli::Options;
+use super::cluster::Server;
+use super::creates::Creation;
 use super::redirects::{self, Load, mb};
-use super::{Options, Report, WARM_UP, wrk};
+use super::wrk;
+
+/// What one run measured.
+pub struct Report {
+    pub server: Server,
+    pub creation: Option<Creation>,
+    pub redirects: Option<redirects::Redirects>,
+}
 
 /// When, on what and from which tree the bench ran.
 pub struct About {
@@ -249,6 +261,19 @@ fn p99(l: &Load) -> Option<f64> {
     l.p99_ms
 }
 
+fn cpu_server(l: &Load) -> Option<f64> {
+    l.cpu.server_us
+}
+
+fn cpu_pg(l: &Load) -> Option<f64> {
+    l.cpu.pg_us
+}
+
+/// CPU time per request of everything measured: server plus PostgreSQL.
+fn cpu_total(l: &Load) -> Option<f64> {
+    l.cpu.total_us()
+}
+
 /// `value` against a target: at least (`at_least`) or at most `target`.
 fn verdict(value: Option<f64>, target: f64, at_least: bool) -> &'static str {
     match value {
@@ -278,6 +303,9 @@ fn clicks_verdict(counted: u64, answered: u64, runs: u64) -> String {
 
 /// Resident memory target of issue #5 for 1 000 000 cached links.
 const RSS_TARGET: u64 = 400_000_000;
+/// The redirect target of issue #12: the CPU time per cached redirect (counting on) of
+/// the service and PostgreSQL together, against the bare server's.
+const CPU_TARGET: f64 = 1.10;
 
 impl Report {
     /// How the run was set up; `local` adds what only matters on this machine (paths).
@@ -322,6 +350,15 @@ impl Report {
                 thousands(r.plan.links),
                 thousands(r.plan.warm + r.plan.run),
                 thousands(r.plan.links)
+            ));
+            lines.push(format!(
+                "CPU time per request: utime + stime from /proc (clock ticks of 1/{} s), read \
+                 just before and after each measured run (not its warm-up), over the requests \
+                 wrk completed (pgbench: transactions); server: the bare server's or the \
+                 service's process, all threads; PostgreSQL: the postmaster, its children and \
+                 its exited children (cutime + cstime); wrk and pgbench's client side are not \
+                 counted",
+                r.cpu_ticks_per_second
             ));
         }
         if self.creation.is_some() {
@@ -391,7 +428,12 @@ impl Report {
                 &r.lookup,
             );
             tables.push(("Redirects", t));
+            tables.push(("Redirects, CPU time per request (µs)", cpu_table(r)));
             tables.push(("Redirect rounds, requests/s", rounds_table(r)));
+            tables.push((
+                "Redirect rounds, CPU µs per request (server + PostgreSQL = total)",
+                rounds_cpu_table(r),
+            ));
             notes.push(format!(
                 "clicks: the counting-on cached service wrote {} clicks for {} GETs its clients \
                  saw answered ({} runs of wrk): {}",
@@ -466,39 +508,53 @@ impl Report {
 
         let mut t = Table::new(&["ratio", "value", "range", "target", ""]);
         if let Some(r) = &self.redirects {
-            let mut check = |name: &str, value: Option<Spread>, target: f64, at_least: bool| {
+            // `target`: the bound, and whether it is a floor (else a ceiling).
+            let mut check = |name: &str, value: Option<Spread>, target: Option<(f64, bool)>| {
                 let median = value.map(|s| s.median);
                 t.row(vec![
                     name.to_owned(),
                     two(median),
                     value.map_or_else(String::new, |s| s.range(|v| format!("{v:.2}"))),
-                    format!("{} {target:.2}", if at_least { ">=" } else { "<=" }),
-                    verdict(median, target, at_least).to_owned(),
+                    target.map_or_else(
+                        || "none set".to_owned(),
+                        |(target, at_least)| {
+                            format!("{} {target:.2}", if at_least { ">=" } else { "<=" })
+                        },
+                    ),
+                    target.map_or_else(String::new, |(target, at_least)| {
+                        verdict(median, target, at_least).to_owned()
+                    }),
                 ]);
             };
             check(
+                "cached redirects (counting on): service + PostgreSQL / bare, CPU per request",
+                paired(&r.cached_on, &r.bare, cpu_total),
+                Some((CPU_TARGET, false)),
+            );
+            check(
+                "cached redirects (counting off): service + PostgreSQL / bare, CPU per request",
+                paired(&r.cached_off, &r.bare, cpu_total),
+                None,
+            );
+            check(
                 "cached redirects (counting on) / bare, requests/s",
                 paired(&r.cached_on, &r.bare, rps),
-                0.90,
-                true,
+                Some((0.90, true)),
             );
             check(
                 "cached redirects (counting on) / bare, p99",
                 paired(&r.cached_on, &r.bare, p99),
-                1.50,
-                false,
+                Some((1.50, false)),
             );
             check(
                 "cached redirects, counting on / off, requests/s",
                 paired(&r.cached_on, &r.cached_off, rps),
-                0.97,
-                true,
+                Some((0.97, true)),
             );
             check(
                 "cold redirects / pgbench lookup, per second",
                 paired(&r.cold, &r.lookup, rps),
-                0.70,
-                true,
+                Some((0.70, true)),
             );
             t.row(vec![
                 format!(
@@ -525,7 +581,7 @@ impl Report {
                 String::new(),
             ]);
         }
-        tables.push(("Ratios (targets of issue #5)", t));
+        tables.push(("Ratios (targets of issues #5 and #12)", t));
         (tables, notes)
     }
 
@@ -599,16 +655,7 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
         "lookup",
         "cold/lookup",
     ]);
-    let cached = [&r.bare, &r.cached_on, &r.cached_off];
     for round in 0..r.plan.rounds {
-        let order: Vec<&str> = (0..cached.len())
-            .map(|turn| ["bare", "on", "off"][redirects::cached_turn(round, turn)])
-            .collect();
-        let cold_order = if redirects::lookup_first(round) {
-            "lookup, cold"
-        } else {
-            "cold, lookup"
-        };
         let at = |loads: &[Load]| loads.get(round).copied();
         let rate =
             |l: Option<Load>| l.map_or_else(|| "n/a".to_owned(), |l| per_second(l.per_second));
@@ -618,7 +665,7 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
                 .and_then(|(a, b)| ratio(figure(&a)?, figure(&b)?)))
         };
         t.row(vec![
-            format!("{} ({}; {cold_order})", round + 1, order.join(", ")),
+            round_label(round),
             rate(at(&r.bare)),
             rate(at(&r.cached_on)),
             rate(at(&r.cached_off)),
@@ -628,6 +675,82 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
             rate(at(&r.cold)),
             rate(at(&r.lookup)),
             within(&r.cold, &r.lookup, rps),
+        ]);
+    }
+    t
+}
+
+/// `2 (on, off, bare; lookup, cold)`: round `round` (from 0) and the order it ran in.
+fn round_label(round: usize) -> String {
+    let order: Vec<&str> = (0..3)
+        .map(|turn| ["bare", "on", "off"][redirects::cached_turn(round, turn)])
+        .collect();
+    let cold_order = if redirects::lookup_first(round) {
+        "lookup, cold"
+    } else {
+        "cold, lookup"
+    };
+    format!("{} ({}; {cold_order})", round + 1, order.join(", "))
+}
+
+/// CPU time per request of each configuration, its parts over the rounds: median, then
+/// the range.
+fn cpu_table(r: &redirects::Redirects) -> Table {
+    let mut t = Table::new(&[
+        "measurement",
+        "server",
+        "range",
+        "PostgreSQL",
+        "range",
+        "server + PostgreSQL",
+        "range",
+    ]);
+    let mut row = |name: &str, loads: &[Load]| {
+        let mut cells = vec![name.to_owned()];
+        for figure in [cpu_server, cpu_pg, cpu_total] {
+            match over_rounds(loads, figure) {
+                Some(s) => {
+                    cells.extend([format!("{:.2}", s.median), s.range(|v| format!("{v:.2}"))])
+                }
+                None => cells.extend(["-".to_owned(), String::new()]),
+            }
+        }
+        t.row(cells);
+    };
+    row("bare actix-web (no database)", &r.bare);
+    row("service: cached, counting on", &r.cached_on);
+    row("service: cached, counting off", &r.cached_off);
+    row("service: cold cache, first touch of each code", &r.cold);
+    row(
+        "pgbench lookup, per transaction (PostgreSQL only: pgbench is the client)",
+        &r.lookup,
+    );
+    t
+}
+
+/// Each round's CPU time per request (`server + PostgreSQL = total`, µs), with the
+/// ratios of the totals to the bare server's within the round.
+fn rounds_cpu_table(r: &redirects::Redirects) -> Table {
+    let mut t = Table::new(&[
+        "round", "bare", "on", "off", "on/bare", "off/bare", "cold", "lookup",
+    ]);
+    for round in 0..r.plan.rounds {
+        let at = |loads: &[Load]| loads.get(round).copied();
+        let cpu = |l: Option<Load>| l.map_or_else(|| "n/a".to_owned(), |l| l.cpu.to_string());
+        let to_bare = |a: &[Load]| {
+            two(at(a)
+                .zip(at(&r.bare))
+                .and_then(|(a, b)| ratio(cpu_total(&a)?, cpu_total(&b)?)))
+        };
+        t.row(vec![
+            round_label(round),
+            cpu(at(&r.bare)),
+            cpu(at(&r.cached_on)),
+            cpu(at(&r.cached_off)),
+            to_bare(&r.cached_on),
+            to_bare(&r.cached_off),
+            cpu(at(&r.cold)),
+            cpu(at(&r.lookup)),
         ]);
     }
     t
@@ -649,6 +772,7 @@ fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::cpu::PerRequest;
 
     #[test]
     fn dates_in_utc() {
@@ -696,6 +820,14 @@ mod tests {
             per_second,
             p50_ms: Some(1.0),
             p99_ms: Some(p99_ms),
+            cpu: PerRequest::default(),
+        }
+    }
+
+    fn cpu(server_us: Option<f64>, pg_us: Option<f64>) -> Load {
+        Load {
+            cpu: PerRequest { server_us, pg_us },
+            ..load(100.0, 1.0)
         }
     }
 
@@ -729,5 +861,23 @@ mod tests {
         // Ratios of rounds that ran on one side only are left out.
         assert_eq!(paired(&on[..1], &bare, rps).map(|s| s.max), Some(0.9));
         assert_eq!(paired(&[], &bare, rps), None);
+    }
+
+    #[test]
+    fn cpu_per_request_is_service_plus_postgres_over_bare() {
+        let bare = [cpu(Some(7.5), None), cpu(Some(8.0), None)];
+        let on = [cpu(Some(8.5), Some(0.15)), cpu(Some(8.0), Some(0.8))];
+        let r = paired(&on, &bare, cpu_total).unwrap();
+        assert!((r.min - 1.1).abs() < 1e-9 && (r.max - 8.65 / 7.5).abs() < 1e-9);
+        assert_eq!(over_rounds(&on, cpu_pg).map(|s| s.max), Some(0.8));
+        assert_eq!(over_rounds(&bare, cpu_pg), None);
+        // A run without a CPU figure drops out of the ratios instead of counting as 0.
+        let unmeasured = [cpu(None, None), cpu(Some(8.0), None)];
+        assert_eq!(
+            paired(&on, &unmeasured, cpu_total).map(|s| s.min),
+            Some(1.1)
+        );
+        assert_eq!(verdict(Some(1.1), CPU_TARGET, false), "PASS");
+        assert_eq!(verdict(Some(1.16), CPU_TARGET, false), "MISS");
     }
 }

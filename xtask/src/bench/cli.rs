@@ -1,0 +1,196 @@
+//! The options of `cargo xtask bench`, and its `--help`.
+
+use anyhow::{Context, Result, bail};
+
+use super::redirects;
+
+/// What `--help` prints for this command.
+pub const USAGE: &str =
+    "usage: cargo xtask bench [--seconds N] [--rounds N] [--clients N] [--accounts N]
+                         [--only WHAT]
+
+Builds `shortener` and a bare actix-web redirect server (release), provisions a durable
+PostgreSQL under target/bench/pg, installs wrk (apt-get) if it is missing, and measures,
+on fresh databases of that one server:
+  - link creation: pgbench, one single-row INSERT per transaction (the baseline), N
+    clients; POST /api/v1/links against the release service, N keep-alive clients;
+  - redirects, wrk -t2 -c128, 2 HTTP workers: the bare server (302 from a HashMap of
+    100 000 links); the service with those links cached, click counting on, and off;
+    the service with a cold cache (first touch of each code); pgbench -M prepared, a
+    primary-key lookup of shortener.links by code, N clients (the service's pool size).
+    In rounds: the three cached servers run side by side and take turns (bare, on, off,
+    the order rotated each round); each round also runs a freshly started cold service
+    and the pgbench lookup. Beside requests/s, the CPU time per request of the server
+    and of PostgreSQL (postmaster and children), read from /proc over each measured run;
+  - the service's resident memory holding 1 000 000 links in its cache.
+Prints the figures (medians over the rounds), their ratios (medians of the ratios within
+each round, with their range) and the targets of issues #5 and #12, and (full runs only)
+writes them to bench/results.md.
+
+options:
+  --seconds N   length of each measurement, after a 2 s warm-up (default 10)
+  --rounds N    rounds of the redirect comparisons (default 3); link creation runs
+                once. Each cold round walks the same fresh codes, so longer --seconds
+                write more links, up to 3 000 000
+  --clients N   concurrent clients, pgbench connections and service pool size (default 16)
+  --accounts N  spread the creating clients over N accounts, round robin (default 1:
+                every create then queues on that account's monthly counter row)
+  --only WHAT   `creates` or `redirects`: measure only that half (bench/results.md is
+                then left alone)";
+
+/// Which half of the bench to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    All,
+    Creates,
+    Redirects,
+}
+
+impl Only {
+    pub fn creates(self) -> bool {
+        self != Only::Redirects
+    }
+
+    pub fn redirects(self) -> bool {
+        self != Only::Creates
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub seconds: u64,
+    /// Rounds of the redirect comparisons.
+    pub rounds: usize,
+    pub clients: usize,
+    pub accounts: usize,
+    pub only: Only,
+}
+
+/// `cargo xtask bench` without arguments.
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            seconds: 10,
+            rounds: 3,
+            clients: 16,
+            accounts: 1,
+            only: Only::All,
+        }
+    }
+}
+
+/// The options of `args`; `None` for `--help`.
+pub fn parse(args: &[String]) -> Result<Option<Options>> {
+    let mut opts = Options::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        if matches!(flag, "-h" | "--help") {
+            return Ok(None);
+        }
+        if !matches!(
+            flag,
+            "--seconds" | "--rounds" | "--clients" | "--accounts" | "--only"
+        ) {
+            bail!("unknown argument {arg:?}\n\n{USAGE}");
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => it
+                .next()
+                .cloned()
+                .with_context(|| format!("{flag} needs a value"))?,
+        };
+        if flag == "--only" {
+            opts.only = match value.as_str() {
+                "creates" => Only::Creates,
+                "redirects" => Only::Redirects,
+                _ => bail!("--only: {value:?} is not `creates` or `redirects`"),
+            };
+            continue;
+        }
+        let n: u64 = value
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .with_context(|| format!("{flag}: {value:?} is not a positive whole number"))?;
+        let size = || usize::try_from(n).with_context(|| format!("{flag}: too large"));
+        match flag {
+            "--seconds" => opts.seconds = n,
+            "--rounds" => opts.rounds = size()?,
+            "--clients" => opts.clients = size()?,
+            _ => opts.accounts = size()?,
+        }
+    }
+    if opts.only.redirects() {
+        // Now rather than after the build.
+        redirects::Plan::new(opts)?;
+    }
+    Ok(Some(opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn options_default_and_override() {
+        assert_eq!(
+            parse(&args(&[])).unwrap(),
+            Some(Options {
+                seconds: 10,
+                rounds: 3,
+                clients: 16,
+                accounts: 1,
+                only: Only::All,
+            })
+        );
+        assert_eq!(parse(&args(&[])).unwrap(), Some(Options::default()));
+        assert_eq!(
+            parse(&args(&[
+                "--seconds",
+                "3",
+                "--clients=4",
+                "--accounts",
+                "2",
+                "--rounds",
+                "5"
+            ]))
+            .unwrap(),
+            Some(Options {
+                seconds: 3,
+                rounds: 5,
+                clients: 4,
+                accounts: 2,
+                only: Only::All,
+            })
+        );
+        let only = |a: &[&str]| parse(&args(a)).unwrap().map(|o| o.only);
+        assert_eq!(only(&["--only", "creates"]), Some(Only::Creates));
+        assert_eq!(only(&["--only=redirects"]), Some(Only::Redirects));
+        let rounds = |a: &[&str]| parse(&args(a)).unwrap().map(|o| o.rounds);
+        assert_eq!(rounds(&["--rounds=1"]), Some(1));
+        assert_eq!(rounds(&["--only", "redirects", "--rounds", "7"]), Some(7));
+        assert!(parse(&args(&["--rounds", "0"])).is_err());
+        assert!(parse(&args(&["--rounds", "-2"])).is_err());
+        assert!(parse(&args(&["--rounds", "two"])).is_err());
+        assert!(parse(&args(&["--rounds"])).is_err());
+        assert_eq!(rounds(&["--rounds", "2000000"]), Some(2_000_000));
+        assert!(parse(&args(&["--seconds", "100000000"])).is_err());
+        assert!(parse(&args(&["--seconds", "100000000", "--only", "creates"])).is_ok());
+        assert!(parse(&args(&["--only", "memory"])).is_err());
+        assert!(parse(&args(&["--only"])).is_err());
+        assert_eq!(parse(&args(&["--help"])).unwrap(), None);
+        assert!(parse(&args(&["--seconds", "0"])).is_err());
+        assert!(parse(&args(&["--seconds"])).is_err());
+        assert!(parse(&args(&["--clients", "x"])).is_err());
+        assert!(parse(&args(&["--fast"])).is_err());
+    }
+}

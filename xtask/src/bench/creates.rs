@@ -1,0 +1,283 @@
+//! The link-creation half of the bench: pgbench's single-row INSERT (the baseline), then
+//! `POST /api/v1/links` against the release service from N keep-alive clients (one
+//! thread each, the bench's own HTTP client), each on a fresh database; with the WAL
+//! flushes each write cost (`pg_stat_wal`) and the audit entries per link.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::WARM_UP;
+use super::cli::Options;
+use super::cluster::Cluster;
+use super::http::Http;
+use super::pgbench;
+use super::service::Service;
+
+/// Non-201 answers after which the measurement stops early.
+const ABORT_AFTER_ERRORS: u64 = 100;
+
+/// The link-creation half: the single-INSERT baseline and the service's creates.
+pub struct Creation {
+    pub baseline: Baseline,
+    pub creates: Creates,
+}
+
+/// pgbench's INSERTs.
+#[derive(Debug)]
+pub struct Baseline {
+    pub tps: f64,
+    pub failed: u64,
+    /// WAL flushes per committed INSERT during the measured run.
+    pub flushes: Option<f64>,
+}
+
+/// The service's creates.
+#[derive(Debug)]
+pub struct Creates {
+    pub per_second: f64,
+    pub errors: u64,
+    /// WAL flushes per link created during the measured window.
+    pub flushes: Option<f64>,
+    /// Audit entries written per link created in the window (1 when every create is
+    /// audited).
+    pub audit_per_link: Option<f64>,
+}
+
+/// Measures both, `opts.clients` clients each.
+pub fn measure(pg: &Cluster, exe: &Path, work: &Path, opts: Options) -> Result<Creation> {
+    println!(
+        "==> baseline: pgbench, one INSERT per transaction, {} clients, {} s",
+        opts.clients, opts.seconds
+    );
+    let baseline = baseline(pg, work, opts)?;
+    println!("    {:.1} tps", baseline.tps);
+
+    println!(
+        "==> service: POST /api/v1/links, {} clients, {} account(s), {} s",
+        opts.clients, opts.accounts, opts.seconds
+    );
+    let db = "bench_2";
+    let url = pg.fresh_database(db)?;
+    let service = Service::start(exe, work, &url, opts.clients)?;
+    let creates = load(service, opts, || {
+        Sample::take(pg, db, "shortener.links", true)
+    })?;
+    println!("    {:.1} creates/s", creates.per_second);
+    Ok(Creation { baseline, creates })
+}
+
+/// pgbench, one single-row INSERT per transaction, on a fresh database.
+fn baseline(pg: &Cluster, work: &Path, opts: Options) -> Result<Baseline> {
+    let db = "bench_1";
+    pg.fresh_database(db)?;
+    pg.psql(
+        db,
+        "CREATE TABLE bench_insert (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), v text NOT NULL)",
+    )?;
+    let script = work.join("insert.sql");
+    std::fs::write(&script, "INSERT INTO bench_insert (v) VALUES ('x');\n")
+        .with_context(|| format!("writing {}", script.display()))?;
+    pgbench::run(pg, db, &script, opts.clients, WARM_UP.as_secs(), &[])
+        .context("pgbench warm-up")?;
+    let before = Sample::take(pg, db, "bench_insert", false)?;
+    let run = pgbench::run(pg, db, &script, opts.clients, opts.seconds, &[])?;
+    Ok(Baseline {
+        tps: run.tps,
+        failed: run.failed,
+        flushes: Sample::take(pg, db, "bench_insert", false)?.flushes_since(before),
+    })
+}
+
+/// Cluster-wide WAL flushes and row counts at one instant, to tell how many trips to
+/// disk each committed write cost (group commit can make it less than one).
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    wal_syncs: u64,
+    rows: u64,
+    audit: u64,
+}
+
+impl Sample {
+    /// `pg_stat_wal.wal_sync` (PostgreSQL 14+) and the rows of `table` (and of the audit
+    /// log, when `audit`) in `db`.
+    fn take(pg: &Cluster, db: &str, table: &str, audit: bool) -> Result<Sample> {
+        let audit_sql = if audit {
+            "(SELECT count(*) FROM audit.entries)"
+        } else {
+            "0"
+        };
+        let out = pg.psql(
+            db,
+            &format!(
+                "SELECT (SELECT wal_sync FROM pg_stat_wal) || ' ' || \
+                 (SELECT count(*) FROM {table}) || ' ' || {audit_sql}"
+            ),
+        )?;
+        parse_sample(&out).with_context(|| format!("unexpected sample {out:?}"))
+    }
+
+    /// Flushes per row written since `before`.
+    fn flushes_since(self, before: Sample) -> Option<f64> {
+        let rows = self.rows.checked_sub(before.rows).filter(|r| *r > 0)?;
+        Some(self.wal_syncs.saturating_sub(before.wal_syncs) as f64 / rows as f64)
+    }
+}
+
+/// `wal_syncs rows audit`.
+fn parse_sample(out: &str) -> Option<Sample> {
+    let mut n = out.split(' ').map(str::parse::<u64>);
+    match (n.next(), n.next(), n.next()) {
+        (Some(Ok(wal_syncs)), Some(Ok(rows)), Some(Ok(audit))) => Some(Sample {
+            wal_syncs,
+            rows,
+            audit,
+        }),
+        _ => None,
+    }
+}
+
+/// What the clients saw, added up across their threads.
+#[derive(Default)]
+struct Stats {
+    created: AtomicU64,
+    errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+    abort: AtomicBool,
+}
+
+impl Stats {
+    fn error(&self, what: String) {
+        let errors = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Ok(mut first) = self.first_error.lock() {
+            first.get_or_insert(what);
+        }
+        if errors >= ABORT_AFTER_ERRORS {
+            self.abort.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs `opts.clients` clients against `service` (over `opts.accounts` accounts, round
+/// robin) for the warm-up and the measurement; `sample` is read when the measured window
+/// opens and closes. Stops the service before returning.
+fn load(service: Service, opts: Options, sample: impl Fn() -> Result<Sample>) -> Result<Creates> {
+    let keys = (0..opts.accounts)
+        .map(|n| service.account_key(n))
+        .collect::<Result<Vec<_>>>()?;
+    let stats = Stats::default();
+    let warm_until = Instant::now() + WARM_UP;
+    let end = warm_until + Duration::from_secs(opts.seconds);
+    let addr = service.addr();
+    let window = std::thread::scope(|s| {
+        for thread in 0..opts.clients {
+            let (stats, key) = (&stats, keys[thread % keys.len()].as_str());
+            s.spawn(move || client(thread, addr, key, warm_until, end, stats));
+        }
+        let sleep_until =
+            |t: Instant| std::thread::sleep(t.saturating_duration_since(Instant::now()));
+        sleep_until(warm_until);
+        let first = sample();
+        sleep_until(end);
+        Ok::<_, anyhow::Error>((first?, sample()?))
+    })?;
+    let created = stats.created.load(Ordering::Relaxed);
+    let errors = stats.errors.load(Ordering::Relaxed);
+    let first = stats
+        .first_error
+        .lock()
+        .ok()
+        .and_then(|e| e.clone())
+        .unwrap_or_default();
+    if stats.abort.load(Ordering::Relaxed) || errors * 100 > created {
+        bail!(
+            "{errors} request(s) did not answer 201 ({created} did); the first: {first}\n{}",
+            service.log_tail()
+        );
+    }
+    if errors > 0 {
+        println!("    warning: {errors} request(s) did not answer 201; the first: {first}");
+    }
+    let per_second = created as f64 / opts.seconds as f64;
+    let (before, after) = window;
+    Ok(Creates {
+        per_second,
+        errors,
+        flushes: after.flushes_since(before),
+        audit_per_link: {
+            let links = after.rows.saturating_sub(before.rows);
+            (links > 0).then(|| after.audit.saturating_sub(before.audit) as f64 / links as f64)
+        },
+    })
+}
+
+/// One client: create links back to back on its own keep-alive connection until `end`;
+/// count the 201s that complete between `warm_until` and `end`.
+fn client(
+    thread: usize,
+    addr: std::net::SocketAddr,
+    key: &str,
+    warm_until: Instant,
+    end: Instant,
+    stats: &Stats,
+) {
+    let mut http = Http::new(addr);
+    let mut created = 0u64;
+    for n in 0u64.. {
+        if Instant::now() >= end || stats.abort.load(Ordering::Relaxed) {
+            break;
+        }
+        let body = format!(r#"{{"url":"https://example.com/{thread}/{n}"}}"#);
+        let answer = http.request("POST", "/api/v1/links", Some(key), Some(&body));
+        let done = Instant::now();
+        match answer {
+            Ok((201, _)) => {
+                if done >= warm_until && done <= end {
+                    created += 1;
+                }
+            }
+            Ok((status, body)) => stats.error(format!(
+                "{status} {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            )),
+            Err(e) => stats.error(format!("{e:#}")),
+        }
+    }
+    stats.created.fetch_add(created, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wal_flushes_per_row_written() {
+        let before = parse_sample("100 10 3").unwrap();
+        let after = parse_sample("150 60 53").unwrap();
+        assert_eq!((after.rows, after.audit), (60, 53));
+        assert_eq!(after.flushes_since(before), Some(1.0));
+        assert_eq!(before.flushes_since(before), None, "no row written");
+        assert!(parse_sample(" 10 3").is_none());
+        assert!(parse_sample("1 2").is_none());
+    }
+
+    #[test]
+    fn the_run_stops_after_too_many_errors() {
+        let stats = Stats::default();
+        for n in 0..ABORT_AFTER_ERRORS {
+            assert!(!stats.abort.load(Ordering::Relaxed));
+            stats.error(format!("error {n}"));
+        }
+        assert!(stats.abort.load(Ordering::Relaxed));
+        assert_eq!(
+            stats.first_error.lock().unwrap().as_deref(),
+            Some("error 0")
+        );
+    }
+}
