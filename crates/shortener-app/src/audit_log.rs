@@ -144,48 +144,13 @@ impl<S: AuditLog<Error = AppError>> AuditService<S> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use audit::{Action, Actor, Change, EntityType, Value};
-    use shortener_domain::{KeyId, UrlPolicy};
-    use subscriptions::{PlanName, Plans, Transition};
+    use shortener_domain::KeyId;
+    use subscriptions::{PlanName, Transition};
 
     use super::*;
-    use crate::memory::MemoryStore;
-    use crate::{
-        AccountService, Clock, LinkPatch, LinkService, ManualClock, NewLink, SubscriptionService,
-    };
-
-    struct Fixture {
-        store: MemoryStore,
-        clock: Arc<ManualClock>,
-        accounts: AccountService<MemoryStore>,
-        subs: SubscriptionService<MemoryStore>,
-        links: LinkService<MemoryStore>,
-        log: AuditService<MemoryStore>,
-        admin: KeyId,
-    }
-
-    fn fixture() -> Fixture {
-        let store = MemoryStore::default();
-        let clock = ManualClock::new();
-        let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
-        Fixture {
-            accounts: AccountService::new(store.clone(), clock.clone(), Plans::default()),
-            subs: SubscriptionService::new(store.clone(), clock.clone(), Plans::default()),
-            links: LinkService::new(
-                store.clone(),
-                clock.clone(),
-                policy,
-                Plans::default(),
-                Arc::new(crate::ResolveCache::new(100)),
-            ),
-            log: AuditService::new(store.clone()),
-            admin: KeyId::new(),
-            store,
-            clock,
-        }
-    }
+    use crate::memory::Services;
+    use crate::{Clock, LinkPatch, NewLink};
 
     fn new_link(url: &str, code: Option<&str>) -> NewLink {
         NewLink {
@@ -195,7 +160,7 @@ mod tests {
         }
     }
 
-    fn entries(f: &Fixture) -> Vec<audit::AuditEntry> {
+    fn entries(f: &Services) -> Vec<audit::AuditEntry> {
         f.store.snapshot().audit
     }
 
@@ -208,7 +173,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_change_records_one_entry_naming_actor_entity_and_fields() {
-        let f = fixture();
+        let f = Services::new();
         let account = f.accounts.create(f.admin, "Acme").await.unwrap().account;
         let key = f.accounts.create_key(f.admin, account.id).await.unwrap();
         f.subs
@@ -315,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn rejected_requests_record_nothing() {
-        let f = fixture();
+        let f = Services::new();
         let account = f.accounts.create(f.admin, "Acme").await.unwrap().account;
         let before = entries(&f).len();
         let a = account.id;
@@ -354,7 +319,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sweep_records_expiry_by_the_system() {
-        let f = fixture();
+        let f = Services::new();
         let a = f.accounts.create(f.admin, "Acme").await.unwrap().account.id;
         f.clock.advance(chrono::Duration::days(15));
         assert_eq!(f.subs.expire_due(10).await.unwrap(), 1);
@@ -367,7 +332,7 @@ mod tests {
 
     #[tokio::test]
     async fn accounts_see_only_their_own_entries_and_pages_follow_the_cursor() {
-        let f = fixture();
+        let f = Services::new();
         let a = f.accounts.create(f.admin, "A").await.unwrap().account.id;
         let b = f.accounts.create(f.admin, "B").await.unwrap().account.id;
         for _ in 0..3 {

@@ -342,13 +342,9 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
 
 #[cfg(test)]
 mod tests {
-    use shortener_domain::KeyId;
-
     use super::*;
-    use crate::memory::MemoryStore;
-    use crate::{
-        AccountService, Anonymous, ClickCounter, ClickSettings, Followed, ManualClock, Redirects,
-    };
+    use crate::memory::{MemoryStore, Services};
+    use crate::{Anonymous, ClickCounter, ClickSettings, Followed, Redirects};
 
     fn target(followed: Followed) -> String {
         match followed {
@@ -359,23 +355,20 @@ mod tests {
 
     #[tokio::test]
     async fn workers_share_the_cache_that_writes_invalidate_and_one_counter() {
-        let store = MemoryStore::default();
-        let clock = ManualClock::new();
-        let policy = UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
+        let Services {
+            store,
+            clock,
+            cache,
+            accounts,
+            links,
+            admin,
+            ..
+        } = Services::new();
         let clicks = ClickCounter::start(store.clone(), ClickSettings::default()).0;
-        let cache = Arc::new(ResolveCache::new(100));
-        let links = LinkService::new(
-            store.clone(),
-            clock.clone(),
-            policy,
-            Plans::default(),
-            cache.clone(),
-        );
         let worker = |store: MemoryStore| {
             Redirects::start(cache.clone(), store, 1, clicks.clone(), clock.clone())
         };
-        let accounts = AccountService::new(store.clone(), clock.clone(), Plans::default());
-        let account = accounts.create(KeyId::new(), "Acme").await.unwrap().account;
+        let account = accounts.create(admin, "Acme").await.unwrap().account;
         let new = |url: &str| NewLink {
             url: url.to_owned(),
             code: None,

@@ -410,3 +410,49 @@ impl SubscriptionStore for MemoryStore {
             .collect())
     }
 }
+
+/// Every use case over one in-memory store, one manual clock and one resolve cache: what
+/// the use cases' unit tests start from.
+pub struct Services {
+    pub store: MemoryStore,
+    pub clock: Arc<crate::ManualClock>,
+    pub cache: Arc<crate::ResolveCache>,
+    pub accounts: crate::AccountService<MemoryStore>,
+    pub subs: crate::SubscriptionService<MemoryStore>,
+    pub links: crate::LinkService<MemoryStore>,
+    pub log: crate::AuditService<MemoryStore>,
+    /// The operator key that administers, in tests that need one.
+    pub admin: KeyId,
+}
+
+impl Services {
+    /// The services under the default plans.
+    pub fn new() -> Services {
+        Services::with_plans(subscriptions::Plans::default())
+    }
+
+    /// The services under `plans`, with targets on `https://sho.rt` refused as loops.
+    pub fn with_plans(plans: subscriptions::Plans) -> Services {
+        let store = MemoryStore::default();
+        let clock = crate::ManualClock::new();
+        let cache = Arc::new(crate::ResolveCache::new(100));
+        let policy =
+            shortener_domain::UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
+        Services {
+            accounts: crate::AccountService::new(store.clone(), clock.clone(), plans.clone()),
+            subs: crate::SubscriptionService::new(store.clone(), clock.clone(), plans.clone()),
+            links: crate::LinkService::new(
+                store.clone(),
+                clock.clone(),
+                policy,
+                plans,
+                cache.clone(),
+            ),
+            log: crate::AuditService::new(store.clone()),
+            admin: KeyId::new(),
+            store,
+            clock,
+            cache,
+        }
+    }
+}

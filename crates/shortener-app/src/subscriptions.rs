@@ -199,9 +199,8 @@ mod tests {
     use subscriptions::{Plan, PlanName, Subscription};
 
     use super::*;
-    use crate::ManualClock;
-    use crate::memory::MemoryStore;
-    use crate::{AccountService, LinkService, NewLink};
+    use crate::NewLink;
+    use crate::memory::Services;
 
     fn admin() -> KeyId {
         KeyId::from_uuid(uuid::Uuid::nil())
@@ -215,35 +214,9 @@ mod tests {
         })
     }
 
-    struct Fixture {
-        clock: Arc<ManualClock>,
-        accounts: AccountService<MemoryStore>,
-        subs: SubscriptionService<MemoryStore>,
-        links: LinkService<MemoryStore>,
-    }
-
-    fn fixture() -> Fixture {
-        let store = MemoryStore::default();
-        let clock = ManualClock::new();
-        let policy =
-            shortener_domain::UrlPolicy::new(&url::Url::parse("https://sho.rt").unwrap(), false);
-        Fixture {
-            accounts: AccountService::new(store.clone(), clock.clone(), plans()),
-            subs: SubscriptionService::new(store.clone(), clock.clone(), plans()),
-            links: LinkService::new(
-                store.clone(),
-                clock.clone(),
-                policy,
-                plans(),
-                Arc::new(crate::ResolveCache::new(100)),
-            ),
-            clock,
-        }
-    }
-
     #[tokio::test]
     async fn transitions_bump_the_version_and_honour_if_match() {
-        let f = fixture();
+        let f = Services::with_plans(plans());
         let id = f.accounts.create(admin(), "Acme").await.unwrap().account.id;
         let active = f
             .subs
@@ -292,7 +265,7 @@ mod tests {
 
     #[tokio::test]
     async fn due_expiries_are_written_once_and_reads_never_lag() {
-        let f = fixture();
+        let f = Services::with_plans(plans());
         let id = f.accounts.create(admin(), "Acme").await.unwrap().account.id;
         assert_eq!(f.subs.expire_due(100).await.unwrap(), 0);
         f.clock.advance(chrono::Duration::seconds(61));
@@ -307,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn link_creation_is_gated_by_the_subscription() {
-        let f = fixture();
+        let f = Services::with_plans(plans());
         let id = f.accounts.create(admin(), "Acme").await.unwrap().account.id;
         let new = |code: Option<&str>| NewLink {
             url: "https://example.com/".into(),
