@@ -176,13 +176,13 @@ impl<'a> From<&'a AuditEntry> for AuditEntryDto<'a> {
 }
 
 fn page_response(page: Page<AuditEntry, AuditCursor>) -> HttpResponse {
-    // Entries are rendered from borrows, so the page is kept while they are serialised.
-    let entries = page.items;
-    let rendered = Page {
-        items: entries.iter().collect::<Vec<_>>(),
-        next: page.next,
+    let Page { items, next } = page;
+    // The DTOs borrow the entries, which live here until the body is written.
+    let borrowed = Page {
+        items: items.iter().collect(),
+        next,
     };
-    HttpResponse::Ok().json(PageDto::new(rendered, AuditEntryDto::from))
+    HttpResponse::Ok().json(PageDto::new(borrowed, AuditEntryDto::from))
 }
 
 async fn admin_log(

@@ -3,9 +3,10 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, Scope, web};
 use secrecy::ExposeSecret;
 use shortener_app::{
     AccountService, AuditService, Authenticator, Chain, ClickCounter, ClickSettings, Clock,
@@ -110,6 +111,27 @@ async fn sweep_expiries(state: web::Data<State>, every: std::time::Duration) {
             }
         }
     }
+}
+
+/// The middleware chain of `/api` and `/admin`, outermost first: the request span (with a
+/// request id), then authentication, then (to come) rate limiting, then the handler.
+/// `wrap` puts each layer outside those before it, so they are listed here innermost
+/// first. Redirects get none of it: with the default `info` filter the span alone cost a
+/// third of the cached redirect rate (measured with wrk).
+fn api_chain(
+    scope: Scope,
+) -> Scope<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    scope
+        .wrap(from_fn(auth::authenticate))
+        .wrap(TracingLogger::default())
 }
 
 fn public_url(settings: &Settings, addr: SocketAddr) -> Result<Url, ProcessError> {
@@ -233,22 +255,13 @@ pub async fn start(
             .wrap(ErrorHandlers::new().default_handler(ops::ensure_problem))
             .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             .configure(ops::routes)
-            // The API's middleware chain, outermost first: a request span (with a request
-            // id), then authentication; rate limiting goes after it. (`wrap` puts each
-            // new layer outside the ones before it.) Redirects get none of it: with the
-            // default `info` filter the span alone cost a third of the cached redirect
-            // rate (measured with wrk).
             .service(
-                web::scope("/api/v1")
-                    .wrap(from_fn(auth::authenticate))
-                    .wrap(TracingLogger::default())
+                api_chain(web::scope("/api/v1"))
                     .configure(links::api_routes)
                     .configure(audit_log::api_routes),
             )
             .service(
-                web::scope("/admin/v1")
-                    .wrap(from_fn(auth::authenticate))
-                    .wrap(TracingLogger::default())
+                api_chain(web::scope("/admin/v1"))
                     .configure(admin::routes)
                     .configure(audit_log::admin_routes),
             )
