@@ -14,8 +14,9 @@
 //! fact that no live link has it. It is bounded (least recently and frequently used
 //! entries go first) and kept true by invalidation: every edit or deletion of a link, on
 //! any instance, makes PostgreSQL notify every instance (shortener-pg's listener calls
-//! [`ResolveCache::invalidate`]); when the listener loses its connection, notifications
-//! may have been missed, so it calls [`ResolveCache::clear`]. Creations are not notified
+//! [`ResolveCache::invalidate`]); a listener that lost its connection keeps the cache
+//! (nothing can change a link while the database is away) and, once back, drops exactly
+//! the codes changed meanwhile. Creations are not notified
 //! (that would serialise them in PostgreSQL), so an unknown code is remembered for
 //! [`MISS_TTL`] only: long enough that a flood of one unknown code costs one lookup a
 //! second, short enough that a link created elsewhere redirects within a second.

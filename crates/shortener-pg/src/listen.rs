@@ -1,12 +1,21 @@
 //! Cross-instance cache invalidation through PostgreSQL `LISTEN/NOTIFY`: no infrastructure
 //! beyond the database. A trigger on `shortener.links` notifies `shortener_links` with the
-//! code on every write that changes a redirect; each instance listens on a connection of
-//! its own and drops that code from its resolve cache.
+//! code on every write that changes a redirect, and records the code in
+//! `shortener.link_changes`; each instance listens on a connection of its own and drops
+//! that code from its resolve cache.
+//!
+//! Losing the connection does not cost the cache: while nobody listens nothing is dropped
+//! (during a database outage nothing can change a link anyway, so the cached answers stay
+//! right), and on reconnecting the listener reads from `link_changes` what changed since
+//! it last knew itself to be listening, less a margin, and drops exactly those codes.
 
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
 use shortener_app::{Chain, ResolveCache};
@@ -17,26 +26,59 @@ use crate::PgError;
 pub const CHANNEL: &str = "shortener_links";
 /// `application_name` of the listening connection, so operators (and tests) can find it.
 pub const APPLICATION_NAME: &str = "shortener-listener";
-/// Without notifications for this long, the connection is checked with a query, so a
-/// silently dead one is noticed.
+/// How often the connection is checked with a query (so a silently dead one is noticed),
+/// which also moves forward the instant the listener knows it was listening.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Wait between reconnection attempts.
 const RECONNECT: Duration = Duration::from_secs(1);
+/// Caught up from this long before the last instant known to be heard: a change statement
+/// that ran before it may commit after it (a unit of work lasts well under this), and a
+/// notification sent before it may have been lost in the closing connection.
+const MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+/// How long `link_changes` rows are kept; an instance away longer clears its whole cache.
+const KEEP: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
-/// Listens for link changes until the task is dropped, reconnecting forever. Every time
-/// listening (re)starts, the cache is cleared: whatever was notified while nobody listened
-/// is lost, so nothing cached before can be trusted.
+#[derive(QueryableByName)]
+struct Now {
+    #[diesel(sql_type = Timestamptz)]
+    now: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
+struct Changed {
+    #[diesel(sql_type = Text)]
+    code: String,
+}
+
+/// Listens for link changes until the task is dropped, reconnecting forever. The first
+/// connection clears the cache (whatever was looked up before it could have been changed
+/// unheard); every later one drops only what changed while the listener was away.
 pub async fn follow_link_changes(url: String, cache: Arc<ResolveCache>) {
+    // The database's clock when the listener last knew itself to be listening.
+    let mut heard: Option<DateTime<Utc>> = None;
     loop {
-        if let Err(e) = listen(&url, &cache).await {
-            tracing::warn!(error = %Chain(&e), "link change listener lost; clearing the resolve cache and reconnecting");
+        if let Err(e) = listen(&url, &cache, &mut heard).await {
+            tracing::warn!(
+                error = %Chain(&e),
+                "link change listener lost; serving from the cache and reconnecting"
+            );
         }
-        cache.clear();
         tokio::time::sleep(RECONNECT).await;
     }
 }
 
-async fn listen(url: &str, cache: &ResolveCache) -> Result<(), PgError> {
+async fn database_now(conn: &mut AsyncPgConnection) -> Result<DateTime<Utc>, PgError> {
+    let row: Now = diesel::sql_query("SELECT clock_timestamp() AS now")
+        .get_result(conn)
+        .await?;
+    Ok(row.now)
+}
+
+async fn listen(
+    url: &str,
+    cache: &ResolveCache,
+    heard: &mut Option<DateTime<Utc>>,
+) -> Result<(), PgError> {
     let mut conn = AsyncPgConnection::establish(url)
         .await
         .map_err(PgError::unavailable)?;
@@ -46,23 +88,52 @@ async fn listen(url: &str, cache: &ResolveCache) -> Result<(), PgError> {
     diesel::sql_query(format!("LISTEN {CHANNEL}"))
         .execute(&mut conn)
         .await?;
-    // From here on every change is heard; what was cached before may be stale.
-    cache.clear();
-    tracing::info!("listening for link changes");
+    // From here on every change is heard; catch up with what was not.
+    let now = database_now(&mut conn).await?;
+    match *heard {
+        Some(at) if now - at < KEEP - MARGIN => {
+            let changed: Vec<Changed> = diesel::sql_query(
+                "SELECT DISTINCT code FROM shortener.link_changes WHERE changed_at >= $1",
+            )
+            .bind::<Timestamptz, _>(at - MARGIN)
+            .load(&mut conn)
+            .await?;
+            for c in &changed {
+                cache.invalidate(&c.code);
+            }
+            tracing::info!(
+                dropped = changed.len(),
+                "listening for link changes again; dropped what changed meanwhile"
+            );
+        }
+        _ => {
+            cache.clear();
+            tracing::info!("listening for link changes");
+        }
+    }
+    *heard = Some(now);
+    diesel::sql_query("DELETE FROM shortener.link_changes WHERE changed_at < $1")
+        .bind::<Timestamptz, _>(now - KEEP)
+        .execute(&mut conn)
+        .await?;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
     loop {
         let next = {
             let mut stream = pin!(conn.notifications_stream());
-            tokio::time::timeout(HEARTBEAT, stream.next()).await
+            tokio::select! {
+                n = stream.next() => Some(n),
+                _ = heartbeat.tick() => None,
+            }
         };
         match next {
-            Ok(Some(Ok(n))) => cache.invalidate(&n.payload),
-            Ok(Some(Err(e))) => return Err(e.into()),
-            Ok(None) => {
+            Some(Some(Ok(n))) => cache.invalidate(&n.payload),
+            Some(Some(Err(e))) => return Err(e.into()),
+            Some(None) => {
                 return Err(PgError::unavailable("the listening connection closed"));
             }
-            Err(_quiet) => {
-                diesel::sql_query("SELECT 1").execute(&mut conn).await?;
-            }
+            None => *heard = Some(database_now(&mut conn).await?),
         }
     }
 }

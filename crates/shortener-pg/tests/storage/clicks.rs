@@ -76,7 +76,8 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
     let (_, mut made) = fixtures.account("Acme").with_links(1).await;
     let link = made.remove(0);
     // The redirect resolves before the outage; the clicks are counted during it.
-    let redirects = fixtures.redirects(clicks.clone());
+    let cache = std::sync::Arc::new(shortener_app::ResolveCache::new(100));
+    let redirects = fixtures.redirects(cache, clicks.clone());
     let followed = redirects.follow(link.code.as_str(), &Anonymous).await;
     assert!(matches!(followed, Ok(Followed::Found(_))), "{followed:?}");
 

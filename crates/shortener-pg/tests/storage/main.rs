@@ -5,6 +5,7 @@
 
 mod audit_table;
 mod clicks;
+mod listen;
 mod migrations;
 mod pool;
 mod support;

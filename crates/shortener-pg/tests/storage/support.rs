@@ -60,10 +60,9 @@ impl Fixtures {
         )
     }
 
-    /// An HTTP worker's redirects as the service wires them (misses looked up through
-    /// this store), counting clicks into `clicks`.
-    pub fn redirects(&self, clicks: ClickCounter) -> Redirects {
-        let cache = Arc::new(ResolveCache::new(100));
+    /// An HTTP worker's redirects as the service wires them (answered from `cache`, misses
+    /// looked up through this store), counting clicks into `clicks`.
+    pub fn redirects(&self, cache: Arc<ResolveCache>, clicks: ClickCounter) -> Redirects {
         Redirects::start(cache, self.store.clone(), 1, clicks, self.clock.clone())
     }
 }
