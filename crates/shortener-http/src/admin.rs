@@ -11,7 +11,7 @@ use subscriptions::{PlanName, State as SubState, Subscription, Transition, Versi
 use uuid::Uuid;
 
 use crate::auth::AdminCaller;
-use crate::extract::path_id;
+use crate::extract::{Body, Query, path_id};
 use crate::page::{PageDto, PageQuery};
 use crate::{Error, State};
 
@@ -118,7 +118,7 @@ struct KeyDto {
 async fn create_account(
     state: web::Data<State>,
     admin: AdminCaller,
-    body: web::Json<CreateAccount>,
+    body: Body<CreateAccount>,
 ) -> Result<HttpResponse, Error> {
     let view = state.accounts.create(admin.key_id, &body.name).await?;
     tracing::info!(admin_key = %admin.key_id, account = %view.account.id, "account created");
@@ -133,7 +133,7 @@ async fn create_account(
 async fn list_accounts(
     state: web::Data<State>,
     _admin: AdminCaller,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
     let page = state.accounts.list(query.to_request()?).await?;
     Ok(HttpResponse::Ok().json(PageDto::new(page, AccountDto::from)))
@@ -256,7 +256,7 @@ async fn activate(
     admin: AdminCaller,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<ActivateBody>,
+    body: Body<ActivateBody>,
 ) -> Result<HttpResponse, Error> {
     let plan: PlanName = body
         .plan
@@ -274,8 +274,9 @@ async fn renew(
 ) -> Result<HttpResponse, Error> {
     // Renew takes no options: no body, or `{}`. Anything else is refused, not ignored.
     if !body.trim_ascii().is_empty() {
-        serde_json::from_slice::<EmptyBody>(&body)
+        let value = serde_json::from_slice(&body)
             .map_err(|e| Error::Validation(format!("renew takes no fields: {e}")))?;
+        crate::extract::from_object::<EmptyBody>(value)?;
     }
     transition(&state, &admin, &req, &id, Transition::Renew).await
 }
@@ -285,7 +286,7 @@ async fn cancel(
     admin: AdminCaller,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<CancelBody>,
+    body: Body<CancelBody>,
 ) -> Result<HttpResponse, Error> {
     let reason = body.into_inner().reason;
     transition(&state, &admin, &req, &id, Transition::Cancel(reason)).await
@@ -309,7 +310,7 @@ struct SubscriptionItem {
 async fn list_subscriptions(
     state: web::Data<State>,
     _admin: AdminCaller,
-    query: web::Query<SubscriptionQuery>,
+    query: Query<SubscriptionQuery>,
 ) -> Result<HttpResponse, Error> {
     let q = query.into_inner();
     let filter = q

@@ -11,6 +11,7 @@ use shortener_app::{Page, PageRequest};
 use uuid::Uuid;
 
 use crate::auth::{AccountCaller, AdminCaller};
+use crate::extract::{self, Query};
 use crate::page::{PageDto, PageQuery};
 use crate::{Error, State};
 
@@ -47,11 +48,10 @@ pub struct AuditParams {
 fn instant(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, Error> {
     value
         .map(|v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| {
-                    Error::Validation(format!("{name} must be an RFC 3339 timestamp: {e}"))
-                })
+            let at = DateTime::parse_from_rfc3339(v).map_err(|e| {
+                Error::Validation(format!("{name} must be an RFC 3339 timestamp: {e}"))
+            })?;
+            extract::instant(name, at.with_timezone(&Utc))
         })
         .transpose()
 }
@@ -188,7 +188,7 @@ fn page_response(page: Page<AuditEntry, AuditCursor>) -> HttpResponse {
 async fn admin_log(
     state: web::Data<State>,
     _admin: AdminCaller,
-    query: web::Query<AuditParams>,
+    query: Query<AuditParams>,
 ) -> Result<HttpResponse, Error> {
     let (filter, page) = query.parse()?;
     Ok(page_response(state.audit.page(filter, page).await?))
@@ -197,7 +197,7 @@ async fn admin_log(
 async fn account_log(
     state: web::Data<State>,
     caller: AccountCaller,
-    query: web::Query<AuditParams>,
+    query: Query<AuditParams>,
 ) -> Result<HttpResponse, Error> {
     let (filter, page) = query.parse()?;
     Ok(page_response(

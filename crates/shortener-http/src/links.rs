@@ -8,6 +8,7 @@ use shortener_app::{LinkPatch, LinkStats, NewLink};
 use shortener_domain::Link;
 
 use crate::auth::AccountCaller;
+use crate::extract::{Body, Query, instant};
 use crate::page::{PageDto, PageQuery};
 use crate::{Error, State};
 
@@ -98,7 +99,7 @@ impl From<LinkStats> for StatsDto {
 async fn create(
     state: web::Data<State>,
     caller: AccountCaller,
-    body: web::Json<CreateBody>,
+    body: Body<CreateBody>,
 ) -> Result<HttpResponse, Error> {
     let body = body.into_inner();
     let link = state
@@ -108,7 +109,10 @@ async fn create(
             NewLink {
                 url: body.url,
                 code: body.code,
-                expires_at: body.expires_at,
+                expires_at: body
+                    .expires_at
+                    .map(|at| instant("expires_at", at))
+                    .transpose()?,
             },
         )
         .await?;
@@ -120,7 +124,7 @@ async fn create(
 async fn list(
     state: web::Data<State>,
     caller: AccountCaller,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
     let page = state
         .links
@@ -142,7 +146,7 @@ async fn update(
     state: web::Data<State>,
     caller: AccountCaller,
     code: web::Path<String>,
-    body: web::Json<PatchBody>,
+    body: Body<PatchBody>,
 ) -> Result<HttpResponse, Error> {
     let body = body.into_inner();
     let url = match body.url {
@@ -152,7 +156,10 @@ async fn update(
     };
     let patch = LinkPatch {
         url,
-        expires_at: body.expires_at,
+        expires_at: body
+            .expires_at
+            .map(|at| at.map(|at| instant("expires_at", at)).transpose())
+            .transpose()?,
     };
     let link = state.links.update(caller.account_id, &code, patch).await?;
     Ok(HttpResponse::Ok().json(LinkDto::new(&state, link)))
@@ -171,7 +178,7 @@ async fn stats(
     state: web::Data<State>,
     caller: AccountCaller,
     code: web::Path<String>,
-    query: web::Query<StatsQuery>,
+    query: Query<StatsQuery>,
 ) -> Result<HttpResponse, Error> {
     let stats = state
         .links

@@ -25,12 +25,16 @@ pub trait Position: Sized {
     fn from_bytes(bytes: &[u8]) -> Option<Self>;
 }
 
+/// Every id the service pages by is a UUIDv7 it made, so anything else cannot be a
+/// position it handed out.
 impl Position for Uuid {
     fn to_bytes(&self) -> Vec<u8> {
         self.as_bytes().to_vec()
     }
     fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        Uuid::from_slice(bytes).ok()
+        Uuid::from_slice(bytes)
+            .ok()
+            .filter(|id| id.get_version() == Some(uuid::Version::SortRand))
     }
 }
 

@@ -250,7 +250,6 @@ pub async fn start(
                 status: redirect_status,
             }))
             .app_data(extract::json_config())
-            .app_data(extract::query_config())
             .app_data(web::PayloadConfig::default().limit(extract::BODY_LIMIT))
             .wrap(ErrorHandlers::new().default_handler(ops::ensure_problem))
             .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))

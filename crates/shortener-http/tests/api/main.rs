@@ -8,6 +8,7 @@ mod audit;
 mod cache;
 mod cli;
 mod clicks;
+mod inputs;
 mod links;
 mod subscriptions;
 mod support;
