@@ -147,3 +147,71 @@ pub fn instant(name: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
 pub fn path_id<T: std::str::FromStr>(s: &str) -> Result<T, Error> {
     s.parse().map_err(|_| Error::App(AppError::NotFound))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        url: String,
+        code: Option<String>,
+    }
+
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("(url|code|.{0,6})", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any JSON is read or refused, never with a panic, and what is read came from an
+        /// object without a NUL.
+        #[test]
+        fn any_body_is_read_or_refused(value in json()) {
+            if from_object::<Sample>(value.clone()).is_ok() {
+                proptest::prop_assert!(value.is_object() && !has_nul(&value));
+            }
+        }
+
+        /// Any query string is read or refused, never with a panic, and a NUL is never let
+        /// through.
+        #[test]
+        fn any_query_is_read_or_refused(query in ".{0,40}", nul in proptest::bool::ANY) {
+            let query = if nul { format!("url=a%00{query}") } else { query };
+            let read = from_query::<Sample>(&query);
+            if let Ok(Query(sample)) = &read {
+                let code = sample.code.as_deref().unwrap_or_default();
+                proptest::prop_assert!(!sample.url.contains('\0') && !code.contains('\0'));
+            }
+            if nul {
+                proptest::prop_assert!(read.is_err());
+            }
+        }
+
+        /// Instants outside 1970..=9999 are refused, inside are kept as they are.
+        #[test]
+        fn instants_are_bounded(secs in -70_000_000_000i64..300_000_000_000) {
+            if let Some(at) = DateTime::from_timestamp(secs, 0) {
+                let kept = instant("at", at);
+                proptest::prop_assert_eq!(kept.is_ok(), (1970..=9999).contains(&at.year()));
+            }
+        }
+    }
+}

@@ -127,6 +127,38 @@ mod tests {
         assert!(decode_cursor::<Uuid>("not a cursor!").is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever a client sends as a cursor, decoding answers (never panics), and what
+        /// it accepts is a position this service could have issued.
+        #[test]
+        fn any_cursor_decodes_or_is_refused(cursor in ".{0,64}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            if let Ok(id) = decode_cursor::<Uuid>(&cursor) {
+                proptest::prop_assert_eq!(id.get_version(), Some(uuid::Version::SortRand));
+            }
+            let _ = decode_cursor::<AuditCursor>(&cursor);
+            let encoded = URL_SAFE_NO_PAD.encode(&bytes);
+            if let Ok(id) = decode_cursor::<Uuid>(&encoded) {
+                proptest::prop_assert_eq!(id.get_version(), Some(uuid::Version::SortRand));
+            }
+            let _ = decode_cursor::<AuditCursor>(&encoded);
+        }
+
+        /// Every position survives its cursor.
+        #[test]
+        fn issued_cursors_decode_to_their_position(micros in 0i64..253_402_300_799_000_000, raw in proptest::num::u128::ANY) {
+            let id = uuid::Builder::from_random_bytes(raw.to_le_bytes()).into_uuid();
+            let v7 = uuid::Uuid::now_v7();
+            proptest::prop_assert_eq!(decode_cursor::<Uuid>(&encode_cursor(&v7)).ok(), Some(v7));
+            let at = AuditCursor {
+                occurred_at: chrono::DateTime::from_timestamp_micros(micros).unwrap(),
+                id,
+            };
+            proptest::prop_assert_eq!(decode_cursor::<AuditCursor>(&encode_cursor(&at)).ok(), Some(at));
+        }
+    }
+
     #[test]
     fn limits_outside_one_to_five_hundred_are_refused() {
         let query = |limit| PageQuery {
