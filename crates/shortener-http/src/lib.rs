@@ -19,6 +19,7 @@ mod redirect;
 mod startup;
 pub mod tail;
 pub mod telemetry;
+mod throttle;
 
 pub use error::{Error, ProcessError};
 pub use startup::{Background, Running, State, start};

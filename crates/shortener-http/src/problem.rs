@@ -9,6 +9,7 @@ use shortener_app::{AppError, Chain};
 use shortener_domain::DomainError;
 
 use crate::Error;
+use crate::throttle::Throttle;
 
 /// Declares [`Slug`] and its table from one list, so [`Slug::ALL`] is complete by
 /// construction: a slug cannot exist without its status, title, explanation and place in
@@ -240,9 +241,22 @@ impl ResponseError for Error {
 
     fn error_response(&self) -> HttpResponse {
         let (slug, detail) = self.problem();
-        // The one place a failed request's whole cause chain is logged.
-        if slug.status().is_server_error() {
-            tracing::error!(error = %Chain(self), "request failed");
+        // The one place a failed request's whole cause chain is logged, a line a second at
+        // most per kind: an outage fails every redirect that misses the cache.
+        static UNAVAILABLE: Throttle = Throttle::new();
+        static INTERNAL: Throttle = Throttle::new();
+        match slug {
+            Slug::ServiceUnavailable => {
+                if let Some(suppressed) = UNAVAILABLE.admit() {
+                    tracing::warn!(error = %Chain(self), suppressed, "request failed: a dependency is unavailable");
+                }
+            }
+            _ if slug.status().is_server_error() => {
+                if let Some(suppressed) = INTERNAL.admit() {
+                    tracing::error!(error = %Chain(self), suppressed, "request failed");
+                }
+            }
+            _ => {}
         }
         respond(slug, detail)
     }

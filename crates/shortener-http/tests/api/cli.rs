@@ -159,3 +159,63 @@ fn serve_without_a_database_provisions_one_and_stops_it_on_sigterm() {
     assert_eq!(pid_files, 0, "private PostgreSQL still running");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[tokio::test]
+async fn a_flood_of_garbage_requests_writes_a_line_a_second_not_a_line_each() {
+    use std::io::{Read, Write};
+
+    let db = shortener_testing::TestDb::new().await;
+    let port = free_port();
+    let mut child = shortener()
+        .arg("serve")
+        .env("SHORTENER__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("SHORTENER__DATABASE__URL", &db.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http_get(port, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+        assert!(Instant::now() < deadline, "service did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for _ in 0..300 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GARBAGE / NOT-HTTP\r\n\r\n").unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 400"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(1500)); // one report
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    child.wait().unwrap();
+    let reports: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("clients sent malformed requests"))
+        .collect();
+    assert!(!reports.is_empty(), "the faults are reported: {stderr}");
+    assert!(
+        reports.len() <= 3,
+        "a line a second, not one each: {stderr}"
+    );
+    assert!(reports.iter().all(|l| l.contains("WARN")), "{stderr}");
+    assert!(
+        !stderr.contains("ERROR"),
+        "a client's garbage is not our error: {stderr}"
+    );
+}
