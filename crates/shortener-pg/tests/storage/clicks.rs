@@ -11,10 +11,9 @@ use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shortener_app::{Anonymous, Click, ClickCounter, ClickSettings, Followed, SystemClock};
 use shortener_domain::Link;
-use shortener_pg::local::LocalPostgres;
-use shortener_pg::{Db, PgStore, PoolSettings};
+use shortener_pg::PgStore;
 
-use crate::support::Fixtures;
+use crate::support::{Fixtures, PrivatePostgres};
 
 #[derive(QueryableByName)]
 struct Total {
@@ -48,23 +47,8 @@ fn fixtures(store: &PgStore) -> Fixtures {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
-    let dir = std::env::temp_dir().join(format!("shortener-outage-{}", uuid::Uuid::new_v4()));
-    let start = {
-        let dir = dir.clone();
-        move || LocalPostgres::start_fast(&dir).unwrap()
-    };
-    let local = tokio::task::spawn_blocking(start.clone()).await.unwrap();
-    shortener_pg::ensure_database(&local.url("postgres"), "clicks")
-        .await
-        .unwrap();
-    let url = local.url("clicks");
-    shortener_pg::run_pending_migrations(&url).await.unwrap();
-    let settings = PoolSettings {
-        max_size: 2,
-        wait_timeout: Duration::from_secs(2),
-        statement_timeout: Duration::from_secs(5),
-    };
-    let store = PgStore::new(Db::connect(&url, &settings).unwrap());
+    let mut pg = PrivatePostgres::start("clicks").await;
+    let (store, url) = (pg.store.clone(), pg.url.clone());
     let (clicks, _) = ClickCounter::start(
         store.clone(),
         ClickSettings {
@@ -81,9 +65,7 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
     let followed = redirects.follow(link.code.as_str(), &Anonymous).await;
     assert!(matches!(followed, Ok(Followed::Found(_))), "{followed:?}");
 
-    tokio::task::spawn_blocking(move || local.stop().unwrap())
-        .await
-        .unwrap();
+    pg.stop().await;
     for _ in 0..49 {
         clicks.count(Click {
             link: link.id,
@@ -93,7 +75,7 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
     clicks.flush().await; // fails: nobody is listening
     assert_eq!(clicks.dropped(), 0);
 
-    let local = tokio::task::spawn_blocking(start).await.unwrap();
+    pg.restart().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while total(&url).await != 50 {
         assert!(
@@ -104,10 +86,7 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(clicks.dropped(), 0);
-    tokio::task::spawn_blocking(move || local.stop().unwrap())
-        .await
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    pg.remove().await;
 }
 
 #[tokio::test]

@@ -16,10 +16,8 @@ use shortener_app::{
     SystemClock,
 };
 use shortener_pg::listen::{APPLICATION_NAME, follow_link_changes};
-use shortener_pg::local::LocalPostgres;
-use shortener_pg::{Db, PgStore, PoolSettings};
 
-use crate::support::Fixtures;
+use crate::support::{Fixtures, PrivatePostgres};
 
 #[derive(QueryableByName)]
 struct Listener {
@@ -133,23 +131,8 @@ async fn a_listener_cut_off_drops_only_what_changed_while_it_was_away() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_redirects_answer_through_a_stopped_postgres() {
-    let dir = std::env::temp_dir().join(format!("shortener-outage-{}", uuid::Uuid::new_v4()));
-    let start = {
-        let dir = dir.clone();
-        move || LocalPostgres::start_fast(&dir).unwrap()
-    };
-    let local = tokio::task::spawn_blocking(start.clone()).await.unwrap();
-    shortener_pg::ensure_database(&local.url("postgres"), "outage")
-        .await
-        .unwrap();
-    let url = local.url("outage");
-    shortener_pg::run_pending_migrations(&url).await.unwrap();
-    let settings = PoolSettings {
-        max_size: 2,
-        wait_timeout: Duration::from_secs(2),
-        statement_timeout: Duration::from_secs(5),
-    };
-    let store = PgStore::new(Db::connect(&url, &settings).unwrap());
+    let mut pg = PrivatePostgres::start("outage").await;
+    let (store, url) = (pg.store.clone(), pg.url.clone());
     let fixtures = Fixtures::new(&store, Arc::new(SystemClock));
     let (account, made) = fixtures.account("Acme").with_links(1).await;
     let code = made[0].code.as_str();
@@ -163,9 +146,7 @@ async fn cached_redirects_answer_through_a_stopped_postgres() {
         "https://example.com/"
     );
 
-    tokio::task::spawn_blocking(move || local.stop().unwrap())
-        .await
-        .unwrap();
+    pg.stop().await;
     // PostgreSQL is gone: what is cached still redirects (and counts), what is not is
     // unavailable, not "not found".
     for _ in 0..9 {
@@ -182,7 +163,7 @@ async fn cached_redirects_answer_through_a_stopped_postgres() {
         "https://example.com/"
     );
 
-    let local = tokio::task::spawn_blocking(start).await.unwrap();
+    pg.restart().await;
     until_listener(&url, "the listener back", Option::is_some).await;
     // Back: nothing changed, so nothing was dropped, and every click landed.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -202,8 +183,5 @@ async fn cached_redirects_answer_through_a_stopped_postgres() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(cache.len(), 1, "the cached answer survived the outage");
-    tokio::task::spawn_blocking(move || local.stop().unwrap())
-        .await
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    pg.remove().await;
 }

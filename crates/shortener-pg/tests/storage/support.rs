@@ -130,3 +130,69 @@ impl<'a> IntoFuture for WithLinks<'a> {
         })
     }
 }
+
+/// A PostgreSQL of a test's own, which it may stop and start again (the shared test server
+/// must stay up for every other test), with one migrated database and a store over it
+/// whose pool gives up on a connection after 2 s.
+pub struct PrivatePostgres {
+    dir: std::path::PathBuf,
+    local: Option<shortener_pg::local::LocalPostgres>,
+    /// The migrated database.
+    pub url: String,
+    /// A store over it.
+    pub store: PgStore,
+}
+
+impl PrivatePostgres {
+    /// Provisions the server, creates the database `name` and migrates it.
+    pub async fn start(name: &str) -> PrivatePostgres {
+        let dir = std::env::temp_dir().join(format!("shortener-outage-{}", uuid::Uuid::new_v4()));
+        let local = launch(&dir).await;
+        shortener_pg::ensure_database(&local.url("postgres"), name)
+            .await
+            .unwrap();
+        let url = local.url(name);
+        shortener_pg::run_pending_migrations(&url).await.unwrap();
+        let settings = shortener_pg::PoolSettings {
+            max_size: 2,
+            wait_timeout: std::time::Duration::from_secs(2),
+            statement_timeout: std::time::Duration::from_secs(5),
+        };
+        let store = PgStore::new(shortener_pg::Db::connect(&url, &settings).unwrap());
+        PrivatePostgres {
+            dir,
+            local: Some(local),
+            url,
+            store,
+        }
+    }
+
+    /// Stops the server (an outage).
+    pub async fn stop(&mut self) {
+        if let Some(local) = self.local.take() {
+            tokio::task::spawn_blocking(move || local.stop().unwrap())
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Starts it again, on the same data.
+    pub async fn restart(&mut self) {
+        self.local = Some(launch(&self.dir).await);
+    }
+
+    /// Stops the server and removes its files.
+    pub async fn remove(mut self) {
+        self.stop().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn launch(dir: &std::path::Path) -> shortener_pg::local::LocalPostgres {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        shortener_pg::local::LocalPostgres::start_fast(&dir).unwrap()
+    })
+    .await
+    .unwrap()
+}
