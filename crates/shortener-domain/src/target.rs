@@ -49,7 +49,7 @@ impl fmt::Display for UrlRule {
 /// What targets are acceptable, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlPolicy {
-    own_host: Option<String>,
+    own_host: Option<Host>,
     own_port: Option<u16>,
     allow_private: bool,
 }
@@ -60,10 +60,23 @@ impl UrlPolicy {
     /// inside a private network).
     pub fn new(public_url: &Url, allow_private: bool) -> Self {
         UrlPolicy {
-            own_host: public_url.host_str().map(str::to_ascii_lowercase),
+            own_host: public_url.host().map(loop_key),
             own_port: public_url.port_or_known_default(),
             allow_private,
         }
+    }
+}
+
+/// A host as the loop check compares it. It is taken from a parsed URL, so the url crate
+/// has already decoded percent-escapes (`%2e`), mapped the other full stops (`。`, `．`,
+/// `｡`) to `.` and lower-cased it; what is left is the trailing dot(s) of a fully
+/// qualified name, which reach the same host. An IPv4-mapped IPv6 address is its IPv4
+/// address.
+fn loop_key(host: Host<&str>) -> Host {
+    match host {
+        Host::Domain(d) => Host::Domain(d.trim_end_matches('.').to_ascii_lowercase()),
+        Host::Ipv4(ip) => Host::Ipv4(ip),
+        Host::Ipv6(ip) => ip.to_ipv4_mapped().map_or(Host::Ipv6(ip), Host::Ipv4),
     }
 }
 
@@ -120,8 +133,8 @@ impl TargetUrl {
         }
         let same_host = policy
             .own_host
-            .as_deref()
-            .is_some_and(|own| url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(own)));
+            .as_ref()
+            .is_some_and(|own| *own == loop_key(host.clone()));
         if same_host && url.port_or_known_default() == policy.own_port {
             return fail(UrlRule::PointsAtService);
         }
@@ -353,6 +366,62 @@ mod tests {
         ] {
             assert!(check(good).is_ok(), "{good}: {:?}", check(good));
         }
+    }
+
+    #[test]
+    fn the_service_itself_is_refused_in_any_spelling_of_its_host() {
+        let own = Url::parse("https://sho.test").unwrap_or_else(|e| panic!("{e}"));
+        for allow_private in [false, true] {
+            let policy = UrlPolicy::new(&own, allow_private);
+            for spelling in [
+                "https://sho.test/",
+                "https://sho.test./",
+                "https://sho.test%2e/",
+                "https://sho.test%2E/",
+                "https://sho.test\u{3002}/",
+                "https://sho.test\u{ff0e}/",
+                "https://sho.test\u{ff61}/",
+                "https://SHO.Test%2E/x",
+                "https://sho\u{3002}test\u{ff0e}/",
+                "https://sho%2etest../",
+                "https://%73ho.test:443/",
+                "http://sho.test.:443/",
+            ] {
+                assert_eq!(
+                    TargetUrl::parse(spelling, &policy),
+                    Err(DomainError::InvalidUrl(UrlRule::PointsAtService)),
+                    "{spelling}"
+                );
+            }
+            for other_origin in [
+                "http://sho.test./",
+                "https://sho.test%2e:8443/",
+                "https://sho.tests/",
+                "https://www.sho.test./",
+            ] {
+                assert!(
+                    TargetUrl::parse(other_origin, &policy).is_ok(),
+                    "{other_origin}"
+                );
+            }
+        }
+        // The configured public URL may be spelled with a trailing dot, or be an IP address.
+        let dotted = UrlPolicy::new(
+            &Url::parse("https://Sho.Test./").unwrap_or_else(|e| panic!("{e}")),
+            false,
+        );
+        assert_eq!(
+            TargetUrl::parse("https://sho.test/", &dotted),
+            Err(DomainError::InvalidUrl(UrlRule::PointsAtService))
+        );
+        let ip = UrlPolicy::new(
+            &Url::parse("http://10.0.0.5:8080/").unwrap_or_else(|e| panic!("{e}")),
+            true,
+        );
+        assert_eq!(
+            TargetUrl::parse("http://[::ffff:10.0.0.5]:8080/", &ip),
+            Err(DomainError::InvalidUrl(UrlRule::PointsAtService))
+        );
     }
 
     #[test]
