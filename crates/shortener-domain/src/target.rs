@@ -167,6 +167,9 @@ impl fmt::Display for TargetUrl {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
