@@ -101,6 +101,7 @@ impl fmt::Display for ShortCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::collections::HashSet;
 
     fn rule(s: &str) -> Option<CodeRule> {
@@ -154,5 +155,62 @@ mod tests {
     #[test]
     fn codes_are_case_sensitive() {
         assert_ne!(ShortCode::parse("abcD"), ShortCode::parse("abcd"));
+    }
+
+    /// A reserved word with each letter in either case.
+    fn reserved_in_any_case() -> impl Strategy<Value = String> {
+        (0..RESERVED_WORDS.len(), any::<u64>()).prop_map(|(i, case)| {
+            RESERVED_WORDS[i]
+                .chars()
+                .enumerate()
+                .map(|(n, c)| {
+                    if case >> n & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Never panics, and what it accepts is 3 to 64 of `[A-Za-z0-9_-]`, not reserved,
+        /// kept exactly as given.
+        #[test]
+        fn accepted_codes_keep_every_rule(
+            s in prop_oneof![any::<String>(), "[A-Za-z0-9_.~ %/é-]{0,70}"],
+        ) {
+            if let Ok(code) = ShortCode::parse(&s) {
+                let c = code.as_str();
+                prop_assert_eq!(c, s.as_str());
+                prop_assert!((3..=64).contains(&c.len()), "{:?}", c);
+                prop_assert!(
+                    c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                    "{:?}", c
+                );
+                prop_assert!(!RESERVED_WORDS.iter().any(|w| w.eq_ignore_ascii_case(c)), "{:?}", c);
+                prop_assert_eq!(ShortCode::parse(c), Ok(code.clone()));
+            }
+        }
+
+        /// Within the alphabet, length and the reserved words are the only rules.
+        #[test]
+        fn codes_from_the_alphabet_are_accepted_unless_reserved(
+            s in "[A-Za-z0-9_-]{0,70}",
+            reserved in reserved_in_any_case(),
+        ) {
+            let expected = if !(3..=64).contains(&s.len()) {
+                Some(CodeRule::Length)
+            } else if is_reserved(&s) {
+                Some(CodeRule::Reserved)
+            } else {
+                None
+            };
+            prop_assert_eq!(rule(&s), expected, "{:?}", s);
+            prop_assert_eq!(rule(&reserved), Some(CodeRule::Reserved), "{:?}", reserved);
+        }
     }
 }

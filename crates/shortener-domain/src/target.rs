@@ -1,9 +1,10 @@
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
 use crate::DomainError;
+
+mod special;
 
 /// Which URL rule was broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +21,9 @@ pub enum UrlRule {
     MissingHost,
     /// Has `user:pass@`.
     UserInfo,
-    /// An IP literal (or `localhost`) that is not publicly routable.
+    /// An IP literal (or `localhost`) that is not globally reachable: loopback, private,
+    /// link-local, multicast, reserved or another special-purpose address, also when an
+    /// IPv6 form (IPv4-mapped, NAT64, 6to4, Teredo, ...) carries it.
     PrivateAddress,
     /// Points back at this service: a redirect loop.
     PointsAtService,
@@ -36,7 +39,7 @@ impl fmt::Display for UrlRule {
             UrlRule::MissingHost => "must have a host",
             UrlRule::UserInfo => "must not contain user-info (user:password@)",
             UrlRule::PrivateAddress => {
-                "must not point at a loopback, private, link-local, unspecified or carrier-grade NAT address"
+                "must not point at a loopback, private, link-local, multicast, reserved or other special-purpose address"
             }
             UrlRule::PointsAtService => "must not point at this service itself",
         })
@@ -46,7 +49,7 @@ impl fmt::Display for UrlRule {
 /// What targets are acceptable, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlPolicy {
-    own_host: Option<String>,
+    own_host: Option<Host>,
     own_port: Option<u16>,
     allow_private: bool,
 }
@@ -57,10 +60,23 @@ impl UrlPolicy {
     /// inside a private network).
     pub fn new(public_url: &Url, allow_private: bool) -> Self {
         UrlPolicy {
-            own_host: public_url.host_str().map(str::to_ascii_lowercase),
+            own_host: public_url.host().map(loop_key),
             own_port: public_url.port_or_known_default(),
             allow_private,
         }
+    }
+}
+
+/// A host as the loop check compares it. It is taken from a parsed URL, so the url crate
+/// has already decoded percent-escapes (`%2e`), mapped the other full stops (`。`, `．`,
+/// `｡`) to `.` and lower-cased it; what is left is the trailing dot(s) of a fully
+/// qualified name, which reach the same host. An IPv4-mapped IPv6 address is its IPv4
+/// address.
+fn loop_key(host: Host<&str>) -> Host {
+    match host {
+        Host::Domain(d) => Host::Domain(d.trim_end_matches('.').to_ascii_lowercase()),
+        Host::Ipv4(ip) => Host::Ipv4(ip),
+        Host::Ipv6(ip) => ip.to_ipv4_mapped().map_or(Host::Ipv6(ip), Host::Ipv4),
     }
 }
 
@@ -68,39 +84,10 @@ impl UrlPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetUrl(String);
 
-fn non_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || a == 0 // "this network", 0.0.0.0/8
-        || (a == 100 && (64..=127).contains(&b)) // carrier-grade NAT, 100.64.0.0/10
-}
-
-fn non_public_v6(ip: Ipv6Addr) -> bool {
-    let seg0 = ip.segments()[0];
-    if ip.is_loopback() || ip.is_unspecified() {
-        return true;
-    }
-    if (seg0 & 0xffc0) == 0xfe80 || (seg0 & 0xfe00) == 0xfc00 {
-        return true; // link-local fe80::/10, unique-local fc00::/7
-    }
-    // IPv4-mapped (::ffff:a.b.c.d) and the deprecated IPv4-compatible (::a.b.c.d) forms
-    // reach the IPv4 address they carry.
-    match ip.octets() {
-        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d]
-        | [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, a, b, c, d] => {
-            non_public_v4(Ipv4Addr::new(a, b, c, d))
-        }
-        _ => false,
-    }
-}
-
 fn non_public(host: &Host<&str>) -> bool {
     match host {
-        Host::Ipv4(ip) => non_public_v4(*ip),
-        Host::Ipv6(ip) => non_public_v6(*ip),
+        Host::Ipv4(ip) => special::refused_v4(*ip),
+        Host::Ipv6(ip) => special::refused_v6(*ip),
         // `localhost` and its subdomains always resolve to loopback (RFC 6761).
         Host::Domain(d) => {
             let d = d.trim_end_matches('.');
@@ -146,8 +133,8 @@ impl TargetUrl {
         }
         let same_host = policy
             .own_host
-            .as_deref()
-            .is_some_and(|own| url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(own)));
+            .as_ref()
+            .is_some_and(|own| *own == loop_key(host.clone()));
         if same_host && url.port_or_known_default() == policy.own_port {
             return fail(UrlRule::PointsAtService);
         }
@@ -178,6 +165,9 @@ impl fmt::Display for TargetUrl {
         f.write_str(&self.0)
     }
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {
@@ -316,6 +306,124 @@ mod tests {
         assert!(
             check("http://172.32.0.1/").is_ok(),
             "just outside 172.16/12"
+        );
+    }
+
+    #[test]
+    fn special_purpose_addresses_are_refused_unless_allowed() {
+        for bad in [
+            // Found by a hostile test.
+            "http://[64:ff9b::7f00:1]/",
+            "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+            "http://[2002:7f00:1::]/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://224.0.0.1/",
+            "http://[ff02::1]/",
+            "http://240.0.0.1/",
+            "http://198.18.0.1/",
+            "http://192.0.0.1/",
+            "http://[100::1]/",
+            // And their neighbours.
+            "http://[64:ff9b::10.0.0.1]/",
+            "http://[64:ff9b:1::808:808]/",
+            "http://[2002:a9fe:a9fe:1::1]/",
+            "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", // Teredo, client 127.0.0.1
+            "http://[2001:0:7f00:1:0:0:f7f7:f7f7]/",          // Teredo, server 127.0.0.1
+            "http://[::ffff:0:a9fe:a9fe]/",
+            "http://[::169.254.169.254]/",
+            "http://239.255.255.250/",
+            "http://[ff0e::1]/",
+            "http://198.19.255.255/",
+            "http://192.0.2.1/",
+            "http://198.51.100.1/",
+            "http://203.0.113.1/",
+            "http://192.88.99.1/",
+            "http://192.0.0.9/",
+            "http://[2001:db8::1]/",
+            "http://[3fff::1]/",
+            "http://[2001:2::1]/",
+            "http://[2001:10::1]/",
+            "http://[2001:20::1]/",
+            "http://[100::1:0:0:1]/",
+            "http://[5f00::1]/",
+            "http://[fec0::1]/",
+        ] {
+            assert_eq!(check(bad), Err(UrlRule::PrivateAddress), "{bad}");
+            assert!(check_with(bad, true).is_ok(), "{bad} allowed by policy");
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_accepted_also_inside_ipv6() {
+        for good in [
+            "http://8.8.8.8/",
+            "http://[2606:4700::1111]/",
+            "http://[64:ff9b::808:808]/",
+            "http://[2002:808:808::]/",
+            "http://[::ffff:8.8.8.8]/",
+            "http://[2001:0:4136:e378:8000:63bf:f7f7:f7f7]/", // Teredo, client 8.8.8.8
+            "http://192.31.196.1/",                           // AS112, globally reachable
+            "http://223.255.255.255/",
+            "http://198.20.0.1/",
+            "http://[2003::1]/",
+        ] {
+            assert!(check(good).is_ok(), "{good}: {:?}", check(good));
+        }
+    }
+
+    #[test]
+    fn the_service_itself_is_refused_in_any_spelling_of_its_host() {
+        let own = Url::parse("https://sho.test").unwrap_or_else(|e| panic!("{e}"));
+        for allow_private in [false, true] {
+            let policy = UrlPolicy::new(&own, allow_private);
+            for spelling in [
+                "https://sho.test/",
+                "https://sho.test./",
+                "https://sho.test%2e/",
+                "https://sho.test%2E/",
+                "https://sho.test\u{3002}/",
+                "https://sho.test\u{ff0e}/",
+                "https://sho.test\u{ff61}/",
+                "https://SHO.Test%2E/x",
+                "https://sho\u{3002}test\u{ff0e}/",
+                "https://sho%2etest../",
+                "https://%73ho.test:443/",
+                "http://sho.test.:443/",
+            ] {
+                assert_eq!(
+                    TargetUrl::parse(spelling, &policy),
+                    Err(DomainError::InvalidUrl(UrlRule::PointsAtService)),
+                    "{spelling}"
+                );
+            }
+            for other_origin in [
+                "http://sho.test./",
+                "https://sho.test%2e:8443/",
+                "https://sho.tests/",
+                "https://www.sho.test./",
+            ] {
+                assert!(
+                    TargetUrl::parse(other_origin, &policy).is_ok(),
+                    "{other_origin}"
+                );
+            }
+        }
+        // The configured public URL may be spelled with a trailing dot, or be an IP address.
+        let dotted = UrlPolicy::new(
+            &Url::parse("https://Sho.Test./").unwrap_or_else(|e| panic!("{e}")),
+            false,
+        );
+        assert_eq!(
+            TargetUrl::parse("https://sho.test/", &dotted),
+            Err(DomainError::InvalidUrl(UrlRule::PointsAtService))
+        );
+        let ip = UrlPolicy::new(
+            &Url::parse("http://10.0.0.5:8080/").unwrap_or_else(|e| panic!("{e}")),
+            true,
+        );
+        assert_eq!(
+            TargetUrl::parse("http://[::ffff:10.0.0.5]:8080/", &ip),
+            Err(DomainError::InvalidUrl(UrlRule::PointsAtService))
         );
     }
 

@@ -59,7 +59,7 @@ struct Info {
 slugs! {
     /// 400: the target URL breaks a rule.
     InvalidUrl = ("invalid-url", BAD_REQUEST, false, "Invalid URL",
-        "The target URL must be an absolute http or https URL with a host, at most 2048 bytes, without user-info or control characters. It may not point at this service, nor at a loopback, private, link-local, unspecified or carrier-grade NAT address unless the operator allows it."),
+        "The target URL must be an absolute http or https URL with a host, at most 2048 bytes, without user-info or control characters. It may not point at this service, nor, unless the operator allows it, at localhost or a loopback, private, link-local, multicast, reserved or other special-purpose IP address (also inside IPv6)."),
     /// 400: the custom code breaks a rule.
     InvalidCode = ("invalid-code", BAD_REQUEST, false, "Invalid code",
         "A custom code is 3 to 64 characters of A-Z, a-z, 0-9, '_' and '-', and may not be a word the service uses for its own paths (api, admin, healthz, readyz, metrics, ...)."),

@@ -79,6 +79,9 @@ async fn every_url_rule_is_a_400_invalid_url() {
         "http://[::1]/",
         "http://[::ffff:127.0.0.1]/",
         "http://[fe80::1]/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        "http://[2002:7f00:1::]/",
+        "http://224.0.0.1/",
         "http://2130706433/",
         "http://localhost:8080/",
         own.as_str(),
@@ -559,13 +562,20 @@ async fn public_url_builds_short_urls() {
         link["short_url"],
         format!("https://sho.rt/{}", link["code"].as_str().unwrap())
     );
-    // And a target on the public host is a loop.
-    app.request(
-        Method::POST,
-        "/api/v1/links",
-        Some(&key),
-        Some(json!({"url": "https://sho.rt/abc"})),
-    )
-    .await
-    .assert_problem(400, "invalid-url");
+    // And a target on the public host is a loop, however the host is spelled.
+    for url in [
+        "https://sho.rt/abc",
+        "https://SHO.rt./abc",
+        "https://sho.rt%2e/abc",
+        "https://sho.rt\u{3002}/abc",
+    ] {
+        app.request(
+            Method::POST,
+            "/api/v1/links",
+            Some(&key),
+            Some(json!({ "url": url })),
+        )
+        .await
+        .assert_problem(400, "invalid-url");
+    }
 }
