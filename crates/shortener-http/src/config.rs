@@ -148,7 +148,8 @@ pub struct Settings {
     pub count_clicks: bool,
     /// The plans.
     pub plans: Plans,
-    /// Allow targets on private/loopback IP literals.
+    /// Allow targets on IP literals that are not globally reachable (private, loopback and
+    /// the other special-purpose ranges).
     pub allow_private_targets: bool,
     /// How often due expiries are written down.
     pub expiry_sweep: Duration,
