@@ -2,7 +2,9 @@
 //!
 //! - `check-boundaries`: fails when a crate reaches past its layer (see `boundaries`).
 //! - `ci`: everything CI runs, in order, on a fresh machine: format, lints, boundaries,
-//!   licences and sources (`cargo deny`, installed when missing), then the whole test suite.
+//!   bans, licences and sources (`cargo deny`, installed when missing), advisories
+//!   (`cargo deny`, offline, against the RustSec snapshot in `../shared/advisory-db`; see
+//!   `advisories`), then the whole test suite. Without the snapshot it stops at once.
 //! - `bench [--seconds N] [--rounds N] [--clients N] [--accounts N]
 //!   [--only creates|redirects]`: the release service's link creations and redirects per
 //!   second next to baselines measured in the same run (pgbench INSERT and primary-key
@@ -15,6 +17,7 @@
 //!
 //! Tooling only: nothing here is linked into the service.
 
+mod advisories;
 mod bench;
 mod boundaries;
 
@@ -28,7 +31,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   check-boundaries   fail when a crate depends past its layer (prints the whole path)
-  ci                 fmt, clippy, boundaries, cargo deny, then every test (what .ci/run runs)
+  ci                 fmt, clippy, boundaries, cargo deny (advisories offline, against
+                     ../shared/advisory-db), then every test (what .ci/run runs)
   bench              link creations and redirects/s of the release service vs baselines
                      measured in the same run (pgbench INSERT and lookup, a bare actix-web
                      redirect server), CPU time per redirect of the servers and PostgreSQL,
@@ -108,8 +112,20 @@ fn has_cargo_deny() -> bool {
         .unwrap_or(false)
 }
 
+/// `<target>`: `CARGO_TARGET_DIR` (relative to the root) or `target` under the root.
+fn target_dir() -> PathBuf {
+    let root = root();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
 fn ci() -> Result<()> {
     let started = Instant::now();
+    // Before minutes of the other steps: without the snapshot the run cannot pass.
+    let snapshot = advisories::locate(&advisories::snapshot_dir(&root()))?;
+
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     run("cargo fmt --check", fmt)?;
@@ -139,7 +155,10 @@ fn ci() -> Result<()> {
     }
     let mut deny = cargo();
     deny.args(["deny", "--locked", "check", "bans", "licenses", "sources"]);
-    run("cargo deny", deny)?;
+    run("cargo deny check bans licenses sources", deny)?;
+    // Offline, cargo-deny's `cargo metadata` reads only the local registry cache, which the
+    // steps above have filled for deny.toml's [graph] target (where the network allows).
+    advisories::check(&root(), &snapshot, &target_dir().join("xtask-advisories"))?;
 
     let mut test = cargo();
     test.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
