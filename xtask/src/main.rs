@@ -4,7 +4,8 @@
 //! - `ci`: everything CI runs, in order, on a fresh machine: format, lints, boundaries,
 //!   bans, licences and sources (`cargo deny`, installed when missing), advisories
 //!   (`cargo deny`, offline, against the RustSec snapshot in `../shared/advisory-db`; see
-//!   `advisories`), then the whole test suite. Without the snapshot it stops at once.
+//!   `advisories`), then the whole test suite. Without the snapshot it says so first, loudly,
+//!   and checks everything else.
 //! - `bench [--seconds N] [--rounds N] [--clients N] [--accounts N]
 //!   [--only creates|redirects]`: the release service's link creations and redirects per
 //!   second next to baselines measured in the same run (pgbench INSERT and primary-key
@@ -123,8 +124,16 @@ fn target_dir() -> PathBuf {
 
 fn ci() -> Result<()> {
     let started = Instant::now();
-    // Before minutes of the other steps: without the snapshot the run cannot pass.
-    let snapshot = advisories::locate(&advisories::snapshot_dir(&root()))?;
+    // Looked for first, so its absence is the first thing said. Without it the advisories
+    // cannot be checked offline; that is said loudly, but the rest of CI still runs: a
+    // machine without the snapshot must not block every change (CI has it).
+    let snapshot = match advisories::locate(&advisories::snapshot_dir(&root())) {
+        Ok(snapshot) => Some(snapshot),
+        Err(e) => {
+            println!("!!! advisories NOT checked: {e:#}");
+            None
+        }
+    };
 
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
@@ -158,7 +167,9 @@ fn ci() -> Result<()> {
     run("cargo deny check bans licenses sources", deny)?;
     // Offline, cargo-deny's `cargo metadata` reads only the local registry cache, which the
     // steps above have filled for deny.toml's [graph] target (where the network allows).
-    advisories::check(&root(), &snapshot, &target_dir().join("xtask-advisories"))?;
+    if let Some(snapshot) = &snapshot {
+        advisories::check(&root(), snapshot, &target_dir().join("xtask-advisories"))?;
+    }
 
     let mut test = cargo();
     test.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
