@@ -8,7 +8,6 @@
 //! tracing drops events raised while it dispatches one.)
 
 use std::fmt;
-use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -119,26 +118,14 @@ struct Message(String);
 impl Visit for Message {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
-            let _ = write!(Bytes(&mut self.0), "{value:?}");
+            self.0 = format!("{value:?}");
         }
-    }
-}
-
-/// `fmt::Write` into a `String` through `io::Write`'s `write!` (keeps `write!` one macro).
-struct Bytes<'a>(&'a mut String);
-
-impl Write for Bytes<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.push_str(&String::from_utf8_lossy(buf));
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
     use std::sync::{Arc, Mutex};
 
     use super::*;
