@@ -189,6 +189,16 @@ async fn journalled_clicks_read_the_same_before_and_after_they_are_folded() {
         0,
         "nothing left to fold"
     );
+
+    // One batch can hold a link twice (its clicks either side of midnight): both count.
+    store
+        .add_clicks(&batch(&[(b, 3, 1), (a, 3, 7), (b, 4, 2)]))
+        .await
+        .unwrap();
+    let expected = (8, vec![(nov(1), 5), (nov(3), 1), (nov(4), 2)]);
+    assert_eq!(seen(&store, b).await, expected);
+    store.fold_clicks().await.unwrap();
+    assert_eq!(seen(&store, b).await, expected);
 }
 
 #[tokio::test]
