@@ -19,9 +19,9 @@ use crate::schema::audit_entries as e;
 use crate::store::corrupt;
 use crate::{PgError, PgStore};
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = e, check_for_backend(diesel::pg::Pg))]
-pub(crate) struct EntryRow {
+struct EntryRow {
     id: Uuid,
     occurred_at: DateTime<Utc>,
     actor_kind: String,
@@ -31,6 +31,72 @@ pub(crate) struct EntryRow {
     entity_id: String,
     account_id: Option<Uuid>,
     changes: Json,
+}
+
+/// An entry as written: everything but its time, which the database's clock gives it at
+/// the insert (see [`record_at_database_time`]).
+#[derive(Insertable)]
+#[diesel(table_name = e, check_for_backend(diesel::pg::Pg))]
+struct NewEntryRow {
+    id: Uuid,
+    actor_kind: String,
+    actor_id: Option<Uuid>,
+    action: String,
+    entity_type: String,
+    entity_id: String,
+    account_id: Option<Uuid>,
+    changes: Json,
+}
+
+/// Appends `entry` inside the caller's transaction, timed by the database's clock at the
+/// insert, not by the instance's: one clock for every instance, and a time no earlier than
+/// the start of the transaction that writes it. That is what lets readers stop short of
+/// every entry that could still commit ([`AuditLog::entries`]).
+pub(crate) async fn record_at_database_time(
+    conn: &mut diesel_async::AsyncPgConnection,
+    entry: &AuditEntry,
+) -> Result<(), PgError> {
+    let row = NewEntryRow {
+        id: entry.id,
+        actor_kind: entry.actor.kind().to_owned(),
+        actor_id: entry.actor.id(),
+        action: entry.action.as_str().to_owned(),
+        entity_type: entry.entity.kind.as_str().to_owned(),
+        entity_id: entry.entity.id.clone(),
+        account_id: entry.account_id,
+        changes: changes_to_json(&entry.changes),
+    };
+    diesel::insert_into(e::table)
+        .values((
+            row,
+            e::occurred_at.eq(sql::<Timestamptz>("clock_timestamp()")),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Watermark {
+    #[diesel(sql_type = Timestamptz)]
+    below: DateTime<Utc>,
+}
+
+/// The instant below which no entry can still appear: the start of this statement, or of
+/// the oldest transaction in this database that has written anything and not finished, if
+/// earlier. An entry is timed at its insert, no earlier than its transaction's start, so
+/// every entry not yet committed, and every one still to be written, is at or after it.
+/// Read before the entries (in a statement of its own, whose snapshot comes later): a
+/// transaction that commits in between is then either counted here or visible there.
+async fn watermark(conn: &mut diesel_async::AsyncPgConnection) -> Result<DateTime<Utc>, PgError> {
+    let w: Watermark = diesel::sql_query(
+        "SELECT least(statement_timestamp(), \
+                (SELECT min(xact_start) FROM pg_stat_activity \
+                  WHERE backend_xid IS NOT NULL AND datname = current_database())) AS below",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(w.below)
 }
 
 /// A recorded value as JSON; times as RFC 3339 text, exactly as the API shows them.
@@ -89,20 +155,6 @@ fn changes_from_json(j: &Json) -> Result<Changes, PgError> {
 }
 
 impl EntryRow {
-    pub(crate) fn from_entry(entry: &AuditEntry) -> EntryRow {
-        EntryRow {
-            id: entry.id,
-            occurred_at: entry.occurred_at,
-            actor_kind: entry.actor.kind().to_owned(),
-            actor_id: entry.actor.id(),
-            action: entry.action.as_str().to_owned(),
-            entity_type: entry.entity.kind.as_str().to_owned(),
-            entity_id: entry.entity.id.clone(),
-            account_id: entry.account_id,
-            changes: changes_to_json(&entry.changes),
-        }
-    }
-
     fn into_entry(self) -> Result<AuditEntry, PgError> {
         let actor = Actor::from_parts(&self.actor_kind, self.actor_id)
             .ok_or_else(|| corrupt("audit actor", &self.actor_kind))?;
@@ -133,9 +185,14 @@ impl EntryRow {
 impl AuditLog for PgStore {
     type Error = AppError;
 
+    /// Newest first, and only entries older than the [`watermark`]: an entry that commits
+    /// late can never land behind a reader who has already passed its place.
     async fn entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, AppError> {
+        let mut conn = self.db().conn().await?;
+        let below = watermark(&mut conn).await?;
         let f = &query.filter;
         let mut q = e::table
+            .filter(e::occurred_at.lt(below))
             .select(EntryRow::as_select())
             .order((e::occurred_at.desc(), e::id.desc()))
             .limit(i64::from(query.limit))
@@ -172,7 +229,6 @@ impl AuditLog for PgStore {
                     .sql(")"),
             );
         }
-        let mut conn = self.db().conn().await?;
         let rows = q.load(&mut conn).await.map_err(PgError::from)?;
         Ok(rows
             .into_iter()

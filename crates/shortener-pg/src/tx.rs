@@ -14,8 +14,7 @@ use shortener_app::{
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{Subscription, Versioned};
 
-use crate::audit_log::EntryRow;
-use crate::schema::{accounts, api_keys, audit_entries, links, subscription_rows};
+use crate::schema::{accounts, api_keys, links, subscription_rows};
 use crate::store::{AccountRow, KeyRow, LinkRow, SubscriptionRow};
 use crate::{PgError, PgStore};
 
@@ -308,10 +307,7 @@ impl AuditRecorder for PgTx<'_> {
 
     fn record(&mut self, entry: AuditEntry) -> BoxFuture<'_, Result<(), AppError>> {
         Box::pin(async move {
-            db(diesel::insert_into(audit_entries::table)
-                .values(EntryRow::from_entry(&entry))
-                .execute(self.conn)
-                .await)?;
+            crate::audit_log::record_at_database_time(self.conn, &entry).await?;
             Ok(())
         })
     }

@@ -544,3 +544,62 @@ async fn audit_tail_follow_prints_new_entries_as_they_commit() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[actix_web::test]
+async fn audit_tail_follow_prints_an_entry_that_commits_late() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    use diesel_async::SimpleAsyncConnection;
+
+    let app = TestApp::spawn().await;
+    let first = app.account("First").await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shortener"))
+        .args(["audit", "tail", "--follow"])
+        .env_remove("DATABASE_URL")
+        .env("SHORTENER__DATABASE__URL", &app.db.url)
+        .env("SHORTENER__LOG__FILTER", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |within: u64| {
+        rx.recv_timeout(std::time::Duration::from_secs(within))
+            .ok()
+            .map(|l| serde_json::from_str::<Value>(&l).unwrap())
+    };
+    assert_eq!(next(15).unwrap()["action"], "account.created");
+
+    // A slow change writes its entry and does not commit; a quick one commits meanwhile.
+    let mut held = app.db.conn().await;
+    held.batch_execute(&format!(
+        "BEGIN; INSERT INTO audit.entries (id, occurred_at, actor_kind, actor_id, action, \
+         entity_type, entity_id, account_id, changes) VALUES (gen_random_uuid(), \
+         clock_timestamp(), 'system', NULL, 'subscription.expired', 'subscription', \
+         '{first}', '{first}', '{{}}')"
+    ))
+    .await
+    .unwrap();
+    let second = app.account("Second").await;
+    // tail polls every second: while the slow change is open, the quick one is held back.
+    assert!(
+        next(3).is_none(),
+        "nothing is printed ahead of the open change"
+    );
+    held.batch_execute("COMMIT").await.unwrap();
+    let late = next(15).unwrap();
+    assert_eq!(late["action"], "subscription.expired");
+    let quick = next(15).unwrap();
+    assert_eq!(quick["action"], "account.created");
+    assert_eq!(quick["entity_id"], second.to_string());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

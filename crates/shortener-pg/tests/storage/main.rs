@@ -3,6 +3,7 @@
 //! makes the accounts and links they start from.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit_reading;
 mod audit_table;
 mod clicks;
 mod listen;

@@ -3,11 +3,11 @@
 //! left behind.
 
 use audit::{Action, Actor, AuditEntry, AuditFilter, Changes};
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::Utc;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
-use diesel_async::RunQueryDsl;
-use shortener_app::{AppError, AuditService, Clock, ManualClock, NewLink, PageRequest, UnitOfWork};
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use shortener_app::{AppError, AuditService, NewLink, PageRequest, SystemClock, UnitOfWork};
 use shortener_domain::{Account, AccountId, AccountName};
 use shortener_testing::TestDb;
 use subscriptions::{PlanName, Plans, Subscription, Versioned};
@@ -33,20 +33,20 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
 async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
     let db = TestDb::new().await;
     let pg = db.store();
-    // Late January 2099, where only January has an audit partition.
-    let clock = ManualClock::new();
-    let jan = Utc.with_ymd_and_hms(2099, 1, 25, 12, 0, 0).unwrap();
-    clock.advance(jan - clock.now());
-    pg.db()
-        .ensure_audit_partitions(NaiveDate::from_ymd_opt(2099, 1, 1).unwrap(), 1)
-        .await
-        .unwrap();
-    let fixtures = Fixtures::new(&pg, clock.clone());
+    let fixtures = Fixtures::new(&pg, std::sync::Arc::new(SystemClock));
     let account = fixtures.account("Acme").await;
 
-    // February: the trial still runs, the link insert succeeds, and then its entry has no
-    // partition to go to. The whole create must roll back.
-    clock.advance(chrono::Duration::days(8));
+    // The link insert succeeds, and then its entry is refused (as a full disk or a lost
+    // partition would refuse it). The whole create must roll back.
+    let mut conn = db.conn().await;
+    conn.batch_execute(
+        "CREATE FUNCTION audit.test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'no room for this entry'; END; $$; \
+         CREATE TRIGGER test_refuse BEFORE INSERT ON audit.entries \
+         FOR EACH ROW EXECUTE FUNCTION audit.test_refuse();",
+    )
+    .await
+    .unwrap();
     let links = fixtures.link_service();
     let failed = links
         .create(
@@ -76,9 +76,8 @@ async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
         1
     );
 
-    // With February's partition in place the same create goes through, entry and all.
-    pg.db()
-        .ensure_audit_partitions(NaiveDate::from_ymd_opt(2099, 2, 1).unwrap(), 1)
+    // Without the refusal the same create goes through, entry and all.
+    conn.batch_execute("DROP TRIGGER test_refuse ON audit.entries")
         .await
         .unwrap();
     let link = links
