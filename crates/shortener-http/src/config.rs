@@ -52,6 +52,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
     url: Option<SecretString>,
+    owner_url: Option<SecretString>,
     data_dir: PathBuf,
     pool_size: usize,
     lookup_connections: usize,
@@ -116,7 +117,13 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub enum DatabaseTarget {
     /// An operator-provided server.
-    Url(SecretString),
+    Url {
+        /// What the service (`serve`, `audit tail`) connects with: a role that may do what
+        /// the service needs and no more.
+        url: SecretString,
+        /// What migrations connect with (the owner of the schema); `None`: `url`.
+        owner_url: Option<SecretString>,
+    },
     /// Provision a private PostgreSQL in this directory.
     Local(PathBuf),
 }
@@ -268,9 +275,16 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
     if raw.server.workers == Some(0) {
         return Err(bad("server.workers", "must be at least 1"));
     }
-    let database = match raw.database.url {
-        Some(url) if !url.expose_secret().is_empty() => DatabaseTarget::Url(url),
-        _ => DatabaseTarget::Local(raw.database.data_dir),
+    let set = |u: Option<SecretString>| u.filter(|u| !u.expose_secret().is_empty());
+    let database = match (set(raw.database.url), set(raw.database.owner_url)) {
+        (Some(url), owner_url) => DatabaseTarget::Url { url, owner_url },
+        (None, None) => DatabaseTarget::Local(raw.database.data_dir),
+        (None, Some(_)) => {
+            return Err(bad(
+                "database.owner_url",
+                "needs database.url too (without both, a PostgreSQL is provisioned with its own roles)",
+            ));
+        }
     };
     if raw.database.pool_size == 0 {
         return Err(bad("database.pool_size", "must be at least 1"));
@@ -422,7 +436,7 @@ mod tests {
     fn database_url_comes_from_either_variable_the_specific_one_winning() {
         let s = load_env(&[("DATABASE_URL", "postgres://a/b")]).unwrap();
         assert!(
-            matches!(&s.database, DatabaseTarget::Url(u) if u.expose_secret() == "postgres://a/b")
+            matches!(&s.database, DatabaseTarget::Url { url, owner_url: None } if url.expose_secret() == "postgres://a/b")
         );
         let s = load_env(&[
             ("DATABASE_URL", "postgres://a/b"),
@@ -430,8 +444,45 @@ mod tests {
         ])
         .unwrap();
         assert!(
-            matches!(&s.database, DatabaseTarget::Url(u) if u.expose_secret() == "postgres://c/d")
+            matches!(&s.database, DatabaseTarget::Url { url, owner_url: None } if url.expose_secret() == "postgres://c/d")
         );
+    }
+
+    #[test]
+    fn migrations_connect_with_the_owner_url_when_set() {
+        let s = load_env(&[
+            ("DATABASE_URL", "postgres://service@a/b"),
+            ("SHORTENER__DATABASE__OWNER_URL", "postgres://owner@a/b"),
+        ])
+        .unwrap();
+        let DatabaseTarget::Url { url, owner_url } = &s.database else {
+            panic!("{:?}", s.database);
+        };
+        assert_eq!(url.expose_secret(), "postgres://service@a/b");
+        assert_eq!(
+            owner_url.as_ref().map(ExposeSecret::expose_secret),
+            Some("postgres://owner@a/b")
+        );
+        // A secret: never printed.
+        assert!(!format!("{s:?}").contains("owner@"));
+        // Without database.url there is nothing for the service to connect to.
+        assert!(
+            err(&[("SHORTENER__DATABASE__OWNER_URL", "postgres://owner@a/b")])
+                .contains("database.owner_url")
+        );
+        // Empty is unset, as for database.url.
+        let s = load_env(&[
+            ("SHORTENER__DATABASE__URL", "postgres://a/b"),
+            ("SHORTENER__DATABASE__OWNER_URL", ""),
+        ])
+        .unwrap();
+        assert!(matches!(
+            &s.database,
+            DatabaseTarget::Url {
+                owner_url: None,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -22,4 +22,4 @@ pub mod telemetry;
 mod throttle;
 
 pub use error::{Error, ProcessError};
-pub use startup::{Background, Running, State, start};
+pub use startup::{Background, DatabaseUrls, Running, State, start};

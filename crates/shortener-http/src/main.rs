@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use shortener_app::{AuditService, Chain, SystemClock};
 use shortener_http::audit_log::AuditParams;
 use shortener_http::config::{self, DatabaseTarget, Settings};
-use shortener_http::{ProcessError, tail, telemetry};
+use shortener_http::{DatabaseUrls, ProcessError, tail, telemetry};
 use shortener_pg::local::LocalPostgres;
 use shortener_pg::{Db, PgStore};
 
@@ -59,11 +59,27 @@ enum AuditCommand {
 
 /// The database's name inside a provisioned private server.
 const LOCAL_DATABASE: &str = "shortener";
+/// The login role `serve` connects to a provisioned private server as: a member of
+/// `shortener_service`, while migrations run as the cluster's superuser, as they always
+/// have (so clusters provisioned before the roles were split keep upgrading).
+const LOCAL_SERVICE_LOGIN: &str = "shortener";
 
-/// Resolves the database URL, provisioning a private PostgreSQL when none is configured.
-async fn database(settings: &Settings) -> Result<(String, Option<LocalPostgres>), ProcessError> {
+/// Resolves the database URLs, provisioning a private PostgreSQL when none is configured.
+async fn database(
+    settings: &Settings,
+) -> Result<(DatabaseUrls, Option<LocalPostgres>), ProcessError> {
     match &settings.database {
-        DatabaseTarget::Url(url) => Ok((url.expose_secret().to_owned(), None)),
+        DatabaseTarget::Url { url, owner_url } => {
+            let url = url.expose_secret();
+            let owner_url = owner_url.as_ref().map_or(url, ExposeSecret::expose_secret);
+            Ok((
+                DatabaseUrls {
+                    url: url.to_owned(),
+                    owner_url: owner_url.to_owned(),
+                },
+                None,
+            ))
+        }
         DatabaseTarget::Local(dir) => {
             let dir = dir.clone();
             tracing::info!(data_dir = %dir.display(), "no database.url: provisioning a private PostgreSQL");
@@ -71,7 +87,14 @@ async fn database(settings: &Settings) -> Result<(String, Option<LocalPostgres>)
                 .await
                 .map_err(|e| ProcessError::startup("provisioning the private PostgreSQL", e))??;
             shortener_pg::ensure_database(&local.url("postgres"), LOCAL_DATABASE).await?;
-            Ok((local.url(LOCAL_DATABASE), Some(local)))
+            let owner_url = local.url(LOCAL_DATABASE);
+            // Trust authentication on the private socket: no password.
+            shortener_pg::ensure_service_login(&owner_url, LOCAL_SERVICE_LOGIN, None).await?;
+            let urls = DatabaseUrls {
+                url: local.url_as(LOCAL_DATABASE, LOCAL_SERVICE_LOGIN),
+                owner_url,
+            };
+            Ok((urls, Some(local)))
         }
     }
 }
@@ -87,16 +110,16 @@ fn stop_local(local: Option<LocalPostgres>) {
 async fn run(cli: Cli) -> Result<(), ProcessError> {
     let mut settings = config::load(cli.config.as_deref())?;
     telemetry::init(settings.log_format, &settings.log_filter);
-    let (url, local) = database(&settings).await?;
+    let (urls, local) = database(&settings).await?;
     let result = match cli.command {
-        Command::Migrate => shortener_pg::run_pending_migrations(&url)
+        Command::Migrate => shortener_pg::run_pending_migrations(&urls.owner_url)
             .await
             .map(|applied| println!("applied {} migration(s)", applied.len()))
             .map_err(ProcessError::from),
         Command::Audit {
             command: AuditCommand::Tail { params, follow },
         } => {
-            let log = AuditService::new(PgStore::new(Db::connect(&url, &settings.pool)?));
+            let log = AuditService::new(PgStore::new(Db::connect(&urls.url, &settings.pool)?));
             let tailed = tail::tail(&log, &params, follow, &mut std::io::stdout().lock()).await;
             match tailed {
                 // The reader went away (`| head`): that is how tail ends, not a failure.
@@ -108,18 +131,18 @@ async fn run(cli: Cli) -> Result<(), ProcessError> {
         }
         Command::Serve { no_migrate } => {
             settings.migrate_on_start &= !no_migrate;
-            serve(&settings, &url).await
+            serve(&settings, &urls).await
         }
     };
     stop_local(local);
     result
 }
 
-async fn serve(settings: &Settings, url: &str) -> Result<(), ProcessError> {
+async fn serve(settings: &Settings, urls: &DatabaseUrls) -> Result<(), ProcessError> {
     let listener = TcpListener::bind(settings.listen).map_err(|e| {
         ProcessError::startup(format!("server.listen: cannot bind {}", settings.listen), e)
     })?;
-    let running = shortener_http::start(settings, url, listener, Arc::new(SystemClock)).await?;
+    let running = shortener_http::start(settings, urls, listener, Arc::new(SystemClock)).await?;
     // Runs until SIGINT/SIGTERM, then drains in-flight requests...
     let served = running
         .server

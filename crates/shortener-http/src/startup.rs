@@ -143,20 +143,41 @@ fn public_url(settings: &Settings, addr: SocketAddr) -> Result<Url, ProcessError
     }
 }
 
-/// Connects to the database at `database_url` (already migrated, or migrated here when the
-/// settings say so), installs the bootstrap key, and starts serving on `listener`.
+/// The two connections to the database: the service's, and the migrations'.
+#[derive(Clone)]
+pub struct DatabaseUrls {
+    /// What the service connects with (`database.url`): every pool, the listener.
+    pub url: String,
+    /// What migrations connect with (`database.owner_url`; `database.url` when unset).
+    pub owner_url: String,
+}
+
+impl DatabaseUrls {
+    /// One role for both: migrations and the service connect with `url`.
+    pub fn single(url: &str) -> DatabaseUrls {
+        DatabaseUrls {
+            url: url.to_owned(),
+            owner_url: url.to_owned(),
+        }
+    }
+}
+
+/// Connects to the database (migrated here first through `urls.owner_url` when the
+/// settings say so; already migrated otherwise) as `urls.url`, installs the bootstrap key,
+/// and starts serving on `listener`.
 pub async fn start(
     settings: &Settings,
-    database_url: &str,
+    urls: &DatabaseUrls,
     listener: TcpListener,
     clock: Arc<dyn Clock>,
 ) -> Result<Running, ProcessError> {
     if settings.migrate_on_start {
-        let applied = shortener_pg::run_pending_migrations(database_url).await?;
+        let applied = shortener_pg::run_pending_migrations(&urls.owner_url).await?;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied migrations");
         }
     }
+    let database_url = urls.url.as_str();
     let db = Db::connect(database_url, &settings.pool)?;
     let store = PgStore::new(db.clone());
     let auth = Authenticator::new(store.clone());

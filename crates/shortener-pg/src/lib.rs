@@ -19,6 +19,8 @@ mod store;
 mod tx;
 
 pub use error::PgError;
-pub use migrate::{MIGRATIONS, ensure_database, run_pending_migrations};
+pub use migrate::{
+    MIGRATIONS, SERVICE_ROLE, ensure_database, ensure_service_login, run_pending_migrations,
+};
 pub use pool::{Db, PoolSettings};
 pub use store::PgStore;

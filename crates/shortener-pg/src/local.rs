@@ -314,13 +314,20 @@ impl LocalPostgres {
         Ok(())
     }
 
-    /// A URL for `database` over the private socket, as user `postgres`.
+    /// A URL for `database` over the private socket, as user `postgres` (the cluster's
+    /// superuser, which owns what the migrations make).
+    pub fn url(&self, database: &str) -> String {
+        self.url_as(database, "postgres")
+    }
+
+    /// A URL for `database` over the private socket, as `user` (trust authentication on
+    /// the private socket: no password).
     ///
     /// The host goes in the query with an empty authority: a `localhost` authority would
     /// be tried first over TCP and could silently reach some other server on port 5432.
-    pub fn url(&self, database: &str) -> String {
+    pub fn url_as(&self, database: &str, user: &str) -> String {
         format!(
-            "postgres:///{database}?user=postgres&host={}",
+            "postgres:///{database}?user={user}&host={}",
             self.socket_dir.display()
         )
     }

@@ -36,6 +36,55 @@ pub async fn run_pending_migrations(url: &str) -> Result<Vec<String>, PgError> {
     .map_err(|e| PgError::Migration(Box::new(e)))?
 }
 
+/// The group role that migration `000011_service_role` grants exactly what the service
+/// does: rows where the service reads and writes them, no ownership, no DDL; on the audit
+/// log only `INSERT` and `SELECT`. `serve` connects as a login role that is its member.
+pub const SERVICE_ROLE: &str = "shortener_service";
+
+/// Makes login role `login` exist as a member of [`SERVICE_ROLE`] (creating the group role
+/// too when missing, as the migration would), through `owner_url` (a role that may create
+/// roles). A new role gets `password` when given (for password authentication); an
+/// existing one keeps its own. Roles are cluster-wide and other processes may do the same
+/// at once: a statement that lost such a race is tried again.
+pub async fn ensure_service_login(
+    owner_url: &str,
+    login: &str,
+    password: Option<&str>,
+) -> Result<(), PgError> {
+    let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let ident = format!("\"{}\"", login.replace('"', "\"\""));
+    let password = password.map_or(String::new(), |p| format!(" PASSWORD {}", literal(p)));
+    let login = literal(login);
+    let sql = format!(
+        "DO $ensure$ BEGIN \
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN \
+             CREATE ROLE {SERVICE_ROLE} NOLOGIN; \
+           END IF; \
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {login}) THEN \
+             CREATE ROLE {ident} LOGIN{password}; \
+           END IF; \
+           IF NOT pg_has_role({login}, '{SERVICE_ROLE}', 'MEMBER') THEN \
+             GRANT {SERVICE_ROLE} TO {ident}; \
+           END IF; \
+         END $ensure$"
+    );
+    let mut conn = AsyncPgConnection::establish(owner_url)
+        .await
+        .map_err(PgError::unavailable)?;
+    let mut tries = 0;
+    loop {
+        match diesel::sql_query(&sql).execute(&mut conn).await {
+            Ok(_) => return Ok(()),
+            // Another process created or granted the same a moment ago.
+            Err(_) if tries < 5 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 #[derive(QueryableByName)]
 struct Found {
     #[diesel(sql_type = Text)]

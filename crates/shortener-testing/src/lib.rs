@@ -18,10 +18,21 @@ use shortener_pg::local::LocalPostgres;
 /// Advisory lock key serialising template creation across test processes.
 const TEMPLATE_LOCK: i64 = 0x5445_5354_5450_4c00;
 
+/// The login role tests run the service as: a member of [`shortener_pg::SERVICE_ROLE`],
+/// so the service's every statement runs with exactly the privileges it has in production.
+pub const SERVICE_LOGIN: &str = "shortener_test_service";
+/// Its password, for servers (`DATABASE_URL`) that authenticate by password.
+const SERVICE_PASSWORD: &str = "shortener-test-service";
+
 /// A database of one's own for one test; dropped when the value is.
 pub struct TestDb {
-    /// Connection URL of this test's database.
+    /// Connection URL of this test's database, as the role that owns what the migrations
+    /// made (the server's superuser, or `DATABASE_URL`'s user): for migrations and for
+    /// tests' own SQL.
     pub url: String,
+    /// The same database as the service connects to it: as [`SERVICE_LOGIN`], which may
+    /// do what the service needs and nothing more.
+    pub service_url: String,
     name: String,
     admin_url: String,
 }
@@ -30,6 +41,7 @@ pub struct TestDb {
 struct Server {
     admin_url: String,
     url_for: Box<dyn Fn(&str) -> String + Send + Sync>,
+    service_url_for: Box<dyn Fn(&str) -> String + Send + Sync>,
 }
 
 fn server() -> &'static Server {
@@ -39,14 +51,23 @@ fn server() -> &'static Server {
             Some(url) => {
                 let base = url::Url::parse(&url)
                     .unwrap_or_else(|e| panic!("DATABASE_URL is not a URL: {e}"));
+                let as_service = base.clone();
                 let with_db = move |db: &str| {
                     let mut u = base.clone();
                     u.set_path(db);
                     u.to_string()
                 };
+                let as_service = move |db: &str| {
+                    let mut u = as_service.clone();
+                    u.set_path(db);
+                    let _ = u.set_username(SERVICE_LOGIN);
+                    let _ = u.set_password(Some(SERVICE_PASSWORD));
+                    u.to_string()
+                };
                 Server {
                     admin_url: url,
                     url_for: Box::new(with_db),
+                    service_url_for: Box::new(as_service),
                 }
             }
             None => {
@@ -55,9 +76,12 @@ fn server() -> &'static Server {
                     panic!("provisioning the test PostgreSQL in {}: {e}", dir.display())
                 });
                 let admin_url = local.url("postgres");
+                let local = std::sync::Arc::new(local);
+                let as_service = local.clone();
                 Server {
                     admin_url,
                     url_for: Box::new(move |db| local.url(db)),
+                    service_url_for: Box::new(move |db| as_service.url_as(db, SERVICE_LOGIN)),
                 }
             }
         },
@@ -154,6 +178,22 @@ async fn ensure_template() -> String {
         .clone()
 }
 
+/// Makes [`SERVICE_LOGIN`] exist. Roles are the cluster's: once per process is enough,
+/// and harmless when another process does it at the same moment.
+async fn ensure_service_login() {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    DONE.get_or_init(|| async {
+        shortener_pg::ensure_service_login(
+            &server().admin_url,
+            SERVICE_LOGIN,
+            Some(SERVICE_PASSWORD),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating the service's login role: {e}"));
+    })
+    .await;
+}
+
 impl TestDb {
     /// A fresh, fully migrated database for one test.
     pub async fn new() -> TestDb {
@@ -167,6 +207,7 @@ impl TestDb {
     }
 
     async fn create(options: &str) -> TestDb {
+        ensure_service_login().await;
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         let mut conn = admin_conn().await;
         conn.batch_execute(&format!("CREATE DATABASE \"{name}\"{options}"))
@@ -174,24 +215,27 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("creating test database: {e}"));
         TestDb {
             url: (server().url_for)(&name),
+            service_url: (server().service_url_for)(&name),
             name,
             admin_url: server().admin_url.clone(),
         }
     }
 
-    /// The service's store over a small pool on this test's database.
+    /// The service's store over a small pool on this test's database, connected as the
+    /// service is ([`TestDb::service_url`]).
     pub fn store(&self) -> shortener_pg::PgStore {
         let settings = shortener_pg::PoolSettings {
             max_size: 4,
             wait_timeout: std::time::Duration::from_secs(5),
             statement_timeout: std::time::Duration::from_secs(5),
         };
-        let db = shortener_pg::Db::connect(&self.url, &settings)
+        let db = shortener_pg::Db::connect(&self.service_url, &settings)
             .unwrap_or_else(|e| panic!("pool for {}: {e}", self.name));
         shortener_pg::PgStore::new(db)
     }
 
-    /// A direct connection to this test's database (for assertions in raw SQL).
+    /// A direct connection to this test's database as its owner (for assertions and
+    /// set-up in raw SQL).
     pub async fn conn(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.url)
             .await

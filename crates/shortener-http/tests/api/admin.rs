@@ -299,7 +299,7 @@ async fn without_a_database_health_is_ok_readiness_and_requests_are_503() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let running = shortener_http::start(
         &settings,
-        "postgres://postgres@127.0.0.1:1/nothing",
+        &shortener_http::DatabaseUrls::single("postgres://postgres@127.0.0.1:1/nothing"),
         listener,
         std::sync::Arc::new(shortener_app::SystemClock),
     )

@@ -476,7 +476,7 @@ async fn audit_tail_prints_what_the_api_shows() {
     let out = Command::new(env!("CARGO_BIN_EXE_shortener"))
         .args(["audit", "tail", "--entity-type", "link", "--limit", "2"])
         .env_remove("DATABASE_URL")
-        .env("SHORTENER__DATABASE__URL", &app.db.url)
+        .env("SHORTENER__DATABASE__URL", &app.db.service_url)
         .env("SHORTENER__LOG__FILTER", "warn")
         .output()
         .unwrap();
@@ -498,7 +498,7 @@ async fn audit_tail_prints_what_the_api_shows() {
     let out = Command::new(env!("CARGO_BIN_EXE_shortener"))
         .args(["audit", "tail", "--action", "link.exploded"])
         .env_remove("DATABASE_URL")
-        .env("SHORTENER__DATABASE__URL", &app.db.url)
+        .env("SHORTENER__DATABASE__URL", &app.db.service_url)
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -516,7 +516,7 @@ async fn audit_tail_follow_prints_new_entries_as_they_commit() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_shortener"))
         .args(["audit", "tail", "--follow", "--action", "link.created"])
         .env_remove("DATABASE_URL")
-        .env("SHORTENER__DATABASE__URL", &app.db.url)
+        .env("SHORTENER__DATABASE__URL", &app.db.service_url)
         .env("SHORTENER__LOG__FILTER", "warn")
         .stdout(Stdio::piped())
         .spawn()

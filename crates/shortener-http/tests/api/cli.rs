@@ -219,3 +219,49 @@ async fn a_flood_of_garbage_requests_writes_a_line_a_second_not_a_line_each() {
         "a client's garbage is not our error: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn migrate_connects_with_the_owner_url_and_the_service_owns_nothing() {
+    use diesel::QueryableByName;
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+
+    let db = shortener_testing::TestDb::empty().await;
+    let out = shortener()
+        .arg("migrate")
+        .env("SHORTENER__DATABASE__URL", &db.service_url)
+        .env("SHORTENER__DATABASE__OWNER_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied"));
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut owner = db.conn().await;
+    let owned = |who: &str| {
+        format!(
+            "SELECT count(*) AS n FROM pg_class c \
+             WHERE c.relnamespace IN ('shortener'::regnamespace, 'audit'::regnamespace) \
+               AND pg_get_userbyid(c.relowner) = {who}"
+        )
+    };
+    let by_owner: Count = diesel::sql_query(owned("current_user"))
+        .get_result(&mut owner)
+        .await
+        .unwrap();
+    assert!(by_owner.n > 0, "the owner made the tables");
+    let by_service: Count =
+        diesel::sql_query(owned(&format!("'{}'", shortener_testing::SERVICE_LOGIN)))
+            .get_result(&mut owner)
+            .await
+            .unwrap();
+    assert_eq!(by_service.n, 0);
+}

@@ -102,7 +102,8 @@ impl TestApp {
         let mut env: Vec<(String, String)> = vec![
             ("SHORTENER__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
             ("SHORTENER__SERVER__WORKERS".into(), "2".into()),
-            ("SHORTENER__DATABASE__URL".into(), db.url.clone()),
+            ("SHORTENER__DATABASE__URL".into(), db.service_url.clone()),
+            ("SHORTENER__DATABASE__OWNER_URL".into(), db.url.clone()),
             ("SHORTENER__DATABASE__POOL_SIZE".into(), "8".into()),
             ("SHORTENER__ADMIN__BOOTSTRAP_KEY".into(), ADMIN_KEY.into()),
             ("SHORTENER__LOG__FILTER".into(), "warn".into()),
@@ -110,7 +111,13 @@ impl TestApp {
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let settings = config::load_from(None, |_| None, env).expect("test settings");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let running = shortener_http::start(&settings, &db.url, listener, clock.clone())
+        // As in production: migrations (none pending here) as the owner, the service as a
+        // role that can only do what the service needs, so a missing grant fails here.
+        let urls = shortener_http::DatabaseUrls {
+            url: db.service_url.clone(),
+            owner_url: db.url.clone(),
+        };
+        let running = shortener_http::start(&settings, &urls, listener, clock.clone())
             .await
             .expect("app starts");
         let handle = running.server.handle();

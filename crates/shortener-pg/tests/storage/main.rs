@@ -9,6 +9,7 @@ mod clicks;
 mod listen;
 mod migrations;
 mod pool;
+mod roles;
 mod support;
 mod sweep;
 mod unit_of_work;

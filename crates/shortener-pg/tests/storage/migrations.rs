@@ -1,5 +1,6 @@
 //! Every migration's `down` undoes its `up` exactly, checked against a snapshot of the
-//! catalog (schemas, relations, columns, constraints, indexes, functions, triggers, types).
+//! catalog (schemas, relations, columns, constraints, indexes, functions, triggers, types,
+//! and who may do what with each schema, relation and function).
 
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
@@ -54,6 +55,23 @@ SELECT line FROM (
     UNION ALL
     SELECT 'type ' || n.nspname || '.' || t.typname
       FROM pg_type t JOIN user_ns n ON n.oid = t.typnamespace
+    UNION ALL
+    -- Privileges as granted, defaults spelled out (a grant taken back leaves the default
+    -- written down instead of NULL, which is the same thing).
+    SELECT 'acl schema ' || n.nspname || ' ' || a.grantee::regrole::text || ' ' || a.privilege_type
+      FROM pg_namespace n JOIN user_ns u ON u.oid = n.oid,
+           aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+    UNION ALL
+    SELECT 'acl rel ' || n.nspname || '.' || c.relname || ' ' || a.grantee::regrole::text
+           || ' ' || a.privilege_type
+      FROM pg_class c JOIN user_ns n ON n.oid = c.relnamespace,
+           aclexplode(coalesce(c.relacl, CASE c.relkind WHEN 'S' THEN acldefault('s', c.relowner)
+                                                        ELSE acldefault('r', c.relowner) END)) a
+     WHERE c.relkind NOT IN ('i', 'I')
+    UNION ALL
+    SELECT 'acl fn ' || p.oid::regprocedure::text || ' ' || a.grantee::regrole::text || ' ' || a.privilege_type
+      FROM pg_proc p JOIN user_ns n ON n.oid = p.pronamespace,
+           aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
 ) s
 ORDER BY line
 ";

@@ -137,9 +137,11 @@ impl<'a> IntoFuture for WithLinks<'a> {
 pub struct PrivatePostgres {
     dir: std::path::PathBuf,
     local: Option<shortener_pg::local::LocalPostgres>,
-    /// The migrated database.
+    /// The migrated database, as its owner.
     pub url: String,
-    /// A store over it.
+    /// The same database as the service connects to it (a member of `shortener_service`).
+    pub service_url: String,
+    /// A store over it, connected as the service.
     pub store: PgStore,
 }
 
@@ -153,16 +155,21 @@ impl PrivatePostgres {
             .unwrap();
         let url = local.url(name);
         shortener_pg::run_pending_migrations(&url).await.unwrap();
+        shortener_pg::ensure_service_login(&url, "shortener", None)
+            .await
+            .unwrap();
+        let service_url = local.url_as(name, "shortener");
         let settings = shortener_pg::PoolSettings {
             max_size: 2,
             wait_timeout: std::time::Duration::from_secs(2),
             statement_timeout: std::time::Duration::from_secs(5),
         };
-        let store = PgStore::new(shortener_pg::Db::connect(&url, &settings).unwrap());
+        let store = PgStore::new(shortener_pg::Db::connect(&service_url, &settings).unwrap());
         PrivatePostgres {
             dir,
             local: Some(local),
             url,
+            service_url,
             store,
         }
     }
