@@ -84,18 +84,15 @@ struct Watermark {
 
 /// The instant below which no entry can still appear: the start of this statement, or of
 /// the oldest transaction in this database that has written anything and not finished, if
-/// earlier. An entry is timed at its insert, no earlier than its transaction's start, so
-/// every entry not yet committed, and every one still to be written, is at or after it.
+/// earlier (`audit.write_horizon()`, migration `000013`, which sees every session whatever
+/// role asks). An entry is timed at its insert, no earlier than its transaction's start,
+/// so every entry not yet committed, and every one still to be written, is at or after it.
 /// Read before the entries (in a statement of its own, whose snapshot comes later): a
 /// transaction that commits in between is then either counted here or visible there.
 async fn watermark(conn: &mut diesel_async::AsyncPgConnection) -> Result<DateTime<Utc>, PgError> {
-    let w: Watermark = diesel::sql_query(
-        "SELECT least(statement_timestamp(), \
-                (SELECT min(xact_start) FROM pg_stat_activity \
-                  WHERE backend_xid IS NOT NULL AND datname = current_database())) AS below",
-    )
-    .get_result(conn)
-    .await?;
+    let w: Watermark = diesel::sql_query("SELECT audit.write_horizon() AS below")
+        .get_result(conn)
+        .await?;
     Ok(w.below)
 }
 
