@@ -505,77 +505,78 @@ async fn audit_tail_prints_what_the_api_shows() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("link.exploded"));
 }
 
+/// `shortener audit tail --follow` running against `url`, its lines read on a thread of
+/// their own, so a missing line fails the test instead of hanging it.
+struct Following {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Following {
+    fn start(url: &str, filters: &[&str]) -> Following {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shortener"))
+            .args(["audit", "tail", "--follow"])
+            .args(filters)
+            .env_remove("DATABASE_URL")
+            .env("SHORTENER__DATABASE__URL", url)
+            .env("SHORTENER__LOG__FILTER", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        Following { child, lines }
+    }
+
+    /// The next entry printed within `secs` seconds, if any.
+    fn next(&self, secs: u64) -> Option<Value> {
+        let line = self
+            .lines
+            .recv_timeout(std::time::Duration::from_secs(secs))
+            .ok()?;
+        Some(serde_json::from_str(&line).unwrap())
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[actix_web::test]
 async fn audit_tail_follow_prints_new_entries_as_they_commit() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let app = TestApp::spawn().await;
     let (_, key) = app.account("A").with_key().await;
     app.link(&key, json!({"url": "https://old.example/"})).await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shortener"))
-        .args(["audit", "tail", "--follow", "--action", "link.created"])
-        .env_remove("DATABASE_URL")
-        .env("SHORTENER__DATABASE__URL", &app.db.service_url)
-        .env("SHORTENER__LOG__FILTER", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    // Read lines on a thread of its own, so a missing line fails the test instead of
-    // hanging it.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
-    let next = || {
-        let line = rx.recv_timeout(std::time::Duration::from_secs(15));
-        serde_json::from_str::<Value>(&line.expect("a line from tail --follow")).unwrap()
-    };
+    let tail = Following::start(&app.db.service_url, &["--action", "link.created"]);
+    let next = || tail.next(15).expect("a line from tail --follow");
     assert_eq!(next()["changes"]["url"]["new"], "https://old.example/");
     let fresh = app.link(&key, json!({"url": "https://new.example/"})).await;
     let line = next();
     assert_eq!(line["entity_id"], fresh["code"]);
     assert_eq!(line["changes"]["url"]["new"], "https://new.example/");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[actix_web::test]
 async fn audit_tail_follow_prints_an_entry_that_commits_late() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     use diesel_async::SimpleAsyncConnection;
 
     let app = TestApp::spawn().await;
     let first = app.account("First").await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shortener"))
-        .args(["audit", "tail", "--follow"])
-        .env_remove("DATABASE_URL")
-        .env("SHORTENER__DATABASE__URL", &app.db.url)
-        .env("SHORTENER__LOG__FILTER", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
-    let next = |within: u64| {
-        rx.recv_timeout(std::time::Duration::from_secs(within))
-            .ok()
-            .map(|l| serde_json::from_str::<Value>(&l).unwrap())
-    };
+    let tail = Following::start(&app.db.service_url, &[]);
+    let next = |secs| tail.next(secs);
     assert_eq!(next(15).unwrap()["action"], "account.created");
 
     // A slow change writes its entry and does not commit; a quick one commits meanwhile.
@@ -600,6 +601,4 @@ async fn audit_tail_follow_prints_an_entry_that_commits_late() {
     let quick = next(15).unwrap();
     assert_eq!(quick["action"], "account.created");
     assert_eq!(quick["entity_id"], second.to_string());
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
