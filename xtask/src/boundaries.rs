@@ -369,6 +369,25 @@ mod tests {
         );
     }
 
+    /// `violations` are exactly `expected`: (crate, whole path) pairs, in any order.
+    fn assert_exactly(violations: &[Violation], expected: &[(&str, &str)]) {
+        let paths: Vec<(String, String)> = violations
+            .iter()
+            .map(|v| (v.krate.clone(), v.path.join(" -> ")))
+            .collect();
+        for (krate, path) in expected {
+            assert!(
+                paths.contains(&((*krate).to_owned(), (*path).to_owned())),
+                "missing {path}; found {paths:?}"
+            );
+        }
+        assert_eq!(
+            violations.len(),
+            expected.len(),
+            "unexpected extra violations: {paths:?}"
+        );
+    }
+
     /// The check's violations on the workspace `xtask/fixtures/{name}`.
     fn check_fixture(name: &str) -> Vec<Violation> {
         // Copied out so cargo's lock file for the fixture never lands in the repository.
@@ -389,10 +408,6 @@ mod tests {
     fn planted_violations_are_found_with_their_whole_path() {
         let violations = check_fixture("violation");
 
-        let paths: Vec<(String, String)> = violations
-            .iter()
-            .map(|v| (v.krate.clone(), v.path.join(" -> ")))
-            .collect();
         let expected = [
             // banned crate two hops away, through an allowed helper
             ("dom", "dom -> helper -> tokio"),
@@ -407,27 +422,13 @@ mod tests {
             // a crate with no declared layer
             ("nolayer", "nolayer"),
         ];
-        for (krate, path) in expected {
-            assert!(
-                paths.contains(&(krate.to_owned(), path.to_owned())),
-                "missing {path}; found {paths:?}"
-            );
-        }
-        assert_eq!(
-            violations.len(),
-            expected.len(),
-            "unexpected extra violations: {paths:?}"
-        );
+        assert_exactly(&violations, &expected);
     }
 
     #[test]
     fn test_support_through_a_normal_or_build_edge_is_found_with_its_path() {
         let violations = check_fixture("test-support");
 
-        let paths: Vec<(String, String)> = violations
-            .iter()
-            .map(|v| (v.krate.clone(), v.path.join(" -> ")))
-            .collect();
         let expected = [
             // a normal dependency on the test-support crate
             ("infr", "infr -> testkit"),
@@ -437,17 +438,7 @@ mod tests {
             // dev-dependency on it is fine and not reported
             ("toolr", "toolr -> infr -> testkit"),
         ];
-        for (krate, path) in expected {
-            assert!(
-                paths.contains(&(krate.to_owned(), path.to_owned())),
-                "missing {path}; found {paths:?}"
-            );
-        }
-        assert_eq!(
-            violations.len(),
-            expected.len(),
-            "unexpected extra violations: {paths:?}"
-        );
+        assert_exactly(&violations, &expected);
         for v in &violations {
             assert!(v.rule.contains("test-support"), "{v}");
             assert!(v.rule.contains("[dev-dependencies]"), "{v}");

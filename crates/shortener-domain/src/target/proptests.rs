@@ -148,14 +148,7 @@ fn url_like() -> impl Strategy<Value = String> {
     ];
     let label =
         "[a-zA-Z0-9-]{1,8}|xn--[a-z0-9]{1,6}|[a-zé\u{00df}\u{3b1}\u{4e2d}]{1,4}|%[0-9a-fA-F]{2}";
-    let dot = prop_oneof![
-        Just("."),
-        Just("%2e"),
-        Just("%2E"),
-        Just("\u{3002}"),
-        Just("\u{ff0e}"),
-        Just("\u{ff61}"),
-    ];
+    let dot = dot();
     let domain = (
         prop::collection::vec((label, dot.clone()), 0..3),
         label,
@@ -189,17 +182,22 @@ fn url_like() -> impl Strategy<Value = String> {
     })
 }
 
-/// `sho.test` in one of its many spellings: any letter case, letters percent-encoded, dots
-/// as `.`, `%2e`, `%2E`, `。`, `．` or `｡`, and up to two trailing dots.
-fn own_host_spelling() -> impl Strategy<Value = String> {
-    let dot = prop_oneof![
+/// A dot between labels, as URL parsing takes it: `.`, `%2e`, `%2E`, `。`, `．` or `｡`.
+fn dot() -> impl Strategy<Value = &'static str> + Clone {
+    prop_oneof![
         Just("."),
         Just("%2e"),
         Just("%2E"),
         Just("\u{3002}"),
         Just("\u{ff0e}"),
         Just("\u{ff61}"),
-    ];
+    ]
+}
+
+/// `sho.test` in one of its many spellings: any letter case, letters percent-encoded, dots
+/// as `.`, `%2e`, `%2E`, `。`, `．` or `｡`, and up to two trailing dots.
+fn own_host_spelling() -> impl Strategy<Value = String> {
+    let dot = dot();
     let letter = |c: char| {
         prop_oneof![
             Just(c.to_string()),
