@@ -5,6 +5,8 @@
 //! The server is `DATABASE_URL` when set (it must allow `CREATE DATABASE`); otherwise a
 //! private server is provisioned under the system temp directory with
 //! [`shortener_pg::local::LocalPostgres`] and left running for the next test process.
+//! A test that must take PostgreSQL away (stop it, start it again) gets a server of its
+//! own instead: [`PrivatePostgres`].
 //! Used only from `[dev-dependencies]`; production crates never depend on it.
 
 use std::path::PathBuf;
@@ -14,6 +16,9 @@ use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use shortener_pg::local::LocalPostgres;
+
+mod private;
+pub use private::PrivatePostgres;
 
 /// Advisory lock key serialising template creation across test processes.
 const TEMPLATE_LOCK: i64 = 0x5445_5354_5450_4c00;

@@ -1,20 +1,30 @@
 //! The redirect's resolve cache across instances, on real PostgreSQL: two instances share
 //! one database; a change made through one stops the other from serving the old answer
 //! within a second (LISTEN/NOTIFY), and a listener that loses its connection keeps the
-//! cache, reconnects, and catches up with what changed while it was away.
+//! cache, reconnects, and catches up with what changed while it was away. Through a
+//! stopped PostgreSQL, cached redirects keep answering (and counting), misses are
+//! unavailable, and the clicks counted meanwhile land once it is back.
 
 use std::time::{Duration, Instant};
 
 use awc::http::{Method, StatusCode};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde_json::json;
-use shortener_app::Clock;
+use shortener_app::{Clock, ManualClock};
+use shortener_http::DatabaseUrls;
+use shortener_testing::PrivatePostgres;
 
 use crate::support::TestApp;
 
 /// Polls `GET /{code}` on `app` until it answers `status` (and `location`, when given);
 /// fails after `within`.
-async fn until(app: &TestApp, code: &str, status: u16, location: Option<&str>, within: Duration) {
+async fn until<D>(
+    app: &TestApp<D>,
+    code: &str,
+    status: u16,
+    location: Option<&str>,
+    within: Duration,
+) {
     let deadline = Instant::now() + within;
     loop {
         let r = app.get(&format!("/{code}"), None).await;
@@ -113,6 +123,32 @@ async fn listeners(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
         .await
         .unwrap()
         .n
+}
+
+/// Waits (30 s at most) until the invalidation listener on the database at `url` (its
+/// owner's, who sees every session's statement) is past the cache clearing its first
+/// connection does: only then does what is cached stay cached.
+async fn until_listener_settled(url: &str) {
+    let sql = format!(
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE application_name = '{}' AND datname = current_database() \
+           AND (query LIKE 'DELETE FROM shortener.link_changes%' \
+                OR clock_timestamp() - backend_start > interval '6 seconds')",
+        shortener_pg::listen::APPLICATION_NAME
+    );
+    let mut conn =
+        <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(url)
+            .await
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let settled: N = diesel::sql_query(&sql).get_result(&mut conn).await.unwrap();
+        if settled.n > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the listener did not settle");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[actix_web::test]
@@ -240,4 +276,61 @@ async fn the_cache_answers_without_the_database() {
     a.get("/neverasked", None)
         .await
         .assert_problem(404, "not-found");
+}
+
+#[actix_web::test]
+async fn cached_redirects_answer_through_a_stopped_postgres() {
+    let mut pg = PrivatePostgres::start("outage").await;
+    let urls = DatabaseUrls {
+        url: pg.service_url.clone(),
+        owner_url: pg.url.clone(),
+    };
+    let a = TestApp::spawn_over((), urls, ManualClock::new(), &[]).await;
+    let (_, key) = a.account("Acme").with_key().await;
+    let target = "https://cached.example/";
+    let code = a.code(&key, target).await;
+    until_listener_settled(&pg.url).await;
+    until(&a, &code, 302, Some(target), Duration::from_secs(1)).await;
+    // Every 302 answered is a click (`until` stops at the first).
+    let mut redirected = 1;
+
+    pg.stop().await;
+    // PostgreSQL is gone: what is cached still redirects (and counts)...
+    for _ in 0..9 {
+        let r = a.get(&format!("/{code}"), None).await;
+        assert_eq!(r.status, StatusCode::FOUND, "body: {}", r.body);
+        assert_eq!(r.header("location").as_deref(), Some(target));
+        redirected += 1;
+    }
+    // ...what is not is unavailable, not "not found".
+    a.get("/neverseen", None)
+        .await
+        .assert_problem(503, "service-unavailable");
+    actix_web::rt::time::sleep(Duration::from_secs(2)).await; // the listener notices, retries
+    let r = a.get(&format!("/{code}"), None).await;
+    assert_eq!(r.status, StatusCode::FOUND, "body: {}", r.body);
+    assert_eq!(r.header("location").as_deref(), Some(target));
+    redirected += 1;
+
+    pg.restart().await;
+    // Back: every click counted before and during the outage lands.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        a.flush_clicks().await;
+        let r = a.get(&format!("/api/v1/links/{code}"), Some(&key)).await;
+        // Until the pools have replaced their broken connections, this may be a 503.
+        let counted = r.body["clicks"].as_i64();
+        if r.status == StatusCode::OK && counted == Some(redirected) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{redirected} redirects, still {} {}",
+            r.status,
+            r.body
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(a);
+    pg.remove().await;
 }

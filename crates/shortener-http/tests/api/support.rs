@@ -1,8 +1,9 @@
 //! What every test here starts from: the real app on port 0 against a database of its
-//! own (`TestApp`), a client of it (`Api`), and the accounts, keys and links a test needs,
-//! made through the API as an operator and a customer make them:
-//! `app.account("Acme").with_key().await` is a new account's id, `app.account("Acme").with_key().await`
-//! its id and a key of its own, and `app.link(&key, body)` / `app.code(&key, url)` a link.
+//! own (`TestApp`; or over any database's URLs, `TestApp::spawn_over`), a client of it
+//! (`Api`), and the accounts, keys and links a test needs, made through the API as an
+//! operator and a customer make them: `app.account("Acme").await` is a new account's id,
+//! `app.account("Acme").with_key().await` its id and a key of its own, and
+//! `app.link(&key, body)` / `app.code(&key, url)` a link.
 
 use std::future::{Future, IntoFuture};
 use std::net::TcpListener;
@@ -19,10 +20,12 @@ use shortener_testing::TestDb;
 
 pub const ADMIN_KEY: &str = "test-bootstrap-admin-key-0123456789abcdef";
 
-/// The app, started for one test; a client of it through `Deref` to [`Api`].
-pub struct TestApp {
+/// The app, started for one test; a client of it through `Deref` to [`Api`]. `db` is the
+/// test's hold on the database the app runs on: its own [`TestDb`], or `()` when the test
+/// keeps the database itself (a [`shortener_testing::PrivatePostgres`] it stops and starts).
+pub struct TestApp<D = Arc<TestDb>> {
     api: Api,
-    pub db: Arc<TestDb>,
+    pub db: D,
     /// The app's clock: it stands still until the test moves it.
     pub clock: Arc<ManualClock>,
     handle: ServerHandle,
@@ -99,11 +102,31 @@ impl TestApp {
     }
 
     async fn spawn_on(db: Arc<TestDb>, clock: Arc<ManualClock>, extra: &[(&str, &str)]) -> TestApp {
+        let urls = shortener_http::DatabaseUrls {
+            url: db.service_url.clone(),
+            owner_url: db.url.clone(),
+        };
+        TestApp::spawn_over(db, urls, clock, extra).await
+    }
+}
+
+impl<D> TestApp<D> {
+    /// Starts the app on the database at `urls` (`owner_url` migrates, `url` serves), for a
+    /// database that is not a [`TestDb`]; the app keeps `db` for the test.
+    pub async fn spawn_over(
+        db: D,
+        urls: shortener_http::DatabaseUrls,
+        clock: Arc<ManualClock>,
+        extra: &[(&str, &str)],
+    ) -> TestApp<D> {
         let mut env: Vec<(String, String)> = vec![
             ("SHORTENER__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
             ("SHORTENER__SERVER__WORKERS".into(), "2".into()),
-            ("SHORTENER__DATABASE__URL".into(), db.service_url.clone()),
-            ("SHORTENER__DATABASE__OWNER_URL".into(), db.url.clone()),
+            ("SHORTENER__DATABASE__URL".into(), urls.url.clone()),
+            (
+                "SHORTENER__DATABASE__OWNER_URL".into(),
+                urls.owner_url.clone(),
+            ),
             ("SHORTENER__DATABASE__POOL_SIZE".into(), "8".into()),
             ("SHORTENER__ADMIN__BOOTSTRAP_KEY".into(), ADMIN_KEY.into()),
             ("SHORTENER__LOG__FILTER".into(), "warn".into()),
@@ -113,10 +136,6 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         // As in production: migrations (none pending here) as the owner, the service as a
         // role that can only do what the service needs, so a missing grant fails here.
-        let urls = shortener_http::DatabaseUrls {
-            url: db.service_url.clone(),
-            owner_url: db.url.clone(),
-        };
         let running = shortener_http::start(&settings, &urls, listener, clock.clone())
             .await
             .expect("app starts");
@@ -147,7 +166,7 @@ impl TestApp {
     }
 }
 
-impl Deref for TestApp {
+impl<D> Deref for TestApp<D> {
     type Target = Api;
 
     fn deref(&self) -> &Api {
@@ -155,7 +174,7 @@ impl Deref for TestApp {
     }
 }
 
-impl Drop for TestApp {
+impl<D> Drop for TestApp<D> {
     fn drop(&mut self) {
         // `stop` sends the command eagerly; awaiting it here would deadlock, because the
         // server future runs on the very runtime this drop is blocking.

@@ -12,8 +12,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shortener_app::{Anonymous, Click, ClickCounter, ClickSettings, Followed, SystemClock};
 use shortener_domain::Link;
 use shortener_pg::PgStore;
+use shortener_testing::PrivatePostgres;
 
-use crate::support::{Fixtures, PrivatePostgres};
+use crate::support::Fixtures;
 
 #[derive(QueryableByName)]
 struct Total {

@@ -16,8 +16,9 @@ use shortener_app::{
     SystemClock,
 };
 use shortener_pg::listen::{APPLICATION_NAME, follow_link_changes};
+use shortener_testing::PrivatePostgres;
 
-use crate::support::{Fixtures, PrivatePostgres};
+use crate::support::Fixtures;
 
 #[derive(QueryableByName)]
 struct Listener {
