@@ -20,6 +20,9 @@
 //!   with wrk on the same cores, requests/s saturate on the load generator and hide
 //!   what the server itself costs.
 //!
+//! - click reads (`reads`): a page of 100 links read over the click journal, empty and
+//!   at the sizes the click counter folds at.
+//!
 //! Then print the table, with the ratios and the targets (`report`), write it to
 //! `bench/results.md` (a full run only), stop the services and (if this run started it)
 //! PostgreSQL.
@@ -31,7 +34,7 @@
 //! The modules, one job each: `cli` (options, `--help`), `build` (the release build),
 //! `cluster` (the private PostgreSQL and its tools), `pgbench`, `process` (child
 //! servers: start, wait, stop), `http` (a small HTTP/1.1 client), `service` (the service
-//! and the bare server, the admin API), `creates`, `redirects`, `wrk`, `cpu` (`/proc`
+//! and the bare server, the admin API), `creates`, `redirects`, `reads`, `wrk`, `cpu` (`/proc`
 //! sampling) and `report`.
 
 mod build;
@@ -42,6 +45,7 @@ mod creates;
 mod http;
 mod pgbench;
 mod process;
+mod reads;
 mod redirects;
 mod report;
 mod service;
@@ -122,9 +126,15 @@ fn measure(
         }
         _ => None,
     };
+    let reads = if opts.only.reads() {
+        Some(reads::measure(pg, bins, work)?)
+    } else {
+        None
+    };
     Ok(Report {
         server,
         creation,
         redirects,
+        reads,
     })
 }

@@ -19,6 +19,7 @@ mod page;
 mod ports;
 mod redirect;
 mod subscriptions;
+mod throttle;
 
 #[cfg(test)]
 mod memory;
@@ -27,13 +28,14 @@ pub use crate::subscriptions::SubscriptionService;
 pub use accounts::{AccountService, AccountView, NewKey};
 pub use audit_log::AuditService;
 pub use clicks::{
-    BATCH_LIMIT, Click, ClickBatch, ClickCount, ClickCounter, ClickSettings, ClickStore,
+    BATCH_LIMIT, Click, ClickBatch, ClickCount, ClickCounter, ClickSettings, ClickStore, Unfolded,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AppError, Cause, Chain};
 pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};
 pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};
 pub use page::{Page, PageRequest};
+pub use throttle::Throttle;
 pub use ports::{
     AccountStore, AccountWrites, Inserted, KeyStore, KeyWrites, LinkStore, LinkWrites, Revoked,
     SubscriptionStore, SubscriptionWrites, Tx, UnitOfWork,

@@ -17,7 +17,7 @@ use subscriptions::{State as SubState, Subscription, Versioned};
 use crate::{
     AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, Inserted, KeyOwner,
     KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest, Revoked, StoredKey, SubscriptionStore,
-    SubscriptionWrites, Tx, UnitOfWork,
+    SubscriptionWrites, Tx, Unfolded, UnitOfWork,
 };
 
 #[derive(Default, Clone)]
@@ -314,10 +314,11 @@ impl LinkStore for MemoryStore {
 }
 
 impl ClickStore for MemoryStore {
-    async fn add_clicks(&self, batch: &ClickBatch) -> Result<(), AppError> {
+    /// Written in their lasting form at once: nothing is ever held unfolded.
+    async fn add_clicks(&self, batch: &ClickBatch) -> Result<Unfolded, AppError> {
         let mut s = self.0.lock().unwrap();
         if !s.click_batches.insert(batch.id) {
-            return Ok(());
+            return Ok(Unfolded::default());
         }
         for c in &batch.counts {
             let n = i64::try_from(c.clicks).unwrap();
@@ -326,7 +327,7 @@ impl ClickStore for MemoryStore {
             }
             *s.daily.entry((c.link, c.day)).or_default() += n;
         }
-        Ok(())
+        Ok(Unfolded::default())
     }
 
     /// Clicks are written in their lasting form at once: nothing to fold.

@@ -582,10 +582,10 @@ mod tests {
     struct Written(Arc<std::sync::Mutex<Vec<ClickCount>>>);
 
     impl ClickStore for Written {
-        async fn add_clicks(&self, batch: &crate::ClickBatch) -> Result<(), AppError> {
+        async fn add_clicks(&self, batch: &crate::ClickBatch) -> Result<crate::Unfolded, AppError> {
             let mut written = self.0.lock().unwrap_or_else(|e| e.into_inner());
             written.extend(batch.counts.iter().copied());
-            Ok(())
+            Ok(crate::Unfolded::default())
         }
         async fn fold_clicks(&self) -> Result<u64, AppError> {
             Ok(0)

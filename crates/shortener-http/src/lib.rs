@@ -19,7 +19,6 @@ mod redirect;
 mod startup;
 pub mod tail;
 pub mod telemetry;
-mod throttle;
 
 pub use error::{Error, ProcessError};
 pub use startup::{Background, DatabaseUrls, Running, State, start};

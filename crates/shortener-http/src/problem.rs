@@ -5,11 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use shortener_app::{AppError, Chain};
+use shortener_app::{AppError, Chain, Throttle};
 use shortener_domain::DomainError;
 
 use crate::Error;
-use crate::throttle::Throttle;
 
 /// Declares [`Slug`] and its table from one list, so [`Slug::ALL`] is complete by
 /// construction: a slug cannot exist without its status, title, explanation and place in

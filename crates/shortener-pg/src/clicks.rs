@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, SmallInt, Uuid as SqlUuid};
 use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use shortener_app::{AppError, ClickBatch, ClickCount, ClickStore};
+use shortener_app::{AppError, ClickBatch, ClickCount, ClickStore, Unfolded};
 use uuid::Uuid;
 
 use crate::{PgError, PgStore};
@@ -80,6 +80,24 @@ struct JournalRow {
     clicks: Vec<i64>,
 }
 
+/// The journal's size, as `shortener.click_journal_size` keeps it (migration `000014`).
+#[derive(QueryableByName)]
+struct Size {
+    #[diesel(sql_type = BigInt)]
+    entries: i64,
+    #[diesel(sql_type = BigInt)]
+    journal_rows: i64,
+}
+
+impl Size {
+    fn unfolded(&self) -> Unfolded {
+        Unfolded {
+            counts: u64::try_from(self.entries).unwrap_or(0),
+            records: u64::try_from(self.journal_rows).unwrap_or(0),
+        }
+    }
+}
+
 #[derive(QueryableByName)]
 struct Locked {
     #[diesel(sql_type = Bool)]
@@ -110,24 +128,35 @@ fn fold_rows(rows: Vec<JournalRow>) -> (Vec<Uuid>, Vec<NaiveDate>, Vec<i64>) {
 }
 
 impl ClickStore for PgStore {
-    async fn add_clicks(&self, batch: &ClickBatch) -> Result<(), AppError> {
+    async fn add_clicks(&self, batch: &ClickBatch) -> Result<Unfolded, AppError> {
         if batch.counts.is_empty() {
-            return Ok(());
+            return Ok(Unfolded::default());
         }
         let j = Journal::of(&batch.counts);
+        let (entries, rows) = (j.links.len() as i64, j.buckets.len() as i64);
         let mut conn = self.db().conn().await?;
-        // One statement: the batch id and its journal rows commit together or not at all,
-        // and a batch id seen before adds nothing.
-        sql_query(
+        // One statement: the batch id, its journal rows and the journal's size commit
+        // together or not at all, and a batch id seen before adds nothing (and reads the
+        // size as it is).
+        let size: Vec<Size> = sql_query(
             "WITH b AS (INSERT INTO shortener.click_batches (id) VALUES ($1) \
                         ON CONFLICT (id) DO NOTHING RETURNING id), \
                   pruned AS (DELETE FROM shortener.click_batches \
-                             WHERE written_at < now() - interval '1 day') \
-             INSERT INTO shortener.click_journal (bucket, batch_id, link_ids, days, clicks) \
-             SELECT s.bucket, $1, ($2::uuid[])[s.lo:s.hi], ($3::date[])[s.lo:s.hi], \
-                    ($4::bigint[])[s.lo:s.hi] \
-             FROM unnest($5::smallint[], $6::int[], $7::int[]) AS s (bucket, lo, hi) \
-             WHERE EXISTS (SELECT 1 FROM b)",
+                             WHERE written_at < now() - interval '1 day'), \
+                  journalled AS ( \
+                    INSERT INTO shortener.click_journal (bucket, batch_id, link_ids, days, clicks) \
+                    SELECT s.bucket, $1, ($2::uuid[])[s.lo:s.hi], ($3::date[])[s.lo:s.hi], \
+                           ($4::bigint[])[s.lo:s.hi] \
+                    FROM unnest($5::smallint[], $6::int[], $7::int[]) AS s (bucket, lo, hi) \
+                    WHERE EXISTS (SELECT 1 FROM b)), \
+                  sized AS ( \
+                    UPDATE shortener.click_journal_size \
+                    SET entries = entries + $8, journal_rows = journal_rows + $9 \
+                    WHERE EXISTS (SELECT 1 FROM b) RETURNING entries, journal_rows) \
+             SELECT entries, journal_rows FROM sized \
+             UNION ALL \
+             SELECT entries, journal_rows FROM shortener.click_journal_size \
+             WHERE NOT EXISTS (SELECT 1 FROM b)",
         )
         .bind::<SqlUuid, _>(batch.id)
         .bind::<Array<SqlUuid>, _>(j.links)
@@ -136,10 +165,14 @@ impl ClickStore for PgStore {
         .bind::<Array<SmallInt>, _>(j.buckets)
         .bind::<Array<Integer>, _>(j.starts)
         .bind::<Array<Integer>, _>(j.ends)
-        .execute(&mut conn)
+        .bind::<BigInt, _>(entries)
+        .bind::<BigInt, _>(rows)
+        .load(&mut conn)
         .await
         .map_err(PgError::from)?;
-        Ok(())
+        Ok(<[Size]>::first(&size)
+            .map(Size::unfolded)
+            .unwrap_or_default())
     }
 
     async fn fold_clicks(&self) -> Result<u64, AppError> {
@@ -167,6 +200,10 @@ impl ClickStore for PgStore {
                     .bind::<SmallInt, _>(last)
                     .load(conn)
                     .await?;
+                    let taken = (
+                        rows.iter().map(|r| r.link_ids.len() as i64).sum::<i64>(),
+                        rows.len() as i64,
+                    );
                     let (links, days, clicks) = fold_rows(rows);
                     let n = links.len() as u64;
                     if n > 0 {
@@ -179,6 +216,19 @@ impl ClickStore for PgStore {
                         .bind::<Array<SqlUuid>, _>(links)
                         .bind::<Array<Date>, _>(days)
                         .bind::<Array<BigInt>, _>(clicks)
+                        .execute(conn)
+                        .await?;
+                    }
+                    // Last, so the size row is locked only for the commit: flushes wait on
+                    // it for no longer than that.
+                    if taken.1 > 0 {
+                        sql_query(
+                            "UPDATE shortener.click_journal_size \
+                             SET entries = greatest(entries - $1, 0), \
+                                 journal_rows = greatest(journal_rows - $2, 0)",
+                        )
+                        .bind::<BigInt, _>(taken.0)
+                        .bind::<BigInt, _>(taken.1)
                         .execute(conn)
                         .await?;
                     }

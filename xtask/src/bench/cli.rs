@@ -22,7 +22,9 @@ on fresh databases of that one server:
     the order rotated each round); each round also runs a freshly started cold service
     and the pgbench lookup. Beside requests/s, the CPU time per request of the server
     and of PostgreSQL (postmaster and children), read from /proc over each measured run;
-  - the service's resident memory holding 1 000 000 links in its cache.
+  - the service's resident memory holding 1 000 000 links in its cache;
+  - click reads: GET /api/v1/links?limit=100 with the click journal empty (the
+    baseline) and at the sizes the click counter folds at.
 Prints the figures (medians over the rounds), their ratios (medians of the ratios within
 each round, with their range) and the targets of issues #5 and #12, and (full runs only)
 writes them to bench/results.md.
@@ -35,8 +37,8 @@ options:
   --clients N   concurrent clients, pgbench connections and service pool size (default 16)
   --accounts N  spread the creating clients over N accounts, round robin (default 1:
                 every create then queues on that account's monthly counter row)
-  --only WHAT   `creates` or `redirects`: measure only that half (bench/results.md is
-                then left alone)";
+  --only WHAT   `creates`, `redirects` or `reads`: measure only that part
+                (bench/results.md is then left alone)";
 
 /// Which half of the bench to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,15 +46,20 @@ pub enum Only {
     All,
     Creates,
     Redirects,
+    Reads,
 }
 
 impl Only {
     pub fn creates(self) -> bool {
-        self != Only::Redirects
+        matches!(self, Only::All | Only::Creates)
     }
 
     pub fn redirects(self) -> bool {
-        self != Only::Creates
+        matches!(self, Only::All | Only::Redirects)
+    }
+
+    pub fn reads(self) -> bool {
+        matches!(self, Only::All | Only::Reads)
     }
 }
 
@@ -108,7 +115,8 @@ pub fn parse(args: &[String]) -> Result<Option<Options>> {
             opts.only = match value.as_str() {
                 "creates" => Only::Creates,
                 "redirects" => Only::Redirects,
-                _ => bail!("--only: {value:?} is not `creates` or `redirects`"),
+                "reads" => Only::Reads,
+                _ => bail!("--only: {value:?} is not `creates`, `redirects` or `reads`"),
             };
             continue;
         }

@@ -10,6 +10,7 @@ use super::WARM_UP;
 use super::cli::Options;
 use super::cluster::Server;
 use super::creates::Creation;
+use super::reads::ClickReads;
 use super::redirects::{self, Load, mb};
 use super::wrk;
 
@@ -18,6 +19,7 @@ pub struct Report {
     pub server: Server,
     pub creation: Option<Creation>,
     pub redirects: Option<redirects::Redirects>,
+    pub reads: Option<ClickReads>,
 }
 
 /// When, on what and from which tree the bench ran.
@@ -582,6 +584,12 @@ impl Report {
             ]);
         }
         tables.push(("Ratios (targets of issues #5 and #12)", t));
+        if let Some(r) = &self.reads {
+            tables.push((
+                "Click reads: GET /api/v1/links?limit=100 over the click journal (issue #13)",
+                reads_table(r),
+            ));
+        }
         (tables, notes)
     }
 
@@ -638,6 +646,36 @@ impl Report {
         }
         s
     }
+}
+
+/// Page read latency for each journal shape, against the empty journal, and the target:
+/// under 50 ms at every size the counter lets the journal reach.
+fn reads_table(r: &ClickReads) -> Table {
+    let mut t = Table::new(&[
+        "journal",
+        "rows",
+        "entries",
+        "p50",
+        "p90",
+        "p50 / empty",
+        "target p90",
+        "",
+    ]);
+    let base = r.shapes.first().map(|s| s.p50.as_secs_f64());
+    for s in &r.shapes {
+        let p90 = s.p90.as_secs_f64() * 1e3;
+        t.row(vec![
+            s.name.to_owned(),
+            thousands(s.rows),
+            thousands(s.entries),
+            ms(Some(s.p50.as_secs_f64() * 1e3)),
+            ms(Some(p90)),
+            two(base.and_then(|b| ratio(s.p50.as_secs_f64(), b))),
+            "< 50 ms".to_owned(),
+            if p90 < 50.0 { "PASS" } else { "MISS" }.to_owned(),
+        ]);
+    }
+    t
 }
 
 /// Each round's figures, in the order they ran, with its ratios: how far a median is

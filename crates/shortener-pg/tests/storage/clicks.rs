@@ -9,7 +9,9 @@ use chrono::Utc;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use shortener_app::{Anonymous, Click, ClickCounter, ClickSettings, Followed, SystemClock};
+use shortener_app::{
+    Anonymous, Click, ClickCounter, ClickSettings, Followed, SystemClock, Unfolded,
+};
 use shortener_domain::Link;
 use shortener_pg::PgStore;
 use shortener_testing::PrivatePostgres;
@@ -218,6 +220,66 @@ async fn a_batch_retried_after_its_fold_still_counts_once() {
     assert_eq!(seen(&store, &link).await, (9, vec![(nov(3), 9)]));
 }
 
+/// The journal's size as `shortener.click_journal_size` keeps it.
+async fn kept_size(url: &str) -> Unfolded {
+    Unfolded {
+        counts: select_total(
+            url,
+            "SELECT entries AS total FROM shortener.click_journal_size",
+        )
+        .await as u64,
+        records: select_total(
+            url,
+            "SELECT journal_rows AS total FROM shortener.click_journal_size",
+        )
+        .await as u64,
+    }
+}
+
+/// The journal's size, counted in the journal itself.
+async fn counted_size(url: &str) -> Unfolded {
+    Unfolded {
+        counts: select_total(
+            url,
+            "SELECT coalesce(sum(cardinality(link_ids)), 0)::bigint AS total \
+             FROM shortener.click_journal",
+        )
+        .await as u64,
+        records: journal_rows(url).await as u64,
+    }
+}
+
+#[tokio::test]
+async fn each_write_reports_what_the_journal_holds_and_folds_take_it_back() {
+    use shortener_app::ClickStore;
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let (_, made) = fixtures(&store).account("Acme").with_links(40).await;
+    let first = batch(&made.iter().map(|l| (l, 1, 2)).collect::<Vec<_>>());
+    let after_first = store.add_clicks(&first).await.unwrap();
+    assert_eq!(after_first.counts, 40);
+    assert_eq!(after_first, counted_size(&db.url).await);
+    // A retried batch adds nothing, and says what is there.
+    assert_eq!(store.add_clicks(&first).await.unwrap(), after_first);
+    let second = batch(&[(&made[0], 1, 1), (&made[0], 2, 1)]);
+    let after_second = store.add_clicks(&second).await.unwrap();
+    assert_eq!(after_second.counts, 42);
+    assert_eq!(after_second, counted_size(&db.url).await);
+    assert_eq!(after_second, kept_size(&db.url).await);
+
+    store.fold_clicks().await.unwrap();
+    assert_eq!(kept_size(&db.url).await, Unfolded::default());
+    let third = store.add_clicks(&batch(&[(&made[1], 3, 1)])).await.unwrap();
+    assert_eq!(
+        third,
+        Unfolded {
+            counts: 1,
+            records: 1
+        }
+    );
+}
+
 /// Whether writer `w`'s batch `i` has clicks for link `n` (two in three do).
 fn sends(w: u64, i: u64, n: usize) -> bool {
     !(n as u64 + i + w).is_multiple_of(3)
@@ -276,6 +338,11 @@ async fn folds_racing_each_other_and_the_writes_lose_and_double_nothing() {
     assert!(folded > 0, "the folds ran while the writes did");
     store.fold_clicks().await.unwrap();
     assert_eq!(journal_rows(&db.url).await, 0);
+    assert_eq!(
+        kept_size(&db.url).await,
+        Unfolded::default(),
+        "the size kept by writes and folds racing ends where the journal does"
+    );
 
     for (n, link) in made.iter().enumerate() {
         // What the writers sent this link, day by day.

@@ -1,0 +1,1 @@
+DROP TABLE shortener.click_journal_size;
