@@ -197,6 +197,16 @@ impl Window {
         self.newest().is_none_or(|newest| newest < first)
     }
 
+    /// Admissions the window at `slot` counts (`q - remaining` before this request): lets
+    /// a bounded table forget the partitions that know least first.
+    pub fn count(&self, slot: u64, limit: Limit) -> u32 {
+        let first = first_counted(self.effective(slot), limit);
+        self.slots
+            .iter()
+            .filter(|&&(s, _)| s >= first)
+            .fold(0u32, |sum, &(_, n)| sum.saturating_add(n))
+    }
+
     /// The slot of the newest admission held, if any: lets a bounded table evict the
     /// partition that has been quiet longest.
     pub fn newest(&self) -> Option<u64> {

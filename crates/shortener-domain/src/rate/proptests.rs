@@ -66,6 +66,7 @@ proptest! {
             let peeked = w.peek(s, l);
             let d = w.admit(s, l);
             prop_assert_eq!(peeked, d, "peek and admit disagree at {}", s);
+            prop_assert_eq!(w.count(s, l) as usize, in_window(&admitted, s, l) + usize::from(d.is_admitted()));
             if before < q {
                 admitted.push(s);
                 prop_assert_eq!(d, Decision::Admitted {
