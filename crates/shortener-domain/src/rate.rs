@@ -97,6 +97,7 @@ impl Limit {
 /// What a request gets. The numbers feed `RateLimit: "<policy>";r=<remaining>;t=<reset>`
 /// and `Retry-After`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
 pub enum Decision {
     /// Let through (and counted, when it came from [`Window::admit`]).
     Admitted {
@@ -107,7 +108,7 @@ pub enum Decision {
         /// `retry_after_secs` the next request would be told). At least 1, at most `w + 1`.
         reset_secs: u32,
     },
-    /// Refused: the window holds `q` admissions.
+    /// Refused: the window holds `q` admissions (or more, after the quota was lowered).
     Limited {
         /// Seconds until the window has room again: a request `retry_after_secs` after
         /// this one (same slot plus `retry_after_secs`) is admitted, if nothing else was
@@ -142,7 +143,7 @@ impl Decision {
 /// Slots are nondecreasing in the normal case. A slot older than the newest seen (two
 /// threads reading the clock a moment apart) does not panic: the request is judged and
 /// recorded as if it came at the newest slot, which counts it at least as long as its own
-/// slot would, and judges it by the fullest window still known.
+/// slot would (a lag of a second or so in practice).
 ///
 /// The arithmetic, with `e_1 <= e_2 <= ... <= e_c` the slots of the `c` admissions in the
 /// window at slot `s`:

@@ -107,7 +107,7 @@ proptest! {
     fn idle_means_it_answers_as_an_empty_window(l in limit(), slots in slots(), later in 0u64..40) {
         let mut w = Window::new();
         for &s in &slots {
-            w.admit(s, l);
+            let _ = w.admit(s, l);
         }
         let at = slots.last().copied().unwrap_or(0) + later;
         if w.is_idle(at, l) {
