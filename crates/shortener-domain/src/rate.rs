@@ -168,6 +168,28 @@ impl Window {
         Window::default()
     }
 
+    /// A ledger from stored `(slot, admissions)` counts in any order (e.g. the rows of a
+    /// shared ledger), so that their decision is made by the same arithmetic. Repeated
+    /// slots add up; zero counts are dropped. Slots outside the window are kept until the
+    /// next [`Window::admit`] drops them, and never counted.
+    pub fn from_counts(counts: impl IntoIterator<Item = (u64, u32)>) -> Window {
+        let mut counts: Vec<(u64, u32)> = counts.into_iter().filter(|&(_, n)| n > 0).collect();
+        counts.sort_unstable_by_key(|&(s, _)| s);
+        let mut slots: VecDeque<(u64, u32)> = VecDeque::with_capacity(counts.len());
+        for (s, n) in counts {
+            match slots.back_mut() {
+                Some((last, sum)) if *last == s => *sum = sum.saturating_add(n),
+                _ => slots.push_back((s, n)),
+            }
+        }
+        Window { slots }
+    }
+
+    /// The `(slot, admissions)` counts held, oldest first: what a shared ledger stores.
+    pub fn counts(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.slots.iter().copied()
+    }
+
     /// Judges a request at `slot` and, when it is admitted, records it.
     pub fn admit(&mut self, slot: u64, limit: Limit) -> Decision {
         let now = self.effective(slot);
@@ -459,6 +481,22 @@ mod tests {
         );
         assert_eq!(w.peek(T + 11, l), w.clone().admit(T + 11, l));
         assert_eq!(w.held_slots(), 2);
+    }
+
+    #[test]
+    fn a_window_rebuilt_from_its_counts_decides_alike() {
+        let l = limit(3, 10);
+        let mut w = Window::new();
+        for s in [T, T, T + 4] {
+            assert!(w.admit(s, l).is_admitted());
+        }
+        let counts: Vec<_> = w.counts().collect();
+        assert_eq!(counts, [(T, 2), (T + 4, 1)]);
+        let rebuilt = Window::from_counts([(T + 4, 1), (T, 1), (T - 50, 0), (T, 1)]);
+        assert_eq!(rebuilt, w);
+        for s in T..T + 20 {
+            assert_eq!(rebuilt.peek(s, l), w.peek(s, l));
+        }
     }
 
     #[test]

@@ -79,6 +79,9 @@ proptest! {
                 });
             }
             prop_assert!(w.held_slots() <= q.min(l.w() as usize + 1));
+            let mut shuffled: Vec<_> = w.counts().collect();
+            shuffled.reverse();
+            prop_assert_eq!(&Window::from_counts(shuffled), &w);
         }
         // Safety over every w + 1 consecutive slots that hold an admission.
         for &a in &admitted {
