@@ -4,7 +4,8 @@
 //! what happens when someone shortens, edits or deletes a link, follows one (`redirect.rs`,
 //! the whole redirect path), or administers accounts, keys and subscriptions, and every
 //! change it makes goes through a [`UnitOfWork`] that writes the change and its audit entry
-//! in one transaction. It owns the ports; shortener-pg implements them and shortener-http
+//! in one transaction. The per-address rate limits are counted here, in memory
+//! ([`AddressLimiter`]). It owns the ports; shortener-pg implements them and shortener-http
 //! wires them. It must never depend on diesel, actix, a database driver, config, or the pg
 //! and http crates (`cargo xtask check-boundaries` enforces this).
 
@@ -17,6 +18,7 @@ mod keys;
 mod links;
 mod page;
 mod ports;
+mod rate_limit;
 mod redirect;
 mod subscriptions;
 mod throttle;
@@ -40,4 +42,5 @@ pub use ports::{
     AccountStore, AccountWrites, Inserted, KeyStore, KeyWrites, LinkStore, LinkWrites, Revoked,
     SubscriptionStore, SubscriptionWrites, Tx, UnitOfWork,
 };
+pub use rate_limit::AddressLimiter;
 pub use redirect::{Anonymous, Followed, Redirects, ResolveCache, Resolved, Visitor};

@@ -1,5 +1,5 @@
 //! The shortener's domain: short codes, target URLs, links, accounts and their ids, and
-//! the rules that make each valid.
+//! the rules that make each valid; and the rate limits' sliding-window rule (`rate`).
 //!
 //! Pure: no I/O, no clock, no infrastructure. It must never depend on diesel, actix,
 //! tokio, config or tracing (or on any crate outside its allow-list in `Cargo.toml`);
@@ -11,6 +11,7 @@ mod code;
 mod error;
 mod ids;
 pub mod link;
+pub mod rate;
 mod target;
 
 pub use account::{Account, AccountName};

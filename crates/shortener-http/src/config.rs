@@ -10,11 +10,13 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use shortener_domain::rate::Limit;
 use shortener_pg::PoolSettings;
 use subscriptions::{Plan, PlanName, Plans};
 use url::Url;
 
 use crate::ProcessError;
+use crate::client_address::Cidr;
 
 /// Shortest accepted bootstrap admin key: it is a credential, so it must carry entropy.
 pub const MIN_BOOTSTRAP_KEY_LEN: usize = 32;
@@ -31,6 +33,7 @@ struct Raw {
     plans: RawPlans,
     links: RawLinks,
     subscriptions: RawSubscriptions,
+    rate_limit: RawRateLimit,
     log: RawLog,
 }
 
@@ -46,6 +49,8 @@ struct RawServer {
     listen: String,
     public_url: Option<String>,
     workers: Option<usize>,
+    /// Comma-separated CIDRs; absent or empty: none.
+    trusted_proxies: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +94,16 @@ struct RawPlan {
     period: String,
     links_per_month: u64,
     custom_codes: bool,
+    requests_per_minute: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    admin_per_minute: u32,
+    auth_failures_per_minute: u32,
+    unknown_codes_per_minute: u32,
+    password_tries_per_minute: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +143,32 @@ pub enum DatabaseTarget {
     Local(PathBuf),
 }
 
+/// The rate limits that are not a plan's (`requests` is: `Plan::requests_per_minute`).
+/// `None`: the policy is off (configured `0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `admin`: requests of one admin key.
+    pub admin: Option<Limit>,
+    /// `auth-failures`: 401s of one client address.
+    pub auth_failures: Option<Limit>,
+    /// `unknown-codes`: 404s of `GET /{code}` of one client address.
+    pub unknown_codes: Option<Limit>,
+    /// `passwords`: wrong passwords of one client address for one link.
+    pub password_tries: Option<Limit>,
+}
+
+impl Default for RateLimits {
+    /// The contract's defaults.
+    fn default() -> Self {
+        RateLimits {
+            admin: Limit::per_minute(6_000),
+            auth_failures: Limit::per_minute(20),
+            unknown_codes: Limit::per_minute(120),
+            password_tries: Limit::per_minute(10),
+        }
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -137,6 +178,8 @@ pub struct Settings {
     pub public_url: Option<Url>,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// Peers whose `X-Forwarded-For` is believed (see `client_address`).
+    pub trusted_proxies: Vec<Cidr>,
     /// The database to use.
     pub database: DatabaseTarget,
     /// Pool behaviour.
@@ -160,6 +203,8 @@ pub struct Settings {
     pub allow_private_targets: bool,
     /// How often due expiries are written down.
     pub expiry_sweep: Duration,
+    /// The rate limits besides the plans' `requests`.
+    pub rate_limits: RateLimits,
     /// Log format.
     pub log_format: LogFormat,
     /// `tracing` filter directives (overridden by `RUST_LOG`).
@@ -180,6 +225,10 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("redirect.count_clicks", true)?
         .set_default("links.allow_private_targets", false)?
         .set_default("subscriptions.expiry_sweep", "30s")?
+        .set_default("rate_limit.admin_per_minute", 6_000)?
+        .set_default("rate_limit.auth_failures_per_minute", 20)?
+        .set_default("rate_limit.unknown_codes_per_minute", 120)?
+        .set_default("rate_limit.password_tries_per_minute", 10)?
         .set_default("log.format", "text")?
         .set_default("log.filter", "info")?;
     for name in [PlanName::Trial, PlanName::Pro, PlanName::Business] {
@@ -191,7 +240,11 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
                 format!("plans.{name}.links_per_month"),
                 plan.links_per_month,
             )?
-            .set_default(format!("plans.{name}.custom_codes"), plan.custom_codes)?;
+            .set_default(format!("plans.{name}.custom_codes"), plan.custom_codes)?
+            .set_default(
+                format!("plans.{name}.requests_per_minute"),
+                plan.requests_per_minute,
+            )?;
     }
     Ok(b)
 }
@@ -247,6 +300,15 @@ fn duration(key: &str, s: &str) -> Result<Duration, ProcessError> {
                 format!("`{s}` is not a positive duration (e.g. 5s, 12h, 30d)"),
             )
         })
+}
+
+/// `server.trusted_proxies`: comma-separated CIDRs, empty items ignored.
+fn trusted_proxies(list: Option<&str>) -> Result<Vec<Cidr>, ProcessError> {
+    list.unwrap_or_default()
+        .split(',')
+        .filter(|item| !item.trim().is_empty())
+        .map(|item| item.parse().map_err(|e| bad("server.trusted_proxies", e)))
+        .collect()
 }
 
 fn validate(raw: Raw) -> Result<Settings, ProcessError> {
@@ -340,6 +402,7 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
             period,
             links_per_month: p.links_per_month,
             custom_codes: p.custom_codes,
+            requests_per_minute: p.requests_per_minute,
         });
     }
     let log_format = match raw.log.format.as_str() {
@@ -347,10 +410,18 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
         "json" => LogFormat::Json,
         other => return Err(bad("log.format", format!("`{other}` is not text or json"))),
     };
+    let rate = raw.rate_limit;
+    let rate_limits = RateLimits {
+        admin: Limit::per_minute(rate.admin_per_minute),
+        auth_failures: Limit::per_minute(rate.auth_failures_per_minute),
+        unknown_codes: Limit::per_minute(rate.unknown_codes_per_minute),
+        password_tries: Limit::per_minute(rate.password_tries_per_minute),
+    };
     Ok(Settings {
         listen,
         public_url,
         workers: raw.server.workers,
+        trusted_proxies: trusted_proxies(raw.server.trusted_proxies.as_deref())?,
         database,
         pool,
         lookup_connections: raw.database.lookup_connections,
@@ -368,6 +439,7 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
             "subscriptions.expiry_sweep",
             &raw.subscriptions.expiry_sweep,
         )?,
+        rate_limits,
         log_format,
         log_filter: raw.log.filter,
     })
@@ -408,6 +480,52 @@ mod tests {
         assert_eq!((s.pool.max_size, s.lookup_connections), (16, 2));
         assert_eq!(s.plans, Plans::default());
         assert!(s.bootstrap_key.is_none());
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.rate_limits, RateLimits::default());
+        let per_minute = |l: Option<Limit>| l.map(|l| (l.q(), l.w()));
+        assert_eq!(per_minute(s.rate_limits.admin), Some((6_000, 60)));
+        assert_eq!(per_minute(s.rate_limits.auth_failures), Some((20, 60)));
+        assert_eq!(per_minute(s.rate_limits.unknown_codes), Some((120, 60)));
+        assert_eq!(per_minute(s.rate_limits.password_tries), Some((10, 60)));
+        let requests = |name| s.plans.get(name).requests_per_minute;
+        assert_eq!(
+            [PlanName::Trial, PlanName::Pro, PlanName::Business].map(requests),
+            [60, 600, 6_000]
+        );
+    }
+
+    #[test]
+    fn rate_limits_and_trusted_proxies_are_configurable_and_zero_is_off() {
+        let s = load_env(&[
+            ("SHORTENER__RATE_LIMIT__ADMIN_PER_MINUTE", "7"),
+            ("SHORTENER__RATE_LIMIT__AUTH_FAILURES_PER_MINUTE", "0"),
+            ("SHORTENER__RATE_LIMIT__UNKNOWN_CODES_PER_MINUTE", "1"),
+            ("SHORTENER__RATE_LIMIT__PASSWORD_TRIES_PER_MINUTE", "0"),
+            ("SHORTENER__PLANS__PRO__REQUESTS_PER_MINUTE", "0"),
+            ("SHORTENER__PLANS__TRIAL__REQUESTS_PER_MINUTE", "5"),
+            (
+                "SHORTENER__SERVER__TRUSTED_PROXIES",
+                " 10.0.0.0/8, ::1/128,192.0.2.1 ,",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.rate_limits,
+            RateLimits {
+                admin: Limit::per_minute(7),
+                auth_failures: None,
+                unknown_codes: Limit::per_minute(1),
+                password_tries: None,
+            }
+        );
+        assert_eq!(s.plans.get(PlanName::Pro).requests_per_minute, 0);
+        assert_eq!(s.plans.get(PlanName::Trial).requests_per_minute, 5);
+        assert_eq!(s.plans.get(PlanName::Business).requests_per_minute, 6_000);
+        let proxies: Vec<String> = s.trusted_proxies.iter().map(Cidr::to_string).collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "::1/128", "192.0.2.1/32"]);
+        // Empty is none.
+        let s = load_env(&[("SHORTENER__SERVER__TRUSTED_PROXIES", "")]).unwrap();
+        assert!(s.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -503,5 +621,51 @@ mod tests {
         assert!(err(&[("SHORTENER__REDIRECT__STATUS", "abc")]).contains("redirect.status"));
         // Typos are not silently ignored.
         assert!(err(&[("SHORTENER__SERVER__LISTN", "0.0.0.0:1")]).contains("listn"));
+        assert!(
+            err(&[("SHORTENER__RATE_LIMIT__ADMIN_PER_MINUT", "1")]).contains("admin_per_minut")
+        );
+        for (var, key) in [
+            (
+                "SHORTENER__RATE_LIMIT__ADMIN_PER_MINUTE",
+                "rate_limit.admin_per_minute",
+            ),
+            (
+                "SHORTENER__RATE_LIMIT__PASSWORD_TRIES_PER_MINUTE",
+                "rate_limit.password_tries_per_minute",
+            ),
+            (
+                "SHORTENER__PLANS__PRO__REQUESTS_PER_MINUTE",
+                "plans.pro.requests_per_minute",
+            ),
+        ] {
+            for value in ["-1", "many", "4294967296"] {
+                let e = err(&[(var, value)]);
+                assert!(e.contains(key), "{var}={value}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_trusted_proxy_is_one_line_naming_the_key_and_the_value() {
+        for value in [
+            "10.0.0.0/33",
+            "10.0.0.0/8, proxy.internal",
+            "10.1.2.3/8",
+            "::1/",
+        ] {
+            let e = err(&[("SHORTENER__SERVER__TRUSTED_PROXIES", value)]);
+            assert!(
+                e.starts_with("configuration: server.trusted_proxies: `"),
+                "{e}"
+            );
+            assert!(!e.contains('\n'), "{e}");
+        }
+        assert!(
+            err(&[(
+                "SHORTENER__SERVER__TRUSTED_PROXIES",
+                "10.0.0.0/8, proxy.internal"
+            )])
+            .contains("`proxy.internal`")
+        );
     }
 }

@@ -8,6 +8,7 @@
 mod admin;
 pub mod audit_log;
 mod auth;
+pub mod client_address;
 pub mod config;
 mod error;
 mod extract;

@@ -57,6 +57,9 @@ pub struct Plan {
     pub links_per_month: u64,
     /// Whether the account may choose its own codes.
     pub custom_codes: bool,
+    /// The `requests` rate limit of the account's keys: API requests a minute; `0` means
+    /// no limit.
+    pub requests_per_minute: u32,
 }
 
 impl Plan {
@@ -69,18 +72,21 @@ impl Plan {
                 period: Duration::from_secs(14 * DAY),
                 links_per_month: 100,
                 custom_codes: false,
+                requests_per_minute: 60,
             },
             PlanName::Pro => Plan {
                 name,
                 period: Duration::from_secs(30 * DAY),
                 links_per_month: 10_000,
                 custom_codes: true,
+                requests_per_minute: 600,
             },
             PlanName::Business => Plan {
                 name,
                 period: Duration::from_secs(30 * DAY),
                 links_per_month: 1_000_000,
                 custom_codes: true,
+                requests_per_minute: 6_000,
             },
         }
     }
@@ -168,5 +174,9 @@ mod tests {
         assert_eq!(plans.get(PlanName::Pro).links_per_month, 10_000);
         assert_eq!(plans.get(PlanName::Business).links_per_month, 1_000_000);
         assert!(plans.get(PlanName::Business).custom_codes);
+        let per_minute = |name| plans.get(name).requests_per_minute;
+        assert_eq!(per_minute(PlanName::Trial), 60);
+        assert_eq!(per_minute(PlanName::Pro), 600);
+        assert_eq!(per_minute(PlanName::Business), 6_000);
     }
 }
