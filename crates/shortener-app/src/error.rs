@@ -2,6 +2,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use shortener_domain::DomainError;
+use shortener_domain::rate::Policy;
 use subscriptions::{Refusal, State, SubscriptionError};
 
 /// What caused a failure below the use cases (a storage error and its own chain). Shared,
@@ -56,6 +57,14 @@ pub enum AppError {
     /// The plan's monthly allowance is used up.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// A rate-limit policy refuses this request for now.
+    #[error("too many requests under the `{policy}` policy; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// The policy whose window is full.
+        policy: Policy,
+        /// Whole seconds until it has room again.
+        retry_after_secs: u32,
+    },
     /// A dependency (the database) could not answer in time; retrying may help. Says
     /// only what its cause says.
     #[error(transparent)]

@@ -10,6 +10,7 @@ use rand::RngExt;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 use shortener_domain::{AccountId, KeyId};
+use subscriptions::PlanName;
 use subtle::ConstantTimeEq;
 
 use crate::{AppError, KeyStore};
@@ -121,6 +122,18 @@ fn lookup_of(token: &str) -> &str {
         .map_or(BOOTSTRAP_LOOKUP, |(lookup, _)| lookup)
 }
 
+/// A key as the store has it, with what authenticating it needs to know of its owner now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOnFile {
+    /// The key.
+    pub key: StoredKey,
+    /// For an account key, the plan whose request rate applies to it now: the
+    /// subscription's plan while it is active, the trial's otherwise (an ended account may
+    /// still read and clean up its links). Read with the key, so the rate limit costs no
+    /// query of its own.
+    pub plan: Option<PlanName>,
+}
+
 /// Who is calling, once their key checks out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Principal {
@@ -135,6 +148,8 @@ pub enum Principal {
         account_id: AccountId,
         /// The key used.
         key_id: KeyId,
+        /// The plan whose request rate applies ([`KeyOnFile::plan`]).
+        plan: PlanName,
     },
 }
 
@@ -156,7 +171,9 @@ impl<S: KeyStore> Authenticator<S> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(AppError::Unauthorized);
         }
-        let Some(stored) = self.store.key_by_lookup(lookup_of(token)).await? else {
+        let Some(KeyOnFile { key: stored, plan }) =
+            self.store.key_by_lookup(lookup_of(token)).await?
+        else {
             return Err(AppError::Unauthorized);
         };
         let matches: bool = hash(token).ct_eq(&stored.secret_hash).into();
@@ -168,6 +185,7 @@ impl<S: KeyStore> Authenticator<S> {
             KeyOwner::Account(account_id) => Principal::Account {
                 account_id,
                 key_id: stored.id,
+                plan: plan.unwrap_or(PlanName::Trial),
             },
         })
     }
@@ -219,7 +237,8 @@ mod tests {
             auth.authenticate(&k.plaintext).await.unwrap(),
             Principal::Account {
                 account_id: account,
-                key_id: k.stored.id
+                key_id: k.stored.id,
+                plan: PlanName::Trial,
             }
         );
         // Right lookup, wrong secret.

@@ -34,13 +34,13 @@ pub use clicks::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AppError, Cause, Chain};
-pub use keys::{Authenticator, IssuedKey, KeyOwner, Principal, StoredKey};
+pub use keys::{Authenticator, IssuedKey, KeyOnFile, KeyOwner, Principal, StoredKey};
 pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};
 pub use page::{Page, PageRequest};
-pub use throttle::Throttle;
 pub use ports::{
     AccountStore, AccountWrites, Inserted, KeyStore, KeyWrites, LinkStore, LinkWrites, Revoked,
     SubscriptionStore, SubscriptionWrites, Tx, UnitOfWork,
 };
-pub use rate_limit::AddressLimiter;
+pub use rate_limit::{AddressLimiter, KeyLimiter, MAX_LEASE, RateLedger, Take, Taken};
 pub use redirect::{Anonymous, Followed, Redirects, ResolveCache, Resolved, Visitor};
+pub use throttle::Throttle;

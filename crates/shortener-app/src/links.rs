@@ -415,7 +415,7 @@ mod tests {
 
         // Every follow went to the one counter: the three GETs that found a link count,
         // the HEAD and the unanswered GET do not.
-        real.peek(second).await.unwrap();
+        real.peek(second, &crate::Anonymous).await.unwrap();
         clicks.flush().await;
         assert_eq!(links.get(account.id, second).await.unwrap().clicks, 3);
         assert_eq!(links.get(account.id, first).await.unwrap().clicks, 0);

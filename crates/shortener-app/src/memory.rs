@@ -15,9 +15,9 @@ use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State as SubState, Subscription, Versioned};
 
 use crate::{
-    AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, Inserted, KeyOwner,
-    KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest, Revoked, StoredKey, SubscriptionStore,
-    SubscriptionWrites, Tx, Unfolded, UnitOfWork,
+    AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, Inserted,
+    KeyOnFile, KeyOwner, KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest, Revoked,
+    StoredKey, SubscriptionStore, SubscriptionWrites, Tx, Unfolded, UnitOfWork,
 };
 
 #[derive(Default, Clone)]
@@ -354,9 +354,26 @@ impl AccountStore for MemoryStore {
 }
 
 impl KeyStore for MemoryStore {
-    async fn key_by_lookup(&self, lookup: &str) -> Result<Option<StoredKey>, AppError> {
+    async fn key_by_lookup(&self, lookup: &str) -> Result<Option<KeyOnFile>, AppError> {
         let s = self.0.lock().unwrap();
-        Ok(s.keys.iter().find(|k| k.lookup == lookup).cloned())
+        let Some(key) = s.keys.iter().find(|k| k.lookup == lookup).cloned() else {
+            return Ok(None);
+        };
+        let plan = match key.owner {
+            KeyOwner::Admin => None,
+            KeyOwner::Account(id) => Some(
+                match s
+                    .accounts
+                    .iter()
+                    .find(|v| v.account.id == id)
+                    .map(|v| &v.subscription.subscription)
+                {
+                    Some(Subscription::Active { plan, .. }) => *plan,
+                    _ => subscriptions::PlanName::Trial,
+                },
+            ),
+        };
+        Ok(Some(KeyOnFile { key, plan }))
     }
 
     async fn put_bootstrap_key(&self, key: &StoredKey) -> Result<(), AppError> {

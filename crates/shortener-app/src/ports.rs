@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State, Subscription, Versioned};
 
-use crate::{AccountView, AppError, PageRequest, Resolved, StoredKey};
+use crate::{AccountView, AppError, KeyOnFile, PageRequest, Resolved, StoredKey};
 
 /// Whether an insert took its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,11 +182,12 @@ pub trait AccountStore: Send + Sync + 'static {
 
 /// Finding API keys, and the operator-configured bootstrap key.
 pub trait KeyStore: Send + Sync + 'static {
-    /// The key whose non-secret lookup part is `lookup`, revoked or not.
+    /// The key whose non-secret lookup part is `lookup`, revoked or not, with its
+    /// owner's current plan (in the same read: every request authenticates).
     fn key_by_lookup(
         &self,
         lookup: &str,
-    ) -> impl Future<Output = Result<Option<StoredKey>, AppError>> + Send;
+    ) -> impl Future<Output = Result<Option<KeyOnFile>, AppError>> + Send;
     /// Makes the configured bootstrap admin key exist (same lookup, new hash, not revoked).
     /// Configuration, not an API change, so it is not audited.
     fn put_bootstrap_key(

@@ -54,6 +54,13 @@ pub trait Visitor {
     fn user_agent(&self) -> Option<&str>;
     /// The `Referer` header, if sent and readable.
     fn referrer(&self) -> Option<&str>;
+    /// Whether a code not in the cache may be looked up for this visitor: one who has
+    /// asked for too many codes that do not exist (the `unknown-codes` policy) is refused
+    /// before the store is asked, so enumerating codes costs the database nothing past
+    /// the limit. Asked only on a cache miss.
+    fn may_look_up(&self) -> Result<(), AppError> {
+        Ok(())
+    }
 }
 
 /// A visitor the redirect knows nothing about: callers outside HTTP, and tests.
@@ -150,8 +157,8 @@ impl Redirects {
 
     /// Follows a link for a GET: resolves it and, when found, counts the click. Counting
     /// never waits: the click goes to the counter task, which writes clicks in batches.
-    pub async fn follow(&self, code: &str, _visitor: &impl Visitor) -> Result<Followed, AppError> {
-        let (followed, now) = self.resolve(code).await?;
+    pub async fn follow(&self, code: &str, visitor: &impl Visitor) -> Result<Followed, AppError> {
+        let (followed, now) = self.resolve(code, visitor).await?;
         if let Followed::Found(link) = &followed {
             self.clicks.count(Click {
                 link: link.id,
@@ -163,15 +170,19 @@ impl Redirects {
 
     /// Looks a link up for a HEAD: the same answer as [`Self::follow`], and no click (link
     /// checkers and previews are not visits).
-    pub async fn peek(&self, code: &str) -> Result<Followed, AppError> {
-        Ok(self.resolve(code).await?.0)
+    pub async fn peek(&self, code: &str, visitor: &impl Visitor) -> Result<Followed, AppError> {
+        Ok(self.resolve(code, visitor).await?.0)
     }
 
     /// The answer for `code` at this instant. Answered from the cache when it can;
     /// anything that is not a well-formed code cannot exist, so it is `NotFound` without a
     /// lookup (and without filling the cache). Expiry is checked here, at every request,
     /// so it needs no invalidation.
-    async fn resolve(&self, code: &str) -> Result<(Followed, DateTime<Utc>), AppError> {
+    async fn resolve(
+        &self,
+        code: &str,
+        visitor: &impl Visitor,
+    ) -> Result<(Followed, DateTime<Utc>), AppError> {
         // Only valid codes are ever cached, so a hit needs no parsing (nor its allocation).
         let answer = match self.cache.get(code) {
             Some(answer) => answer,
@@ -179,6 +190,7 @@ impl Redirects {
                 let Ok(code) = ShortCode::parse(code) else {
                     return Ok((Followed::NotFound, self.clock.now()));
                 };
+                visitor.may_look_up()?;
                 let epoch = self.cache.epoch(code.as_str());
                 let answer = Answer::of(self.lookups.resolve(code.clone()).await?);
                 self.cache.keep(code.as_str(), answer.clone(), epoch);
@@ -562,11 +574,17 @@ mod tests {
 
         // Asked again, every answer comes from the cache; a HEAD answers the same.
         assert!(matches!(
-            redirects.peek("kfound").await.unwrap(),
+            redirects.peek("kfound", &Anonymous).await.unwrap(),
             Followed::Found(_)
         ));
-        assert_eq!(redirects.peek("kgonex").await.unwrap(), Followed::Expired);
-        assert_eq!(redirects.peek("unknown").await.unwrap(), Followed::NotFound);
+        assert_eq!(
+            redirects.peek("kgonex", &Anonymous).await.unwrap(),
+            Followed::Expired
+        );
+        assert_eq!(
+            redirects.peek("unknown", &Anonymous).await.unwrap(),
+            Followed::NotFound
+        );
         assert_eq!(store.queries().len(), 3, "{:?}", store.queries());
         assert_eq!(cache.len(), 3);
 

@@ -16,6 +16,12 @@ pub struct Throttle {
     suppressed: AtomicU64,
 }
 
+impl Default for Throttle {
+    fn default() -> Throttle {
+        Throttle::new()
+    }
+}
+
 impl Throttle {
     /// A throttle that lets the first occurrence through.
     pub const fn new() -> Throttle {

@@ -1,6 +1,7 @@
 //! Authentication, as a step of the `/api` and `/admin` middleware chain (after the
 //! request span, before rate limiting): [`authenticate`] resolves the bearer key once and
-//! puts the outcome into the request, where later middleware and handlers read it. The
+//! puts the outcome into the request, where later middleware and handlers read it. An
+//! address over the `auth-failures` limit is refused here, before its key is looked up. The
 //! handlers' extractors ([`AccountCaller`], [`AdminCaller`]) then only check the role;
 //! 401 and 403 are answered there, so a path no route claims is still a 404.
 
@@ -35,10 +36,14 @@ pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let outcome = match (req.app_data::<web::Data<State>>(), bearer(req.request())) {
-        (_, None) => Err(AppError::Unauthorized),
-        (None, Some(_)) => Err(AppError::internal("the application state is missing")),
-        (Some(state), Some(token)) => state.auth.authenticate(&token).await,
+    let state = req.app_data::<web::Data<State>>();
+    // An address over `auth-failures` is refused before its key costs a lookup.
+    let refused = state.and_then(|s| s.limits.refuse_authentication(req.request()));
+    let outcome = match (state, bearer(req.request()), refused) {
+        (_, _, Some(refused)) => Err(refused),
+        (_, None, None) => Err(AppError::Unauthorized),
+        (None, Some(_), None) => Err(AppError::internal("the application state is missing")),
+        (Some(state), Some(token), None) => state.auth.authenticate(&token).await,
     };
     req.extensions_mut().insert(Authentication(outcome));
     next.call(req).await

@@ -16,6 +16,7 @@ mod links;
 mod ops;
 mod page;
 pub mod problem;
+pub mod rate_limit;
 mod redirect;
 mod startup;
 pub mod tail;

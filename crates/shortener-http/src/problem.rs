@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use shortener_app::{AppError, Chain, Throttle};
 use shortener_domain::DomainError;
+use shortener_domain::rate::Policy;
 
 use crate::Error;
 
@@ -89,6 +90,9 @@ slugs! {
     /// 412: `If-Match` named a stale version.
     VersionMismatch = ("version-mismatch", PRECONDITION_FAILED, false, "Version mismatch",
         "`If-Match` named a version of the subscription that is no longer current. Read it again and decide on the fresh state."),
+    /// 429: a rate-limit policy refuses the request for now.
+    RateLimited = ("rate-limited", TOO_MANY_REQUESTS, false, "Too many requests",
+        "A rate-limit policy refuses this request for now: `violated-policies` names it, `Retry-After` says when to try again, and the `RateLimit-Policy` and `RateLimit` fields of every /api and /admin answer show how much is left. Policies: `requests` per account key (the plan's rate), `admin` per admin key, `auth-failures` (401s) and `unknown-codes` (404s of GET /{code}) per client address, `passwords` per address and link."),
     /// 413: body over 64 KiB.
     PayloadTooLarge = ("payload-too-large", PAYLOAD_TOO_LARGE, true, "Payload too large",
         "Request bodies are limited to 64 KiB."),
@@ -161,10 +165,19 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time.
     pub detail: String,
+    /// For `rate-limited`: the policies whose windows are full.
+    #[serde(rename = "violated-policies", skip_serializing_if = "Option::is_none")]
+    pub violated_policies: Option<Vec<&'static str>>,
 }
 
 /// Builds the response for `slug`.
 pub fn respond(slug: Slug, detail: impl Into<String>) -> HttpResponse {
+    respond_with(slug, detail.into(), None)
+}
+
+/// Builds the response for `slug`; `limited` is the policy and the seconds to wait of a
+/// `rate-limited` answer.
+fn respond_with(slug: Slug, detail: String, limited: Option<(Policy, u32)>) -> HttpResponse {
     let status = slug.status();
     let mut res = HttpResponse::build(status);
     res.insert_header((
@@ -177,11 +190,15 @@ pub fn respond(slug: Slug, detail: impl Into<String>) -> HttpResponse {
     if slug == Slug::ServiceUnavailable {
         res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
     }
+    if let Some((_, retry_after)) = limited {
+        res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+    }
     let body = Problem {
         kind: format!("/problems/{}", slug.as_str()),
         title: slug.title(),
         status: status.as_u16(),
-        detail: detail.into(),
+        detail,
+        violated_policies: limited.map(|(policy, _)| vec![policy.as_str()]),
     };
     // Serialising a struct of strings cannot fail; fall back to an empty object anyway.
     res.body(serde_json::to_string(&body).unwrap_or_else(|_| "{}".into()))
@@ -208,6 +225,7 @@ impl Error {
                 AppError::Unauthorized => (Slug::Unauthorized, e.to_string()),
                 AppError::Forbidden(m) => (Slug::Forbidden, m.clone()),
                 AppError::QuotaExceeded(m) => (Slug::QuotaExceeded, m.clone()),
+                AppError::RateLimited { .. } => (Slug::RateLimited, e.to_string()),
                 AppError::SubscriptionInactive(m) => (Slug::SubscriptionInactive, m.clone()),
                 AppError::InvalidTransition { .. } => (Slug::InvalidTransition, e.to_string()),
                 AppError::VersionMismatch { .. } => (Slug::VersionMismatch, e.to_string()),
@@ -257,7 +275,14 @@ impl ResponseError for Error {
             }
             _ => {}
         }
-        respond(slug, detail)
+        let limited = match self {
+            Error::App(AppError::RateLimited {
+                policy,
+                retry_after_secs,
+            }) => Some((*policy, *retry_after_secs)),
+            _ => None,
+        };
+        respond_with(slug, detail, limited)
     }
 }
 

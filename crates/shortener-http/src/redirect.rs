@@ -5,6 +5,7 @@
 //! use.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use actix_web::http::header::HeaderValue;
 use actix_web::http::{Method, StatusCode, header};
@@ -12,6 +13,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use shortener_app::{AppError, Followed, Redirects, Visitor};
 
 use crate::Error;
+use crate::rate_limit::Limits;
 
 /// What the redirect route needs, one per HTTP worker: its own [`Redirects`] (whose
 /// cache misses are looked up on that worker's runtime) and the configured status.
@@ -20,21 +22,29 @@ pub struct Redirector {
     pub redirects: Redirects,
     /// Status used for redirects.
     pub status: StatusCode,
+    /// The rate-limit policies (`unknown-codes` applies here).
+    pub limits: Arc<Limits>,
 }
 
 /// The visitor as the request shows it, read only when the redirect path asks (Shlink's
 /// `Visitor::fromRequest`, made lazy so that nothing is paid while nothing reads it).
-pub struct RequestVisitor<'r>(pub &'r HttpRequest);
+pub struct RequestVisitor<'r> {
+    req: &'r HttpRequest,
+    limits: &'r Limits,
+}
 
 impl RequestVisitor<'_> {
     fn header(&self, name: header::HeaderName) -> Option<&str> {
-        self.0.headers().get(name)?.to_str().ok()
+        self.req.headers().get(name)?.to_str().ok()
     }
 }
 
 impl Visitor for RequestVisitor<'_> {
     fn address(&self) -> Option<IpAddr> {
-        self.0.peer_addr().map(|a| a.ip())
+        self.limits.client_ip(self.req)
+    }
+    fn may_look_up(&self) -> Result<(), AppError> {
+        self.limits.refuse_lookup(self.address())
     }
     fn user_agent(&self) -> Option<&str> {
         self.header(header::USER_AGENT)
@@ -70,14 +80,19 @@ pub async fn redirect_or_not_found(
         _ => return Err(Error::RouteNotFound),
     };
     let redirects = &redirector.redirects;
+    let visitor = RequestVisitor {
+        req: &req,
+        limits: &redirector.limits,
+    };
     let followed = match *req.method() {
-        Method::GET => redirects.follow(code, &RequestVisitor(&req)).await?,
-        Method::HEAD => redirects.peek(code).await?,
+        Method::GET => redirects.follow(code, &visitor).await?,
+        Method::HEAD => redirects.peek(code, &visitor).await?,
         _ => return Err(Error::MethodNotAllowed),
     };
     match followed {
         Followed::Found(link) => Ok(redirect_to(redirector.status, link.target.as_str())),
-        Followed::NotFound => Err(AppError::NotFound.into()),
+        // Counted toward `unknown-codes`; past its limit, answered 429.
+        Followed::NotFound => Err(redirector.limits.unknown_code(visitor.address()).into()),
         Followed::Expired => Err(AppError::LinkExpired.into()),
     }
 }

@@ -18,6 +18,7 @@ use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::config::Settings;
+use crate::rate_limit::{self, Limits};
 use crate::redirect::{self, Redirector};
 use crate::{ProcessError, admin, audit_log, auth, extract, links, ops};
 
@@ -37,6 +38,8 @@ pub struct State {
     pub db: Db,
     /// Public base URL without a trailing slash.
     pub public_base: String,
+    /// Rate-limit policies (also held by each worker's [`Redirector`]).
+    pub limits: Arc<Limits>,
 }
 
 impl State {
@@ -114,7 +117,7 @@ async fn sweep_expiries(state: web::Data<State>, every: std::time::Duration) {
 }
 
 /// The middleware chain of `/api` and `/admin`, outermost first: the request span (with a
-/// request id), then authentication, then (to come) rate limiting, then the handler.
+/// request id), then authentication, then rate limiting, then the handler.
 /// `wrap` puts each layer outside those before it, so they are listed here innermost
 /// first. Redirects get none of it: with the default `info` filter the span alone cost a
 /// third of the cached redirect rate (measured with wrk).
@@ -130,6 +133,7 @@ fn api_chain(
     >,
 > {
     scope
+        .wrap(from_fn(rate_limit::limit))
         .wrap(from_fn(auth::authenticate))
         .wrap(TracingLogger::default())
 }
@@ -206,6 +210,13 @@ pub async fn start(
         ClickCounter::off()
     };
     let cache = Arc::new(ResolveCache::new(settings.cache_entries));
+    let limits = Arc::new(Limits::new(
+        &settings.rate_limits,
+        settings.plans.clone(),
+        settings.trusted_proxies.clone(),
+        store.clone(),
+        clock.clone(),
+    ));
     let state = web::Data::new(State {
         links: LinkService::new(
             store.clone(),
@@ -224,6 +235,7 @@ pub async fn start(
         auth,
         db,
         public_base: public.as_str().trim_end_matches('/').to_owned(),
+        limits: limits.clone(),
     });
     let partitions = keep_audit_partitions(state.db.clone(), clock.clone());
     let expiries = sweep_expiries(state.clone(), settings.expiry_sweep);
@@ -269,6 +281,7 @@ pub async fn start(
             .app_data(web::Data::new(Redirector {
                 redirects,
                 status: redirect_status,
+                limits: limits.clone(),
             }))
             .app_data(extract::json_config())
             .app_data(web::PayloadConfig::default().limit(extract::BODY_LIMIT))

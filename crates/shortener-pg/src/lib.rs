@@ -14,6 +14,7 @@ pub mod listen;
 pub mod local;
 mod migrate;
 mod pool;
+mod rate;
 mod schema;
 mod store;
 mod tx;

@@ -55,6 +55,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(accounts, subscription_rows);
+diesel::allow_tables_to_appear_in_same_query!(api_keys, subscription_rows);
 diesel::allow_tables_to_appear_in_same_query!(links, link_daily_clicks);
 
 diesel::table! {

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use shortener_app::{
-    AccountStore, AccountView, AppError, KeyOwner, KeyStore, LinkStore, PageRequest, Resolved,
-    StoredKey, SubscriptionStore,
+    AccountStore, AccountView, AppError, KeyOnFile, KeyOwner, KeyStore, LinkStore, PageRequest,
+    Resolved, StoredKey, SubscriptionStore,
 };
 use shortener_domain::{
     Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, TargetUrl,
@@ -355,16 +355,40 @@ impl AccountStore for PgStore {
 }
 
 impl KeyStore for PgStore {
-    async fn key_by_lookup(&self, lookup: &str) -> Result<Option<StoredKey>, AppError> {
+    async fn key_by_lookup(&self, lookup: &str) -> Result<Option<KeyOnFile>, AppError> {
         let mut conn = self.db.conn().await?;
-        let row = api_keys::table
+        // The owner's plan in the same statement: every request authenticates, and the
+        // rate limit needs the plan's rate.
+        let row: Option<(KeyRow, Option<String>, Option<String>)> = api_keys::table
+            .left_join(
+                subscription_rows::table.on(subscription_rows::account_id
+                    .nullable()
+                    .eq(api_keys::account_id)),
+            )
             .filter(api_keys::lookup.eq(lookup))
-            .select(KeyRow::as_select())
+            .select((
+                KeyRow::as_select(),
+                subscription_rows::state.nullable(),
+                subscription_rows::plan.nullable(),
+            ))
             .first(&mut conn)
             .await
             .optional()
             .map_err(PgError::from)?;
-        Ok(row.map(KeyRow::into_key).transpose()?)
+        let Some((row, state, plan)) = row else {
+            return Ok(None);
+        };
+        let key = row.into_key()?;
+        let plan = match (&key.owner, state.as_deref(), plan) {
+            (KeyOwner::Admin, ..) => None,
+            (KeyOwner::Account(_), Some("active"), Some(plan)) => Some(
+                plan.parse::<PlanName>()
+                    .map_err(|_| corrupt("subscription", format!("plan {plan}")))?,
+            ),
+            // Trial, or ended: the trial's rate.
+            (KeyOwner::Account(_), ..) => Some(PlanName::Trial),
+        };
+        Ok(Some(KeyOnFile { key, plan }))
     }
 
     async fn put_bootstrap_key(&self, key: &StoredKey) -> Result<(), AppError> {

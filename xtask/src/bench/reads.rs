@@ -51,7 +51,11 @@ const SHAPES: [(&str, u64, u64); 4] = [
     ("journal empty (all folded): the baseline", 0, 0),
     ("at the entry limit: 60 batches x 1 024 rows x 98", 60, 98),
     ("at the row limit: 64 batches x 1 024 rows x 2", 64, 2),
-    ("twice the entry limit: 120 batches x 1 024 rows x 98", 120, 98),
+    (
+        "twice the entry limit: 120 batches x 1 024 rows x 98",
+        120,
+        98,
+    ),
 ];
 
 pub fn measure(pg: &Cluster, bins: &Binaries, work: &Path) -> Result<ClickReads> {
@@ -71,7 +75,10 @@ pub fn measure(pg: &Cluster, bins: &Binaries, work: &Path) -> Result<ClickReads>
         let body = format!(r#"{{"url":"https://example.com/read/{n}"}}"#);
         let (status, answer) = http.request("POST", "/api/v1/links", Some(&key), Some(&body))?;
         if status != 201 {
-            bail!("creating link {n}: {status}: {}", String::from_utf8_lossy(&answer));
+            bail!(
+                "creating link {n}: {status}: {}",
+                String::from_utf8_lossy(&answer)
+            );
         }
     }
     pg.psql(
@@ -96,11 +103,18 @@ pub fn measure(pg: &Cluster, bins: &Binaries, work: &Path) -> Result<ClickReads>
         // One read first, untimed: the journal's pages come into memory.
         for i in 0..=REQUESTS {
             let started = Instant::now();
-            let (status, answer) =
-                http.request("GET", &format!("/api/v1/links?limit={PAGE}"), Some(&key), None)?;
+            let (status, answer) = http.request(
+                "GET",
+                &format!("/api/v1/links?limit={PAGE}"),
+                Some(&key),
+                None,
+            )?;
             let took = started.elapsed();
             if status != 200 {
-                bail!("GET /api/v1/links: {status}: {}", String::from_utf8_lossy(&answer));
+                bail!(
+                    "GET /api/v1/links: {status}: {}",
+                    String::from_utf8_lossy(&answer)
+                );
             }
             if i > 0 {
                 times.push(took);

@@ -10,5 +10,6 @@ mod cli;
 mod clicks;
 mod inputs;
 mod links;
+mod rate_limits;
 mod subscriptions;
 mod support;

@@ -98,7 +98,12 @@ impl TestApp {
     /// A second instance of the service on this one's database and at its time, as in a
     /// deployment of several instances behind a load balancer.
     pub async fn spawn_beside(&self) -> TestApp {
-        TestApp::spawn_on(self.db.clone(), self.clock.clone(), &[]).await
+        self.spawn_beside_with(&[]).await
+    }
+
+    /// [`Self::spawn_beside`] with settings of its own.
+    pub async fn spawn_beside_with(&self, extra: &[(&str, &str)]) -> TestApp {
+        TestApp::spawn_on(self.db.clone(), self.clock.clone(), extra).await
     }
 
     async fn spawn_on(db: Arc<TestDb>, clock: Arc<ManualClock>, extra: &[(&str, &str)]) -> TestApp {

@@ -9,6 +9,7 @@ mod clicks;
 mod listen;
 mod migrations;
 mod pool;
+mod rate_ledger;
 mod roles;
 mod support;
 mod sweep;

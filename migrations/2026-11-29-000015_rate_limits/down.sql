@@ -1,0 +1,2 @@
+DROP FUNCTION shortener.rate_take(text, uuid, integer, integer, bigint, integer, bigint, integer);
+DROP TABLE shortener.rate_slots;
