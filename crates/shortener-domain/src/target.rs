@@ -50,18 +50,18 @@ impl fmt::Display for UrlRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlPolicy {
     own_host: Option<Host>,
-    own_port: Option<u16>,
     allow_private: bool,
 }
 
 impl UrlPolicy {
-    /// `public_url` is the service's own address: a target on the same host and port would
-    /// redirect to itself. `allow_private` permits non-public IP literals (for deployments
-    /// inside a private network).
+    /// `public_url` is the service's own address: a target on the same host would redirect
+    /// to itself, whatever its scheme or port (a proxy in front usually sends port 80 and
+    /// 443 to the same service, and the service cannot know which other ports reach it).
+    /// `allow_private` permits non-public IP literals (for deployments inside a private
+    /// network).
     pub fn new(public_url: &Url, allow_private: bool) -> Self {
         UrlPolicy {
             own_host: public_url.host().map(loop_key),
-            own_port: public_url.port_or_known_default(),
             allow_private,
         }
     }
@@ -135,7 +135,7 @@ impl TargetUrl {
             .own_host
             .as_ref()
             .is_some_and(|own| *own == loop_key(host.clone()));
-        if same_host && url.port_or_known_default() == policy.own_port {
+        if same_host {
             return fail(UrlRule::PointsAtService);
         }
         if !policy.allow_private && non_public(&host) {
@@ -209,8 +209,8 @@ mod tests {
             Ok("http://[2606:2800::1]/".into())
         );
         assert_eq!(
-            check("https://sho.rt:8443/x"),
-            Ok("https://sho.rt:8443/x".into())
+            check("https://sho.rt.example:8443/x"),
+            Ok("https://sho.rt.example:8443/x".into())
         );
     }
 
@@ -389,6 +389,12 @@ mod tests {
                 "https://sho%2etest../",
                 "https://%73ho.test:443/",
                 "http://sho.test.:443/",
+                // Another scheme or port of the same host is the same service behind
+                // most proxies: a loop too.
+                "http://sho.test./",
+                "http://SHO.TEST/abc",
+                "https://sho.test%2e:8443/",
+                "http://sho.test:18767/",
             ] {
                 assert_eq!(
                     TargetUrl::parse(spelling, &policy),
@@ -396,17 +402,28 @@ mod tests {
                     "{spelling}"
                 );
             }
-            for other_origin in [
-                "http://sho.test./",
-                "https://sho.test%2e:8443/",
-                "https://sho.tests/",
-                "https://www.sho.test./",
-            ] {
+            for other_origin in ["https://sho.tests/", "https://www.sho.test./"] {
                 assert!(
                     TargetUrl::parse(other_origin, &policy).is_ok(),
                     "{other_origin}"
                 );
             }
+        }
+        // The case: a public URL with a port, a target on the host's default port.
+        let ported = UrlPolicy::new(
+            &Url::parse("http://sho.test:18767").unwrap_or_else(|e| panic!("{e}")),
+            false,
+        );
+        for target in [
+            "http://sho.test/abc",
+            "https://Sho.Test./abc",
+            "http://sho.test:18767/x",
+        ] {
+            assert_eq!(
+                TargetUrl::parse(target, &ported),
+                Err(DomainError::InvalidUrl(UrlRule::PointsAtService)),
+                "{target}"
+            );
         }
         // The configured public URL may be spelled with a trailing dot, or be an IP address.
         let dotted = UrlPolicy::new(
@@ -438,9 +455,10 @@ mod tests {
             check_with("https://sho.rt/abc", true),
             Err(UrlRule::PointsAtService)
         );
-        assert!(
-            check("http://sho.rt/abc").is_ok(),
-            "other port (80) is another origin"
+        assert_eq!(
+            check("http://sho.rt/abc"),
+            Err(UrlRule::PointsAtService),
+            "another port of the same host is a loop behind most proxies"
         );
     }
 }

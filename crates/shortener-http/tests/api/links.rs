@@ -579,3 +579,42 @@ async fn public_url_builds_short_urls() {
         .assert_problem(400, "invalid-url");
     }
 }
+
+/// Tried as a new user would: the public URL has a port, the target is the same host on
+/// another scheme, port, letter case or with a trailing dot. Each is a redirect loop.
+#[actix_web::test]
+async fn a_target_on_the_services_own_host_is_a_loop_whatever_its_port_or_scheme() {
+    let app =
+        TestApp::spawn_with(&[("SHORTENER__SERVER__PUBLIC_URL", "http://sho.test:18767")]).await;
+    let (_, key) = app.account("Acme").with_key().await;
+    for target in [
+        "http://sho.test/abc",
+        "https://sho.test/abc",
+        "http://sho.test:18767/abc",
+        "http://SHO.Test./abc",
+        "https://sho.test%2e:8443/",
+    ] {
+        app.request(
+            Method::POST,
+            "/api/v1/links",
+            Some(&key),
+            Some(json!({"url": target})),
+        )
+        .await
+        .assert_problem(400, "invalid-url");
+    }
+    let other = app
+        .request(
+            Method::POST,
+            "/api/v1/links",
+            Some(&key),
+            Some(json!({"url": "http://www.sho.test/abc"})),
+        )
+        .await;
+    assert_eq!(
+        other.status,
+        awc::http::StatusCode::CREATED,
+        "{}",
+        other.body
+    );
+}
