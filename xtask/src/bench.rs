@@ -21,7 +21,9 @@
 //!   what the server itself costs.
 //!
 //! - click reads (`reads`): a page of 100 links read over the click journal, empty and
-//!   at the sizes the click counter folds at.
+//!   at the sizes the click counter folds at;
+//! - rate limits (`limits`): an API read with limits on and off, and what a flood of
+//!   unknown codes costs PostgreSQL with them on and off.
 //!
 //! Then print the table, with the ratios and the targets (`report`), write it to
 //! `bench/results.md` (a full run only), stop the services and (if this run started it)
@@ -34,7 +36,7 @@
 //! The modules, one job each: `cli` (options, `--help`), `build` (the release build),
 //! `cluster` (the private PostgreSQL and its tools), `pgbench`, `process` (child
 //! servers: start, wait, stop), `http` (a small HTTP/1.1 client), `service` (the service
-//! and the bare server, the admin API), `creates`, `redirects`, `reads`, `wrk`, `cpu` (`/proc`
+//! and the bare server, the admin API), `creates`, `redirects`, `reads`, `limits`, `wrk`, `cpu` (`/proc`
 //! sampling) and `report`.
 
 mod build;
@@ -43,6 +45,7 @@ mod cluster;
 mod cpu;
 mod creates;
 mod http;
+mod limits;
 mod pgbench;
 mod process;
 mod reads;
@@ -131,10 +134,16 @@ fn measure(
     } else {
         None
     };
+    let limits = if opts.only.limits() {
+        Some(limits::measure(pg, bins, work, opts)?)
+    } else {
+        None
+    };
     Ok(Report {
         server,
         creation,
         redirects,
         reads,
+        limits,
     })
 }

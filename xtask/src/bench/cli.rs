@@ -24,7 +24,10 @@ on fresh databases of that one server:
     and of PostgreSQL (postmaster and children), read from /proc over each measured run;
   - the service's resident memory holding 1 000 000 links in its cache;
   - click reads: GET /api/v1/links?limit=100 with the click journal empty (the
-    baseline) and at the sizes the click counter folds at.
+    baseline) and at the sizes the click counter folds at;
+  - rate limits: GET /api/v1/links/{code} with limits on and off, in rounds, and a
+    flood of unknown codes from one address with the database transactions it caused,
+    limits on and off (cached redirects with limits off run with the redirects).
 Prints the figures (medians over the rounds), their ratios (medians of the ratios within
 each round, with their range) and the targets of issues #5 and #12, and (full runs only)
 writes them to bench/results.md.
@@ -37,7 +40,7 @@ options:
   --clients N   concurrent clients, pgbench connections and service pool size (default 16)
   --accounts N  spread the creating clients over N accounts, round robin (default 1:
                 every create then queues on that account's monthly counter row)
-  --only WHAT   `creates`, `redirects` or `reads`: measure only that part
+  --only WHAT   `creates`, `redirects`, `reads` or `limits`: measure only that part
                 (bench/results.md is then left alone)";
 
 /// Which half of the bench to run.
@@ -47,6 +50,7 @@ pub enum Only {
     Creates,
     Redirects,
     Reads,
+    Limits,
 }
 
 impl Only {
@@ -60,6 +64,10 @@ impl Only {
 
     pub fn reads(self) -> bool {
         matches!(self, Only::All | Only::Reads)
+    }
+
+    pub fn limits(self) -> bool {
+        matches!(self, Only::All | Only::Limits)
     }
 }
 
@@ -116,7 +124,8 @@ pub fn parse(args: &[String]) -> Result<Option<Options>> {
                 "creates" => Only::Creates,
                 "redirects" => Only::Redirects,
                 "reads" => Only::Reads,
-                _ => bail!("--only: {value:?} is not `creates`, `redirects` or `reads`"),
+                "limits" => Only::Limits,
+                _ => bail!("--only: {value:?} is not `creates`, `redirects`, `reads` or `limits`"),
             };
             continue;
         }

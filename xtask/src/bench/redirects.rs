@@ -14,7 +14,8 @@
 //! The comparisons run in rounds and every ratio is taken within one round: on a shared
 //! machine the same server measures ±20 % from one run to the next, more than the gaps
 //! the targets are about, while runs back to back drift together. Each round, the bare
-//! server and the two cached services (started once, all three alive) take their turns
+//! server and the three cached services (counting on, off, and on with every rate-limit
+//! policy off; started once, all four alive) take their turns
 //! in an order rotated by one each round, so that a drift does not always favour the
 //! same one; then a freshly started service walks fresh codes (cold) next to a pgbench
 //! lookup, which goes first every other round. Every run has its own 2 s warm-up: a
@@ -110,6 +111,9 @@ pub struct Redirects {
     pub bare: Vec<Load>,
     pub cached_on: Vec<Load>,
     pub cached_off: Vec<Load>,
+    /// Counting on, every rate-limit policy off (`0`): the baseline of limits on (issue
+    /// #14), which `cached_on` runs with their defaults.
+    pub cached_unlimited: Vec<Load>,
     pub cold: Vec<Load>,
     /// A cold run's threads ran out of fresh codes (its figure includes repeats).
     pub cold_wrapped: bool,
@@ -194,8 +198,11 @@ impl Plan {
 /// `turn` of round `round`: the order rotates by one each round, so that none always
 /// runs first, or right after another.
 pub fn cached_turn(round: usize, turn: usize) -> usize {
-    (round + turn) % 3
+    (round + turn) % CACHED_SERVERS.len()
 }
+
+/// The cached servers, in the order of [`cached_turn`]'s indexes.
+pub const CACHED_SERVERS: [&str; 4] = ["bare", "on", "off", "on, no limits"];
 
 /// Whether the pgbench lookup runs before the cold service in round `round`.
 pub fn lookup_first(round: usize) -> bool {
@@ -285,6 +292,7 @@ pub fn measure(
         bare: cached.bare,
         cached_on: cached.on,
         cached_off: cached.off,
+        cached_unlimited: cached.unlimited,
         cold: cold.cold,
         cold_wrapped: cold.wrapped,
         lookup: cold.lookup,
@@ -299,6 +307,22 @@ pub fn measure(
         log_notes,
         cpu_ticks_per_second: setup.meter.ticks_per_second(),
     })
+}
+
+/// Settings that turn every rate-limit policy off (each plan's `requests` too).
+pub fn limits_off() -> Vec<(&'static str, String)> {
+    [
+        "SHORTENER__RATE_LIMIT__ADMIN_PER_MINUTE",
+        "SHORTENER__RATE_LIMIT__AUTH_FAILURES_PER_MINUTE",
+        "SHORTENER__RATE_LIMIT__UNKNOWN_CODES_PER_MINUTE",
+        "SHORTENER__RATE_LIMIT__PASSWORD_TRIES_PER_MINUTE",
+        "SHORTENER__PLANS__TRIAL__REQUESTS_PER_MINUTE",
+        "SHORTENER__PLANS__PRO__REQUESTS_PER_MINUTE",
+        "SHORTENER__PLANS__BUSINESS__REQUESTS_PER_MINUTE",
+    ]
+    .into_iter()
+    .map(|key| (key, "0".to_owned()))
+    .collect()
 }
 
 /// The wrk scripts, written into the bench directory.
@@ -323,19 +347,31 @@ impl Setup<'_> {
     /// The service for a redirect run: `WORKERS` workers, counting on or off, logging to
     /// `shortener-<name>.log`.
     fn start(&self, count_clicks: bool, name: &str) -> Result<Service> {
+        self.start_with(count_clicks, name, &[])
+    }
+
+    /// [`Self::start`] with more settings.
+    fn start_with(
+        &self,
+        count_clicks: bool,
+        name: &str,
+        more: &[(&str, String)],
+    ) -> Result<Service> {
+        let mut settings = vec![
+            ("SHORTENER__SERVER__WORKERS", WORKERS.to_string()),
+            (
+                "SHORTENER__REDIRECT__COUNT_CLICKS",
+                count_clicks.to_string(),
+            ),
+        ];
+        settings.extend(more.iter().cloned());
         Service::start_with(
             self.exe,
             self.work,
             &self.url,
             self.opts.clients,
             &format!("shortener-{name}.log"),
-            &[
-                ("SHORTENER__SERVER__WORKERS", WORKERS.to_string()),
-                (
-                    "SHORTENER__REDIRECT__COUNT_CLICKS",
-                    count_clicks.to_string(),
-                ),
-            ],
+            &settings,
         )
     }
 
@@ -362,24 +398,25 @@ struct Cached {
     bare: Vec<Load>,
     on: Vec<Load>,
     off: Vec<Load>,
+    unlimited: Vec<Load>,
     rss_cached: u64,
     gets_answered: u64,
     counted_runs: u64,
 }
 
-/// The bare server and the service counting clicks on and off, started once and alive
-/// side by side, each service with the cached set touched once; then each round every
-/// one of them a turn of wrk on random cached codes (warm-up, then the run), the order
-/// rotated by one each round. Stops all three before returning, the counting-on service
-/// with SIGTERM so that it writes its clicks.
+/// The bare server and the service counting clicks on and off (and on with no rate
+/// limits), started once and alive side by side, each service with the cached set touched
+/// once; then each round every one of them a turn of wrk on random cached codes (warm-up,
+/// then the run), the order rotated by one each round. Stops all four before returning,
+/// the counting-on services with SIGTERM so that they write their clicks.
 fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
     let (opts, script) = (setup.opts, &setup.scripts.random);
     let (secs, warm) = (opts.seconds, WARM_UP.as_secs());
     let random_args = vec!["1".to_owned(), CACHED.to_string()];
     println!(
         "==> cached redirects, {} rounds: the bare actix-web server (302 from a HashMap of \
-         {CACHED} links) and the service with them cached, counting clicks on and off, \
-         {WORKERS} workers each, side by side",
+         {CACHED} links) and the service with them cached, counting clicks on and off, and \
+         on with every rate limit off, {WORKERS} workers each, side by side",
         opts.rounds
     );
     let links_file = setup.work.join("links.tsv");
@@ -391,6 +428,8 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
     let rss_cached = on.rss()?;
     let off = setup.start(false, "cached-off")?;
     touch(off.addr(), "GET", 1, CACHED, opts.clients * 2)?;
+    let unlimited = setup.start_with(true, "cached-unlimited", &limits_off())?;
+    touch(unlimited.addr(), "GET", 1, CACHED, opts.clients * 2)?;
 
     // Name, address, process, and whether PostgreSQL's CPU time is charged to it (the
     // bare server has no database).
@@ -398,8 +437,14 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
         ("bare", bare.addr(), bare.pid(), false),
         ("counting on", on.addr(), on.pid(), true),
         ("counting off", off.addr(), off.pid(), true),
+        (
+            "counting on, no limits",
+            unlimited.addr(),
+            unlimited.pid(),
+            true,
+        ),
     ];
-    let mut loads: [Vec<Load>; 3] = Default::default();
+    let mut loads: [Vec<Load>; 4] = Default::default();
     let mut gets_answered = touched.requests;
     let mut counted_runs = 0;
     for round in 0..opts.rounds {
@@ -430,12 +475,14 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
     // SIGTERM, and the service writes every click it counted before it exits.
     drop(on);
     drop(off);
+    drop(unlimited);
     drop(bare);
-    let [bare, on, off] = loads;
+    let [bare, on, off, unlimited] = loads;
     Ok(Cached {
         bare,
         on,
         off,
+        unlimited,
         rss_cached,
         gets_answered,
         counted_runs,
@@ -875,11 +922,11 @@ mod tests {
 
     #[test]
     fn cached_turns_rotate() {
-        let order = |round| (0..3).map(|t| cached_turn(round, t)).collect::<Vec<_>>();
-        assert_eq!(order(0), [0, 1, 2]);
-        assert_eq!(order(1), [1, 2, 0]);
-        assert_eq!(order(2), [2, 0, 1]);
-        assert_eq!(order(3), [0, 1, 2]);
+        let order = |round| (0..4).map(|t| cached_turn(round, t)).collect::<Vec<_>>();
+        assert_eq!(order(0), [0, 1, 2, 3]);
+        assert_eq!(order(1), [1, 2, 3, 0]);
+        assert_eq!(order(2), [2, 3, 0, 1]);
+        assert_eq!(order(4), [0, 1, 2, 3]);
         assert!(!lookup_first(0) && lookup_first(1) && !lookup_first(2));
     }
 

@@ -10,6 +10,7 @@ use super::WARM_UP;
 use super::cli::Options;
 use super::cluster::Server;
 use super::creates::Creation;
+use super::limits::{LimitRuns, Read};
 use super::reads::ClickReads;
 use super::redirects::{self, Load, mb};
 use super::wrk;
@@ -20,6 +21,7 @@ pub struct Report {
     pub creation: Option<Creation>,
     pub redirects: Option<redirects::Redirects>,
     pub reads: Option<ClickReads>,
+    pub limits: Option<LimitRuns>,
 }
 
 /// When, on what and from which tree the bench ran.
@@ -413,6 +415,10 @@ impl Report {
             );
             load("service: cached, counting off".to_owned(), &r.cached_off);
             load(
+                "service: cached, counting on, every rate limit off".to_owned(),
+                &r.cached_unlimited,
+            );
+            load(
                 format!(
                     "service: cold cache, first touch of each code{}",
                     if r.cold_wrapped {
@@ -554,6 +560,11 @@ impl Report {
                 Some((0.97, true)),
             );
             check(
+                "cached redirects, rate limits on / off, requests/s (#14)",
+                paired(&r.cached_on, &r.cached_unlimited, rps),
+                Some((0.97, true)),
+            );
+            check(
                 "cold redirects / pgbench lookup, per second",
                 paired(&r.cold, &r.lookup, rps),
                 Some((0.70, true)),
@@ -584,6 +595,9 @@ impl Report {
             ]);
         }
         tables.push(("Ratios (targets of issues #5 and #12)", t));
+        if let Some(l) = &self.limits {
+            tables.push(("Rate limits: on against off (issue #14)", limits_table(l)));
+        }
         if let Some(r) = &self.reads {
             tables.push((
                 "Click reads: GET /api/v1/links?limit=100 over the click journal (issue #13)",
@@ -648,6 +662,71 @@ impl Report {
     }
 }
 
+/// The API read with limits on and off (medians over the rounds, the ratio's median of
+/// the rounds' ratios, and the target), then the two floods.
+fn limits_table(l: &LimitRuns) -> Table {
+    let mut t = Table::new(&[
+        "measurement",
+        "limits on",
+        "limits off",
+        "on / off",
+        "target",
+        "",
+    ]);
+    let median = |v: Vec<f64>| -> Option<f64> {
+        let mut v = v;
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let rates = |reads: &[Read]| median(reads.iter().map(|r| r.per_second).collect());
+    let p99s = |reads: &[Read]| median(reads.iter().map(|r| r.p99_ms).collect());
+    let ratios = median(
+        l.reads_on
+            .iter()
+            .zip(&l.reads_off)
+            .filter_map(|(on, off)| ratio(on.per_second, off.per_second))
+            .collect(),
+    );
+    t.row(vec![
+        "GET /api/v1/links/{code}, one key, requests/s".to_owned(),
+        rates(&l.reads_on).map_or_else(|| "n/a".to_owned(), per_second),
+        rates(&l.reads_off).map_or_else(|| "n/a".to_owned(), per_second),
+        two(ratios),
+        ">= 0.85".to_owned(),
+        match ratios {
+            Some(r) if r >= 0.85 => "PASS",
+            Some(_) => "MISS",
+            None => "n/a",
+        }
+        .to_owned(),
+    ]);
+    t.row(vec![
+        "GET /api/v1/links/{code}, p99".to_owned(),
+        ms(p99s(&l.reads_on)),
+        ms(p99s(&l.reads_off)),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    let flood = |name: &str, figure: fn(&super::limits::Flood) -> u64| {
+        vec![
+            format!("unknown-code flood from one address: {name}"),
+            thousands(figure(&l.flood_on)),
+            thousands(figure(&l.flood_off)),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]
+    };
+    t.row(flood("requests answered", |f| f.requests));
+    t.row(flood("404 not-found", |f| f.not_found));
+    t.row(flood("429 rate-limited", |f| f.limited));
+    let mut queries = flood("database transactions", |f| f.transactions);
+    queries[4] = "on: about the limit".to_owned();
+    t.row(queries);
+    t
+}
+
 /// Page read latency for each journal shape, against the empty journal, and the target:
 /// under 50 ms at every size the counter lets the journal reach.
 fn reads_table(r: &ClickReads) -> Table {
@@ -689,6 +768,8 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
         "on/bare",
         "p99 on/bare",
         "on/off",
+        "no limits",
+        "limits on/off",
         "cold",
         "lookup",
         "cold/lookup",
@@ -710,6 +791,8 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
             within(&r.cached_on, &r.bare, rps),
             within(&r.cached_on, &r.bare, p99),
             within(&r.cached_on, &r.cached_off, rps),
+            rate(at(&r.cached_unlimited)),
+            within(&r.cached_on, &r.cached_unlimited, rps),
             rate(at(&r.cold)),
             rate(at(&r.lookup)),
             within(&r.cold, &r.lookup, rps),
@@ -720,8 +803,8 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
 
 /// `2 (on, off, bare; lookup, cold)`: round `round` (from 0) and the order it ran in.
 fn round_label(round: usize) -> String {
-    let order: Vec<&str> = (0..3)
-        .map(|turn| ["bare", "on", "off"][redirects::cached_turn(round, turn)])
+    let order: Vec<&str> = (0..redirects::CACHED_SERVERS.len())
+        .map(|turn| redirects::CACHED_SERVERS[redirects::cached_turn(round, turn)])
         .collect();
     let cold_order = if redirects::lookup_first(round) {
         "lookup, cold"
@@ -758,6 +841,10 @@ fn cpu_table(r: &redirects::Redirects) -> Table {
     row("bare actix-web (no database)", &r.bare);
     row("service: cached, counting on", &r.cached_on);
     row("service: cached, counting off", &r.cached_off);
+    row(
+        "service: cached, counting on, every rate limit off",
+        &r.cached_unlimited,
+    );
     row("service: cold cache, first touch of each code", &r.cold);
     row(
         "pgbench lookup, per transaction (PostgreSQL only: pgbench is the client)",
