@@ -77,7 +77,7 @@ pub fn main(args: &[String]) -> Result<()> {
     let started = Instant::now();
     // What is measured: the tree as it is now, before results.md changes.
     let about = report::About::gather(args);
-    let wrk = if opts.only.redirects() {
+    let wrk = if opts.only.redirects() || opts.only.limits() {
         Some(wrk::ensure_installed()?)
     } else {
         None

@@ -92,8 +92,10 @@ pub fn measure(pg: &Cluster, bins: &Binaries, work: &Path, opts: Options) -> Res
         )],
     )?;
     let off = start("limits-off", limits_off())?;
-    let key = on.account_key(0)?;
-    let (status, body) = Http::new(on.addr()).request(
+    // Each start installs its own bootstrap key and retires the one before: the admin
+    // calls go to the last one started. The account, key and link are the database's.
+    let key = off.account_key(0)?;
+    let (status, body) = Http::new(off.addr()).request(
         "POST",
         "/api/v1/links",
         Some(&key),
