@@ -341,8 +341,9 @@ impl Report {
                 opts.clients
             ));
             lines.push(format!(
-                "redirects in {} rounds: each round the bare server and both cached services \
-                 (started once, running side by side) take a turn each, in an order rotated \
+                "redirects in {} rounds: each round the bare server and the three cached \
+                 services (counting on, off, and on with every rate limit off; started once, \
+                 running side by side) take a turn each, in an order rotated \
                  every round; then a freshly started cold service and the pgbench lookup, the \
                  lookup first every other round. Figures: medians over the rounds; ratios: \
                  medians of the ratios within each round; ranges: lowest round to highest",
@@ -443,8 +444,8 @@ impl Report {
                 rounds_cpu_table(r),
             ));
             notes.push(format!(
-                "clicks: the counting-on cached service wrote {} clicks for {} GETs its clients \
-                 saw answered ({} runs of wrk): {}",
+                "clicks: the two counting-on cached services (limits on and off) wrote {} \
+                 clicks for {} GETs their clients saw answered ({} runs of wrk): {}",
                 r.clicks_counted,
                 r.gets_answered,
                 r.counted_runs,

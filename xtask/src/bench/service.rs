@@ -22,11 +22,6 @@ pub struct Service {
 }
 
 impl Service {
-    /// The service with `pool` connections, logging to `work/shortener.log`.
-    pub fn start(exe: &Path, work: &Path, database_url: &str, pool: usize) -> Result<Service> {
-        Service::start_with(exe, work, database_url, pool, "shortener.log", &[])
-    }
-
     /// Starts the service with `pool` connections, logging to `work/<log_name>` at the
     /// default level (`info`, as operators run it), with `settings` (`SHORTENER__...`
     /// variables) on top of the bench's own; returns once it answers `/readyz`.

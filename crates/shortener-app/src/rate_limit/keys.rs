@@ -28,7 +28,9 @@ use crate::{AppError, Chain};
 /// unspent for the other instances until it is given back (within a second).
 pub const MAX_LEASE: u32 = 256;
 
-/// Partitions kept in memory before the idle ones are forgotten.
+/// Partitions kept in memory before the idle ones are first forgotten; after each sweep
+/// the next comes when the table has doubled, so many active keys never make every new
+/// key pay for a sweep.
 const PRUNE_AT: usize = 4096;
 
 /// What an instance asks of the ledger.
@@ -126,7 +128,13 @@ type Held = Arc<tokio::sync::Mutex<Lease>>;
 /// The shared budgets of one instance: its leases, by policy and key.
 pub struct KeyLimiter<L> {
     ledger: L,
-    leases: Mutex<HashMap<(Policy, Uuid), Held>>,
+    leases: Mutex<Leases>,
+}
+
+/// The leases, and the size at which idle ones are next swept out.
+struct Leases {
+    held: HashMap<(Policy, Uuid), Held>,
+    sweep_at: usize,
 }
 
 impl<L: RateLedger> KeyLimiter<L> {
@@ -134,7 +142,10 @@ impl<L: RateLedger> KeyLimiter<L> {
     pub fn new(ledger: L) -> KeyLimiter<L> {
         KeyLimiter {
             ledger,
-            leases: Mutex::new(HashMap::new()),
+            leases: Mutex::new(Leases {
+                held: HashMap::new(),
+                sweep_at: PRUNE_AT,
+            }),
         }
     }
 
@@ -207,16 +218,18 @@ impl<L: RateLedger> KeyLimiter<L> {
     /// forgotten when many are held.
     fn lease(&self, policy: Policy, key: Uuid, slot: u64, limit: Limit) -> Held {
         let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
-        if leases.len() >= PRUNE_AT {
+        if leases.held.len() >= leases.sweep_at {
             let window = u64::from(limit.window_secs.get());
-            leases.retain(|_, lease| {
+            leases.held.retain(|_, lease| {
                 // Held by a request right now, or used within the window: keep.
                 lease
                     .try_lock()
                     .map_or(true, |l| l.slot + window + 1 >= slot)
             });
+            leases.sweep_at = (leases.held.len() * 2).max(PRUNE_AT);
         }
         leases
+            .held
             .entry((policy, key))
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Lease::new())))
             .clone()
@@ -382,6 +395,25 @@ mod tests {
             ));
         }
         out
+    }
+
+    #[tokio::test]
+    async fn idle_leases_are_forgotten_and_active_ones_kept() {
+        let limiter = KeyLimiter::new(Ledger::default());
+        let l = limit(10, 60);
+        let active = Uuid::now_v7();
+        assert!(admitted(limiter.admit(Policy::Requests, active, l, 100).await));
+        for _ in 1..PRUNE_AT {
+            let _ = limiter.admit(Policy::Requests, Uuid::now_v7(), l, 100).await;
+        }
+        assert!(admitted(limiter.admit(Policy::Requests, active, l, 150).await));
+        // 62 s on, everything but `active` (used at 150) has been idle a whole window.
+        let _ = limiter
+            .admit(Policy::Requests, Uuid::now_v7(), l, 162)
+            .await;
+        let leases = limiter.leases.lock().unwrap();
+        assert_eq!(leases.held.len(), 2, "the active key and the new one");
+        assert_eq!(leases.sweep_at, PRUNE_AT);
     }
 
     #[tokio::test]
