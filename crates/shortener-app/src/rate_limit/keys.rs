@@ -402,17 +402,29 @@ mod tests {
         let limiter = KeyLimiter::new(Ledger::default());
         let l = limit(10, 60);
         let active = Uuid::now_v7();
-        assert!(admitted(limiter.admit(Policy::Requests, active, l, 100).await));
-        for _ in 1..PRUNE_AT {
-            let _ = limiter.admit(Policy::Requests, Uuid::now_v7(), l, 100).await;
+        assert!(admitted(
+            limiter.admit(Policy::Requests, active, l, 100).await
+        ));
+        for _ in 2..PRUNE_AT {
+            let _ = limiter
+                .admit(Policy::Requests, Uuid::now_v7(), l, 100)
+                .await;
         }
-        assert!(admitted(limiter.admit(Policy::Requests, active, l, 150).await));
-        // 62 s on, everything but `active` (used at 150) has been idle a whole window.
+        assert!(admitted(
+            limiter.admit(Policy::Requests, active, l, 150).await
+        ));
+        let late = Uuid::now_v7();
+        assert!(admitted(
+            limiter.admit(Policy::Requests, late, l, 150).await
+        ));
+        assert_eq!(limiter.leases.lock().unwrap().held.len(), PRUNE_AT);
+        // At 162, what was last used at 100 has been idle a whole window (61 slots).
         let _ = limiter
             .admit(Policy::Requests, Uuid::now_v7(), l, 162)
             .await;
         let leases = limiter.leases.lock().unwrap();
-        assert_eq!(leases.held.len(), 2, "the active key and the new one");
+        assert_eq!(leases.held.len(), 3, "the two used at 150 and the new one");
+        assert!(leases.held.contains_key(&(Policy::Requests, active)));
         assert_eq!(leases.sweep_at, PRUNE_AT);
     }
 
