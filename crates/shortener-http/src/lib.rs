@@ -11,6 +11,7 @@ mod auth;
 pub mod client_address;
 pub mod config;
 mod error;
+mod export;
 mod extract;
 mod links;
 mod ops;

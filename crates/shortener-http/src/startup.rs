@@ -20,7 +20,7 @@ use url::Url;
 use crate::config::Settings;
 use crate::rate_limit::{self, Limits};
 use crate::redirect::{self, Redirector};
-use crate::{ProcessError, admin, audit_log, auth, extract, links, ops};
+use crate::{ProcessError, admin, audit_log, auth, export, extract, links, ops};
 
 /// What every handler shares. Built once at start.
 pub struct State {
@@ -290,6 +290,7 @@ pub async fn start(
             .configure(ops::routes)
             .service(
                 api_chain(web::scope("/api/v1"))
+                    .configure(export::api_routes)
                     .configure(links::api_routes)
                     .configure(audit_log::api_routes),
             )

@@ -78,6 +78,7 @@ impl Http {
             .and_then(|s| s.parse().ok())
             .with_context(|| format!("bad status line {line:?}"))?;
         let mut length = None;
+        let mut chunked = false;
         let mut keep_alive = line.starts_with("HTTP/1.1");
         loop {
             line.clear();
@@ -97,10 +98,17 @@ impl Http {
             } else if name.eq_ignore_ascii_case("connection") {
                 keep_alive = !value.eq_ignore_ascii_case("close");
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                bail!("chunked answers are not supported by this client");
+                if !value.eq_ignore_ascii_case("chunked") {
+                    bail!("transfer-encoding {value:?} is not supported by this client");
+                }
+                chunked = true;
             }
         }
         let mut answer = Vec::new();
+        if chunked {
+            read_chunks(conn, &mut answer)?;
+            return Ok((status, answer, keep_alive));
+        }
         match length {
             Some(n) => {
                 answer.resize(n, 0);
@@ -113,6 +121,31 @@ impl Http {
             }
         }
         Ok((status, answer, keep_alive))
+    }
+}
+
+/// A chunked body (streamed answers: the export), without trailers.
+fn read_chunks(conn: &mut impl BufRead, answer: &mut Vec<u8>) -> Result<()> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if conn.read_line(&mut line)? == 0 {
+            bail!("the server closed the connection in a chunked body");
+        }
+        let size = line.trim_end().split(';').next().unwrap_or("");
+        let size =
+            usize::from_str_radix(size, 16).with_context(|| format!("bad chunk size {line:?}"))?;
+        if size == 0 {
+            // The empty line after the last chunk.
+            line.clear();
+            conn.read_line(&mut line)?;
+            return Ok(());
+        }
+        let start = answer.len();
+        answer.resize(start + size, 0);
+        conn.read_exact(&mut answer[start..])?;
+        line.clear();
+        conn.read_line(&mut line)?;
     }
 }
 
@@ -191,5 +224,27 @@ mod tests {
         assert!(requests[0].ends_with("Content-Length: 7\r\n\r\n{\"a\":1}"));
         assert!(requests[1].starts_with("GET /abc HTTP/1.1\r\n"));
         assert!(!requests[1].contains("Authorization"));
+    }
+
+    #[test]
+    fn chunked_answers_are_read_whole_and_the_connection_kept() {
+        let (addr, server) = serve(vec![vec![
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ncode,\r\nb;ext=1\r\nurl\nabc,xyz\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ]]);
+        let mut http = Http::new(addr);
+        assert_eq!(
+            http.request("GET", "/export", None, None).unwrap(),
+            (200, b"code,url\nabc,xyz".to_vec())
+        );
+        assert_eq!(
+            http.request("GET", "/next", None, None).unwrap(),
+            (200, b"ok".to_vec())
+        );
+        assert_eq!(
+            server.join().unwrap().len(),
+            2,
+            "one connection, two requests"
+        );
     }
 }

@@ -103,9 +103,18 @@ impl Server {
 
     /// Resident memory (`VmRSS`), in bytes.
     pub fn rss(&self) -> Result<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    /// Peak resident memory since start (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> Result<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> Result<u64> {
         let path = format!("/proc/{}/status", self.pid());
         let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        parse_rss(&status).with_context(|| format!("no VmRSS in {path}"))
+        parse_kib(&status, field).with_context(|| format!("no {field} in {path}"))
     }
 
     /// SIGTERM first (the service drains, writes its clicks and exits); SIGKILL if it is
@@ -141,10 +150,10 @@ impl Drop for Server {
     }
 }
 
-fn parse_rss(status: &str) -> Option<u64> {
+fn parse_kib(status: &str, field: &str) -> Option<u64> {
     let kib: u64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .split_whitespace()
         .next()?
         .parse()
@@ -159,8 +168,9 @@ mod tests {
     #[test]
     fn rss_is_read_from_proc_status() {
         let status = "Name:\tshortener\nVmPeak:\t  900 kB\nVmRSS:\t   20480 kB\n";
-        assert_eq!(parse_rss(status), Some(20480 * 1024));
-        assert_eq!(parse_rss("Name:\tx\n"), None);
+        assert_eq!(parse_kib(status, "VmRSS:"), Some(20480 * 1024));
+        assert_eq!(parse_kib(status, "VmPeak:"), Some(900 * 1024));
+        assert_eq!(parse_kib("Name:\tx\n", "VmRSS:"), None);
     }
 
     #[test]

@@ -39,22 +39,46 @@ pub struct Shape {
     /// Page read latency.
     pub p50: Duration,
     pub p90: Duration,
+    /// Whether the journal can stand at this size (the 50 ms target applies), or only
+    /// pass through it while a fold runs.
+    pub target: bool,
 }
 
-/// Every shape, the empty journal first.
+/// Every shape, the empty journal first; then the export.
 pub struct ClickReads {
     pub shapes: Vec<Shape>,
+    pub export: Export,
 }
 
-/// Journal shapes: (name, batches, random entries per bucket row).
-const SHAPES: [(&str, u64, u64); 4] = [
-    ("journal empty (all folded): the baseline", 0, 0),
-    ("at the entry limit: 60 batches x 1 024 rows x 98", 60, 98),
-    ("at the row limit: 64 batches x 1 024 rows x 2", 64, 2),
+/// `GET /api/v1/links/export` of [`EXPORTED`] links (issue #15): streamed, so the
+/// service's peak memory should not grow with the account.
+pub struct Export {
+    pub rows: u64,
+    pub bytes: u64,
+    pub took: Duration,
+    /// The service's peak resident memory before the export and after it.
+    pub peak_before: u64,
+    pub peak_after: u64,
+}
+
+/// Links in the exported account.
+pub const EXPORTED: u64 = 100_000;
+
+/// Journal shapes: (name, batches, random entries per bucket row, target applies).
+const SHAPES: [(&str, u64, u64, bool); 4] = [
+    ("journal empty (all folded): the baseline", 0, 0, true),
+    (
+        "at the entry limit: 60 batches x 1 024 rows x 98",
+        60,
+        98,
+        true,
+    ),
+    ("at the row limit: 64 batches x 1 024 rows x 2", 64, 2, true),
     (
         "twice the entry limit: 120 batches x 1 024 rows x 98",
         120,
         98,
+        false,
     ),
 ];
 
@@ -86,7 +110,7 @@ pub fn measure(pg: &Cluster, bins: &Binaries, work: &Path) -> Result<ClickReads>
         "CREATE TABLE bench_page AS SELECT id FROM shortener.links; ANALYZE bench_page",
     )?;
     let mut shapes = Vec::new();
-    for (name, batches, random) in SHAPES {
+    for (name, batches, random, target) in SHAPES {
         fill(pg, batches, random)?;
         let counted = pg.psql(
             DB,
@@ -127,6 +151,7 @@ pub fn measure(pg: &Cluster, bins: &Binaries, work: &Path) -> Result<ClickReads>
             entries,
             p50: times[times.len() / 2],
             p90: times[times.len() * 9 / 10],
+            target,
         };
         println!(
             "    {name}: {rows} rows, {entries} entries: p50 {:.1} ms, p90 {:.1} ms",
@@ -135,8 +160,9 @@ pub fn measure(pg: &Cluster, bins: &Binaries, work: &Path) -> Result<ClickReads>
         );
         shapes.push(shape);
     }
+    let export = export(pg, &service, &key)?;
     drop(service);
-    Ok(ClickReads { shapes })
+    Ok(ClickReads { shapes, export })
 }
 
 /// Empties the journal and writes `batches` batches of 1 024 bucket rows, each with
@@ -163,4 +189,51 @@ fn fill(pg: &Cluster, batches: u64, random: u64) -> Result<()> {
     )?;
     pg.psql(DB, "VACUUM ANALYZE shortener.click_journal")?;
     Ok(())
+}
+
+/// Fills the account to [`EXPORTED`] links and exports them.
+fn export(pg: &Cluster, service: &Service, key: &str) -> Result<Export> {
+    println!("==> export: GET /api/v1/links/export of {EXPORTED} links");
+    pg.psql(DB, "TRUNCATE shortener.click_journal")?;
+    pg.psql(
+        DB,
+        &format!(
+            "INSERT INTO shortener.links (id, code, account_id, target, created_at) \
+             SELECT gen_random_uuid(), 'exp' || n, (SELECT account_id FROM shortener.links LIMIT 1), \
+                    'https://example.com/export/' || n, now() \
+             FROM generate_series(1, {}) AS n",
+            EXPORTED - PAGE as u64
+        ),
+    )?;
+    pg.psql(DB, "VACUUM ANALYZE shortener.links")?;
+    let peak_before = service.peak_rss()?;
+    let started = Instant::now();
+    let (status, body) =
+        Http::new(service.addr()).request("GET", "/api/v1/links/export", Some(key), None)?;
+    let took = started.elapsed();
+    if status != 200 {
+        bail!(
+            "GET /api/v1/links/export: {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let rows = body.iter().filter(|b| **b == b'\n').count() as u64 - 1;
+    if rows != EXPORTED {
+        bail!("the export has {rows} rows, not {EXPORTED}");
+    }
+    let export = Export {
+        rows,
+        bytes: body.len() as u64,
+        took,
+        peak_before,
+        peak_after: service.peak_rss()?,
+    };
+    println!(
+        "    {rows} rows, {} bytes in {:.2?}; service peak RSS {:.1} MB before, {:.1} MB after",
+        export.bytes,
+        took,
+        peak_before as f64 / 1e6,
+        export.peak_after as f64 / 1e6
+    );
+    Ok(export)
 }

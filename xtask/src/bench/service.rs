@@ -77,6 +77,11 @@ impl Service {
         self.server.rss()
     }
 
+    /// Peak resident memory since start, in bytes.
+    pub fn peak_rss(&self) -> Result<u64> {
+        self.server.peak_rss()
+    }
+
     /// The end of its log, for error messages.
     pub fn log_tail(&self) -> String {
         self.server.log_tail()

@@ -8,6 +8,7 @@ mod audit;
 mod cache;
 mod cli;
 mod clicks;
+mod export;
 mod inputs;
 mod links;
 mod rate_limits;
