@@ -13,6 +13,7 @@ pub mod config;
 mod error;
 mod export;
 mod extract;
+pub mod import;
 mod links;
 mod ops;
 mod page;
