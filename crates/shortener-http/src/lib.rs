@@ -8,10 +8,12 @@
 mod admin;
 pub mod audit_log;
 mod auth;
+mod bulk;
 pub mod client_address;
 pub mod config;
 mod error;
 mod extract;
+mod idempotency;
 mod links;
 mod ops;
 mod page;
@@ -23,4 +25,4 @@ pub mod tail;
 pub mod telemetry;
 
 pub use error::{Error, ProcessError};
-pub use startup::{Background, DatabaseUrls, Running, State, start};
+pub use startup::{Background, DatabaseUrls, Running, State, prune_idempotency_keys, start};

@@ -5,9 +5,11 @@
 
 mod admin;
 mod audit;
+mod bulk;
 mod cache;
 mod cli;
 mod clicks;
+mod idempotency;
 mod inputs;
 mod links;
 mod rate_limits;
