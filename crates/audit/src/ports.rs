@@ -18,6 +18,20 @@ pub trait AuditRecorder: Send {
 
     /// Appends `entry`; it becomes visible when the surrounding transaction commits.
     fn record(&mut self, entry: AuditEntry) -> BoxFuture<'_, Result<(), Self::Error>>;
+
+    /// Appends every entry of `entries`, in order. Implementations write them in one go
+    /// where they can (a bulk create records up to a thousand).
+    fn record_all(&mut self, entries: Vec<AuditEntry>) -> BoxFuture<'_, Result<(), Self::Error>>
+    where
+        Self::Error: Send,
+    {
+        Box::pin(async move {
+            for entry in entries {
+                self.record(entry).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// One read of the log: which entries, from where, how many.

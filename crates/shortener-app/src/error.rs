@@ -65,6 +65,12 @@ pub enum AppError {
         /// Whole seconds until it has room again.
         retry_after_secs: u32,
     },
+    /// An `Idempotency-Key` was sent again with a different request.
+    #[error("this Idempotency-Key was first used with a different request")]
+    IdempotencyConflict,
+    /// An `Idempotency-Key` was sent again while its first request is still running.
+    #[error("a request with this Idempotency-Key is still running; retry when it has answered")]
+    IdempotencyInProgress,
     /// A dependency (the database) could not answer in time; retrying may help. Says
     /// only what its cause says.
     #[error(transparent)]
@@ -106,6 +112,19 @@ impl AppError {
     /// A dependency is unavailable, because of `cause`.
     pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         AppError::Unavailable(Arc::from(cause.into()))
+    }
+
+    /// Whether this is the final answer to the request it refuses, the same however often
+    /// the request is sent: not a failure of ours or of a dependency (those may pass), so
+    /// an idempotency key records it.
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            AppError::Unavailable(_)
+                | AppError::Internal { .. }
+                | AppError::RateLimited { .. }
+                | AppError::IdempotencyInProgress
+        )
     }
 
     /// A broken invariant with nothing underneath.

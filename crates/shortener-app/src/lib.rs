@@ -14,6 +14,7 @@ mod audit_log;
 mod clicks;
 mod clock;
 mod error;
+mod idempotency;
 mod keys;
 mod links;
 mod page;
@@ -34,12 +35,14 @@ pub use clicks::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AppError, Cause, Chain};
+pub use idempotency::{Answer, IdempotencyKey, KEEP_KEYS};
 pub use keys::{Authenticator, IssuedKey, KeyOnFile, KeyOwner, Principal, StoredKey};
-pub use links::{DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};
+pub use links::{BULK_LIMIT, DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};
 pub use page::{Page, PageRequest};
 pub use ports::{
-    AccountStore, AccountWrites, Inserted, KeyStore, KeyWrites, LinkStore, LinkWrites, Revoked,
-    SubscriptionStore, SubscriptionWrites, Tx, UnitOfWork,
+    AccountStore, AccountWrites, IdempotencyWrites, Inserted, KeyStore, KeyWrites, LinkStore,
+    LinkWrites, Recorded, Revoked, Rewind, Stored, SubscriptionStore, SubscriptionWrites, Tx,
+    UnitOfWork,
 };
 pub use rate_limit::{AddressLimiter, KeyLimiter, MAX_LEASE, RateLedger, Take, Taken};
 pub use redirect::{Anonymous, Followed, Redirects, ResolveCache, Resolved, Visitor};

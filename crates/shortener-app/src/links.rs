@@ -9,13 +9,17 @@ use subscriptions::Plans;
 
 use audit::{Action, Actor, Changes, Value};
 
+use crate::idempotency::{self, Once};
 use crate::{
-    AppError, Clock, Inserted, LinkStore, Page, PageRequest, ResolveCache, UnitOfWork, audit_log,
+    Answer, AppError, Clock, IdempotencyKey, Inserted, LinkStore, Page, PageRequest, Recorded,
+    ResolveCache, Tx, UnitOfWork, audit_log,
 };
 
 /// Random codes collide with probability n / 62^7; five draws in a row failing means
 /// something other than bad luck is wrong.
 const GENERATE_ATTEMPTS: usize = 5;
+/// The most links one bulk create may ask for.
+pub const BULK_LIMIT: usize = 1000;
 /// The longest stats window, so one request cannot ask for a century of rows.
 pub const MAX_STATS_DAYS: u32 = 366;
 
@@ -116,6 +120,16 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
         Ok(expires_at)
     }
 
+    /// Validates a create request: everything that can be decided without the database.
+    /// The single and the bulk create both start here, so their rules cannot drift.
+    fn prepare(&self, req: NewLink, now: DateTime<Utc>) -> Result<Prepared, AppError> {
+        Ok(Prepared {
+            target: TargetUrl::parse(&req.url, &self.policy)?,
+            custom: req.code.as_deref().map(ShortCode::parse).transpose()?,
+            expires_at: self.future_expiry(req.expires_at, now)?,
+        })
+    }
+
     /// Shortens a URL for `account`. A custom code that is taken is a conflict; a generated
     /// one that collides is silently drawn again.
     ///
@@ -125,73 +139,148 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
     /// back.
     pub async fn create(&self, account: AccountId, req: NewLink) -> Result<Link, AppError> {
         let now = self.clock.now();
-        let target = TargetUrl::parse(&req.url, &self.policy)?;
-        let custom = req.code.as_deref().map(ShortCode::parse).transpose()?;
-        let expires_at = self.future_expiry(req.expires_at, now)?;
-        let attempts = if custom.is_some() {
-            1
-        } else {
-            GENERATE_ATTEMPTS
-        };
-        for _ in 0..attempts {
-            let link = Link {
-                id: LinkId::new(),
-                code: custom.clone().unwrap_or_else(ShortCode::random),
-                account_id: account,
-                target: target.clone(),
-                created_at: now,
-                expires_at,
-                clicks: 0,
-            };
-            let plans = self.plans.clone();
-            let custom_code = custom.is_some();
-            let created = self
-                .store
-                .run(move |tx| {
-                    Box::pin(async move {
-                        let sub = tx
-                            .subscription_for_share(account)
-                            .await?
-                            .ok_or_else(|| AppError::internal("account without a subscription"))?;
-                        let allowance = sub.subscription.may_create(now, &plans, custom_code)?;
-                        if tx.insert_link(&link).await? == Inserted::CodeTaken {
-                            return Err(AppError::CodeTaken(link.code.to_string()));
-                        }
-                        tx.record(audit_log::entry(
-                            now,
-                            Actor::Account(account.as_uuid()),
-                            Action::LinkCreated,
-                            link.code.as_str(),
-                            account,
-                            Changes::created(&audit_log::link_fields(&link)),
-                        ))
-                        .await?;
-                        // Last, so the account's counter row (which every create of the
-                        // account queues on) is held only until the commit right after.
-                        if !tx.take_allowance(account, month_of(now), allowance).await? {
-                            return Err(AppError::QuotaExceeded(format!(
-                                "this month's allowance of {allowance} links is used up"
-                            )));
-                        }
-                        Ok(link)
-                    })
-                })
-                .await;
-            if let Ok(link) = &created {
-                // A miss cached here for this code (a custom one, probed before it existed)
-                // is wrong now; other instances stop believing theirs within a second.
-                self.cache.invalidate(link.code.as_str());
-            }
-            match created {
-                Err(AppError::CodeTaken(code)) if custom.is_none() => {
-                    tracing::warn!(%code, "generated code collided; drawing again");
-                }
-                other => return other,
-            }
+        let prepared = self.prepare(req, now)?;
+        let plans = self.plans.clone();
+        let created = self
+            .store
+            .run(move |tx| Box::pin(create_in(tx, account, prepared, plans, now)))
+            .await;
+        if let Ok(link) = &created {
+            // A miss cached here for this code (a custom one, probed before it existed)
+            // is wrong now; other instances stop believing theirs within a second.
+            self.cache.invalidate(link.code.as_str());
         }
-        Err(AppError::internal(format!(
-            "{GENERATE_ATTEMPTS} generated codes in a row were taken"
-        )))
+        created
+    }
+
+    /// [`Self::create`] under an idempotency key: the first request with `key` creates
+    /// (or is refused) and `render`'s answer to it is recorded in the same transaction;
+    /// a retry with the same request gets that answer back. Validation runs inside, so a
+    /// refused request is answered the same way every time.
+    pub async fn create_once<R>(
+        &self,
+        account: AccountId,
+        req: NewLink,
+        key: IdempotencyKey,
+        render: R,
+    ) -> Result<Answer, AppError>
+    where
+        R: FnOnce(&Result<Link, AppError>) -> Recorded + Send + 'static,
+    {
+        let now = self.clock.now();
+        let prepared = self.prepare(req, now);
+        let plans = self.plans.clone();
+        let done = idempotency::once(
+            &self.store,
+            account,
+            key,
+            now,
+            move |tx| Box::pin(async move { create_in(tx, account, prepared?, plans, now).await }),
+            render,
+        )
+        .await?;
+        Ok(match done {
+            Once::Ran(outcome, recorded) => {
+                if let Ok(link) = &outcome {
+                    self.cache.invalidate(link.code.as_str());
+                }
+                Answer {
+                    recorded,
+                    replayed: false,
+                }
+            }
+            Once::Replayed(recorded) => Answer {
+                recorded,
+                replayed: true,
+            },
+        })
+    }
+
+    /// Shortens up to [`BULK_LIMIT`] URLs for `account` in one transaction: one result per
+    /// request, in order. An item that breaks a rule (the single create's, plus a custom
+    /// code used earlier in the same request) is refused on its own and creates nothing;
+    /// the others are created together, each with its `link.created` entry. The request as
+    /// a whole is refused (nothing created) when the subscription is inactive, or when the
+    /// month's allowance cannot cover every item that would be created.
+    pub async fn create_many(
+        &self,
+        account: AccountId,
+        reqs: Vec<NewLink>,
+    ) -> Result<Vec<Result<Link, AppError>>, AppError> {
+        let now = self.clock.now();
+        let prepared = self.prepare_many(reqs, now)?;
+        let plans = self.plans.clone();
+        let created = self
+            .store
+            .run(move |tx| Box::pin(create_many_in(tx, account, prepared, plans, now)))
+            .await;
+        if let Ok(items) = &created {
+            self.invalidate_created(items);
+        }
+        created
+    }
+
+    /// [`Self::create_many`] under an idempotency key, as [`Self::create_once`] is.
+    pub async fn create_many_once<R>(
+        &self,
+        account: AccountId,
+        reqs: Vec<NewLink>,
+        key: IdempotencyKey,
+        render: R,
+    ) -> Result<Answer, AppError>
+    where
+        R: FnOnce(&Result<Vec<Result<Link, AppError>>, AppError>) -> Recorded + Send + 'static,
+    {
+        let now = self.clock.now();
+        let prepared = self.prepare_many(reqs, now);
+        let plans = self.plans.clone();
+        let done = idempotency::once(
+            &self.store,
+            account,
+            key,
+            now,
+            move |tx| {
+                Box::pin(async move { create_many_in(tx, account, prepared?, plans, now).await })
+            },
+            render,
+        )
+        .await?;
+        Ok(match done {
+            Once::Ran(outcome, recorded) => {
+                if let Ok(items) = &outcome {
+                    self.invalidate_created(items);
+                }
+                Answer {
+                    recorded,
+                    replayed: false,
+                }
+            }
+            Once::Replayed(recorded) => Answer {
+                recorded,
+                replayed: true,
+            },
+        })
+    }
+
+    /// Validates each item of a bulk create on its own; the count is the request's.
+    fn prepare_many(
+        &self,
+        reqs: Vec<NewLink>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<Prepared, AppError>>, AppError> {
+        if !(1..=BULK_LIMIT).contains(&reqs.len()) {
+            return Err(AppError::Validation(format!(
+                "links must hold 1 to {BULK_LIMIT} items, not {}",
+                reqs.len()
+            )));
+        }
+        Ok(reqs.into_iter().map(|r| self.prepare(r, now)).collect())
+    }
+
+    fn invalidate_created(&self, items: &[Result<Link, AppError>]) {
+        for link in items.iter().flatten() {
+            self.cache.invalidate(link.code.as_str());
+        }
     }
 
     /// One of `account`'s live links. Another account's link is `NotFound`, exactly like a
@@ -340,6 +429,187 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
     }
 }
 
+/// A create request that passed validation.
+#[derive(Debug, Clone)]
+struct Prepared {
+    target: TargetUrl,
+    custom: Option<ShortCode>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl Prepared {
+    /// The link it makes: its custom code, or a freshly drawn one.
+    fn link(&self, account: AccountId, now: DateTime<Utc>) -> Link {
+        Link {
+            id: LinkId::new(),
+            code: self.custom.clone().unwrap_or_else(ShortCode::random),
+            account_id: account,
+            target: self.target.clone(),
+            created_at: now,
+            expires_at: self.expires_at,
+            clicks: 0,
+        }
+    }
+}
+
+/// `link.created` for `link`, made by its account.
+fn created_entry(link: &Link, now: DateTime<Utc>) -> audit::AuditEntry {
+    audit_log::entry(
+        now,
+        Actor::Account(link.account_id.as_uuid()),
+        Action::LinkCreated,
+        link.code.as_str(),
+        link.account_id,
+        Changes::created(&audit_log::link_fields(link)),
+    )
+}
+
+/// The single create's transaction. A generated code that collides is drawn again here:
+/// the insert that found it taken wrote nothing.
+async fn create_in(
+    tx: &mut dyn Tx,
+    account: AccountId,
+    prepared: Prepared,
+    plans: Arc<Plans>,
+    now: DateTime<Utc>,
+) -> Result<Link, AppError> {
+    let sub = tx
+        .subscription_for_share(account)
+        .await?
+        .ok_or_else(|| AppError::internal("account without a subscription"))?;
+    let allowance = sub
+        .subscription
+        .may_create(now, &plans, prepared.custom.is_some())?;
+    let mut attempts = 0;
+    let link = loop {
+        let link = prepared.link(account, now);
+        if tx.insert_link(&link).await? == Inserted::Created {
+            break link;
+        }
+        if prepared.custom.is_some() {
+            return Err(AppError::CodeTaken(link.code.to_string()));
+        }
+        attempts += 1;
+        if attempts == GENERATE_ATTEMPTS {
+            return Err(AppError::internal(format!(
+                "{GENERATE_ATTEMPTS} generated codes in a row were taken"
+            )));
+        }
+        tracing::warn!(code = %link.code, "generated code collided; drawing again");
+    };
+    tx.record(created_entry(&link, now)).await?;
+    // Last, so the account's counter row (which every create of the account queues on)
+    // is held only until the commit right after.
+    if !tx
+        .take_allowance(account, month_of(now), allowance, 1)
+        .await?
+    {
+        return Err(AppError::QuotaExceeded(format!(
+            "this month's allowance of {allowance} links is used up"
+        )));
+    }
+    Ok(link)
+}
+
+/// The bulk create's transaction: the subscription once, every valid item's link in one
+/// insert (then again for the generated codes that collided), their entries in one
+/// more, and the allowance for all of them at once, last.
+async fn create_many_in(
+    tx: &mut dyn Tx,
+    account: AccountId,
+    prepared: Vec<Result<Prepared, AppError>>,
+    plans: Arc<Plans>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Result<Link, AppError>>, AppError> {
+    let sub = tx
+        .subscription_for_share(account)
+        .await?
+        .ok_or_else(|| AppError::internal("account without a subscription"))?;
+    // Inactive (or an allowance of nothing) refuses the whole request.
+    let allowance = sub.subscription.may_create(now, &plans, false)?;
+    // A plan without custom codes refuses each item that has one.
+    let customs = sub
+        .subscription
+        .may_create(now, &plans, true)
+        .map_err(AppError::from);
+    let mut seen = std::collections::HashSet::new();
+    let mut results: Vec<Result<Option<Link>, AppError>> = Vec::with_capacity(prepared.len());
+    let mut pending: Vec<(usize, Link)> = Vec::new();
+    for (i, item) in prepared.iter().enumerate() {
+        let check = item.clone().and_then(|p| {
+            if let Some(code) = &p.custom {
+                customs.clone()?;
+                if !seen.insert(code.clone()) {
+                    return Err(AppError::CodeTaken(code.to_string()));
+                }
+            }
+            Ok(p)
+        });
+        results.push(check.map(|p| {
+            pending.push((i, p.link(account, now)));
+            None
+        }));
+    }
+    for attempt in 1..=GENERATE_ATTEMPTS {
+        if pending.is_empty() {
+            break;
+        }
+        let links: Vec<Link> = pending.iter().map(|(_, l)| l.clone()).collect();
+        let inserted: std::collections::HashSet<LinkId> =
+            tx.insert_links(&links).await?.into_iter().collect();
+        let mut again = Vec::new();
+        for (i, link) in pending {
+            let custom = prepared[i].as_ref().is_ok_and(|p| p.custom.is_some());
+            if inserted.contains(&link.id) {
+                results[i] = Ok(Some(link));
+            } else if custom {
+                results[i] = Err(AppError::CodeTaken(link.code.to_string()));
+            } else if attempt == GENERATE_ATTEMPTS {
+                return Err(AppError::internal(format!(
+                    "{GENERATE_ATTEMPTS} generated codes in a row were taken"
+                )));
+            } else {
+                tracing::warn!(code = %link.code, "generated code collided; drawing again");
+                again.push((
+                    i,
+                    Link {
+                        code: ShortCode::random(),
+                        ..link
+                    },
+                ));
+            }
+        }
+        pending = again;
+    }
+    let created: Vec<&Link> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok()?.as_ref())
+        .collect();
+    if !created.is_empty() {
+        let units = created.len() as u64;
+        tx.record_all(created.iter().map(|l| created_entry(l, now)).collect())
+            .await?;
+        if !tx
+            .take_allowance(account, month_of(now), allowance, units)
+            .await?
+        {
+            return Err(AppError::QuotaExceeded(format!(
+                "this month's allowance of {allowance} links cannot cover {units} more"
+            )));
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(Some(link)) => Ok(Ok(link)),
+            Ok(None) => Err(AppError::internal(
+                "a bulk item was neither created nor refused",
+            )),
+            Err(e) => Ok(Err(e)),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,5 +689,172 @@ mod tests {
         clicks.flush().await;
         assert_eq!(links.get(account.id, second).await.unwrap().clicks, 3);
         assert_eq!(links.get(account.id, first).await.unwrap().clicks, 0);
+    }
+
+    fn plans(links_per_month: u64) -> Plans {
+        let trial = subscriptions::Plan {
+            links_per_month,
+            custom_codes: true,
+            ..subscriptions::Plan::default_for(subscriptions::PlanName::Trial)
+        };
+        Plans::default().with(trial)
+    }
+
+    fn new(url: &str, code: Option<&str>) -> NewLink {
+        NewLink {
+            url: url.to_owned(),
+            code: code.map(str::to_owned),
+            expires_at: None,
+        }
+    }
+
+    fn created(store: &MemoryStore) -> usize {
+        let s = store.snapshot();
+        let entries = s
+            .audit
+            .iter()
+            .filter(|e| e.action == Action::LinkCreated)
+            .count();
+        assert_eq!(entries, s.links.len(), "one entry per link");
+        s.links.len()
+    }
+
+    #[tokio::test]
+    async fn bulk_items_are_answered_one_by_one_in_order() {
+        let Services {
+            store,
+            clock,
+            accounts,
+            links,
+            admin,
+            ..
+        } = Services::with_plans(plans(100));
+        let account = accounts.create(admin, "Acme").await.unwrap().account.id;
+        links
+            .create(account, new("https://a.example/", Some("taken")))
+            .await
+            .unwrap();
+        let past = NewLink {
+            expires_at: Some(clock.now() - chrono::Duration::hours(1)),
+            ..new("https://a.example/", None)
+        };
+        let items = links
+            .create_many(
+                account,
+                vec![
+                    new("https://a.example/1", None),
+                    new("not a url", None),
+                    new("https://a.example/2", Some("mine")),
+                    new("https://a.example/3", Some("mine")),
+                    new("https://a.example/4", Some("taken")),
+                    past,
+                    new("https://a.example/5", Some("x")),
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(items[0].is_ok());
+        assert!(matches!(items[1], Err(AppError::Domain(_))));
+        assert_eq!(items[2].as_ref().unwrap().code.as_str(), "mine");
+        assert!(matches!(&items[3], Err(AppError::CodeTaken(c)) if c == "mine"));
+        assert!(matches!(&items[4], Err(AppError::CodeTaken(c)) if c == "taken"));
+        assert!(matches!(items[5], Err(AppError::Validation(_))));
+        assert!(matches!(items[6], Err(AppError::Domain(_))));
+        assert_eq!(created(&store), 3);
+    }
+
+    #[tokio::test]
+    async fn bulk_creates_nothing_when_the_allowance_cannot_cover_it() {
+        let Services {
+            store,
+            accounts,
+            links,
+            admin,
+            ..
+        } = Services::with_plans(plans(3));
+        let account = accounts.create(admin, "Acme").await.unwrap().account.id;
+        links
+            .create(account, new("https://a.example/", None))
+            .await
+            .unwrap();
+        let three = (0..3)
+            .map(|i| new(&format!("https://a.example/{i}"), None))
+            .collect();
+        let refused = links.create_many(account, three).await;
+        assert!(
+            matches!(refused, Err(AppError::QuotaExceeded(_))),
+            "{refused:?}"
+        );
+        assert_eq!(created(&store), 1);
+        let two = (0..2)
+            .map(|i| new(&format!("https://a.example/{i}"), None))
+            .collect();
+        assert!(links.create_many(account, two).await.is_ok());
+        assert_eq!(created(&store), 3);
+        assert!(matches!(
+            links.create_many(account, vec![]).await,
+            Err(AppError::Validation(_))
+        ));
+    }
+
+    fn render(outcome: &Result<Link, AppError>) -> Recorded {
+        match outcome {
+            Ok(link) => Recorded {
+                status: 201,
+                body: link.code.to_string(),
+            },
+            Err(e) => Recorded {
+                status: 400,
+                body: e.to_string(),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_answers_its_request_once_and_records_refusals_without_their_writes() {
+        let Services {
+            store,
+            accounts,
+            links,
+            admin,
+            ..
+        } = Services::with_plans(plans(1));
+        let account = accounts.create(admin, "Acme").await.unwrap().account.id;
+        let key = |body: &str| IdempotencyKey::new("k1", body.as_bytes()).unwrap();
+        let first = links
+            .create_once(account, new("https://a.example/", None), key("a"), render)
+            .await
+            .unwrap();
+        assert!(!first.replayed);
+        let again = links
+            .create_once(account, new("https://a.example/", None), key("a"), render)
+            .await
+            .unwrap();
+        assert_eq!((again.recorded, again.replayed), (first.recorded, true));
+        assert!(matches!(
+            links
+                .create_once(account, new("https://b.example/", None), key("b"), render)
+                .await,
+            Err(AppError::IdempotencyConflict)
+        ));
+        assert_eq!(created(&store), 1);
+
+        // The allowance (one) is used up: the refusal is recorded, the link it inserted
+        // before the allowance said no is rewound.
+        let other = |body: &str| IdempotencyKey::new("k2", body.as_bytes()).unwrap();
+        let refused = links
+            .create_once(account, new("https://c.example/", None), other("c"), render)
+            .await
+            .unwrap();
+        assert_eq!(refused.recorded.status, 400);
+        assert_eq!(created(&store), 1);
+        let replayed = links
+            .create_once(account, new("https://c.example/", None), other("c"), render)
+            .await
+            .unwrap();
+        assert_eq!(
+            (replayed.recorded, replayed.replayed),
+            (refused.recorded, true)
+        );
     }
 }

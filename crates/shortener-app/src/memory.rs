@@ -14,20 +14,23 @@ use chrono::{DateTime, NaiveDate, Utc};
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State as SubState, Subscription, Versioned};
 
+use crate::Stored;
 use crate::{
-    AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, Inserted,
-    KeyOnFile, KeyOwner, KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest, Revoked,
-    StoredKey, SubscriptionStore, SubscriptionWrites, Tx, Unfolded, UnitOfWork,
+    AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, IdempotencyWrites,
+    Inserted, KeyOnFile, KeyOwner, KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest,
+    Recorded, Revoked, Rewind, StoredKey, SubscriptionStore, SubscriptionWrites, Tx, Unfolded,
+    UnitOfWork,
 };
 
 #[derive(Default, Clone)]
 pub struct State {
-    links: Vec<(Link, bool)>,
+    pub links: Vec<(Link, bool)>,
     daily: HashMap<(LinkId, NaiveDate), i64>,
     accounts: Vec<AccountView>,
     keys: Vec<StoredKey>,
     usage: HashMap<(AccountId, NaiveDate), u64>,
     click_batches: std::collections::HashSet<uuid::Uuid>,
+    answers: HashMap<(AccountId, String), ([u8; 32], Recorded)>,
     pub audit: Vec<AuditEntry>,
 }
 
@@ -46,8 +49,8 @@ impl MemoryStore {
     }
 }
 
-/// The state a unit of work changes; committed by swapping it in.
-pub struct MemoryTx(State);
+/// The state a unit of work changes, committed by swapping it in; and its mark.
+pub struct MemoryTx(State, Option<State>);
 
 impl UnitOfWork for MemoryStore {
     async fn run<T, F>(&self, work: F) -> Result<T, AppError>
@@ -55,7 +58,7 @@ impl UnitOfWork for MemoryStore {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, AppError>> + Send + 'static,
     {
-        let mut tx = MemoryTx(self.snapshot());
+        let mut tx = MemoryTx(self.snapshot(), None);
         let out = work(&mut tx).await?;
         *self.0.lock().unwrap() = tx.0;
         Ok(out)
@@ -74,6 +77,21 @@ impl LinkWrites for MemoryTx {
         }
         s.links.push((link.clone(), false));
         ready(Ok(Inserted::Created))
+    }
+
+    fn insert_links<'a>(
+        &'a mut self,
+        links: &'a [Link],
+    ) -> BoxFuture<'a, Result<Vec<LinkId>, AppError>> {
+        let mut ids = Vec::new();
+        for link in links {
+            let s = &mut self.0;
+            if !s.links.iter().any(|(l, _)| l.code == link.code) {
+                s.links.push((link.clone(), false));
+                ids.push(link.id);
+            }
+        }
+        ready(Ok(ids))
     }
 
     fn link_for_update<'a>(
@@ -211,13 +229,64 @@ impl SubscriptionWrites for MemoryTx {
         account: AccountId,
         month: NaiveDate,
         allowance: u64,
+        units: u64,
     ) -> BoxFuture<'_, Result<bool, AppError>> {
         let used = self.0.usage.entry((account, month)).or_default();
-        let taken = *used < allowance;
+        let taken = *used + units <= allowance;
         if taken {
-            *used += 1;
+            *used += units;
         }
         ready(Ok(taken))
+    }
+}
+
+impl Rewind for MemoryTx {
+    fn mark(&mut self) -> BoxFuture<'_, Result<(), AppError>> {
+        self.1 = Some(self.0.clone());
+        ready(Ok(()))
+    }
+
+    fn rewind(&mut self) -> BoxFuture<'_, Result<(), AppError>> {
+        match &self.1 {
+            Some(marked) => {
+                self.0 = marked.clone();
+                ready(Ok(()))
+            }
+            None => ready(Err(AppError::internal("rewind without a mark"))),
+        }
+    }
+}
+
+/// No other unit of work runs beside one here, so every lock is free.
+impl IdempotencyWrites for MemoryTx {
+    fn try_lock_key<'a>(
+        &'a mut self,
+        _account: AccountId,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AppError>> {
+        ready(Ok(true))
+    }
+
+    fn recorded_answer<'a>(
+        &'a mut self,
+        account: AccountId,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Stored>, AppError>> {
+        ready(Ok(self.0.answers.get(&(account, key.to_owned())).cloned()))
+    }
+
+    fn record_answer<'a>(
+        &'a mut self,
+        account: AccountId,
+        key: &'a str,
+        hash: &'a [u8; 32],
+        answer: &'a Recorded,
+        _at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<(), AppError>> {
+        self.0
+            .answers
+            .insert((account, key.to_owned()), (*hash, answer.clone()));
+        ready(Ok(()))
     }
 }
 

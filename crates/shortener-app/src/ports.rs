@@ -46,10 +46,16 @@ pub trait UnitOfWork: Send + Sync + 'static {
         F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, AppError>> + Send + 'static;
 }
 
-/// Everything a change may do inside its transaction: the write ports of each module and
-/// the audit recorder.
+/// Everything a change may do inside its transaction: the write ports of each module, the
+/// idempotency keys, a mark to rewind to, and the audit recorder.
 pub trait Tx:
-    LinkWrites + AccountWrites + KeyWrites + SubscriptionWrites + AuditRecorder<Error = AppError>
+    LinkWrites
+    + AccountWrites
+    + KeyWrites
+    + SubscriptionWrites
+    + IdempotencyWrites
+    + Rewind
+    + AuditRecorder<Error = AppError>
 {
 }
 
@@ -58,14 +64,70 @@ impl<T> Tx for T where
         + AccountWrites
         + KeyWrites
         + SubscriptionWrites
+        + IdempotencyWrites
+        + Rewind
         + AuditRecorder<Error = AppError>
 {
+}
+
+/// Undoing part of a transaction: what a piece of work wrote after the mark is dropped,
+/// what came before stays. (A refused create is undone this way while the answer that
+/// records the refusal still commits.)
+pub trait Rewind: Send {
+    /// Marks the present point; a later mark replaces it.
+    fn mark(&mut self) -> BoxFuture<'_, Result<(), AppError>>;
+    /// Drops every write since the mark, which stays set.
+    fn rewind(&mut self) -> BoxFuture<'_, Result<(), AppError>>;
+}
+
+/// An answer recorded under an idempotency key: its status and body, as first sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body, exactly as sent.
+    pub body: String,
+}
+
+/// A recorded answer with the SHA-256 of the request it answered.
+pub type Stored = ([u8; 32], Recorded);
+
+/// Idempotency keys, inside the transaction of the create they answer.
+pub trait IdempotencyWrites: Send {
+    /// Takes the lock of `account`'s `key` until the transaction ends, without waiting:
+    /// false when another transaction (of any instance) holds it.
+    fn try_lock_key<'a>(
+        &'a mut self,
+        account: AccountId,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AppError>>;
+    /// The answer recorded under `account`'s `key`, with the hash of its request.
+    fn recorded_answer<'a>(
+        &'a mut self,
+        account: AccountId,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Stored>, AppError>>;
+    /// Records the answer to the request whose hash is `hash` under `account`'s `key`.
+    fn record_answer<'a>(
+        &'a mut self,
+        account: AccountId,
+        key: &'a str,
+        hash: &'a [u8; 32],
+        answer: &'a Recorded,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<(), AppError>>;
 }
 
 /// Link changes, inside a transaction.
 pub trait LinkWrites: Send {
     /// Inserts a link; a taken code is an outcome, not an error.
     fn insert_link<'a>(&'a mut self, link: &'a Link) -> BoxFuture<'a, Result<Inserted, AppError>>;
+    /// Inserts many links in one statement; answers the ids of those inserted. A link whose
+    /// code is taken (by a stored link or one earlier in `links`) is skipped.
+    fn insert_links<'a>(
+        &'a mut self,
+        links: &'a [Link],
+    ) -> BoxFuture<'a, Result<Vec<LinkId>, AppError>>;
     /// The live link with this code, locked until the transaction ends.
     fn link_for_update<'a>(
         &'a mut self,
@@ -127,13 +189,15 @@ pub trait SubscriptionWrites: Send {
         next: &'a Subscription,
         at: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<bool, AppError>>;
-    /// Takes one unit of `month`'s allowance if fewer than `allowance` are taken; false
-    /// when the allowance is used up. Concurrent takers queue, so the limit holds exactly.
+    /// Takes `units` of `month`'s allowance if at most `allowance - units` are taken;
+    /// false (and nothing taken) when they do not fit. Concurrent takers queue, so the
+    /// limit holds exactly.
     fn take_allowance(
         &mut self,
         account: AccountId,
         month: NaiveDate,
         allowance: u64,
+        units: u64,
     ) -> BoxFuture<'_, Result<bool, AppError>>;
 }
 

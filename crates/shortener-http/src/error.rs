@@ -11,9 +11,9 @@ pub enum Error {
     /// The request itself is malformed (body, query, header).
     #[error("{0}")]
     Validation(String),
-    /// The body is over the limit.
+    /// The body is over the route's limit (in bytes).
     #[error("request body too large")]
-    PayloadTooLarge,
+    PayloadTooLarge(usize),
     /// No route matches the path.
     #[error("no such route")]
     RouteNotFound,

@@ -23,17 +23,24 @@ use crate::Error;
 
 const NUL: &str = "text must not contain NUL characters (\\u0000)";
 
-/// Request bodies larger than this are refused with 413.
+/// Request bodies larger than this are refused with 413 (on every route but those that
+/// set a limit of their own: see [`json_config_with`]).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// JSON body settings: size limit and problem+json errors.
 pub fn json_config() -> web::JsonConfig {
+    json_config_with(BODY_LIMIT)
+}
+
+/// [`json_config`] with a limit of `limit` bytes, for a route that takes larger bodies
+/// (given to its resource, whose settings come before the app's).
+pub fn json_config_with(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(BODY_LIMIT)
-        .error_handler(|err, _req| {
+        .limit(limit)
+        .error_handler(move |err, _req| {
             match err {
                 JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => Error::PayloadTooLarge,
+                | JsonPayloadError::OverflowKnownLength { .. } => Error::PayloadTooLarge(limit),
                 JsonPayloadError::ContentType => Error::Validation(
                     "the body must be JSON sent as Content-Type: application/json".into(),
                 ),

@@ -8,11 +8,13 @@
 mod admin;
 pub mod audit_log;
 mod auth;
+mod bulk;
 pub mod client_address;
 pub mod config;
 mod error;
 mod export;
 mod extract;
+mod idempotency;
 pub mod import;
 mod links;
 mod ops;
@@ -25,4 +27,4 @@ pub mod tail;
 pub mod telemetry;
 
 pub use error::{Error, ProcessError};
-pub use startup::{Background, DatabaseUrls, Running, State, start};
+pub use startup::{Background, DatabaseUrls, Running, State, prune_idempotency_keys, start};

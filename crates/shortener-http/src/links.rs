@@ -1,16 +1,17 @@
 //! `/api/v1/links`: an account's links. (The public redirect is `redirect.rs`'s.)
 
-use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use shortener_app::{LinkPatch, LinkStats, NewLink};
 use shortener_domain::Link;
 
 use crate::auth::AccountCaller;
-use crate::extract::{Body, Query, instant};
+use crate::extract::{Body, Query, from_object, instant};
 use crate::page::{PageDto, PageQuery};
-use crate::{Error, State};
+use crate::{Error, State, idempotency};
 
 /// A link on the wire.
 #[derive(Debug, Serialize)]
@@ -25,8 +26,13 @@ pub struct LinkDto {
 
 impl LinkDto {
     fn new(state: &State, link: Link) -> LinkDto {
+        LinkDto::at(&state.public_base, link)
+    }
+
+    /// The link as served from `public_base` (the service's public URL, no trailing slash).
+    pub(crate) fn at(public_base: &str, link: Link) -> LinkDto {
         LinkDto {
-            short_url: state.short_url(link.code.as_str()),
+            short_url: format!("{public_base}/{}", link.code),
             code: link.code.to_string(),
             url: link.target.to_string(),
             created_at: link.created_at,
@@ -36,12 +42,27 @@ impl LinkDto {
     }
 }
 
+/// A create request on the wire (also each item of a bulk create).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(crate) struct CreateBody {
     url: String,
     code: Option<String>,
     expires_at: Option<DateTime<Utc>>,
+}
+
+impl CreateBody {
+    /// The use case's request; an instant outside the years the API takes is malformed.
+    pub(crate) fn into_new_link(self) -> Result<NewLink, Error> {
+        Ok(NewLink {
+            url: self.url,
+            code: self.code,
+            expires_at: self
+                .expires_at
+                .map(|at| instant("expires_at", at))
+                .transpose()?,
+        })
+    }
 }
 
 /// Distinguishes a field that is absent (`None`) from one that is `null` (`Some(None)`).
@@ -99,23 +120,26 @@ impl From<LinkStats> for StatsDto {
 async fn create(
     state: web::Data<State>,
     caller: AccountCaller,
-    body: Body<CreateBody>,
+    req: HttpRequest,
+    body: web::Json<Value>,
 ) -> Result<HttpResponse, Error> {
-    let body = body.into_inner();
-    let link = state
-        .links
-        .create(
-            caller.account_id,
-            NewLink {
-                url: body.url,
-                code: body.code,
-                expires_at: body
-                    .expires_at
-                    .map(|at| instant("expires_at", at))
-                    .transpose()?,
-            },
-        )
-        .await?;
+    let value = body.into_inner();
+    let key = idempotency::key(&req, &value)?;
+    let new = from_object::<CreateBody>(value)?.into_new_link()?;
+    if let Some(key) = key {
+        let base = state.public_base.clone();
+        let answer = state
+            .links
+            .create_once(caller.account_id, new, key, move |outcome| match outcome {
+                Ok(link) => {
+                    idempotency::record(StatusCode::CREATED, &LinkDto::at(&base, link.clone()))
+                }
+                Err(e) => idempotency::record_error(e),
+            })
+            .await?;
+        return Ok(idempotency::respond(answer));
+    }
+    let link = state.links.create(caller.account_id, new).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/links/{}", link.code)))
         .json(LinkDto::new(&state, link)))

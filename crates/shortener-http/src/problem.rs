@@ -93,9 +93,15 @@ slugs! {
     /// 429: a rate-limit policy refuses the request for now.
     RateLimited = ("rate-limited", TOO_MANY_REQUESTS, false, "Too many requests",
         "A rate-limit policy refuses this request for now: `violated-policies` names it, `Retry-After` says when to try again, and the `RateLimit-Policy` and `RateLimit` fields of every /api and /admin answer show how much is left. Policies: `requests` per account key (the plan's rate), `admin` per admin key, `auth-failures` (401s) and `unknown-codes` (404s of GET /{code}) per client address, `passwords` per address and link."),
-    /// 413: body over 64 KiB.
+    /// 413: body over the route's limit.
     PayloadTooLarge = ("payload-too-large", PAYLOAD_TOO_LARGE, true, "Payload too large",
-        "Request bodies are limited to 64 KiB."),
+        "Request bodies are limited to 64 KiB, except POST /api/v1/links/bulk's, which may be 1 MiB."),
+    /// 422: an `Idempotency-Key` was used before with a different request.
+    IdempotencyConflict = ("idempotency-conflict", UNPROCESSABLE_ENTITY, false, "Idempotency conflict",
+        "This Idempotency-Key was used before, by this account, with a different request (path or body). A key names one request: send a retry with exactly the body of the first, or use a new key for a new request. Keys are kept at least 24 hours."),
+    /// 409: the first request with this `Idempotency-Key` is still running.
+    IdempotencyInProgress = ("idempotency-in-progress", CONFLICT, false, "Idempotency key in use",
+        "A request with this Idempotency-Key is still being processed. Retry after a moment: once it has answered, the retry gets its answer."),
     /// 400: malformed body, unknown field, wrong type, bad parameter.
     Validation = ("validation", BAD_REQUEST, true, "Validation failed",
         "The request is malformed: invalid JSON, an unknown field, a wrong type, a missing required field, or a parameter out of range. `detail` says which."),
@@ -194,14 +200,31 @@ fn respond_with(slug: Slug, detail: String, limited: Option<(Policy, u32)>) -> H
         res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
     }
     let body = Problem {
-        kind: format!("/problems/{}", slug.as_str()),
-        title: slug.title(),
-        status: status.as_u16(),
-        detail,
         violated_policies: limited.map(|(policy, _)| vec![policy.as_str()]),
+        ..Problem::new(slug, detail)
     };
     // Serialising a struct of strings cannot fail; fall back to an empty object anyway.
     res.body(serde_json::to_string(&body).unwrap_or_else(|_| "{}".into()))
+}
+
+impl Problem {
+    /// The document for `slug`.
+    pub fn new(slug: Slug, detail: String) -> Problem {
+        Problem {
+            kind: format!("/problems/{}", slug.as_str()),
+            title: slug.title(),
+            status: slug.status().as_u16(),
+            detail,
+            violated_policies: None,
+        }
+    }
+
+    /// The document for a use case's refusal, as its own response would carry it: a bulk
+    /// item's, or one an idempotency key records.
+    pub fn of(error: &AppError) -> Problem {
+        let (slug, detail) = Error::App(error.clone()).problem();
+        Problem::new(slug, detail)
+    }
 }
 
 impl Error {
@@ -229,6 +252,8 @@ impl Error {
                 AppError::SubscriptionInactive(m) => (Slug::SubscriptionInactive, m.clone()),
                 AppError::InvalidTransition { .. } => (Slug::InvalidTransition, e.to_string()),
                 AppError::VersionMismatch { .. } => (Slug::VersionMismatch, e.to_string()),
+                AppError::IdempotencyConflict => (Slug::IdempotencyConflict, e.to_string()),
+                AppError::IdempotencyInProgress => (Slug::IdempotencyInProgress, e.to_string()),
                 AppError::Unavailable(_) => (
                     Slug::ServiceUnavailable,
                     "the database is not answering; retry shortly".into(),
@@ -238,9 +263,9 @@ impl Error {
                 }
             },
             Error::Validation(m) => (Slug::Validation, m.clone()),
-            Error::PayloadTooLarge => (
+            Error::PayloadTooLarge(limit) => (
                 Slug::PayloadTooLarge,
-                "request body is larger than 64 KiB".into(),
+                format!("request body is larger than {} KiB", limit / 1024),
             ),
             Error::RouteNotFound => (Slug::NotFound, "no such resource".into()),
             Error::MethodNotAllowed => (

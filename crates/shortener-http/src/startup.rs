@@ -10,7 +10,7 @@ use actix_web::{App, HttpServer, Scope, web};
 use secrecy::ExposeSecret;
 use shortener_app::{
     AccountService, AuditService, Authenticator, Chain, ClickCounter, ClickSettings, Clock,
-    LinkService, Redirects, ResolveCache, SubscriptionService,
+    KEEP_KEYS, LinkService, Redirects, ResolveCache, SubscriptionService,
 };
 use shortener_domain::UrlPolicy;
 use shortener_pg::{Db, PgStore, PoolSettings};
@@ -20,7 +20,7 @@ use url::Url;
 use crate::config::Settings;
 use crate::rate_limit::{self, Limits};
 use crate::redirect::{self, Redirector};
-use crate::{ProcessError, admin, audit_log, auth, export, extract, links, ops};
+use crate::{ProcessError, admin, audit_log, auth, bulk, export, extract, links, ops};
 
 /// What every handler shares. Built once at start.
 pub struct State {
@@ -98,7 +98,12 @@ const SWEEP_BATCH: u32 = 500;
 /// Writes down due expiries every `every`, so the audit trail records them close to when
 /// they happened. Reads never wait for this: they compute the effective state themselves.
 /// Several instances may sweep at once; conditional writes make each expiry happen once.
-async fn sweep_expiries(state: web::Data<State>, every: std::time::Duration) {
+/// The same tick prunes idempotency keys older than [`KEEP_KEYS`].
+async fn sweep_expiries(
+    state: web::Data<State>,
+    clock: Arc<dyn Clock>,
+    every: std::time::Duration,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -111,6 +116,29 @@ async fn sweep_expiries(state: web::Data<State>, every: std::time::Duration) {
                     tracing::warn!(error = %Chain(&e), "expiry sweep failed; retrying next tick");
                     break;
                 }
+            }
+        }
+        prune_idempotency_keys(&state.db, clock.now() - KEEP_KEYS).await;
+    }
+}
+
+/// Deletes the idempotency keys recorded before `before`, [`SWEEP_BATCH`] a statement, so
+/// the prune holds few rows at a time however many are due. Several instances may prune
+/// at once; a row is deleted once.
+pub async fn prune_idempotency_keys(db: &Db, before: chrono::DateTime<chrono::Utc>) -> usize {
+    let mut pruned = 0;
+    loop {
+        match db.prune_idempotency_keys(before, SWEEP_BATCH).await {
+            Ok(n) => {
+                pruned += n;
+                if n < SWEEP_BATCH as usize {
+                    return pruned;
+                }
+            }
+            Err(e) => {
+                let e = shortener_app::AppError::from(e);
+                tracing::warn!(error = %Chain(&e), "idempotency key prune failed; retrying next tick");
+                return pruned;
             }
         }
     }
@@ -238,7 +266,7 @@ pub async fn start(
         limits: limits.clone(),
     });
     let partitions = keep_audit_partitions(state.db.clone(), clock.clone());
-    let expiries = sweep_expiries(state.clone(), settings.expiry_sweep);
+    let expiries = sweep_expiries(state.clone(), clock.clone(), settings.expiry_sweep);
     let invalidations =
         shortener_pg::listen::follow_link_changes(database_url.to_owned(), cache.clone());
     let background = Background(tokio::spawn(async move {
@@ -290,7 +318,9 @@ pub async fn start(
             .configure(ops::routes)
             .service(
                 api_chain(web::scope("/api/v1"))
+                    // Before the links' routes: `/links/{code}` would match their paths.
                     .configure(export::api_routes)
+                    .configure(bulk::api_routes)
                     .configure(links::api_routes)
                     .configure(audit_log::api_routes),
             )

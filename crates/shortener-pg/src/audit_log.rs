@@ -56,24 +56,53 @@ pub(crate) async fn record_at_database_time(
     conn: &mut diesel_async::AsyncPgConnection,
     entry: &AuditEntry,
 ) -> Result<(), PgError> {
-    let row = NewEntryRow {
-        id: entry.id,
-        actor_kind: entry.actor.kind().to_owned(),
-        actor_id: entry.actor.id(),
-        action: entry.action.as_str().to_owned(),
-        entity_type: entry.entity.kind.as_str().to_owned(),
-        entity_id: entry.entity.id.clone(),
-        account_id: entry.account_id,
-        changes: changes_to_json(&entry.changes),
-    };
     diesel::insert_into(e::table)
         .values((
-            row,
+            NewEntryRow::from_entry(entry),
             e::occurred_at.eq(sql::<Timestamptz>("clock_timestamp()")),
         ))
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// [`record_at_database_time`] for many entries, in one statement.
+pub(crate) async fn record_all_at_database_time(
+    conn: &mut diesel_async::AsyncPgConnection,
+    entries: &[AuditEntry],
+) -> Result<(), PgError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|entry| {
+            (
+                NewEntryRow::from_entry(entry),
+                e::occurred_at.eq(sql::<Timestamptz>("clock_timestamp()")),
+            )
+        })
+        .collect();
+    diesel::insert_into(e::table)
+        .values(rows)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+impl NewEntryRow {
+    fn from_entry(entry: &AuditEntry) -> NewEntryRow {
+        NewEntryRow {
+            id: entry.id,
+            actor_kind: entry.actor.kind().to_owned(),
+            actor_id: entry.actor.id(),
+            action: entry.action.as_str().to_owned(),
+            entity_type: entry.entity.kind.as_str().to_owned(),
+            entity_id: entry.entity.id.clone(),
+            account_id: entry.account_id,
+            changes: changes_to_json(&entry.changes),
+        }
+    }
 }
 
 #[derive(QueryableByName)]

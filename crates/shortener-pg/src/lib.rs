@@ -10,6 +10,7 @@
 mod audit_log;
 mod clicks;
 mod error;
+mod idempotency;
 pub mod listen;
 pub mod local;
 mod migrate;

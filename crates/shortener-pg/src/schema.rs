@@ -80,3 +80,14 @@ diesel::table! {
         changes -> Jsonb,
     }
 }
+
+diesel::table! {
+    shortener.idempotency_keys (account_id, key) {
+        account_id -> Uuid,
+        key -> Text,
+        request_hash -> Bytea,
+        status -> Int2,
+        body -> Text,
+        created_at -> Timestamptz,
+    }
+}

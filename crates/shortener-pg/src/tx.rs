@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shortener_app::{
-    AccountWrites, AppError, Inserted, KeyWrites, LinkWrites, Revoked, StoredKey,
-    SubscriptionWrites, Tx, UnitOfWork,
+    AccountWrites, AppError, IdempotencyWrites, Inserted, KeyWrites, LinkWrites, Recorded, Revoked,
+    Rewind, Stored, StoredKey, SubscriptionWrites, Tx, UnitOfWork,
 };
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{Subscription, Versioned};
@@ -74,6 +74,26 @@ impl LinkWrites for PgTx<'_> {
             } else {
                 Inserted::CodeTaken
             })
+        })
+    }
+
+    fn insert_links<'a>(
+        &'a mut self,
+        links: &'a [Link],
+    ) -> BoxFuture<'a, Result<Vec<LinkId>, AppError>> {
+        Box::pin(async move {
+            let rows: Vec<LinkRow> = links.iter().map(LinkRow::from_link).collect();
+            // One statement for the lot (6 parameters a row: 1000 rows stay far below
+            // PostgreSQL's 65 535); a row whose code is taken, by a stored link or by one
+            // earlier in `rows`, is skipped and missing from the ids returned.
+            let ids: Vec<uuid::Uuid> = db(diesel::insert_into(links::table)
+                .values(&rows)
+                .on_conflict(links::code)
+                .do_nothing()
+                .returning(links::id)
+                .get_results(self.conn)
+                .await)?;
+            Ok(ids.into_iter().map(LinkId::from_uuid).collect())
         })
     }
 
@@ -273,10 +293,16 @@ impl SubscriptionWrites for PgTx<'_> {
         account: AccountId,
         month: NaiveDate,
         allowance: u64,
+        units: u64,
     ) -> BoxFuture<'_, Result<bool, AppError>> {
         Box::pin(async move {
             use crate::schema::link_usage as u;
-            let allowance = i64::try_from(allowance).unwrap_or(i64::MAX);
+            if units > allowance {
+                return Ok(false);
+            }
+            // At most `room` may be taken already for `units` more to fit.
+            let room = i64::try_from(allowance - units).unwrap_or(i64::MAX);
+            let units = i64::try_from(units).unwrap_or(i64::MAX);
             // Concurrent creates queue on this row's lock and each sees the count the
             // previous one committed, so the limit holds exactly; a rolled-back create
             // gives its unit back. Written with the DSL (not raw SQL) so the statement is
@@ -285,15 +311,15 @@ impl SubscriptionWrites for PgTx<'_> {
                 .values((
                     u::account_id.eq(account.as_uuid()),
                     u::month.eq(month),
-                    u::links_created.eq(1_i64),
+                    u::links_created.eq(units),
                 ))
                 .on_conflict((u::account_id, u::month))
                 .do_update()
-                .set(u::links_created.eq(u::links_created + 1_i64));
+                .set(u::links_created.eq(u::links_created + units));
             // `ON CONFLICT ... DO UPDATE ... WHERE`: no row is counted once it is full.
             let taken = db(diesel::query_dsl::methods::FilterDsl::filter(
                 upsert,
-                u::links_created.lt(allowance),
+                u::links_created.le(room),
             )
             .execute(self.conn)
             .await)?;
@@ -308,6 +334,69 @@ impl AuditRecorder for PgTx<'_> {
     fn record(&mut self, entry: AuditEntry) -> BoxFuture<'_, Result<(), AppError>> {
         Box::pin(async move {
             crate::audit_log::record_at_database_time(self.conn, &entry).await?;
+            Ok(())
+        })
+    }
+
+    fn record_all(&mut self, entries: Vec<AuditEntry>) -> BoxFuture<'_, Result<(), AppError>> {
+        Box::pin(async move {
+            crate::audit_log::record_all_at_database_time(self.conn, &entries).await?;
+            Ok(())
+        })
+    }
+}
+
+/// The one savepoint a unit of work may set (diesel's own are named `diesel_savepoint_N`
+/// and are not used inside a unit of work).
+const MARK: &str = "unit_of_work_mark";
+
+impl Rewind for PgTx<'_> {
+    fn mark(&mut self) -> BoxFuture<'_, Result<(), AppError>> {
+        Box::pin(async move {
+            db(diesel::sql_query(format!("SAVEPOINT {MARK}"))
+                .execute(self.conn)
+                .await)?;
+            Ok(())
+        })
+    }
+
+    fn rewind(&mut self) -> BoxFuture<'_, Result<(), AppError>> {
+        Box::pin(async move {
+            db(diesel::sql_query(format!("ROLLBACK TO SAVEPOINT {MARK}"))
+                .execute(self.conn)
+                .await)?;
+            Ok(())
+        })
+    }
+}
+
+impl IdempotencyWrites for PgTx<'_> {
+    fn try_lock_key<'a>(
+        &'a mut self,
+        account: AccountId,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AppError>> {
+        Box::pin(async move { Ok(crate::idempotency::try_lock(self.conn, account, key).await?) })
+    }
+
+    fn recorded_answer<'a>(
+        &'a mut self,
+        account: AccountId,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Stored>, AppError>> {
+        Box::pin(async move { Ok(crate::idempotency::recorded(self.conn, account, key).await?) })
+    }
+
+    fn record_answer<'a>(
+        &'a mut self,
+        account: AccountId,
+        key: &'a str,
+        hash: &'a [u8; 32],
+        answer: &'a Recorded,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<(), AppError>> {
+        Box::pin(async move {
+            crate::idempotency::record(self.conn, account, key, hash, answer, at).await?;
             Ok(())
         })
     }

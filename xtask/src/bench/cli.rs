@@ -14,6 +14,7 @@ PostgreSQL under target/bench/pg, installs wrk (apt-get) if it is missing, and m
 on fresh databases of that one server:
   - link creation: pgbench, one single-row INSERT per transaction (the baseline), N
     clients; POST /api/v1/links against the release service, N keep-alive clients;
+    POST /api/v1/links/bulk, 1000 links a request, N keep-alive clients (links/s);
   - redirects, wrk -t2 -c128, 2 HTTP workers: the bare server (302 from a HashMap of
     100 000 links); the service with those links cached, click counting on, and off;
     the service with a cold cache (first touch of each code); pgbench -M prepared, a
@@ -29,7 +30,7 @@ on fresh databases of that one server:
     flood of unknown codes from one address with the database transactions it caused,
     limits on and off (cached redirects with limits off run with the redirects).
 Prints the figures (medians over the rounds), their ratios (medians of the ratios within
-each round, with their range) and the targets of issues #5 and #12, and (full runs only)
+each round, with their range) and the targets of issues #5, #12 and #15, and (full runs only)
 writes them to bench/results.md.
 
 options:

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::WARM_UP;
 use super::cli::Options;
 use super::cluster::Server;
-use super::creates::Creation;
+use super::creates::{self, Creation};
 use super::limits::{LimitRuns, Read};
 use super::reads::ClickReads;
 use super::redirects::{self, Load, mb};
@@ -310,6 +310,10 @@ const RSS_TARGET: u64 = 400_000_000;
 /// The redirect target of issue #12: the CPU time per cached redirect (counting on) of
 /// the service and PostgreSQL together, against the bare server's.
 const CPU_TARGET: f64 = 1.10;
+/// Issue #15: links a second through the bulk create, at least.
+const BULK_LINKS_TARGET: f64 = 10_000.0;
+/// Issue #15: the bulk create's links a second against the single create's, at least.
+const BULK_RATIO_TARGET: f64 = 8.0;
 
 impl Report {
     /// How the run was set up; `local` adds what only matters on this machine (paths).
@@ -481,6 +485,14 @@ impl Report {
                 format!("{:.1}", c.creates.per_second),
             ]);
             t.row(vec![
+                format!(
+                    "service: POST /api/v1/links/bulk, {} links a request, {clients} clients, \
+                     links created",
+                    creates::BULK_SIZE
+                ),
+                format!("{:.1}", c.bulk.per_second),
+            ]);
+            t.row(vec![
                 "WAL flushes per pgbench INSERT".to_owned(),
                 two(c.baseline.flushes),
             ]);
@@ -489,14 +501,23 @@ impl Report {
                 two(c.creates.flushes),
             ]);
             t.row(vec![
+                "WAL flushes per link created in bulk".to_owned(),
+                two(c.bulk.flushes),
+            ]);
+            t.row(vec![
                 "audit entries per link created".to_owned(),
                 two(c.creates.audit_per_link),
             ]);
+            t.row(vec![
+                "audit entries per link created in bulk".to_owned(),
+                two(c.bulk.audit_per_link),
+            ]);
             tables.push(("Link creation", t));
-            if c.baseline.failed > 0 || c.creates.errors > 0 {
+            if c.baseline.failed > 0 || c.creates.errors > 0 || c.bulk.errors > 0 {
                 notes.push(format!(
-                    "errors: {} failed pgbench transaction(s), {} non-201 answer(s)",
-                    c.baseline.failed, c.creates.errors
+                    "errors: {} failed pgbench transaction(s), {} failed create(s), {} failed \
+                     bulk create(s)",
+                    c.baseline.failed, c.creates.errors, c.bulk.errors
                 ));
             }
         }
@@ -594,8 +615,23 @@ impl Report {
                 "none set".to_owned(),
                 String::new(),
             ]);
+            t.row(vec![
+                "bulk creates, links per second (#15)".to_owned(),
+                format!("{:.0}", c.bulk.per_second),
+                String::new(),
+                format!(">= {BULK_LINKS_TARGET:.0}"),
+                verdict(Some(c.bulk.per_second), BULK_LINKS_TARGET, true).to_owned(),
+            ]);
+            let bulk_ratio = ratio(c.bulk.per_second, c.creates.per_second);
+            t.row(vec![
+                "bulk / single creates, links per second (#15)".to_owned(),
+                two(bulk_ratio),
+                String::new(),
+                format!(">= {BULK_RATIO_TARGET:.2}"),
+                verdict(bulk_ratio, BULK_RATIO_TARGET, true).to_owned(),
+            ]);
         }
-        tables.push(("Ratios (targets of issues #5 and #12)", t));
+        tables.push(("Ratios (targets of issues #5, #12 and #15)", t));
         if let Some(l) = &self.limits {
             tables.push(("Rate limits: on against off (issue #14)", limits_table(l)));
         }

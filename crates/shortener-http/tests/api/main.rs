@@ -5,10 +5,12 @@
 
 mod admin;
 mod audit;
+mod bulk;
 mod cache;
 mod cli;
 mod clicks;
 mod export;
+mod idempotency;
 mod inputs;
 mod links;
 mod rate_limits;

@@ -1,0 +1,133 @@
+//! `POST /api/v1/links/bulk`: up to [`shortener_app::BULK_LIMIT`] links in one request and one
+//! transaction, each item answered on its own (see `LinkService::create_many`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, guard, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shortener_app::{AppError, NewLink};
+use shortener_domain::Link;
+
+use crate::auth::AccountCaller;
+use crate::extract::{self, from_object};
+use crate::links::{CreateBody, LinkDto};
+use crate::problem::Problem;
+use crate::{Error, State, idempotency};
+
+/// The bulk route's body limit: room for [`shortener_app::BULK_LIMIT`] items of long URLs. Every other
+/// route keeps [`extract::BODY_LIMIT`].
+pub const BULK_BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkBody {
+    links: Vec<CreateBody>,
+}
+
+/// One item's result, at its index in the request.
+#[derive(Debug, Serialize)]
+struct ItemDto {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<LinkDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<Problem>,
+}
+
+#[derive(Debug, Serialize)]
+struct BulkDto {
+    items: Vec<ItemDto>,
+}
+
+impl BulkDto {
+    fn new(public_base: &str, items: &[Result<Link, AppError>]) -> BulkDto {
+        let items = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| match item {
+                Ok(link) => ItemDto {
+                    index,
+                    link: Some(LinkDto::at(public_base, link.clone())),
+                    problem: None,
+                },
+                Err(e) => ItemDto {
+                    index,
+                    link: None,
+                    problem: Some(Problem::of(e)),
+                },
+            })
+            .collect();
+        BulkDto { items }
+    }
+}
+
+async fn create_many(
+    state: web::Data<State>,
+    caller: AccountCaller,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, Error> {
+    let value = body.into_inner();
+    let key = idempotency::key(&req, &value)?;
+    // A malformed item (a wrong type, an unknown field, an instant outside 1970..=9999)
+    // makes the whole request malformed; an item that breaks a rule is refused alone.
+    let body: BulkBody = from_object(value)?;
+    let links = body
+        .links
+        .into_iter()
+        .map(CreateBody::into_new_link)
+        .collect::<Result<Vec<NewLink>, Error>>()?;
+    let base = state.public_base.clone();
+    match key {
+        None => {
+            let items = state.links.create_many(caller.account_id, links).await?;
+            Ok(HttpResponse::Ok().json(BulkDto::new(&base, &items)))
+        }
+        Some(key) => {
+            let answer = state
+                .links
+                .create_many_once(
+                    caller.account_id,
+                    links,
+                    key,
+                    move |outcome| match outcome {
+                        Ok(items) => {
+                            idempotency::record(StatusCode::OK, &BulkDto::new(&base, items))
+                        }
+                        Err(e) => idempotency::record_error(e),
+                    },
+                )
+                .await?;
+            Ok(idempotency::respond(answer))
+        }
+    }
+}
+
+/// The bulk create's route, with its own body limit. Registered before the single links'
+/// routes, and for POST only, so `/links/{code}` still answers GET, PATCH and DELETE of a
+/// link whose code is `bulk`.
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/links/bulk")
+            .guard(guard::Post())
+            .app_data(extract::json_config_with(BULK_BODY_LIMIT))
+            .app_data(web::PayloadConfig::default().limit(BULK_BODY_LIMIT))
+            .route(web::post().to(create_many)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use shortener_app::BULK_LIMIT;
+
+    use super::*;
+
+    #[test]
+    fn a_thousand_long_items_fit_the_limit() {
+        let item = format!(
+            r#"{{"url":"https://example.com/{}","code":null}},"#,
+            "p".repeat(900)
+        );
+        assert!(item.len() * BULK_LIMIT < BULK_BODY_LIMIT);
+    }
+}

@@ -1,0 +1,150 @@
+//! `Idempotency-Key` at the edge (draft-ietf-httpapi-idempotency-key-header): reading the
+//! key, what identifies a request under it, and answers recorded and replayed. What a key
+//! guarantees, and how, is `shortener_app::IdempotencyKey`'s and its use cases'.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use shortener_app::{Answer, AppError, IdempotencyKey, Recorded};
+
+use crate::Error;
+use crate::problem::Problem;
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+/// Set to `true` on an answer recorded earlier, so a caller can tell a replay apart.
+pub const REPLAYED: &str = "idempotent-replayed";
+
+/// The key `req` carries, if any, bound to the request: its path and its JSON body in
+/// canonical form (object keys sorted, no spaces), so a retry whose body differs only in
+/// key order or spacing is the same request. The draft sends the key as a structured
+/// field string (`"…"`); the quotes are not part of the key, so `"k"` and `k` are one key.
+pub fn key(req: &HttpRequest, body: &Value) -> Result<Option<IdempotencyKey>, Error> {
+    let mut values = req.headers().get_all(HEADER);
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let invalid =
+        || Error::Validation("Idempotency-Key must be sent once, as visible ASCII".into());
+    if values.next().is_some() {
+        return Err(invalid());
+    }
+    let raw = value.to_str().map_err(|_| invalid())?;
+    let raw = raw.trim();
+    let key = raw
+        .strip_prefix('"')
+        .and_then(|k| k.strip_suffix('"'))
+        .unwrap_or(raw);
+    let mut request = String::from(req.path());
+    request.push('\n');
+    canonical(body, &mut request);
+    Ok(Some(IdempotencyKey::new(key, request.as_bytes())?))
+}
+
+/// `value` as JSON with every object's keys in order, whatever order they came in.
+fn canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(fields) => {
+            let mut fields: Vec<_> = fields.iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (name, v)) in fields.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(name.clone()).to_string());
+                out.push(':');
+                canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// An answer to record: `body` as JSON with `status`.
+pub fn record(status: StatusCode, body: &impl Serialize) -> Recorded {
+    match serde_json::to_string(body) {
+        Ok(body) => Recorded {
+            status: status.as_u16(),
+            body,
+        },
+        Err(e) => record_error(&AppError::internal_from("serialising an answer", e)),
+    }
+}
+
+/// A refusal to record: its problem document, with its status.
+pub fn record_error(e: &AppError) -> Recorded {
+    let problem = Problem::of(e);
+    Recorded {
+        status: problem.status,
+        // Serialising a struct of strings cannot fail; fall back to an empty object anyway.
+        body: serde_json::to_string(&problem).unwrap_or_else(|_| "{}".into()),
+    }
+}
+
+/// The response that sends `answer`: its status and body as recorded; a created link's
+/// `Location`; `Idempotent-Replayed: true` when it was recorded earlier.
+pub fn respond(answer: Answer) -> HttpResponse {
+    let Answer { recorded, replayed } = answer;
+    let status = StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = HttpResponse::build(status);
+    let ctype = if status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(ctype)));
+    if status == StatusCode::CREATED {
+        let code = serde_json::from_str::<Value>(&recorded.body)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned));
+        if let Some(code) = code {
+            res.insert_header((header::LOCATION, format!("/api/v1/links/{code}")));
+        }
+    }
+    if replayed {
+        res.insert_header((REPLAYED, HeaderValue::from_static("true")));
+    }
+    res.body(recorded.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(v: Value) -> String {
+        let mut out = String::new();
+        canonical(&v, &mut out);
+        out
+    }
+
+    #[test]
+    fn key_order_and_spacing_do_not_change_a_request() {
+        let a: Value = serde_json::from_str(
+            r#"{"url": "https://a.example/", "code": "x1y", "n": [1, {"b": 2, "a": 1}]}"#,
+        )
+        .unwrap();
+        let b: Value = serde_json::from_str(
+            r#"{"n":[1,{"a":1,"b":2}],"code":"x1y","url":"https://a.example/"}"#,
+        )
+        .unwrap();
+        assert_eq!(canon(a.clone()), canon(b));
+        assert_eq!(
+            canon(a),
+            r#"{"code":"x1y","n":[1,{"a":1,"b":2}],"url":"https://a.example/"}"#
+        );
+    }
+}
