@@ -3,7 +3,7 @@
 //! left behind.
 
 use audit::{Action, Actor, AuditEntry, AuditFilter, Changes};
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
@@ -149,4 +149,124 @@ async fn work_that_fails_after_writing_leaves_nothing() {
             "{table}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_rewind_drops_what_came_after_the_mark_and_keeps_what_came_before() {
+    let db = TestDb::new().await;
+    let pg = db.store();
+    let now = Utc::now();
+    let account = Account {
+        id: AccountId::new(),
+        name: AccountName::parse("Kept").unwrap(),
+        created_at: now,
+    };
+    let trial = Versioned {
+        subscription: Subscription::start_trial(now, Plans::default().get(PlanName::Trial)),
+        version: 1,
+    };
+    let id = account.id;
+    pg.run(move |tx| {
+        Box::pin(async move {
+            tx.insert_account(&account, &trial).await?;
+            tx.mark().await?;
+            tx.record(AuditEntry::new(
+                now,
+                Actor::System,
+                Action::AccountCreated,
+                id.as_uuid().to_string(),
+                Some(id.as_uuid()),
+                Changes::created(&[("name", "Kept".into())]),
+            ))
+            .await?;
+            tx.rewind().await?;
+            // The transaction goes on after a rewind, and the mark stays set.
+            assert!(
+                tx.take_allowance(id, now.date_naive().with_day(1).unwrap(), 5, 2)
+                    .await?
+            );
+            tx.rewind().await?;
+            Ok(())
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM shortener.accounts").await,
+        1
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM audit.entries").await,
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM subscriptions.link_usage").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn units_of_the_allowance_are_taken_all_or_none() {
+    let db = TestDb::new().await;
+    let pg = db.store();
+    let fixtures = Fixtures::new(&pg, std::sync::Arc::new(SystemClock));
+    let account = fixtures.account("Acme").await;
+    let month = Utc::now().date_naive().with_day(1).unwrap();
+    let takes: Vec<bool> = pg
+        .run(move |tx| {
+            Box::pin(async move {
+                let mut takes = Vec::new();
+                for units in [3, 3, 6, 2, 1] {
+                    takes.push(tx.take_allowance(account, month, 5, units).await?);
+                }
+                Ok(takes)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(takes, [true, false, false, true, false]);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT links_created AS n FROM subscriptions.link_usage"
+        )
+        .await,
+        5
+    );
+}
+
+#[tokio::test]
+async fn many_links_go_in_one_insert_that_skips_taken_codes() {
+    let db = TestDb::new().await;
+    let pg = db.store();
+    let fixtures = Fixtures::new(&pg, std::sync::Arc::new(SystemClock));
+    let account = fixtures.account("Acme").await;
+    let link = |code: &str| shortener_domain::Link {
+        id: shortener_domain::LinkId::new(),
+        code: shortener_domain::ShortCode::parse(code).unwrap(),
+        account_id: account,
+        target: shortener_domain::TargetUrl::from_storage("https://example.com/".into()),
+        created_at: Utc::now(),
+        expires_at: None,
+        clicks: 0,
+    };
+    let first = vec![link("one"), link("two")];
+    let second = vec![link("two"), link("three"), link("three"), link("four")];
+    let expected = vec![second[1].id, second[3].id];
+    let (a, b) = pg
+        .run(move |tx| {
+            Box::pin(async move {
+                let a = tx.insert_links(&first).await?;
+                let b = tx.insert_links(&second).await?;
+                Ok((a.len(), b))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(a, 2);
+    assert_eq!(b, expected, "a taken code and a repeated one are skipped");
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM shortener.links").await,
+        4
+    );
 }
