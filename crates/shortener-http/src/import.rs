@@ -9,6 +9,13 @@
 //! (short URL, clicks, creation time) are skipped silently.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use shortener_app::{BULK_LIMIT, LinkService, LinkStore, NewLink, UnitOfWork};
+use shortener_domain::AccountId;
+
+use crate::{Error, ProcessError};
 
 /// What a header names, by the names each source uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +131,181 @@ impl Columns {
             expires_at: cell(self.expires_at),
         }
     }
+}
+
+/// A row that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Its line in the file (the header is line 1).
+    pub line: u64,
+    /// Its code, or its URL when it has none.
+    pub what: String,
+    /// The problem the API would have answered for it.
+    pub slug: &'static str,
+    /// That problem's detail.
+    pub detail: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Data rows read.
+    pub rows: u64,
+    /// Links created.
+    pub created: u64,
+    /// Rows not imported.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A row read and turned into a create, or refused before the create saw it.
+enum Read {
+    Create(u64, String, NewLink),
+    Refused(Skipped),
+}
+
+fn read_row(columns: &Columns, record: &csv::StringRecord) -> Read {
+    let line = record.position().map_or(0, csv::Position::line);
+    let row = columns.row(record);
+    let what = row.code.clone().unwrap_or_else(|| row.url.clone());
+    let expires_at = match row.expires_at.as_deref().map(DateTime::parse_from_rfc3339) {
+        None => None,
+        Some(Ok(t)) => Some(t.with_timezone(&Utc)),
+        Some(Err(e)) => {
+            return Read::Refused(Skipped {
+                line,
+                what,
+                slug: "validation",
+                detail: format!("expires_at is not an RFC 3339 time: {e}"),
+            });
+        }
+    };
+    Read::Create(
+        line,
+        what,
+        NewLink {
+            url: row.url,
+            code: row.code,
+            expires_at,
+        },
+    )
+}
+
+/// Imports every row of `input` into `account`, [`BULK_LIMIT`] rows per bulk create (one
+/// transaction each), telling `progress` after each. A row the bulk create refuses is
+/// skipped with its problem; a refusal of a whole batch (the month's allowance, an
+/// inactive subscription, the database) stops the import there, and what was created
+/// before stays.
+pub async fn import<S: LinkStore + UnitOfWork>(
+    links: &LinkService<S>,
+    account: AccountId,
+    input: impl std::io::Read,
+    progress: &mut impl Write,
+) -> Result<Summary, ProcessError> {
+    let bad_file =
+        |e: csv::Error| ProcessError::Invalid(Error::Validation(format!("the CSV file: {e}")));
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let columns = Columns::of(reader.headers().map_err(bad_file)?)
+        .map_err(|e| ProcessError::Invalid(Error::Validation(e)))?;
+    let say = |progress: &mut dyn Write, text: String| -> Result<(), ProcessError> {
+        writeln!(progress, "{text}").map_err(ProcessError::Output)
+    };
+    if !columns.not_yet.is_empty() {
+        say(
+            progress,
+            format!(
+                "not imported (links have no such field yet): {}",
+                columns.not_yet.join(", ")
+            ),
+        )?;
+    }
+    if !columns.unknown.is_empty() {
+        say(
+            progress,
+            format!("ignored columns: {}", columns.unknown.join(", ")),
+        )?;
+    }
+    let mut summary = Summary::default();
+    let mut records = reader.records();
+    loop {
+        let mut batch = Vec::with_capacity(BULK_LIMIT);
+        for record in records.by_ref().take(BULK_LIMIT) {
+            summary.rows += 1;
+            match read_row(&columns, &record.map_err(bad_file)?) {
+                Read::Create(line, what, create) => batch.push((line, what, create)),
+                Read::Refused(skipped) => summary.skipped.push(skipped),
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let (places, creates): (Vec<(u64, String)>, Vec<NewLink>) =
+            batch.into_iter().map(|(l, w, c)| ((l, w), c)).unzip();
+        let results = links.create_many(account, creates).await.map_err(|e| {
+            let (slug, detail) = Error::from(e.clone()).problem();
+            let _ = writeln!(
+                progress,
+                "stopped at line {}: {} ({detail}); {} created before",
+                places.first().map_or(0, |p| p.0),
+                slug.as_str(),
+                summary.created
+            );
+            ProcessError::App(e)
+        })?;
+        for ((line, what), result) in places.into_iter().zip(results) {
+            match result {
+                Ok(_) => summary.created += 1,
+                Err(e) => {
+                    let (slug, detail) = Error::from(e).problem();
+                    summary.skipped.push(Skipped {
+                        line,
+                        what,
+                        slug: slug.as_str(),
+                        detail,
+                    });
+                }
+            }
+        }
+        say(
+            progress,
+            format!(
+                "{} rows: {} created, {} skipped",
+                summary.rows,
+                summary.created,
+                summary.skipped.len()
+            ),
+        )?;
+    }
+    Ok(summary)
+}
+
+/// The summary as the command prints it: totals, the reasons counted, and the first
+/// skipped rows.
+pub fn report(summary: &Summary, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "imported {} of {} rows; {} skipped",
+        summary.created,
+        summary.rows,
+        summary.skipped.len()
+    )?;
+    let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in &summary.skipped {
+        *reasons.entry(s.slug).or_default() += 1;
+    }
+    for (slug, n) in reasons {
+        writeln!(out, "  {n} × {slug}")?;
+    }
+    for s in summary.skipped.iter().take(20) {
+        writeln!(
+            out,
+            "  line {}: {}: {} ({})",
+            s.line, s.what, s.slug, s.detail
+        )?;
+    }
+    if summary.skipped.len() > 20 {
+        writeln!(out, "  ... and {} more", summary.skipped.len() - 20)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

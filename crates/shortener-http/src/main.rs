@@ -1,4 +1,4 @@
-//! `shortener`: run the service, or apply migrations.
+//! `shortener`: run the service, apply migrations, read the audit log, import links.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
-use shortener_app::{AuditService, Chain, SystemClock};
+use shortener_app::{AuditService, Chain, LinkService, ResolveCache, SystemClock};
+use shortener_domain::{AccountId, UrlPolicy};
 use shortener_http::audit_log::AuditParams;
 use shortener_http::config::{self, DatabaseTarget, Settings};
-use shortener_http::{DatabaseUrls, ProcessError, tail, telemetry};
+use shortener_http::{DatabaseUrls, ProcessError, import, tail, telemetry};
 use shortener_pg::local::LocalPostgres;
 use shortener_pg::{Db, PgStore};
 
@@ -41,6 +42,16 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Create an account's links from a CSV file (this service's export, or Shlink's),
+    /// through the bulk create's rules, 1000 rows a transaction; prints progress, then what
+    /// was created and what was skipped and why.
+    Import {
+        /// The account's id.
+        #[arg(long)]
+        account: uuid::Uuid,
+        /// The CSV file, with a header row.
+        file: PathBuf,
     },
 }
 
@@ -129,6 +140,7 @@ async fn run(cli: Cli) -> Result<(), ProcessError> {
                 other => other,
             }
         }
+        Command::Import { account, file } => import(&settings, &urls, account, &file).await,
         Command::Serve { no_migrate } => {
             settings.migrate_on_start &= !no_migrate;
             serve(&settings, &urls).await
@@ -136,6 +148,39 @@ async fn run(cli: Cli) -> Result<(), ProcessError> {
     };
     stop_local(local);
     result
+}
+
+async fn import(
+    settings: &Settings,
+    urls: &DatabaseUrls,
+    account: uuid::Uuid,
+    file: &std::path::Path,
+) -> Result<(), ProcessError> {
+    let input = std::fs::File::open(file)
+        .map_err(|e| ProcessError::startup(format!("reading {}", file.display()), e))?;
+    let public = match &settings.public_url {
+        Some(url) => url.clone(),
+        None => url::Url::parse(&format!("http://{}", settings.listen)).map_err(|e| {
+            ProcessError::Config(format!("server.public_url: cannot derive it: {e}"))
+        })?,
+    };
+    let links = LinkService::new(
+        PgStore::new(Db::connect(&urls.url, &settings.pool)?),
+        Arc::new(SystemClock),
+        UrlPolicy::new(&public, settings.allow_private_targets),
+        settings.plans.clone(),
+        // Nothing is cached here; running instances hear of the new links from the
+        // database, as of any other write.
+        Arc::new(ResolveCache::new(1)),
+    );
+    let summary = import::import(
+        &links,
+        AccountId::from_uuid(account),
+        std::io::BufReader::new(input),
+        &mut std::io::stderr().lock(),
+    )
+    .await?;
+    import::report(&summary, &mut std::io::stdout().lock()).map_err(ProcessError::Output)
 }
 
 async fn serve(settings: &Settings, urls: &DatabaseUrls) -> Result<(), ProcessError> {

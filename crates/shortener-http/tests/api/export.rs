@@ -105,3 +105,84 @@ async fn an_export_holds_every_live_link_of_the_account_and_no_other() {
         .await
         .assert_problem(401, "unauthorized");
 }
+
+/// The operator's way in: another instance's export, imported with `shortener import`,
+/// makes the same links (codes, targets, expiries) in an account here, skips what it cannot
+/// make and says why. (Codes are global and never reused, so the export of an account on
+/// the same database would only meet its own codes, taken.)
+#[actix_web::test]
+async fn an_export_imports_into_an_account_of_another_instance() {
+    let there = TestApp::spawn().await;
+    let (_, from) = there.account("From").with_key().await;
+    let here = TestApp::spawn().await;
+    let (to_id, to) = here.account("To").with_key().await;
+    // Custom codes need a plan that allows them.
+    let activated = here
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{to_id}/subscription/activate"),
+            Some(json!({"plan": "pro"})),
+        )
+        .await;
+    assert_eq!(activated.status, StatusCode::OK);
+    let one = there.code(&from, "https://example.com/one").await;
+    let two = there
+        .link(
+            &from,
+            json!({"url": "https://example.com/two?a=1,2", "expires_at": "2999-01-01T00:00:00Z"}),
+        )
+        .await;
+    let export = there.get("/api/v1/links/export", Some(&from)).await;
+    assert_eq!(export.status, StatusCode::OK);
+    // Two rows the import must skip: a code already in the file, and a bad URL.
+    let mut csv = export.raw.clone();
+    csv.extend_from_slice(
+        format!("{one},,https://example.com/again,,,,,,\nfine-code,,nota url,,,,,,\n").as_bytes(),
+    );
+    let file = std::env::temp_dir().join(format!("shortener-import-{}.csv", uuid::Uuid::now_v7()));
+    std::fs::write(&file, &csv).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shortener"))
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .env("SHORTENER__DATABASE__URL", &here.db.service_url)
+        .args(["import", "--account", &to_id])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("imported 2 of 4 rows; 2 skipped"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 × code-taken"), "{stdout}");
+    assert!(stdout.contains("1 × invalid-url"), "{stdout}");
+    assert!(
+        stdout.contains("line 4: "),
+        "the skipped rows by line: {stdout}"
+    );
+    assert!(
+        stderr.contains("not imported (links have no such field yet): title, tags, max_visits"),
+        "{stderr}"
+    );
+
+    let imported = here.get(&format!("/api/v1/links/{one}"), Some(&to)).await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    assert_eq!(imported.body["url"], "https://example.com/one");
+    let code_two = two["code"].as_str().unwrap();
+    let imported = here
+        .get(&format!("/api/v1/links/{code_two}"), Some(&to))
+        .await;
+    assert_eq!(imported.body["url"], "https://example.com/two?a=1,2");
+    assert_eq!(imported.body["expires_at"], "2999-01-01T00:00:00Z");
+    // And they redirect here.
+    assert_eq!(
+        here.get(&format!("/{one}"), None)
+            .await
+            .header("location")
+            .as_deref(),
+        Some("https://example.com/one")
+    );
+}
