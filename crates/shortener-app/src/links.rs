@@ -1,11 +1,14 @@
 //! Link use cases: shorten, read, list, edit, delete, and report clicks. The redirect
 //! itself is `redirect.rs`'s; these only invalidate its cache after their writes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use shortener_domain::{AccountId, Link, LinkId, ShortCode, TargetUrl, UrlPolicy, link};
 use subscriptions::Plans;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 
 use audit::{Action, Actor, Changes, Value};
 
@@ -14,6 +17,9 @@ use crate::{
     Answer, AppError, Clock, IdempotencyKey, Inserted, LinkStore, Page, PageRequest, Recorded,
     ResolveCache, Tx, UnitOfWork, audit_log,
 };
+
+/// Single creates waiting to be grouped, at most: past it, a create waits to be queued.
+const GROUP_QUEUE: usize = 4096;
 
 /// Random codes collide with probability n / 62^7; five draws in a row failing means
 /// something other than bad luck is wrong.
@@ -72,6 +78,9 @@ pub struct LinkService<S> {
     plans: Arc<Plans>,
     /// The redirects' cache, which every write of a link invalidates.
     cache: Arc<ResolveCache>,
+    /// Where single creates go to be committed with those of the same account that wait
+    /// beside them ([`Grouped`]); `None` outside a Tokio runtime, where each commits alone.
+    grouped: Option<mpsc::Sender<Job>>,
 }
 
 /// `link` if it exists and is `account`'s; another account's link is `NotFound`, exactly
@@ -87,9 +96,11 @@ fn month_of(now: DateTime<Utc>) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
 }
 
-impl<S: LinkStore + UnitOfWork> LinkService<S> {
+impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
     /// Builds the service; `policy` decides which targets are acceptable, `plans` what
     /// each subscription allows, `cache` is the redirects' cache that writes invalidate.
+    /// Inside a Tokio runtime (always, in the service) it starts the task that groups
+    /// single creates ([`Grouped`]); it ends when the service is dropped.
     pub fn new(
         store: S,
         clock: Arc<dyn Clock>,
@@ -97,12 +108,25 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
         plans: Plans,
         cache: Arc<ResolveCache>,
     ) -> Self {
+        let plans = Arc::new(plans);
+        let grouped = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let (jobs, queue) = mpsc::channel(GROUP_QUEUE);
+            let group = Grouped {
+                store: store.clone(),
+                clock: clock.clone(),
+                plans: plans.clone(),
+                cache: cache.clone(),
+            };
+            runtime.spawn(group.run(queue));
+            jobs
+        });
         LinkService {
             store,
             clock,
             policy,
-            plans: Arc::new(plans),
+            plans,
             cache,
+            grouped,
         }
     }
 
@@ -140,6 +164,20 @@ impl<S: LinkStore + UnitOfWork> LinkService<S> {
     pub async fn create(&self, account: AccountId, req: NewLink) -> Result<Link, AppError> {
         let now = self.clock.now();
         let prepared = self.prepare(req, now)?;
+        if let Some(jobs) = &self.grouped {
+            let (reply, answer) = oneshot::channel();
+            let job = Job {
+                account,
+                prepared,
+                reply,
+            };
+            jobs.send(job)
+                .await
+                .map_err(|_| AppError::internal("the create grouping task has stopped"))?;
+            return answer
+                .await
+                .map_err(|_| AppError::internal("the create grouping task dropped a create"))?;
+        }
         let plans = self.plans.clone();
         let created = self
             .store
@@ -608,6 +646,127 @@ async fn create_many_in(
             Err(e) => Ok(Err(e)),
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Single creates, grouped by account.
+
+/// One single create, validated, waiting for its account's next transaction.
+struct Job {
+    account: AccountId,
+    prepared: Prepared,
+    reply: oneshot::Sender<Result<Link, AppError>>,
+}
+
+/// Commits the single creates of one account that wait at the same moment together, in
+/// one transaction, as a bulk create does, and answers each as if it had been alone.
+///
+/// Every create of an account takes a unit of its monthly allowance, a row update that
+/// holds the row until its commit is on disk: alone, the creates of one account queue on
+/// that row one commit at a time. This owning task instead runs one transaction per
+/// account at a time and gives the next one everything that arrived meanwhile: a lone
+/// create starts at once, a crowd shares a commit. Each create's answer is the single
+/// create's: its own refusal (a taken code, a plan without custom codes) is its own; a
+/// whole-transaction refusal (an inactive subscription, the database away) is everyone's;
+/// and when the allowance cannot cover the whole group, the group runs again one create at
+/// a time, in arrival order, so exactly the creates the allowance covers succeed.
+struct Grouped<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    plans: Arc<Plans>,
+    cache: Arc<ResolveCache>,
+}
+
+impl<S: LinkStore + UnitOfWork + Clone> Grouped<S> {
+    async fn run(self, mut queue: mpsc::Receiver<Job>) {
+        let group = Arc::new(self);
+        let mut waiting: HashMap<AccountId, Vec<Job>> = HashMap::new();
+        let mut in_flight = std::collections::HashSet::new();
+        let mut running: JoinSet<AccountId> = JoinSet::new();
+        let mut open = true;
+        while open || !running.is_empty() {
+            tokio::select! {
+                job = queue.recv(), if open => match job {
+                    Some(job) => waiting.entry(job.account).or_default().push(job),
+                    None => open = false,
+                },
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok(account) = done {
+                        in_flight.remove(&account);
+                    }
+                }
+            }
+            // Everything queued by now joins its account's group.
+            while let Ok(job) = queue.try_recv() {
+                waiting.entry(job.account).or_default().push(job);
+            }
+            let ready: Vec<AccountId> = waiting
+                .keys()
+                .filter(|a| !in_flight.contains(*a))
+                .copied()
+                .collect();
+            for account in ready {
+                let mut jobs = waiting.remove(&account).unwrap_or_default();
+                if jobs.len() > BULK_LIMIT {
+                    waiting.insert(account, jobs.split_off(BULK_LIMIT));
+                }
+                in_flight.insert(account);
+                let group = group.clone();
+                running.spawn(async move {
+                    group.commit(account, jobs).await;
+                    account
+                });
+            }
+        }
+    }
+
+    /// One transaction for `jobs` (or, past the allowance, one each), and their answers.
+    async fn commit(&self, account: AccountId, jobs: Vec<Job>) {
+        let now = self.clock.now();
+        if jobs.len() > 1 {
+            let prepared: Vec<Result<Prepared, AppError>> =
+                jobs.iter().map(|j| Ok(j.prepared.clone())).collect();
+            let plans = self.plans.clone();
+            let outcome = self
+                .store
+                .run(move |tx| Box::pin(create_many_in(tx, account, prepared, plans, now)))
+                .await;
+            match outcome {
+                Ok(items) => {
+                    for (job, item) in jobs.into_iter().zip(items) {
+                        self.answer(job, item);
+                    }
+                    return;
+                }
+                // Some of them may fit: one at a time, below.
+                Err(AppError::QuotaExceeded(_)) => {}
+                Err(e) => {
+                    for job in jobs {
+                        self.answer(job, Err(e.clone()));
+                    }
+                    return;
+                }
+            }
+        }
+        for job in jobs {
+            let (prepared, plans) = (job.prepared.clone(), self.plans.clone());
+            let outcome = self
+                .store
+                .run(move |tx| Box::pin(create_in(tx, account, prepared, plans, now)))
+                .await;
+            self.answer(job, outcome);
+        }
+    }
+
+    fn answer(&self, job: Job, outcome: Result<Link, AppError>) {
+        if let Ok(link) = &outcome {
+            // A miss cached here for this code (a custom one, probed before it existed)
+            // is wrong now; other instances stop believing theirs within a second.
+            self.cache.invalidate(link.code.as_str());
+        }
+        // The caller may have gone (its request cancelled): the link stands anyway.
+        let _ = job.reply.send(outcome);
+    }
 }
 
 #[cfg(test)]

@@ -195,7 +195,7 @@ fn read_row(columns: &Columns, record: &csv::StringRecord) -> Read {
 /// skipped with its problem; a refusal of a whole batch (the month's allowance, an
 /// inactive subscription, the database) stops the import there, and what was created
 /// before stays.
-pub async fn import<S: LinkStore + UnitOfWork>(
+pub async fn import<S: LinkStore + UnitOfWork + Clone>(
     links: &LinkService<S>,
     account: AccountId,
     input: impl std::io::Read,

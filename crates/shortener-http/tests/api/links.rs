@@ -618,3 +618,73 @@ async fn a_target_on_the_services_own_host_is_a_loop_whatever_its_port_or_scheme
         other.body
     );
 }
+
+/// Creates of one account that arrive together share a transaction (they are grouped),
+/// and each is still answered as if it had been alone: a taken custom code is refused on
+/// its own, the rest are created, each with its audit entry.
+#[actix_web::test]
+async fn concurrent_creates_of_one_account_are_each_answered_as_alone() {
+    let app = TestApp::spawn_with(&[
+        ("SHORTENER__PLANS__TRIAL__REQUESTS_PER_MINUTE", "0"),
+        ("SHORTENER__DATABASE__POOL_SIZE", "16"),
+    ])
+    .await;
+    let (account, key) = app.account("Acme").with_key().await;
+    app.admin(
+        Method::POST,
+        &format!("/admin/v1/accounts/{account}/subscription/activate"),
+        Some(json!({"plan": "pro"})),
+    )
+    .await;
+    // 30 generated codes, and 5 custom codes asked for twice each.
+    let bodies: Vec<Value> = (0..30)
+        .map(|i| json!({"url": format!("https://example.com/g{i}")}))
+        .chain((0..10).map(|i| {
+            json!({"url": format!("https://example.com/c{i}"), "code": format!("twice-{}", i / 2)})
+        }))
+        .collect();
+    let replies = futures_util::future::join_all(
+        bodies
+            .iter()
+            .map(|b| app.request(Method::POST, "/api/v1/links", Some(&key), Some(b.clone()))),
+    )
+    .await;
+    let created: Vec<&Value> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .map(|r| &r.body)
+        .collect();
+    let taken = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CONFLICT && r.body["type"] == "/problems/code-taken")
+        .count();
+    assert_eq!(
+        (created.len(), taken),
+        (35, 5),
+        "every reply is one or the other"
+    );
+    let codes: std::collections::HashSet<&str> = created
+        .iter()
+        .map(|l| l["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes.len(), 35, "distinct codes");
+    for i in 0..5 {
+        assert!(codes.contains(format!("twice-{i}").as_str()));
+    }
+    // Each created link has its audit entry, and each redirects.
+    let audit = app
+        .admin(
+            Method::GET,
+            "/admin/v1/audit?action=link.created&limit=100",
+            None,
+        )
+        .await;
+    assert_eq!(audit.body["items"].as_array().unwrap().len(), 35);
+    for link in created.iter().take(3) {
+        let code = link["code"].as_str().unwrap();
+        assert_eq!(
+            app.get(&format!("/{code}"), None).await.status,
+            StatusCode::FOUND
+        );
+    }
+}
