@@ -310,6 +310,8 @@ const RSS_TARGET: u64 = 400_000_000;
 /// The redirect target of issue #12: the CPU time per cached redirect (counting on) of
 /// the service and PostgreSQL together, against the bare server's.
 const CPU_TARGET: f64 = 1.10;
+/// Single creates a second, 16 clients on one account (issue #15).
+const SINGLE_CREATES_TARGET: f64 = 2_500.0;
 /// Issue #15: links a second through the bulk create, at least.
 const BULK_LINKS_TARGET: f64 = 10_000.0;
 /// Issue #15: the bulk create's links a second against the single create's, at least.
@@ -614,6 +616,21 @@ impl Report {
                 String::new(),
                 "none set".to_owned(),
                 String::new(),
+            ]);
+            t.row(vec![
+                format!(
+                    "single creates, {} clients, {} account(s), per second (#15)",
+                    opts.clients, opts.accounts
+                ),
+                format!("{:.0}", c.creates.per_second),
+                String::new(),
+                format!(">= {SINGLE_CREATES_TARGET:.0} (16 clients, one account)"),
+                if opts.clients == 16 && opts.accounts == 1 {
+                    verdict(Some(c.creates.per_second), SINGLE_CREATES_TARGET, true)
+                } else {
+                    "n/a"
+                }
+                .to_owned(),
             ]);
             t.row(vec![
                 "bulk creates, links per second (#15)".to_owned(),
