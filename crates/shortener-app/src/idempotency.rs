@@ -68,6 +68,28 @@ pub(crate) enum Once<T> {
     Replayed(Recorded),
 }
 
+impl<T> Once<T> {
+    /// The answer to send; `ran` sees what a run that happened now made (to invalidate
+    /// caches), a replay having made nothing.
+    pub(crate) fn answer(self, ran: impl FnOnce(&T)) -> Answer {
+        match self {
+            Once::Ran(outcome, recorded) => {
+                if let Ok(made) = &outcome {
+                    ran(made);
+                }
+                Answer {
+                    recorded,
+                    replayed: false,
+                }
+            }
+            Once::Replayed(recorded) => Answer {
+                recorded,
+                replayed: true,
+            },
+        }
+    }
+}
+
 /// Runs `work` in one transaction at most once per `account` and `key`; `render` turns its
 /// outcome into the answer recorded beside it (the edge knows what the answer looks like).
 pub(crate) async fn once<S, T, W, R>(

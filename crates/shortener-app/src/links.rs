@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use audit::{Action, Actor, Changes, Value};
 
-use crate::idempotency::{self, Once};
+use crate::idempotency;
 use crate::{
     Answer, AppError, Clock, IdempotencyKey, Inserted, LinkStore, Page, PageRequest, Recorded,
     ResolveCache, Tx, UnitOfWork, audit_log,
@@ -217,21 +217,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             render,
         )
         .await?;
-        Ok(match done {
-            Once::Ran(outcome, recorded) => {
-                if let Ok(link) = &outcome {
-                    self.cache.invalidate(link.code.as_str());
-                }
-                Answer {
-                    recorded,
-                    replayed: false,
-                }
-            }
-            Once::Replayed(recorded) => Answer {
-                recorded,
-                replayed: true,
-            },
-        })
+        Ok(done.answer(|link| self.cache.invalidate(link.code.as_str())))
     }
 
     /// Shortens up to [`BULK_LIMIT`] URLs for `account` in one transaction: one result per
@@ -283,21 +269,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             render,
         )
         .await?;
-        Ok(match done {
-            Once::Ran(outcome, recorded) => {
-                if let Ok(items) = &outcome {
-                    self.invalidate_created(items);
-                }
-                Answer {
-                    recorded,
-                    replayed: false,
-                }
-            }
-            Once::Replayed(recorded) => Answer {
-                recorded,
-                replayed: true,
-            },
-        })
+        Ok(done.answer(|items| self.invalidate_created(items)))
     }
 
     /// Validates each item of a bulk create on its own; the count is the request's.
