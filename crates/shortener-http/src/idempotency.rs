@@ -147,4 +147,75 @@ mod tests {
             r#"{"code":"x1y","n":[1,{"a":1,"b":2}],"url":"https://a.example/"}"#
         );
     }
+
+    use proptest::prelude::*;
+
+    /// Arbitrary JSON, a few levels deep.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// `v` as JSON text with every object's fields in reverse order and spaces between
+    /// tokens, as another client may send the same request.
+    fn reordered(v: &Value) -> String {
+        match v {
+            Value::Object(fields) => {
+                let parts: Vec<String> = fields
+                    .iter()
+                    .rev()
+                    .map(|(k, v)| format!("{} : {}", Value::String(k.clone()), reordered(v)))
+                    .collect();
+                format!("{{ {} }}", parts.join(" , "))
+            }
+            Value::Array(items) => {
+                let parts: Vec<String> = items.iter().map(reordered).collect();
+                format!("[ {} ]", parts.join(" , "))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    proptest! {
+        /// The canonical form is JSON that reads back as the same value, and no field
+        /// order changes it: the same request is the same request however it is sent.
+        #[test]
+        fn the_canonical_form_is_the_value_in_any_field_order(v in json()) {
+            let c = canon(v.clone());
+            prop_assert_eq!(serde_json::from_str::<Value>(&c).unwrap(), v.clone());
+            let sent: Value = serde_json::from_str(&reordered(&v)).unwrap();
+            prop_assert_eq!(canon(sent), c);
+        }
+
+        /// Whatever the header holds, the key is refused or taken, never a panic; a key
+        /// taken is 1 to 255 visible ASCII characters, without the draft's quotes.
+        #[test]
+        fn any_header_value_is_a_key_or_a_validation_problem(raw in "\\PC{0,300}") {
+            let Ok(value) = HeaderValue::from_str(&raw) else { return Ok(()) };
+            let req = actix_web::test::TestRequest::post()
+                .uri("/api/v1/links")
+                .insert_header((HEADER, value))
+                .to_http_request();
+            match key(&req, &Value::Null) {
+                Ok(Some(k)) => {
+                    let k = k.as_str();
+                    prop_assert!(!k.is_empty() && k.len() <= 255, "{:?}", k);
+                    prop_assert!(k.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{:?}", k);
+                }
+                Ok(None) => prop_assert!(false, "a key was sent"),
+                Err(e) => prop_assert!(matches!(e, Error::Validation(_) | Error::App(AppError::Validation(_))), "{e:?}"),
+            }
+        }
+    }
 }
