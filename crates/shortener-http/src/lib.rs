@@ -13,6 +13,7 @@ pub mod config;
 mod error;
 mod extract;
 mod links;
+pub mod openapi;
 mod ops;
 mod page;
 pub mod problem;

@@ -153,11 +153,15 @@ impl Slug {
     }
 }
 
-/// The problem document.
-#[derive(Debug, Serialize)]
+/// The problem document (RFC 9457).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"type": "/problems/not-found", "title": "Not found", "status": 404,
+    "detail": "no such resource"}))]
 pub struct Problem {
-    /// `/problems/<slug>`, relative to the service's public URL.
+    /// `/problems/<slug>`, relative to the service's public URL, where a page explains it.
+    /// The slug is stable: branch on it.
     #[serde(rename = "type")]
+    #[schema(example = "/problems/not-found")]
     pub kind: String,
     /// Fixed per slug.
     pub title: &'static str,
@@ -165,7 +169,8 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time.
     pub detail: String,
-    /// For `rate-limited`: the policies whose windows are full.
+    /// For `rate-limited`: the policies whose windows are full (`requests`, `admin`,
+    /// `auth-failures`, `unknown-codes`, `passwords`).
     #[serde(rename = "violated-policies", skip_serializing_if = "Option::is_none")]
     pub violated_policies: Option<Vec<&'static str>>,
 }

@@ -10,6 +10,7 @@ mod cli;
 mod clicks;
 mod inputs;
 mod links;
+mod openapi;
 mod rate_limits;
 mod subscriptions;
 mod support;
