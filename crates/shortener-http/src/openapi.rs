@@ -583,7 +583,7 @@ async fn docs_index() -> Result<HttpResponse, Error> {
     get,
     path = "/api/docs/{file}",
     tag = "documentation",
-    params(("file" = String, Path, description = "A file of Swagger UI, e.g. `swagger-ui.css`.")),
+    params(("file" = String, Path, description = "A file of Swagger UI.", example = "swagger-ui.css")),
     responses((status = 200, description = "The file.", content(
         (String = "text/html"), (String = "text/css"), (String = "text/javascript"),
         (String = "application/javascript"), (String = "image/png"),

@@ -51,7 +51,7 @@ fn escape(s: &str) -> String {
     get,
     path = "/problems/{slug}",
     tag = "operations",
-    params(("slug" = String, Path, description = "A problem slug, e.g. `code-taken`.")),
+    params(("slug" = String, Path, description = "A problem slug.", example = "code-taken")),
     responses((status = 200, description = "A page that explains the problem.", content_type = "text/html", body = String)),
 )]
 async fn problem_page(slug: web::Path<String>) -> Result<HttpResponse, Error> {
