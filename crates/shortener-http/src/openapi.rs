@@ -85,10 +85,31 @@ impl Part {
 /// A part's routes function: adds each of its operations to the table.
 pub type Routes = fn(&mut Operations);
 
-/// One path's routes, in the order they were added.
+/// One path's routes, in the order they were added, and their methods.
 struct Resource {
     path: String,
     routes: Vec<actix_web::Route>,
+    methods: Vec<Method>,
+}
+
+impl Resource {
+    /// The actix resource at `path`: its routes, and a 405 naming them for other methods.
+    fn into_actix(self, path: &str) -> actix_web::Resource {
+        let allow = self
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut resource = web::resource(path).default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<HttpResponse, _>(Error::MethodNotAllowed(allow)) }
+        }));
+        for route in self.routes {
+            resource = resource.route(route);
+        }
+        resource
+    }
 }
 
 /// The route table of one [`Part`]: every entry is served and documented from one call.
@@ -138,7 +159,9 @@ impl Operations {
         let path = D::path();
         let relative = path.strip_prefix(self.part.prefix()).unwrap_or(&path);
         let mut routes = Vec::new();
+        let mut methods = Vec::new();
         for method in D::methods() {
+            methods.push(actix_method(&method));
             routes.push(
                 web::route()
                     .method(actix_method(&method))
@@ -146,10 +169,14 @@ impl Operations {
             );
         }
         match self.resources.iter_mut().find(|r| r.path == relative) {
-            Some(resource) => resource.routes.extend(routes),
+            Some(resource) => {
+                resource.routes.extend(routes);
+                resource.methods.extend(methods);
+            }
             None => self.resources.push(Resource {
                 path: relative.to_owned(),
                 routes,
+                methods,
             }),
         }
         self.document::<D>(&doc, problems);
@@ -229,21 +256,14 @@ impl Operations {
         for resource in self.resources {
             match resource.path.find('{') {
                 None => {
-                    let mut r = web::resource(resource.path.as_str());
-                    for route in resource.routes {
-                        r = r.route(route);
-                    }
-                    cfg.service(r);
+                    let path = resource.path.clone();
+                    cfg.service(resource.into_actix(&path));
                 }
                 Some(at) => {
                     let prefix = resource.path[..at].trim_end_matches('/').to_owned();
-                    let rest = Resource {
-                        path: resource.path[prefix.len()..].to_owned(),
-                        routes: resource.routes,
-                    };
                     match scoped.iter_mut().find(|(p, _)| *p == prefix) {
-                        Some((_, list)) => list.push(rest),
-                        None => scoped.push((prefix, vec![rest])),
+                        Some((_, list)) => list.push(resource),
+                        None => scoped.push((prefix, vec![resource])),
                     }
                 }
             }
@@ -252,11 +272,8 @@ impl Operations {
         for (prefix, resources) in scoped {
             let mut scope = web::scope(&prefix);
             for resource in resources {
-                let mut r = web::resource(resource.path.as_str());
-                for route in resource.routes {
-                    r = r.route(route);
-                }
-                scope = scope.service(r);
+                let rest = resource.path[prefix.len()..].to_owned();
+                scope = scope.service(resource.into_actix(&rest));
             }
             cfg.service(scope);
         }

@@ -248,7 +248,7 @@ impl Error {
                 "request body is larger than 64 KiB".into(),
             ),
             Error::RouteNotFound => (Slug::NotFound, "no such resource".into()),
-            Error::MethodNotAllowed => (
+            Error::MethodNotAllowed(_) => (
                 Slug::MethodNotAllowed,
                 "this path exists, but not with this method".into(),
             ),
@@ -280,6 +280,19 @@ impl ResponseError for Error {
             }
             _ => {}
         }
+        let mut res = self.response(slug, detail);
+        // RFC 9110: a 405 names the methods the path has.
+        if let Error::MethodNotAllowed(allow) = self
+            && let Ok(allow) = HeaderValue::from_str(allow)
+        {
+            res.headers_mut().insert(header::ALLOW, allow);
+        }
+        res
+    }
+}
+
+impl Error {
+    fn response(&self, slug: Slug, detail: String) -> HttpResponse {
         let limited = match self {
             Error::App(AppError::RateLimited {
                 policy,

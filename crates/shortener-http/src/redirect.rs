@@ -102,7 +102,7 @@ pub async fn redirect_or_not_found(
     let followed = match *req.method() {
         Method::GET => redirects.follow(code, &visitor).await?,
         Method::HEAD => redirects.peek(code, &visitor).await?,
-        _ => return Err(Error::MethodNotAllowed),
+        _ => return Err(Error::MethodNotAllowed("GET, HEAD".into())),
     };
     match followed {
         Followed::Found(link) => Ok(redirect_to(redirector.status, link.target.as_str())),
