@@ -285,7 +285,7 @@ struct CancelBody {
     reason: String,
 }
 
-/// No options: an empty object (or no body at all).
+/// No options: an empty object, `null`, or no body at all.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = Renewal)]
@@ -333,7 +333,7 @@ async fn transition(
     path = "/admin/v1/accounts/{id}/subscription/activate",
     tag = "subscriptions",
     params(("id" = Uuid, Path, description = "The account's id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"`: change only this version (412 otherwise); `*` or absent: whatever is current.")),
+        ("If-Match" = Option<String>, Header, pattern = r#"^("[1-9][0-9]{0,17}"|\*)$"#, description = "`\"<version>\"`: change only this version (412 otherwise); `*` or absent: whatever is current.")),
     request_body = ActivateBody,
     responses((status = 200, description = "The changed subscription.", body = SubscriptionDto,
         headers(("ETag" = String, description = "`\"<version>\"`")))),
@@ -358,7 +358,7 @@ async fn activate(
     path = "/admin/v1/accounts/{id}/subscription/renew",
     tag = "subscriptions",
     params(("id" = Uuid, Path, description = "The account's id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"`: change only this version (412 otherwise); `*` or absent: whatever is current.")),
+        ("If-Match" = Option<String>, Header, pattern = r#"^("[1-9][0-9]{0,17}"|\*)$"#, description = "`\"<version>\"`: change only this version (412 otherwise); `*` or absent: whatever is current.")),
     request_body = Option<EmptyBody>,
     responses((status = 200, description = "The changed subscription.", body = SubscriptionDto,
         headers(("ETag" = String, description = "`\"<version>\"`")))),
@@ -370,11 +370,14 @@ async fn renew(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
-    // Renew takes no options: no body, or `{}`. Anything else is refused, not ignored.
+    // Renew takes no options: no body, `{}` or `null` (the document's optional body).
+    // Anything else is refused, not ignored.
     if !body.trim_ascii().is_empty() {
-        let value = serde_json::from_slice(&body)
+        let value: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| Error::Validation(format!("renew takes no fields: {e}")))?;
-        crate::extract::from_object::<EmptyBody>(value)?;
+        if !value.is_null() {
+            crate::extract::from_object::<EmptyBody>(value)?;
+        }
     }
     transition(&state, &admin, &req, &id, Transition::Renew).await
 }
@@ -385,7 +388,7 @@ async fn renew(
     path = "/admin/v1/accounts/{id}/subscription/cancel",
     tag = "subscriptions",
     params(("id" = Uuid, Path, description = "The account's id."),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"`: change only this version (412 otherwise); `*` or absent: whatever is current.")),
+        ("If-Match" = Option<String>, Header, pattern = r#"^("[1-9][0-9]{0,17}"|\*)$"#, description = "`\"<version>\"`: change only this version (412 otherwise); `*` or absent: whatever is current.")),
     request_body = CancelBody,
     responses((status = 200, description = "The changed subscription.", body = SubscriptionDto,
         headers(("ETag" = String, description = "`\"<version>\"`")))),
@@ -412,6 +415,7 @@ struct SubscriptionQuery {
     #[param(minimum = 1, maximum = 500, default = 50)]
     limit: Option<u32>,
     /// The previous page's `next_cursor`, as it was (opaque).
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     cursor: Option<String>,
 }
 

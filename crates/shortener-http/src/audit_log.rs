@@ -55,6 +55,7 @@ pub struct AuditParams {
     pub limit: Option<u32>,
     /// Continue after this `next_cursor` (older entries).
     #[arg(long)]
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 

@@ -71,6 +71,7 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`, as it was (opaque).
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
