@@ -8,8 +8,13 @@
 //! anyway ([`Part`]: authentication, rate limiting, outages) and the problem documents of
 //! the slugs the entry names. So a route cannot be served without being documented, nor
 //! documented at another path or method than it is served at. `startup.rs` builds the
-//! routing and [`document`] the document from the same three functions
-//! ([`crate::startup::public_routes`], `api_routes`, `admin_routes`).
+//! routing, and [`document`] the document, from the same three tables
+//! ([`crate::startup::PARTS`]).
+//!
+//! A new endpoint: annotate the handler with `#[utoipa::path(...)]` (its own answers; the
+//! part's are added), derive `ToSchema` / `IntoParams` on its DTOs, add it to its module's
+//! routes function with `ops.add(__path_handler, handler, &[the slugs it can answer])`,
+//! and refresh `docs/openapi.json` (see the test below).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, OnceLock};
