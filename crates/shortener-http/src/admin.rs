@@ -154,7 +154,7 @@ async fn create_account(
         .json(AccountDto::from(view)))
 }
 
-/// Every account, newest first.
+/// Every account, oldest first.
 #[utoipa::path(
     get,
     path = "/admin/v1/accounts",
@@ -428,7 +428,7 @@ struct SubscriptionItem {
     subscription: SubscriptionDto,
 }
 
-/// Every subscription, optionally in one state, by account (newest first).
+/// Every subscription, optionally in its effective state, by account (oldest first).
 #[utoipa::path(
     get,
     path = "/admin/v1/subscriptions",
