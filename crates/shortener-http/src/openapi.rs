@@ -305,7 +305,7 @@ fn problem_response(slugs: &[Slug], limited: bool) -> Response {
     let mut response = Response::builder()
         .description(format!("Problem: {description}."))
         .content("application/problem+json", content);
-    if limited {
+    if limited || slugs.contains(&Slug::ServiceUnavailable) {
         response = response.header_ref("Retry-After", header_ref("Retry-After"));
     }
     if slugs.contains(&Slug::Unauthorized) {
@@ -374,7 +374,7 @@ fn integer_schema(minimum: i64) -> RefOr<Schema> {
 
 /// The headers every `/api` and `/admin` answer may carry, kept once in
 /// `components/headers`: `RateLimit-Policy` and `RateLimit` while the key's policy is on,
-/// `Retry-After` on a 429.
+/// `Retry-After` on a 429 or a 503.
 fn rate_limit_headers() -> [(&'static str, Header); 3] {
     [
         (
@@ -404,7 +404,8 @@ fn rate_limit_headers() -> [(&'static str, Header); 3] {
             Header::builder()
                 .schema(Some(integer_schema(0)))
                 .description(Some(
-                    "Whole seconds to wait: the policy lets a request through by then.",
+                    "Whole seconds to wait before trying again: on a 429 the policy lets a \
+                     request through by then; on a 503, 1.",
                 ))
                 .build(),
         ),
