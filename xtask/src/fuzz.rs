@@ -215,8 +215,6 @@ seed = {seed}
 [generation]
 max-examples = {max_examples}
 
-[phases.stateful]
-enabled = false
 
 [checks]
 enabled = false
@@ -259,7 +257,7 @@ parameters = {{ id = "{other_id}" }}
         // One worker: CPython 3.11 (Debian 12's) is not thread-safe building ASTs
         // ("AST constructor recursion depth mismatch"), which Schemathesis does per worker.
         .args(["--workers", "1"])
-        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--report-dir"])
         .arg(work.join("reports"))
         .env("NO_COLOR", "1")
