@@ -339,6 +339,12 @@ async fn the_docs_load_everything_from_the_service_itself() {
         assert!(ctype.contains(expected), "{path}: {ctype}");
         if expected == "javascript" {
             scripts.push(String::from_utf8(reply.raw).unwrap());
+        } else if expected == "text/css" {
+            // Nothing a stylesheet pulls in (fonts, images, other sheets) is elsewhere.
+            let css = String::from_utf8(reply.raw).unwrap();
+            for far in ["url(http", "url(//", "url(\"http", "url('http", "@import"] {
+                assert!(!css.contains(far), "{path} loads from elsewhere: {far}");
+            }
         }
     }
     // The initializer points Swagger UI at our document, and at no validator elsewhere.
