@@ -1,17 +1,17 @@
 //! `ci`'s last step: Schemathesis fuzzes the running service against its own OpenAPI
-//! document (`GET /api/openapi.json`), so the document and the service cannot disagree
-//! on what either says: every operation, generated requests, and the checks that the
-//! service never answers 5xx and answers only documented statuses, content types and
-//! bodies.
+//! document (`GET /api/openapi.json`), so the document and the service cannot disagree:
+//! every operation, in one run (examples, coverage, fuzzing and stateful phases), with
+//! [`CHECKS`]: never a 5xx, only documented statuses, content types, headers and bodies,
+//! invalid input refused, 405 with `Allow`, no operation answering without its key.
 //!
 //! Schemathesis comes from PyPI into a venv under `<target>/schemathesis` (kept there, so
 //! installed once per machine). The service is the debug `shortener serve`, provisioning
 //! its own PostgreSQL exactly as `serve` does with no `database.url` (in
-//! `<target>/schemathesis/pg`, fresh each run), on a free port, with a fresh bootstrap
-//! admin key and every rate limit off (429s would hide every other answer; they are
-//! documented all the same). `/api/...` is fuzzed with an account key (an account on the
-//! business plan, made through the admin API), `/admin/...` with the admin key, the rest
-//! without one.
+//! `<target>/schemathesis/run/pg`, fresh each run), on a free port, with a fresh
+//! bootstrap admin key and every rate limit off (429s would hide every other answer; they
+//! are documented all the same). The generated `schemathesis.toml` gives each operation
+//! the key its security scheme names: `/api/...` an account key (an account on the
+//! business plan, made through the admin API), `/admin/...` the admin key, the rest none.
 
 use std::fmt::Write as _;
 use std::io::Read;
@@ -95,7 +95,8 @@ fn admin_call(
     serde_json::from_slice(&answer).with_context(|| format!("POST {path}: reading the JSON"))
 }
 
-/// Builds and starts the service, makes an account key, runs the three fuzz runs.
+/// Builds and starts the service, makes an account key and what the run starts from, and
+/// runs Schemathesis once over every operation.
 pub fn run(target: &Path) -> Result<()> {
     let venv = target.join("schemathesis");
     let exe = schemathesis(&venv)?;
