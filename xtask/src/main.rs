@@ -5,7 +5,9 @@
 //!   bans, licences and sources (`cargo deny`, installed when missing), advisories
 //!   (`cargo deny`, offline, against the RustSec snapshot in `../shared/advisory-db`; see
 //!   `advisories`), then the whole test suite. Without the snapshot it says so first, loudly,
-//!   and checks everything else.
+//!   and checks everything else. Last, Schemathesis fuzzes the running service against
+//!   its own OpenAPI document (see `fuzz`).
+//! - `fuzz`: only that last step.
 //! - `bench [--seconds N] [--rounds N] [--clients N] [--accounts N]
 //!   [--only creates|redirects]`: the release service's link creations and redirects per
 //!   second next to baselines measured in the same run (pgbench INSERT and primary-key
@@ -21,6 +23,7 @@
 mod advisories;
 mod bench;
 mod boundaries;
+mod fuzz;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -33,7 +36,10 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   check-boundaries   fail when a crate depends past its layer (prints the whole path)
   ci                 fmt, clippy, boundaries, cargo deny (advisories offline, against
-                     ../shared/advisory-db), then every test (what .ci/run runs)
+                     ../shared/advisory-db), then every test, then `fuzz`
+                     (what .ci/run runs)
+  fuzz               Schemathesis (from PyPI, into target/schemathesis) against the
+                     running service and its /api/openapi.json, every operation
   bench              link creations and redirects/s of the release service vs baselines
                      measured in the same run (pgbench INSERT and lookup, a bare actix-web
                      redirect server), CPU time per redirect of the servers and PostgreSQL,
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
         Some("check-boundaries") => check_boundaries(),
         Some("ci") => ci(),
         Some("bench") => bench::main(&args[1..]),
+        Some("fuzz") => fuzz::run(&target_dir()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -174,6 +181,11 @@ fn ci() -> Result<()> {
     let mut test = cargo();
     test.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
     run("cargo test", test)?;
+
+    let fuzz = Instant::now();
+    println!("==> schemathesis (fuzzing the API against its OpenAPI document)");
+    fuzz::run(&target_dir())?;
+    println!("<== schemathesis: {:.0?}", fuzz.elapsed());
 
     println!("ci: all green in {:.0?}", started.elapsed());
     Ok(())

@@ -51,6 +51,9 @@ impl<S: SubscriptionStore + UnitOfWork> SubscriptionService<S> {
         transition: Transition,
         if_match: Option<i64>,
     ) -> Result<Versioned, AppError> {
+        // A request no subscription could accept is invalid, whatever the state or
+        // `If-Match` say (and costs no transaction).
+        transition.check()?;
         let now = self.clock.now();
         let plans = self.plans.clone();
         self.store

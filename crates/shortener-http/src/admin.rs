@@ -10,14 +10,20 @@ use shortener_domain::AccountId;
 use subscriptions::{PlanName, State as SubState, Subscription, Transition, Versioned};
 use uuid::Uuid;
 
+use utoipa::{IntoParams, ToSchema};
+
 use crate::auth::AdminCaller;
 use crate::extract::{Body, Query, path_id};
+use crate::openapi::Operations;
 use crate::page::{PageDto, PageQuery};
+use crate::problem::Slug;
 use crate::{Error, State};
 
 /// A subscription on the wire: tagged by `state`, each state with only its own fields.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
+#[schema(as = Subscription, example = json!({"state": "active", "plan": "pro",
+    "renews_at": "2026-12-22T10:00:00Z", "version": 2}))]
 pub enum SubscriptionDto {
     /// In trial.
     Trial {
@@ -82,7 +88,11 @@ impl SubscriptionDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// An account and its subscription.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Account, example = json!({"id": "019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b",
+    "name": "Acme", "created_at": "2026-11-22T10:00:00Z",
+    "subscription": {"state": "trial", "expires_at": "2026-12-06T10:00:00Z", "version": 1}}))]
 struct AccountDto {
     id: Uuid,
     name: String,
@@ -101,13 +111,18 @@ impl From<AccountView> for AccountDto {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewAccount, example = json!({"name": "Acme"}))]
 struct CreateAccount {
     name: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A new account key: `key` is shown this once (it is stored hashed).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = NewKey, example = json!({"id": "019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7c",
+    "key": "shk_3hT9...", "prefix": "shk_3hT9", "created_at": "2026-11-22T10:00:00Z"}))]
 struct KeyDto {
     id: Uuid,
     key: String,
@@ -115,6 +130,15 @@ struct KeyDto {
     created_at: DateTime<Utc>,
 }
 
+/// Creates an account; it starts in a trial.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/accounts",
+    tag = "accounts",
+    request_body = CreateAccount,
+    responses((status = 201, description = "Created.", body = AccountDto,
+        headers(("Location" = String, description = "`/admin/v1/accounts/{id}`")))),
+)]
 async fn create_account(
     state: web::Data<State>,
     admin: AdminCaller,
@@ -130,6 +154,14 @@ async fn create_account(
         .json(AccountDto::from(view)))
 }
 
+/// Every account, oldest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/accounts",
+    tag = "accounts",
+    params(PageQuery),
+    responses((status = 200, description = "A page of accounts.", body = PageDto<AccountDto>)),
+)]
 async fn list_accounts(
     state: web::Data<State>,
     _admin: AdminCaller,
@@ -139,6 +171,14 @@ async fn list_accounts(
     Ok(HttpResponse::Ok().json(PageDto::new(page, AccountDto::from)))
 }
 
+/// One account.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/accounts/{id}",
+    tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account's id.")),
+    responses((status = 200, description = "The account.", body = AccountDto)),
+)]
 async fn get_account(
     state: web::Data<State>,
     _admin: AdminCaller,
@@ -148,6 +188,15 @@ async fn get_account(
     Ok(HttpResponse::Ok().json(AccountDto::from(view)))
 }
 
+/// Makes a key for the account. The key is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/accounts/{id}/keys",
+    tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account's id.")),
+    responses((status = 201, description = "Created; kept out of caches.", body = KeyDto,
+        headers(("Cache-Control" = String, description = "`no-store`")))),
+)]
 async fn create_key(
     state: web::Data<State>,
     admin: AdminCaller,
@@ -169,6 +218,15 @@ async fn create_key(
         }))
 }
 
+/// Revokes a key: it stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/accounts/{id}/keys/{key_id}",
+    tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account's id."),
+        ("key_id" = Uuid, Path, description = "The key's id.")),
+    responses((status = 204, description = "Revoked (also when it already was).")),
+)]
 async fn revoke_key(
     state: web::Data<State>,
     admin: AdminCaller,
@@ -208,22 +266,40 @@ fn subscription_response(status: actix_web::http::StatusCode, v: Versioned) -> H
         .json(SubscriptionDto::new(v))
 }
 
-#[derive(Debug, Deserialize)]
+/// Trial to active on a paid plan.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Activation, example = json!({"plan": "pro"}))]
 struct ActivateBody {
+    /// A paid plan.
+    #[schema(pattern = "^(pro|business)$", example = "pro")]
     plan: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Trial or active to cancelled.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Cancellation, example = json!({"reason": "customer asked"}))]
 struct CancelBody {
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// No options: an empty object, `null`, or no body at all.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Renewal)]
 struct EmptyBody {}
 
+/// The account's subscription, as of now.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/accounts/{id}/subscription",
+    tag = "subscriptions",
+    params(("id" = Uuid, Path, description = "The account's id.")),
+    responses((status = 200, description = "The subscription.", body = SubscriptionDto,
+        headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`")))),
+)]
 async fn get_subscription(
     state: web::Data<State>,
     _admin: AdminCaller,
@@ -251,6 +327,17 @@ async fn transition(
     Ok(subscription_response(actix_web::http::StatusCode::OK, v))
 }
 
+/// Trial to active on a paid plan; `renews_at` is now plus the plan's period.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/accounts/{id}/subscription/activate",
+    tag = "subscriptions",
+    params(("id" = Uuid, Path, description = "The account's id."),
+        ("If-Match" = Option<String>, Header, pattern = r#"^("[1-9][0-9]{0,17}"|\*)$"#, description = "`\"<version>\"`: change only this version (412 otherwise); `*` or absent: whatever is current.")),
+    request_body = ActivateBody,
+    responses((status = 200, description = "The changed subscription.", body = SubscriptionDto,
+        headers(("ETag" = String, description = "`\"<version>\"`")))),
+)]
 async fn activate(
     state: web::Data<State>,
     admin: AdminCaller,
@@ -265,6 +352,17 @@ async fn activate(
     transition(&state, &admin, &req, &id, Transition::Activate(plan)).await
 }
 
+/// Active to active, `renews_at` one period on.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/accounts/{id}/subscription/renew",
+    tag = "subscriptions",
+    params(("id" = Uuid, Path, description = "The account's id."),
+        ("If-Match" = Option<String>, Header, pattern = r#"^("[1-9][0-9]{0,17}"|\*)$"#, description = "`\"<version>\"`: change only this version (412 otherwise); `*` or absent: whatever is current.")),
+    request_body = Option<EmptyBody>,
+    responses((status = 200, description = "The changed subscription.", body = SubscriptionDto,
+        headers(("ETag" = String, description = "`\"<version>\"`")))),
+)]
 async fn renew(
     state: web::Data<State>,
     admin: AdminCaller,
@@ -272,15 +370,29 @@ async fn renew(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Error> {
-    // Renew takes no options: no body, or `{}`. Anything else is refused, not ignored.
+    // Renew takes no options: no body, `{}` or `null` (the document's optional body).
+    // Anything else is refused, not ignored.
     if !body.trim_ascii().is_empty() {
-        let value = serde_json::from_slice(&body)
+        let value: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| Error::Validation(format!("renew takes no fields: {e}")))?;
-        crate::extract::from_object::<EmptyBody>(value)?;
+        if !value.is_null() {
+            crate::extract::from_object::<EmptyBody>(value)?;
+        }
     }
     transition(&state, &admin, &req, &id, Transition::Renew).await
 }
 
+/// Trial or active to cancelled.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/accounts/{id}/subscription/cancel",
+    tag = "subscriptions",
+    params(("id" = Uuid, Path, description = "The account's id."),
+        ("If-Match" = Option<String>, Header, pattern = r#"^("[1-9][0-9]{0,17}"|\*)$"#, description = "`\"<version>\"`: change only this version (412 otherwise); `*` or absent: whatever is current.")),
+    request_body = CancelBody,
+    responses((status = 200, description = "The changed subscription.", body = SubscriptionDto,
+        headers(("ETag" = String, description = "`\"<version>\"`")))),
+)]
 async fn cancel(
     state: web::Data<State>,
     admin: AdminCaller,
@@ -292,21 +404,38 @@ async fn cancel(
     transition(&state, &admin, &req, &id, Transition::Cancel(reason)).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SubscriptionQuery {
+    /// Only subscriptions in this state (as of now: a trial past its end is `expired`).
+    #[param(pattern = "^(trial|active|expired|cancelled)$")]
     state: Option<String>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
     limit: Option<u32>,
+    /// The previous page's `next_cursor`, as it was (opaque).
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A subscription with its account.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AccountSubscription)]
 struct SubscriptionItem {
     account_id: Uuid,
     #[serde(flatten)]
     subscription: SubscriptionDto,
 }
 
+/// Every subscription, optionally in its effective state, by account (oldest first).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/subscriptions",
+    tag = "subscriptions",
+    params(SubscriptionQuery),
+    responses((status = 200, description = "A page of subscriptions.", body = PageDto<SubscriptionItem>)),
+)]
 async fn list_subscriptions(
     state: web::Data<State>,
     _admin: AdminCaller,
@@ -333,19 +462,29 @@ async fn list_subscriptions(
     )
 }
 
-/// The admin routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/accounts")
-            .route(web::post().to(create_account))
-            .route(web::get().to(list_accounts)),
+/// The admin routes, with the problems each handler can answer besides those every
+/// `/admin` operation can (see [`Operations::add`]).
+pub fn routes(ops: &mut Operations) {
+    use Slug::*;
+    let transition = [
+        Validation,
+        PayloadTooLarge,
+        NotFound,
+        InvalidTransition,
+        VersionMismatch,
+    ];
+    ops.add(
+        __path_create_account,
+        create_account,
+        &[Validation, PayloadTooLarge],
     )
-    .service(web::resource("/accounts/{id}").route(web::get().to(get_account)))
-    .service(web::resource("/accounts/{id}/keys").route(web::post().to(create_key)))
-    .service(web::resource("/accounts/{id}/keys/{key_id}").route(web::delete().to(revoke_key)))
-    .service(web::resource("/accounts/{id}/subscription").route(web::get().to(get_subscription)))
-    .service(web::resource("/accounts/{id}/subscription/activate").route(web::post().to(activate)))
-    .service(web::resource("/accounts/{id}/subscription/renew").route(web::post().to(renew)))
-    .service(web::resource("/accounts/{id}/subscription/cancel").route(web::post().to(cancel)))
-    .service(web::resource("/subscriptions").route(web::get().to(list_subscriptions)));
+    .add(__path_list_accounts, list_accounts, &[Validation])
+    .add(__path_get_account, get_account, &[NotFound])
+    .add(__path_create_key, create_key, &[NotFound])
+    .add(__path_revoke_key, revoke_key, &[NotFound])
+    .add(__path_get_subscription, get_subscription, &[NotFound])
+    .add(__path_activate, activate, &transition)
+    .add(__path_renew, renew, &transition)
+    .add(__path_cancel, cancel, &transition)
+    .add(__path_list_subscriptions, list_subscriptions, &[Validation]);
 }

@@ -10,38 +10,52 @@ use serde::{Deserialize, Serialize};
 use shortener_app::{Page, PageRequest};
 use uuid::Uuid;
 
+use utoipa::{IntoParams, ToSchema};
+
 use crate::auth::{AccountCaller, AdminCaller};
 use crate::extract::{self, Query};
+use crate::openapi::Operations;
 use crate::page::{PageDto, PageQuery};
+use crate::problem::Slug;
 use crate::{Error, State};
 
 /// The filters the API and the CLI offer, as given (strings, validated in one place).
-#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[derive(Debug, Clone, Default, Deserialize, clap::Args, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only entries about this kind of entity: link, account, key or subscription.
     #[arg(long)]
+    #[param(pattern = "^(link|account|key|subscription)$")]
     pub entity_type: Option<String>,
     /// Only entries about this entity (a link's code, or an account or key id).
     #[arg(long)]
     pub entity_id: Option<String>,
     /// Only entries by this actor (an admin key id, or an account id).
     #[arg(long)]
+    #[param(format = Uuid)]
     pub actor_id: Option<String>,
     /// Only this action, e.g. link.created.
     #[arg(long)]
+    #[param(
+        pattern = "^(link\\.(created|updated|deleted)|account\\.created|key\\.(created|revoked)|subscription\\.(activated|renewed|cancelled|expired))$"
+    )]
     pub action: Option<String>,
     /// At or after this instant (RFC 3339).
     #[arg(long)]
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Before this instant (RFC 3339).
     #[arg(long)]
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// How many entries, 1 to 500 (default: 50 a page in the API, 20 lines for tail).
     #[arg(long)]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// Continue after this `next_cursor` (older entries).
     #[arg(long)]
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -96,9 +110,13 @@ impl AuditParams {
 }
 
 /// Who acted, on the wire. The system has no id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Actor)]
 pub struct ActorDto {
+    /// `admin`, `account` or `system`.
+    #[schema(pattern = "^(admin|account|system)$")]
     kind: &'static str,
+    /// The admin key's id, or the account's id; `null` for the system.
     id: Option<Uuid>,
 }
 
@@ -125,10 +143,15 @@ impl<'a> From<&'a Value> for ValueDto<'a> {
     }
 }
 
-/// One changed field: `{"old": ..., "new": ...}`.
-#[derive(Debug, Serialize)]
+/// One changed field: `{"old": ..., "new": ...}` (`old` is `null` for a creation).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Change)]
 struct ChangeDto<'a> {
+    /// A string, an integer, a boolean, an RFC 3339 time, or `null`.
+    #[schema(value_type = serde_json::Value)]
     old: ValueDto<'a>,
+    /// A string, an integer, a boolean, an RFC 3339 time, or `null`.
+    #[schema(value_type = serde_json::Value)]
     new: ValueDto<'a>,
 }
 
@@ -142,14 +165,26 @@ impl<'a> From<&'a Change> for ChangeDto<'a> {
 }
 
 /// An entry on the wire, and on the operator's terminal.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditEntry, example = json!({"id": "019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7d",
+    "occurred_at": "2026-11-23T10:00:05.123456Z",
+    "actor": {"kind": "account", "id": "019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b"},
+    "action": "link.updated", "entity_type": "link", "entity_id": "aZ3kQ9x",
+    "changes": {"url": {"old": "https://example.com/a", "new": "https://example.com/b"}}}))]
 pub struct AuditEntryDto<'a> {
     id: Uuid,
+    /// The database's clock when the entry was written.
     occurred_at: DateTime<Utc>,
     actor: ActorDto,
+    /// E.g. `link.created`, `subscription.expired`.
     action: &'static str,
+    /// `link`, `account`, `key` or `subscription`.
     entity_type: &'static str,
+    /// A link's code, or an account or key id.
+    #[schema(value_type = String)]
     entity_id: &'a str,
+    /// Each changed field.
+    #[schema(value_type = BTreeMap<String, ChangeDto>)]
     changes: BTreeMap<&'a str, ChangeDto<'a>>,
 }
 
@@ -185,6 +220,15 @@ fn page_response(page: Page<AuditEntry, AuditCursor>) -> HttpResponse {
     HttpResponse::Ok().json(PageDto::new(borrowed, AuditEntryDto::from))
 }
 
+/// Every audit entry, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/audit",
+    operation_id = "audit_log",
+    tag = "audit",
+    params(AuditParams),
+    responses((status = 200, description = "A page of entries.", body = PageDto<AuditEntryDto>)),
+)]
 async fn admin_log(
     state: web::Data<State>,
     _admin: AdminCaller,
@@ -194,6 +238,16 @@ async fn admin_log(
     Ok(page_response(state.audit.page(filter, page).await?))
 }
 
+/// The account's own audit entries (its account, keys, subscription and links), newest
+/// first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    operation_id = "account_audit_log",
+    tag = "audit",
+    params(AuditParams),
+    responses((status = 200, description = "A page of entries.", body = PageDto<AuditEntryDto>)),
+)]
 async fn account_log(
     state: web::Data<State>,
     caller: AccountCaller,
@@ -209,11 +263,11 @@ async fn account_log(
 }
 
 /// `/admin/v1/audit`.
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/audit").route(web::get().to(admin_log)));
+pub fn admin_routes(ops: &mut Operations) {
+    ops.add(__path_admin_log, admin_log, &[Slug::Validation]);
 }
 
 /// `/api/v1/audit`.
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/audit").route(web::get().to(account_log)));
+pub fn api_routes(ops: &mut Operations) {
+    ops.add(__path_account_log, account_log, &[Slug::Validation]);
 }

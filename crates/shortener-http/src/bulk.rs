@@ -2,31 +2,41 @@
 //! transaction, each item answered on its own (see `LinkService::create_many`).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, guard, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shortener_app::{AppError, NewLink};
 use shortener_domain::Link;
+use utoipa::ToSchema;
 
 use crate::auth::AccountCaller;
-use crate::extract::{self, from_object};
+use crate::extract::from_object;
 use crate::links::{CreateBody, LinkDto};
+use crate::openapi::Operations;
 use crate::problem::Problem;
+use crate::problem::Slug;
 use crate::{Error, State, idempotency};
 
 /// The bulk route's body limit: room for [`shortener_app::BULK_LIMIT`] items of long URLs. Every other
 /// route keeps [`extract::BODY_LIMIT`].
 pub const BULK_BODY_LIMIT: usize = 1024 * 1024;
 
-#[derive(Debug, Deserialize)]
+/// Links to create together.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewLinks)]
 struct BulkBody {
+    /// 1 to 1000 create bodies, as `POST /api/v1/links` takes them.
+    #[schema(min_items = 1, max_items = 1000)]
     links: Vec<CreateBody>,
 }
 
-/// One item's result, at its index in the request.
-#[derive(Debug, Serialize)]
+/// One item's result, at its index in the request: the link made, or the problem the
+/// single create would have answered.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BulkItem)]
 struct ItemDto {
+    /// The item's position in the request, from 0.
     index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     link: Option<LinkDto>,
@@ -34,7 +44,9 @@ struct ItemDto {
     problem: Option<Problem>,
 }
 
-#[derive(Debug, Serialize)]
+/// Every item's result, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BulkResult)]
 struct BulkDto {
     items: Vec<ItemDto>,
 }
@@ -61,6 +73,18 @@ impl BulkDto {
     }
 }
 
+/// Creates up to 1000 links in one transaction.
+#[utoipa::path(
+    post,
+    path = "/api/v1/links/bulk",
+    operation_id = "create_links",
+    tag = "links",
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer back.")),
+    request_body = BulkBody,
+    responses((status = 200, description = "Each item's link or problem, in request order.",
+        body = BulkDto)),
+)]
 async fn create_many(
     state: web::Data<State>,
     caller: AccountCaller,
@@ -106,14 +130,22 @@ async fn create_many(
 /// The bulk create's route, with its own body limit. Registered before the single links'
 /// routes, and for POST only, so `/links/{code}` still answers GET, PATCH and DELETE of a
 /// link whose code is `bulk`.
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/links/bulk")
-            .guard(guard::Post())
-            .app_data(extract::json_config_with(BULK_BODY_LIMIT))
-            .app_data(web::PayloadConfig::default().limit(BULK_BODY_LIMIT))
-            .route(web::post().to(create_many)),
-    );
+pub fn api_routes(ops: &mut Operations) {
+    use Slug::*;
+    ops.add(
+        __path_create_many,
+        create_many,
+        &[
+            Validation,
+            PayloadTooLarge,
+            QuotaExceeded,
+            SubscriptionInactive,
+            IdempotencyConflict,
+            IdempotencyInProgress,
+        ],
+    )
+    .with_body_limit(BULK_BODY_LIMIT)
+    .sharing_its_path();
 }
 
 #[cfg(test)]

@@ -17,9 +17,9 @@ pub enum Error {
     /// No route matches the path.
     #[error("no such route")]
     RouteNotFound,
-    /// The path exists, but not with this method.
+    /// The path exists, but not with this method; the methods it has, for `Allow`.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(String),
 }
 
 /// What stops the `shortener` process: bad configuration, a start-up that cannot

@@ -17,6 +17,7 @@ use shortener_domain::Link;
 use tokio::sync::mpsc;
 
 use crate::auth::AccountCaller;
+use crate::openapi::Operations;
 use crate::{Error, State};
 
 /// The columns, in order.
@@ -82,6 +83,15 @@ fn rows(state: &State, links: &[Link], header: bool) -> Result<Bytes, Error> {
     Ok(Bytes::from(bytes))
 }
 
+/// Every live link of the account, as CSV.
+#[utoipa::path(
+    get,
+    path = "/api/v1/links/export",
+    operation_id = "export_links",
+    tag = "links",
+    responses((status = 200, description = "`code, short_url, url, title, tags, created_at, expires_at, max_visits, clicks`, one row a link, streamed.",
+        content_type = "text/csv", body = String)),
+)]
 /// The export. The first page is read before answering, so a database that is away is a
 /// 503 like anywhere else; a failure after that can only cut the body short (the status
 /// is sent), and is logged.
@@ -126,6 +136,6 @@ async fn export(state: web::Data<State>, caller: AccountCaller) -> Result<HttpRe
 
 /// Registered before `links::api_routes`: `/links/export` must not be taken for a code
 /// (`export` is a reserved word, so no link has it).
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/links/export").route(web::get().to(export)));
+pub fn api_routes(ops: &mut Operations) {
+    ops.add(__path_export, export, &[]).sharing_its_path();
 }

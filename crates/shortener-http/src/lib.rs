@@ -17,6 +17,7 @@ mod extract;
 mod idempotency;
 pub mod import;
 mod links;
+pub mod openapi;
 mod ops;
 mod page;
 pub mod problem;

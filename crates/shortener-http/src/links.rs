@@ -8,19 +8,33 @@ use serde_json::Value;
 use shortener_app::{LinkPatch, LinkStats, NewLink};
 use shortener_domain::Link;
 
+use utoipa::{IntoParams, ToSchema};
+
 use crate::auth::AccountCaller;
 use crate::extract::{Body, Query, from_object, instant};
+use crate::openapi::Operations;
 use crate::page::{PageDto, PageQuery};
+use crate::problem::Slug;
 use crate::{Error, State, idempotency};
 
 /// A link on the wire.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Link, example = json!({"code": "aZ3kQ9x", "short_url": "https://sho.rt/aZ3kQ9x",
+    "url": "https://example.com/a?b=c", "created_at": "2026-11-22T10:00:00Z",
+    "expires_at": null, "clicks": 0}))]
 pub struct LinkDto {
+    /// The short code: 7 generated base62 characters, or the custom code.
     code: String,
+    /// The public URL that redirects to `url`.
+    #[schema(format = "uri")]
     short_url: String,
+    /// The target, exactly as the redirect sends it.
+    #[schema(format = "uri")]
     url: String,
     created_at: DateTime<Utc>,
+    /// From this instant the redirect answers 410; `null`: never.
     expires_at: Option<DateTime<Utc>>,
+    /// GET redirects answered so far (counted in batches: up to a second late).
     clicks: i64,
 }
 
@@ -42,12 +56,24 @@ impl LinkDto {
     }
 }
 
-/// A create request on the wire (also each item of a bulk create).
-#[derive(Debug, Deserialize)]
+/// A new link (also each item of a bulk create).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewLink, example = json!({"url": "https://example.com/a?b=c", "code": "launch",
+    "expires_at": "2027-01-01T00:00:00Z"}))]
 pub(crate) struct CreateBody {
+    /// Absolute `http` or `https` URL with a host, at most 2048 bytes, no user-info, not
+    /// this service, not a private address (unless the operator allows it).
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "https://example.com/a?b=c"
+    )]
     url: String,
+    /// A custom code (plans with custom codes only); generated when absent.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[A-Za-z0-9_-]{3,64}$")]
     code: Option<String>,
+    /// In the future, in the years 1970 to 9999.
     expires_at: Option<DateTime<Utc>>,
 }
 
@@ -72,28 +98,43 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+/// A change to a link: only the fields present change.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LinkPatch, example = json!({"url": "https://example.com/b", "expires_at": null}))]
 struct PatchBody {
+    /// A new target (same rules as at creation); cannot be `null`.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, format = "uri", max_length = 2048)]
     url: Option<Option<String>>,
+    /// A new expiry in the future, or `null` for none.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     expires_at: Option<Option<DateTime<Utc>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StatsQuery {
+    /// Days of history, ending today (UTC).
+    #[param(minimum = 1, maximum = 366, default = 30)]
     days: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+/// One UTC day.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DailyClicks)]
 struct DailyDto {
     day: NaiveDate,
     clicks: i64,
 }
 
-#[derive(Debug, Serialize)]
+/// A link's clicks: the total, and one entry per UTC day of the period, oldest first,
+/// zeros included.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LinkStats, example = json!({"code": "aZ3kQ9x", "clicks": 1234,
+    "daily": [{"day": "2026-11-21", "clicks": 30}, {"day": "2026-11-22", "clicks": 40}]}))]
 struct StatsDto {
     code: String,
     clicks: i64,
@@ -117,6 +158,18 @@ impl From<LinkStats> for StatsDto {
     }
 }
 
+/// Creates a link.
+#[utoipa::path(
+    post,
+    path = "/api/v1/links",
+    operation_id = "create_link",
+    tag = "links",
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer back.")),
+    request_body = CreateBody,
+    responses((status = 201, description = "Created.", body = LinkDto,
+        headers(("Location" = String, description = "`/api/v1/links/{code}`")))),
+)]
 async fn create(
     state: web::Data<State>,
     caller: AccountCaller,
@@ -145,6 +198,15 @@ async fn create(
         .json(LinkDto::new(&state, link)))
 }
 
+/// The account's links, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/links",
+    operation_id = "list_links",
+    tag = "links",
+    params(PageQuery),
+    responses((status = 200, description = "A page of links.", body = PageDto<LinkDto>)),
+)]
 async fn list(
     state: web::Data<State>,
     caller: AccountCaller,
@@ -157,6 +219,15 @@ async fn list(
     Ok(HttpResponse::Ok().json(PageDto::new(page, |l| LinkDto::new(&state, l))))
 }
 
+/// One link, with its current clicks.
+#[utoipa::path(
+    get,
+    path = "/api/v1/links/{code}",
+    operation_id = "get_link",
+    tag = "links",
+    params(("code" = String, Path, description = "The link's code.")),
+    responses((status = 200, description = "The link.", body = LinkDto)),
+)]
 async fn get(
     state: web::Data<State>,
     caller: AccountCaller,
@@ -166,6 +237,16 @@ async fn get(
     Ok(HttpResponse::Ok().json(LinkDto::new(&state, link)))
 }
 
+/// Changes a link's target or expiry.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/links/{code}",
+    operation_id = "update_link",
+    tag = "links",
+    params(("code" = String, Path, description = "The link's code.")),
+    request_body = PatchBody,
+    responses((status = 200, description = "The changed link.", body = LinkDto)),
+)]
 async fn update(
     state: web::Data<State>,
     caller: AccountCaller,
@@ -189,6 +270,15 @@ async fn update(
     Ok(HttpResponse::Ok().json(LinkDto::new(&state, link)))
 }
 
+/// Deletes a link: from then on its code is 404 on every instance, and never reused.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/links/{code}",
+    operation_id = "delete_link",
+    tag = "links",
+    params(("code" = String, Path, description = "The link's code.")),
+    responses((status = 204, description = "Deleted.")),
+)]
 async fn delete(
     state: web::Data<State>,
     caller: AccountCaller,
@@ -198,6 +288,15 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A link's clicks per day.
+#[utoipa::path(
+    get,
+    path = "/api/v1/links/{code}/stats",
+    operation_id = "link_stats",
+    tag = "links",
+    params(("code" = String, Path, description = "The link's code."), StatsQuery),
+    responses((status = 200, description = "The link's statistics.", body = StatsDto)),
+)]
 async fn stats(
     state: web::Data<State>,
     caller: AccountCaller,
@@ -211,18 +310,32 @@ async fn stats(
     Ok(HttpResponse::Ok().json(StatsDto::from(stats)))
 }
 
-/// The account API's link routes.
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/links")
-            .route(web::post().to(create))
-            .route(web::get().to(list)),
+/// The account API's link routes, with the problems each handler can answer besides
+/// those every `/api` operation can (see [`Operations::add`]).
+pub fn api_routes(ops: &mut Operations) {
+    use Slug::*;
+    ops.add(
+        __path_create,
+        create,
+        &[
+            Validation,
+            PayloadTooLarge,
+            InvalidUrl,
+            InvalidCode,
+            CodeTaken,
+            QuotaExceeded,
+            SubscriptionInactive,
+            IdempotencyConflict,
+            IdempotencyInProgress,
+        ],
     )
-    .service(
-        web::resource("/links/{code}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete)),
+    .add(__path_list, list, &[Validation])
+    .add(__path_get, get, &[NotFound])
+    .add(
+        __path_update,
+        update,
+        &[Validation, PayloadTooLarge, InvalidUrl, NotFound],
     )
-    .service(web::resource("/links/{code}/stats").route(web::get().to(stats)));
+    .add(__path_delete, delete, &[NotFound])
+    .add(__path_stats, stats, &[Validation, NotFound]);
 }

@@ -9,12 +9,27 @@ use actix_web::{HttpResponse, web};
 use crate::problem::{self, Slug};
 use shortener_app::Chain;
 
+use crate::openapi::Operations;
 use crate::{Error, State};
 
+/// 200 while the process runs.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process runs.", content_type = "text/plain", body = String, example = "ok")),
+)]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
+/// 200 when the database answers, 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses((status = 200, description = "The database answers.", content_type = "text/plain", body = String, example = "ready")),
+)]
 async fn readyz(state: web::Data<State>) -> HttpResponse {
     match state.db.ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
@@ -31,6 +46,14 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// What a problem type means, for people.
+#[utoipa::path(
+    get,
+    path = "/problems/{slug}",
+    tag = "operations",
+    params(("slug" = String, Path, description = "A problem slug.", example = "code-taken")),
+    responses((status = 200, description = "A page that explains the problem.", content_type = "text/html", body = String)),
+)]
 async fn problem_page(slug: web::Path<String>) -> Result<HttpResponse, Error> {
     let slug = Slug::from_str_opt(&slug).ok_or(Error::RouteNotFound)?;
     let html = format!(
@@ -68,11 +91,10 @@ pub fn ensure_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
 }
 
 /// `/healthz`, `/readyz`, `/problems/{slug}`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        // A scope, so other paths are turned away by a prefix comparison, not a pattern.
-        .service(web::scope("/problems").route("/{slug}", web::get().to(problem_page)));
+pub fn routes(ops: &mut Operations) {
+    ops.add(__path_healthz, healthz, &[])
+        .add(__path_readyz, readyz, &[Slug::ServiceUnavailable])
+        .add(__path_problem_page, problem_page, &[Slug::NotFound]);
 }
 
 #[cfg(test)]

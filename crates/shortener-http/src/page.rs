@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use shortener_app::{Page, PageRequest};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::Error;
@@ -62,12 +63,15 @@ pub fn decode_cursor<P: Position>(cursor: &str) -> Result<P, Error> {
 }
 
 /// `?limit=&cursor=`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Page size, 1..=500 (default 50).
+    /// Page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<u32>,
-    /// The previous page's `next_cursor`.
+    /// The previous page's `next_cursor`, as it was (opaque).
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -86,9 +90,11 @@ impl PageQuery {
 }
 
 /// A page on the wire: `{"items": [...], "next_cursor": "..." | null}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PageDto<T> {
+    /// This page's items, in the list's order.
     items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
     next_cursor: Option<String>,
 }
 

@@ -159,11 +159,15 @@ impl Slug {
     }
 }
 
-/// The problem document.
-#[derive(Debug, Serialize)]
+/// The problem document (RFC 9457).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"type": "/problems/not-found", "title": "Not found", "status": 404,
+    "detail": "no such resource"}))]
 pub struct Problem {
-    /// `/problems/<slug>`, relative to the service's public URL.
+    /// `/problems/<slug>`, relative to the service's public URL, where a page explains it.
+    /// The slug is stable: branch on it.
     #[serde(rename = "type")]
+    #[schema(example = "/problems/not-found")]
     pub kind: String,
     /// Fixed per slug.
     pub title: &'static str,
@@ -171,7 +175,8 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time.
     pub detail: String,
-    /// For `rate-limited`: the policies whose windows are full.
+    /// For `rate-limited`: the policies whose windows are full (`requests`, `admin`,
+    /// `auth-failures`, `unknown-codes`, `passwords`).
     #[serde(rename = "violated-policies", skip_serializing_if = "Option::is_none")]
     pub violated_policies: Option<Vec<&'static str>>,
 }
@@ -268,7 +273,7 @@ impl Error {
                 format!("request body is larger than {} KiB", limit / 1024),
             ),
             Error::RouteNotFound => (Slug::NotFound, "no such resource".into()),
-            Error::MethodNotAllowed => (
+            Error::MethodNotAllowed(_) => (
                 Slug::MethodNotAllowed,
                 "this path exists, but not with this method".into(),
             ),
@@ -300,6 +305,19 @@ impl ResponseError for Error {
             }
             _ => {}
         }
+        let mut res = self.response(slug, detail);
+        // RFC 9110: a 405 names the methods the path has.
+        if let Error::MethodNotAllowed(allow) = self
+            && let Ok(allow) = HeaderValue::from_str(allow)
+        {
+            res.headers_mut().insert(header::ALLOW, allow);
+        }
+        res
+    }
+}
+
+impl Error {
+    fn response(&self, slug: Slug, detail: String) -> HttpResponse {
         let limited = match self {
             Error::App(AppError::RateLimited {
                 policy,

@@ -71,6 +71,21 @@ fn redirect_to(status: StatusCode, target: &str) -> HttpResponse {
 /// redirect costs no pattern matching: every other route is tried by its static prefix
 /// first, and this only splits the path. A failure is still logged, by [`Error`]'s
 /// response.
+#[utoipa::path(
+    method(get, head),
+    path = "/{code}",
+    operation_id = "follow",
+    tag = "redirect",
+    summary = "Follows a short link.",
+    description = "Redirects to the link's target (the status is the operator's choice: 302 by default; 301, 307 or 308). GET counts the click; HEAD answers the same without counting. Codes are case-sensitive. An address that asks for too many unknown codes gets 429 for codes that are not cached.",
+    params(("code" = String, Path, description = "The short code.")),
+    responses(
+        (status = 301, description = "Redirect (when configured).", headers(("Location" = String), ("Cache-Control" = String))),
+        (status = 302, description = "Redirect (the default).", headers(("Location" = String, description = "The target."), ("Cache-Control" = String, description = "`private, max-age=0`: every follow reaches the service."))),
+        (status = 307, description = "Redirect (when configured).", headers(("Location" = String), ("Cache-Control" = String))),
+        (status = 308, description = "Redirect (when configured).", headers(("Location" = String), ("Cache-Control" = String))),
+    ),
+)]
 pub async fn redirect_or_not_found(
     redirector: web::Data<Redirector>,
     req: HttpRequest,
@@ -87,7 +102,7 @@ pub async fn redirect_or_not_found(
     let followed = match *req.method() {
         Method::GET => redirects.follow(code, &visitor).await?,
         Method::HEAD => redirects.peek(code, &visitor).await?,
-        _ => return Err(Error::MethodNotAllowed),
+        _ => return Err(Error::MethodNotAllowed("GET, HEAD".into())),
     };
     match followed {
         Followed::Found(link) => Ok(redirect_to(redirector.status, link.target.as_str())),

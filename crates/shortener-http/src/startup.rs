@@ -18,6 +18,8 @@ use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::config::Settings;
+use crate::openapi::{self, Operations, Part, Routes};
+use crate::problem::Slug;
 use crate::rate_limit::{self, Limits};
 use crate::redirect::{self, Redirector};
 use crate::{ProcessError, admin, audit_log, auth, bulk, export, extract, links, ops};
@@ -164,6 +166,54 @@ fn api_chain(
         .wrap(from_fn(rate_limit::limit))
         .wrap(from_fn(auth::authenticate))
         .wrap(TracingLogger::default())
+}
+
+/// What each part of the service serves: routing (below) and the OpenAPI document
+/// ([`openapi::document`]) are both made from these tables.
+pub const PARTS: &[(Part, Routes)] = &[
+    (Part::Public, public_routes),
+    (Part::Account, api_routes),
+    (Part::Admin, admin_routes),
+];
+
+/// No chain: health, problem pages, the document, and the redirect (the default service,
+/// documented here but routed by `default_service` below).
+fn public_routes(ops: &mut Operations) {
+    ops::routes(ops);
+    openapi::routes(ops);
+    ops.document_default_service(
+        redirect::__path_redirect_or_not_found,
+        &[
+            Slug::NotFound,
+            Slug::LinkExpired,
+            Slug::RateLimited,
+            Slug::ServiceUnavailable,
+            Slug::Internal,
+        ],
+    );
+}
+
+/// `/api/v1`, behind [`api_chain`], for account keys.
+fn api_routes(ops: &mut Operations) {
+    export::api_routes(ops);
+    bulk::api_routes(ops);
+    links::api_routes(ops);
+    audit_log::api_routes(ops);
+}
+
+/// `/admin/v1`, behind [`api_chain`], for admin keys.
+fn admin_routes(ops: &mut Operations) {
+    admin::routes(ops);
+    audit_log::admin_routes(ops);
+}
+
+/// The routes of `part`, registered on `cfg`.
+fn serve(part: Part, routes: Routes) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        let mut ops = Operations::new(part);
+        routes(&mut ops);
+        ops.register(cfg);
+    }
 }
 
 fn public_url(settings: &Settings, addr: SocketAddr) -> Result<Url, ProcessError> {
@@ -315,19 +365,14 @@ pub async fn start(
             .app_data(web::PayloadConfig::default().limit(extract::BODY_LIMIT))
             .wrap(ErrorHandlers::new().default_handler(ops::ensure_problem))
             .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
-            .configure(ops::routes)
+            .configure(serve(Part::Public, public_routes))
             .service(
-                api_chain(web::scope("/api/v1"))
-                    // Before the links' routes: `/links/{code}` would match their paths.
-                    .configure(export::api_routes)
-                    .configure(bulk::api_routes)
-                    .configure(links::api_routes)
-                    .configure(audit_log::api_routes),
+                api_chain(web::scope(Part::Account.prefix()))
+                    .configure(serve(Part::Account, api_routes)),
             )
             .service(
-                api_chain(web::scope("/admin/v1"))
-                    .configure(admin::routes)
-                    .configure(audit_log::admin_routes),
+                api_chain(web::scope(Part::Admin.prefix()))
+                    .configure(serve(Part::Admin, admin_routes)),
             )
             .default_service(web::to(redirect::redirect_or_not_found))
     })

@@ -121,6 +121,26 @@ impl Transition {
 /// The longest cancellation reason we keep.
 pub const MAX_REASON_CHARS: usize = 500;
 
+impl Transition {
+    /// Refuses what no subscription could accept (`trial` as a paid plan, a cancellation
+    /// reason that is empty or too long), so such a request is refused as invalid whatever
+    /// the subscription's state or version: input is judged before state.
+    pub fn check(&self) -> Result<(), SubscriptionError> {
+        match self {
+            Transition::Activate(PlanName::Trial) => Err(SubscriptionError::NotPaid),
+            Transition::Cancel(reason) => {
+                let reason = reason.trim();
+                if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+                    Err(SubscriptionError::InvalidReason)
+                } else {
+                    Ok(())
+                }
+            }
+            Transition::Activate(_) | Transition::Renew | Transition::Expire => Ok(()),
+        }
+    }
+}
+
 impl Subscription {
     /// A new account's trial, starting now and lasting the trial plan's period.
     pub fn start_trial(now: DateTime<Utc>, trial: &Plan) -> Subscription {
@@ -138,13 +158,13 @@ impl Subscription {
         now: DateTime<Utc>,
         plans: &Plans,
     ) -> Result<Subscription, SubscriptionError> {
+        transition.check()?;
         let current = self.effective_at(now);
         let invalid = || SubscriptionError::InvalidTransition {
             transition: transition.name(),
             from: current.state(),
         };
         match (transition, &current) {
-            (Transition::Activate(PlanName::Trial), _) => Err(SubscriptionError::NotPaid),
             (Transition::Activate(plan), Subscription::Trial { .. }) => Ok(Subscription::Active {
                 plan: *plan,
                 renews_at: plus(now, plans.get(*plan).period),
@@ -159,13 +179,10 @@ impl Subscription {
                 Transition::Cancel(reason),
                 Subscription::Trial { .. } | Subscription::Active { .. },
             ) => {
-                let reason = reason.trim();
-                if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-                    return Err(SubscriptionError::InvalidReason);
-                }
+                // `check` made sure it is 1 to MAX_REASON_CHARS once trimmed.
                 Ok(Subscription::Cancelled {
                     cancelled_at: now,
-                    reason: reason.to_owned(),
+                    reason: reason.trim().to_owned(),
                 })
             }
             // Expiry is the one transition read off the stored state: the effective state

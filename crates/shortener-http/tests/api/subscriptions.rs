@@ -182,6 +182,53 @@ async fn the_lifecycle_endpoints_follow_the_state_machine() {
         .assert_problem(403, "forbidden");
 }
 
+/// Input no subscription could accept is a 400 whatever the state and `If-Match` say
+/// (Schemathesis found a stale `If-Match` with an empty reason answered 412).
+#[actix_web::test]
+async fn invalid_input_is_400_before_state_or_version_is_looked_at() {
+    let app = TestApp::spawn().await;
+    let id = app.account("Acme").await;
+    let stale = [("If-Match", "\"7\"")];
+    let cancel = |reason: &str| json!({ "reason": reason });
+    app.request_with(
+        Method::POST,
+        &sub_path(&id, "cancel"),
+        Some(ADMIN_KEY),
+        Some(cancel("")),
+        &stale,
+    )
+    .await
+    .assert_problem(400, "validation");
+    app.request_with(
+        Method::POST,
+        &sub_path(&id, "activate"),
+        Some(ADMIN_KEY),
+        Some(json!({"plan": "trial"})),
+        &stale,
+    )
+    .await
+    .assert_problem(400, "validation");
+    let done = app
+        .admin(
+            Method::POST,
+            &sub_path(&id, "cancel"),
+            Some(cancel("asked")),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    // Cancelled is terminal, but a bad reason is still the caller's mistake first.
+    app.admin(Method::POST, &sub_path(&id, "cancel"), Some(cancel(" ")))
+        .await
+        .assert_problem(400, "validation");
+    app.admin(
+        Method::POST,
+        &sub_path(&id, "cancel"),
+        Some(cancel("again")),
+    )
+    .await
+    .assert_problem(409, "invalid-transition");
+}
+
 #[actix_web::test]
 async fn subscriptions_list_by_effective_state_with_pagination() {
     let app = TestApp::spawn().await;
