@@ -195,6 +195,9 @@ pub fn run(target: &Path) -> Result<()> {
     };
     let redirect_code = link("https://example.com/redirected")?;
     let api_code = link("https://example.com/edited")?;
+    // The one DELETE deletes: were it `api_code`, every later read or edit of that code
+    // (the stateful phase's included) would meet a 404 for a link it was told exists.
+    let delete_code = link("https://example.com/deleted")?;
 
     // Each operation gets the key its security scheme names; some path parameters name
     // things that exist, so the fuzzing reaches past 404. No redirect is ever followed:
@@ -233,7 +236,13 @@ parameters = {{ code = "{redirect_code}" }}
 
 [[operations]]
 include-path-regex = "^/api/v1/links/[{{]code[}}]"
+exclude-method = "DELETE"
 parameters = {{ code = "{api_code}" }}
+
+[[operations]]
+include-path-regex = "^/api/v1/links/[{{]code[}}]$"
+include-method = "DELETE"
+parameters = {{ code = "{delete_code}" }}
 
 [[operations]]
 include-path-regex = "^/admin/v1/accounts/[{{]id[}}]"
@@ -259,6 +268,8 @@ parameters = {{ id = "{other_id}" }}
         // ("AST constructor recursion depth mismatch"), which Schemathesis does per worker.
         .args(["--workers", "1"])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
+        // Every request and answer, for reading a failure after the run.
+        .args(["--report", "vcr"])
         .args(["--report-dir"])
         .arg(work.join("reports"))
         .env("NO_COLOR", "1")

@@ -149,7 +149,11 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
     fn prepare(&self, req: NewLink, now: DateTime<Utc>) -> Result<Prepared, AppError> {
         Ok(Prepared {
             target: TargetUrl::parse(&req.url, &self.policy)?,
-            custom: req.code.as_deref().map(ShortCode::parse).transpose()?,
+            custom: req
+                .code
+                .as_deref()
+                .map(ShortCode::parse_custom)
+                .transpose()?,
             expires_at: self.future_expiry(req.expires_at, now)?,
         })
     }

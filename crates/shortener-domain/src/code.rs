@@ -11,9 +11,14 @@ pub const RESERVED_WORDS: &[&str] = &[
     "api", "admin", "healthz", "readyz", "metrics", "problems", "docs", "openapi", "static",
     "assets", "favicon", "robots",
 ];
-// (`ui`, the web interface's root, is shorter than any code. Words added here later would
-// break links already made with them: a reserved code does not parse, not even to be
-// looked up. So `export` and `bulk`, which came after, are routed around instead.)
+// (`ui`, the web interface's root, is shorter than any code.)
+
+/// Words that name API paths beside `/api/v1/links/{code}` (`/links/bulk`,
+/// `/links/export`) and came after codes could be chosen freely: a new custom code may not
+/// be one of them ([`ShortCode::parse_custom`]), but a link that already has one keeps it
+/// (it still parses, so it still redirects). [`RESERVED_WORDS`] cannot grow that way: a
+/// word there does not parse at all, so links already made with it would stop working.
+pub const RESERVED_FOR_NEW_CODES: &[&str] = &["bulk", "export"];
 
 const MIN_LEN: usize = 3;
 const MAX_LEN: usize = 64;
@@ -50,6 +55,19 @@ fn is_reserved(s: &str) -> bool {
 impl ShortCode {
     /// Length of generated codes: 62^7 ≈ 3.5 × 10^12 possibilities.
     pub const GENERATED_LEN: usize = 7;
+
+    /// Validates a custom code asked for a new link: [`Self::parse`], and not one of
+    /// [`RESERVED_FOR_NEW_CODES`].
+    pub fn parse_custom(s: &str) -> Result<Self, DomainError> {
+        let code = ShortCode::parse(s)?;
+        if RESERVED_FOR_NEW_CODES
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(s))
+        {
+            return Err(DomainError::InvalidCode(CodeRule::Reserved));
+        }
+        Ok(code)
+    }
 
     /// Validates a code chosen by a user or taken from a request path.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
@@ -103,6 +121,22 @@ impl fmt::Display for ShortCode {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn words_reserved_later_refuse_new_codes_but_existing_ones_still_parse() {
+        for w in RESERVED_FOR_NEW_CODES
+            .iter()
+            .flat_map(|w| [w.to_string(), w.to_uppercase()])
+        {
+            assert_eq!(
+                ShortCode::parse_custom(&w),
+                Err(DomainError::InvalidCode(CodeRule::Reserved)),
+                "{w}"
+            );
+            assert!(ShortCode::parse(&w).is_ok(), "{w} is still looked up");
+        }
+        assert!(ShortCode::parse_custom("bulky").is_ok());
+    }
+
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashSet;

@@ -15,7 +15,7 @@ pub mod rate;
 mod target;
 
 pub use account::{Account, AccountName};
-pub use code::{CodeRule, RESERVED_WORDS, ShortCode};
+pub use code::{CodeRule, RESERVED_FOR_NEW_CODES, RESERVED_WORDS, ShortCode};
 pub use error::DomainError;
 pub use ids::{AccountId, KeyId, LinkId};
 pub use link::Link;

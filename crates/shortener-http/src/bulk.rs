@@ -144,8 +144,7 @@ pub fn api_routes(ops: &mut Operations) {
             IdempotencyInProgress,
         ],
     )
-    .with_body_limit(BULK_BODY_LIMIT)
-    .sharing_its_path();
+    .with_body_limit(BULK_BODY_LIMIT);
 }
 
 #[cfg(test)]

@@ -137,5 +137,5 @@ async fn export(state: web::Data<State>, caller: AccountCaller) -> Result<HttpRe
 /// Registered before `links::api_routes`: `/links/export` must not be taken for a code
 /// (`export` is a reserved word, so no link has it).
 pub fn api_routes(ops: &mut Operations) {
-    ops.add(__path_export, export, &[]).sharing_its_path();
+    ops.add(__path_export, export, &[]);
 }

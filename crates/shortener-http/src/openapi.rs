@@ -97,33 +97,21 @@ struct Resource {
     methods: Vec<Method>,
     /// A body limit of its own (bytes), instead of the app's.
     body_limit: Option<usize>,
-    /// A static path that a parameter route also matches (`/links/bulk` and
-    /// `/links/{code}`): it takes only its own methods and lets the others through to the
-    /// parameter route, rather than answering 405.
-    shares_path: bool,
 }
 
 impl Resource {
     /// The actix resource at `path`: its routes, and a 405 naming them for other methods.
     fn into_actix(self, path: &str) -> actix_web::Resource {
-        let mut resource = web::resource(path);
-        if self.shares_path {
-            let methods = self.methods.clone();
-            resource = resource.guard(actix_web::guard::fn_guard(move |ctx| {
-                methods.contains(&ctx.head().method)
-            }));
-        } else {
-            let allow = self
-                .methods
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            resource = resource.default_service(web::to(move || {
-                let allow = allow.clone();
-                async move { Err::<HttpResponse, _>(Error::MethodNotAllowed(allow)) }
-            }));
-        }
+        let allow = self
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut resource = web::resource(path).default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<HttpResponse, _>(Error::MethodNotAllowed(allow)) }
+        }));
         if let Some(limit) = self.body_limit {
             resource = resource
                 .app_data(crate::extract::json_config_with(limit))
@@ -202,7 +190,6 @@ impl Operations {
                 routes,
                 methods,
                 body_limit: None,
-                shares_path: false,
             }),
         }
         self.document::<D>(&doc, problems);
@@ -213,15 +200,6 @@ impl Operations {
     pub fn with_body_limit(&mut self, limit: usize) -> &mut Self {
         if let Some(last) = self.resources.last_mut() {
             last.body_limit = Some(limit);
-        }
-        self
-    }
-
-    /// The last path added is static but a parameter route matches it too (see
-    /// [`Resource::shares_path`]).
-    pub fn sharing_its_path(&mut self) -> &mut Self {
-        if let Some(last) = self.resources.last_mut() {
-            last.shares_path = true;
         }
         self
     }

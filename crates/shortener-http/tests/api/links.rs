@@ -688,3 +688,28 @@ async fn concurrent_creates_of_one_account_are_each_answered_as_alone() {
         );
     }
 }
+
+/// Found by Schemathesis's stateful phase: a link created a moment before is found by an
+/// empty PATCH (which changes nothing and answers the link).
+#[actix_web::test]
+async fn an_empty_patch_of_a_new_link_answers_the_link() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let link = app
+        .link(
+            &key,
+            json!({"expires_at": null, "url": "https://0h2nw.null.com"}),
+        )
+        .await;
+    let code = link["code"].as_str().unwrap();
+    let r = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/links/{code}"),
+            Some(&key),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body, link);
+}
