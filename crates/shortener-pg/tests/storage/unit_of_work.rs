@@ -20,6 +20,20 @@ struct Count {
     n: i64,
 }
 
+/// A new account named `name` and its trial, as of `now`, to insert in a test's work.
+fn in_trial(name: &str, now: chrono::DateTime<Utc>) -> (Account, Versioned) {
+    let account = Account {
+        id: AccountId::new(),
+        name: AccountName::parse(name).unwrap(),
+        created_at: now,
+    };
+    let trial = Versioned {
+        subscription: Subscription::start_trial(now, Plans::default().get(PlanName::Trial)),
+        version: 1,
+    };
+    (account, trial)
+}
+
 async fn count(db: &TestDb, sql: &str) -> i64 {
     let mut conn = db.conn().await;
     diesel::sql_query(sql)
@@ -111,15 +125,7 @@ async fn work_that_fails_after_writing_leaves_nothing() {
     let db = TestDb::new().await;
     let pg = db.store();
     let now = Utc::now();
-    let account = Account {
-        id: AccountId::new(),
-        name: AccountName::parse("Ghost").unwrap(),
-        created_at: now,
-    };
-    let trial = Versioned {
-        subscription: Subscription::start_trial(now, Plans::default().get(PlanName::Trial)),
-        version: 1,
-    };
+    let (account, trial) = in_trial("Ghost", now);
     let outcome: Result<(), AppError> = pg
         .run(move |tx| {
             Box::pin(async move {
@@ -156,15 +162,7 @@ async fn a_rewind_drops_what_came_after_the_mark_and_keeps_what_came_before() {
     let db = TestDb::new().await;
     let pg = db.store();
     let now = Utc::now();
-    let account = Account {
-        id: AccountId::new(),
-        name: AccountName::parse("Kept").unwrap(),
-        created_at: now,
-    };
-    let trial = Versioned {
-        subscription: Subscription::start_trial(now, Plans::default().get(PlanName::Trial)),
-        version: 1,
-    };
+    let (account, trial) = in_trial("Kept", now);
     let id = account.id;
     pg.run(move |tx| {
         Box::pin(async move {
