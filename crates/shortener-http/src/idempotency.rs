@@ -14,6 +14,16 @@ use crate::problem::Problem;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
+
+/// The header as both creates document it (`params(idempotency::Header)`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read from the request by [`key`]; this only documents it
+pub struct Header {
+    /// 1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer back.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
 /// Set to `true` on an answer recorded earlier, so a caller can tell a replay apart.
 pub const REPLAYED: &str = "idempotent-replayed";
 
