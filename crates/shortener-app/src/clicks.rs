@@ -19,13 +19,14 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use shortener_domain::LinkId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::metrics::{self, Counter, Gauge, Histogram, Meter};
 use crate::{AppError, Chain};
 
 /// Clicks of one link on one UTC day, added up.
@@ -162,18 +163,66 @@ enum Msg {
 pub struct ClickCounter {
     /// `None` when counting is switched off.
     channels: Option<(mpsc::Sender<Click>, mpsc::Sender<Msg>)>,
-    dropped: Arc<AtomicU64>,
+    dropped: Arc<Dropped>,
+}
+
+/// Clicks lost, kept for [`ClickCounter::dropped`] and exported.
+struct Dropped {
+    total: AtomicU64,
+    exported: Counter,
+}
+
+impl Dropped {
+    fn add(&self, clicks: u64) {
+        self.total.fetch_add(clicks, Ordering::Relaxed);
+        self.exported.increment(clicks);
+    }
+}
+
+/// What the counter task reports of itself.
+struct ClickMetrics {
+    queued: Counter,
+    written: Counter,
+    pending: Gauge,
+    flush: Histogram,
+    write_failures: Counter,
+    journal_rows: Gauge,
+}
+
+impl ClickMetrics {
+    fn new(meter: &Meter) -> ClickMetrics {
+        ClickMetrics {
+            queued: meter.counter(&metrics::CLICKS_QUEUED, &[]),
+            written: meter.counter(&metrics::CLICKS_WRITTEN, &[]),
+            pending: meter.gauge(&metrics::CLICKS_PENDING, &[]),
+            flush: meter.histogram(&metrics::CLICK_FLUSH, &[]),
+            write_failures: meter.counter(&metrics::CLICK_WRITE_FAILURES, &[]),
+            journal_rows: meter.gauge(&metrics::CLICK_JOURNAL_ROWS, &[]),
+        }
+    }
 }
 
 impl ClickCounter {
-    /// Starts the counter task on the current tokio runtime.
+    /// Starts the counter task on the current tokio runtime, measured nowhere.
     pub fn start<S: ClickStore>(
         store: S,
         settings: ClickSettings,
     ) -> (ClickCounter, JoinHandle<()>) {
+        ClickCounter::start_metered(store, settings, &Meter::off())
+    }
+
+    /// Starts the counter task on the current tokio runtime, measured on `meter`.
+    pub fn start_metered<S: ClickStore>(
+        store: S,
+        settings: ClickSettings,
+        meter: &Meter,
+    ) -> (ClickCounter, JoinHandle<()>) {
         let (clicks, clicks_rx) = mpsc::channel(settings.channel.max(1));
         let (control, control_rx) = mpsc::channel(16);
-        let dropped = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(Dropped {
+            total: AtomicU64::new(0),
+            exported: meter.counter(&metrics::CLICKS_DROPPED, &[]),
+        });
         let task = Task {
             store: Arc::new(store),
             settings,
@@ -182,7 +231,9 @@ impl ClickCounter {
             waiting: 0,
             queue: VecDeque::new(),
             queued_pairs: 0,
+            queued_clicks: 0,
             dropped: dropped.clone(),
+            metrics: ClickMetrics::new(meter),
             fold_due: false,
             folding: None,
         };
@@ -200,7 +251,10 @@ impl ClickCounter {
     pub fn off() -> ClickCounter {
         ClickCounter {
             channels: None,
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped: Arc::new(Dropped {
+                total: AtomicU64::new(0),
+                exported: Counter::noop(),
+            }),
         }
     }
 
@@ -211,13 +265,13 @@ impl ClickCounter {
             return;
         };
         if clicks.try_send(click).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.add(1);
         }
     }
 
     /// Clicks dropped so far (channel full, backlog full, or lost at shutdown).
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.dropped.total.load(Ordering::Relaxed)
     }
 
     /// Writes what the task holds now and waits for that write (whether it succeeded).
@@ -259,7 +313,10 @@ struct Task<S> {
     queue: VecDeque<Arc<ClickBatch>>,
     /// (link, day) pairs held in `queue`, which count against `max_pending` too.
     queued_pairs: usize,
-    dropped: Arc<AtomicU64>,
+    /// Clicks held in `queue`.
+    queued_clicks: u64,
+    dropped: Arc<Dropped>,
+    metrics: ClickMetrics,
     /// A write reported more held unfolded than [`ClickSettings::fold_at`].
     fold_due: bool,
     /// The fold running, if any: one at a time, beside the writes (it moves only what
@@ -275,7 +332,7 @@ impl<S: ClickStore> Task<S> {
         match self.pending.get_mut(&(link, day)) {
             Some(n) => *n += clicks,
             None if full => {
-                self.dropped.fetch_add(clicks, Ordering::Relaxed);
+                self.dropped.add(clicks);
                 return;
             }
             None => {
@@ -297,11 +354,13 @@ impl<S: ClickStore> Task<S> {
                 break;
             }
             clicks.recv_many(&mut inbox, queued).await;
+            self.metrics.queued.increment(inbox.len() as u64);
             for Click { link, day } in inbox.drain(..) {
                 self.add(link, day, 1);
             }
         }
         self.inbox = inbox;
+        self.metrics.pending.set(self.held() as f64);
     }
 
     /// Cuts everything pending into batches at the back of the queue.
@@ -314,6 +373,7 @@ impl<S: ClickStore> Task<S> {
         self.waiting = 0;
         for chunk in counts.chunks(BATCH_LIMIT) {
             self.queued_pairs += chunk.len();
+            self.queued_clicks += chunk.iter().map(|c| c.clicks).sum::<u64>();
             self.queue.push_back(Arc::new(ClickBatch {
                 id: uuid::Uuid::now_v7(),
                 counts: chunk.to_vec(),
@@ -330,7 +390,13 @@ impl<S: ClickStore> Task<S> {
         }
         let batch = self.queue.front()?.clone();
         let store = self.store.clone();
-        Some(tokio::spawn(async move { store.add_clicks(&batch).await }))
+        let flush = self.metrics.flush.clone();
+        Some(tokio::spawn(async move {
+            let started = Instant::now();
+            let written = store.add_clicks(&batch).await;
+            flush.record(started.elapsed());
+            written
+        }))
     }
 
     /// Takes a finished write back: a written batch leaves the queue; a failed one stays
@@ -342,17 +408,24 @@ impl<S: ClickStore> Task<S> {
         match outcome {
             Ok(Ok(unfolded)) => {
                 if let Some(done) = self.queue.pop_front() {
+                    let clicks: u64 = done.counts.iter().map(|c| c.clicks).sum();
                     self.queued_pairs -= done.counts.len();
+                    self.queued_clicks -= clicks;
+                    self.metrics.written.increment(clicks);
+                    self.metrics.pending.set(self.held() as f64);
                 }
+                self.metrics.journal_rows.set(unfolded.records as f64);
                 self.fold_due |= unfolded.exceeds(&self.settings.fold_at);
                 true
             }
             Ok(Err(e)) => {
+                self.metrics.write_failures.increment(1);
                 let clicks = self.queued_clicks();
                 tracing::warn!(error = %Chain(&e), clicks, "writing clicks failed; keeping them for the next try");
                 false
             }
             Err(e) => {
+                self.metrics.write_failures.increment(1);
                 tracing::error!(error = %Chain(&e), "the click write task failed");
                 false
             }
@@ -375,11 +448,7 @@ impl<S: ClickStore> Task<S> {
 
     /// Clicks in batches cut but not yet written.
     fn queued_clicks(&self) -> u64 {
-        self.queue
-            .iter()
-            .flat_map(|b| &b.counts)
-            .map(|c| c.clicks)
-            .sum()
+        self.queued_clicks
     }
 
     /// Clicks held in the queue and in `pending`.
@@ -449,7 +518,7 @@ impl<S: ClickStore> Task<S> {
                     if flight.is_none() {
                         flight = self.launch();
                     }
-                    let dropped = self.dropped.load(Ordering::Relaxed);
+                    let dropped = self.dropped.total.load(Ordering::Relaxed);
                     if dropped > reported {
                         tracing::warn!(dropped_total = dropped, "clicks dropped: the counter could not keep up or hold them");
                         reported = dropped;
@@ -489,7 +558,7 @@ impl<S: ClickStore> Task<S> {
             }
             if tokio::time::Instant::now() >= deadline {
                 let lost = self.held();
-                self.dropped.fetch_add(lost, Ordering::Relaxed);
+                self.dropped.add(lost);
                 tracing::error!(lost, "clicks could not be written before shutdown");
                 return lost;
             }

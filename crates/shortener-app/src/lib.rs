@@ -17,6 +17,7 @@ mod error;
 mod idempotency;
 mod keys;
 mod links;
+pub mod metrics;
 mod page;
 mod ports;
 mod rate_limit;

@@ -771,7 +771,14 @@ mod tests {
         } = Services::new();
         let clicks = ClickCounter::start(store.clone(), ClickSettings::default()).0;
         let worker = |store: MemoryStore| {
-            Redirects::start(cache.clone(), store, 1, clicks.clone(), clock.clone())
+            Redirects::start(
+                cache.clone(),
+                store,
+                1,
+                clicks.clone(),
+                clock.clone(),
+                &crate::metrics::Meter::off(),
+            )
         };
         let account = accounts.create(admin, "Acme").await.unwrap().account;
         let new = |url: &str| NewLink {

@@ -43,6 +43,7 @@ use chrono::{DateTime, Utc};
 use shortener_domain::{Link, LinkId, ShortCode, TargetUrl, link};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::metrics::{self, Counter, Histogram, Meter};
 use crate::{AppError, Click, ClickCounter, Clock, LinkStore};
 
 /// How the redirect sees the request that asked for it. Implemented by the HTTP edge over
@@ -139,17 +140,19 @@ impl Redirects {
     /// Redirects answered from `cache`, whose misses go through `store`, at most
     /// `in_flight` queries at once, from a lookup task started on the current tokio
     /// runtime (so `store` should open its connections lazily, on first use: they are then
-    /// that runtime's too). Followed links are counted by `clicks`.
+    /// that runtime's too). Followed links are counted by `clicks`; lookups are measured
+    /// on `meter`.
     pub fn start<S: LinkStore + Clone>(
         cache: Arc<ResolveCache>,
         store: S,
         in_flight: usize,
         clicks: ClickCounter,
         clock: Arc<dyn Clock>,
+        meter: &Meter,
     ) -> Redirects {
         Redirects {
             cache,
-            lookups: Lookups::start(store, in_flight),
+            lookups: Lookups::start(store, in_flight, LookupMetrics::new(meter)),
             clicks,
             clock,
         }
@@ -184,12 +187,20 @@ impl Redirects {
         visitor: &impl Visitor,
     ) -> Result<(Followed, DateTime<Utc>), AppError> {
         // Only valid codes are ever cached, so a hit needs no parsing (nor its allocation).
+        let counts = &self.cache.counts;
         let answer = match self.cache.get(code) {
-            Some(answer) => answer,
+            Some(answer) => {
+                match answer {
+                    Answer::Link(_) => counts.hits.increment(1),
+                    Answer::Missing { .. } => counts.negative_hits.increment(1),
+                }
+                answer
+            }
             None => {
                 let Ok(code) = ShortCode::parse(code) else {
                     return Ok((Followed::NotFound, self.clock.now()));
                 };
+                counts.misses.increment(1);
                 visitor.may_look_up()?;
                 let epoch = self.cache.epoch(code.as_str());
                 let answer = Answer::of(self.lookups.resolve(code.clone()).await?);
@@ -238,19 +249,78 @@ impl Answer {
 /// The resolve cache. Shared by every worker of an instance, and by the link use cases
 /// that invalidate it.
 pub struct ResolveCache {
-    entries: quick_cache::sync::Cache<String, Answer>,
+    entries: Entries,
     epochs: Box<[AtomicU64]>,
     hasher: std::collections::hash_map::RandomState,
+    counts: CacheCounts,
+}
+
+type Entries = quick_cache::sync::Cache<
+    String,
+    Answer,
+    quick_cache::UnitWeighter,
+    quick_cache::DefaultHashBuilder,
+    Evictions,
+>;
+
+/// What the cache counts as it answers.
+struct CacheCounts {
+    hits: Counter,
+    negative_hits: Counter,
+    misses: Counter,
+    invalidations: Counter,
+}
+
+/// Counts what the cache evicts for capacity.
+#[derive(Clone)]
+struct Evictions(Counter);
+
+impl quick_cache::Lifecycle<String, Answer> for Evictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut (), _: String, _: Answer) {
+        self.0.increment(1);
+    }
 }
 
 impl ResolveCache {
-    /// A cache of at most `capacity` codes.
+    /// A cache of at most `capacity` codes, measured nowhere.
     pub fn new(capacity: usize) -> ResolveCache {
+        ResolveCache::metered(capacity, &Meter::off())
+    }
+
+    /// A cache of at most `capacity` codes, measured on `meter`; returned in an `Arc`
+    /// because the meter reads its size at every scrape.
+    pub fn metered(capacity: usize, meter: &Meter) -> ResolveCache {
+        let capacity = capacity.max(1);
         ResolveCache {
-            entries: quick_cache::sync::Cache::new(capacity.max(1)),
+            entries: Entries::with(
+                capacity,
+                capacity as u64,
+                quick_cache::UnitWeighter,
+                quick_cache::DefaultHashBuilder::default(),
+                Evictions(meter.counter(&metrics::CACHE_EVICTIONS, &[])),
+            ),
             epochs: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
+            counts: CacheCounts {
+                hits: meter.counter(&metrics::CACHE_HITS, &[]),
+                negative_hits: meter.counter(&metrics::CACHE_NEGATIVE_HITS, &[]),
+                misses: meter.counter(&metrics::CACHE_MISSES, &[]),
+                invalidations: meter.counter(&metrics::CACHE_INVALIDATIONS, &[]),
+            },
         }
+    }
+
+    /// Reports the cache's size at every scrape of `meter`.
+    pub fn observe_size(self: &Arc<Self>, meter: &Meter) {
+        let entries = meter.gauge(&metrics::CACHE_ENTRIES, &[]);
+        let cache = Arc::downgrade(self);
+        meter.observe(move || {
+            if let Some(cache) = cache.upgrade() {
+                entries.set(cache.len() as f64);
+            }
+        });
     }
 
     fn stripe(&self, code: &str) -> &AtomicU64 {
@@ -259,6 +329,7 @@ impl ResolveCache {
 
     /// Forgets what is known of `code` (it was created, edited or deleted somewhere).
     pub fn invalidate(&self, code: &str) {
+        self.counts.invalidations.increment(1);
         self.stripe(code).fetch_add(1, Ordering::SeqCst);
         self.entries.remove(code);
     }
@@ -332,11 +403,27 @@ struct Lookups {
     tx: mpsc::Sender<Lookup>,
 }
 
+/// How the lookups are measured.
+#[derive(Clone)]
+struct LookupMetrics {
+    batch: Histogram,
+    duration: Histogram,
+}
+
+impl LookupMetrics {
+    fn new(meter: &Meter) -> LookupMetrics {
+        LookupMetrics {
+            batch: meter.histogram(&metrics::LOOKUP_BATCH, &[]),
+            duration: meter.histogram(&metrics::LOOKUP_DURATION, &[]),
+        }
+    }
+}
+
 impl Lookups {
     /// Starts the lookup task on the current tokio runtime.
-    fn start<S: LinkStore + Clone>(store: S, in_flight: usize) -> Lookups {
+    fn start<S: LinkStore + Clone>(store: S, in_flight: usize, metrics: LookupMetrics) -> Lookups {
         let (tx, rx) = mpsc::channel(LOOKUP_BATCH * 16);
-        tokio::spawn(run_lookups(store, rx, in_flight.max(1)));
+        tokio::spawn(run_lookups(store, rx, in_flight.max(1), metrics));
         Lookups { tx }
     }
 
@@ -356,6 +443,7 @@ async fn run_lookups<S: LinkStore + Clone>(
     store: S,
     mut rx: mpsc::Receiver<Lookup>,
     in_flight: usize,
+    metrics: LookupMetrics,
 ) {
     let permits = Arc::new(Semaphore::new(in_flight));
     loop {
@@ -371,9 +459,14 @@ async fn run_lookups<S: LinkStore + Clone>(
             }
         }
         let store = store.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let codes: Vec<ShortCode> = batch.iter().map(|(c, _)| c.clone()).collect();
-            match store.resolve_codes(&codes).await {
+            metrics.batch.record(codes.len() as f64);
+            let started = Instant::now();
+            let found = store.resolve_codes(&codes).await;
+            metrics.duration.record(started.elapsed());
+            match found {
                 Ok(found) => {
                     let found: HashMap<ShortCode, Resolved> = found.into_iter().collect();
                     for (code, answer) in batch {
@@ -513,7 +606,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_misses_share_queries_and_each_gets_its_own_answer() {
         let store = Counting::default();
-        let lookups = Lookups::start(store.clone(), 2);
+        let lookups = Lookups::start(store.clone(), 2, LookupMetrics::new(&Meter::off()));
         let asks = (0..200).map(|i| {
             let lookups = lookups.clone();
             let code = if i % 2 == 0 {
@@ -554,6 +647,7 @@ mod tests {
             1,
             clicks.clone(),
             ManualClock::new(),
+            &Meter::off(),
         );
         let found = redirects.follow("kfound", &Anonymous).await.unwrap();
         assert!(matches!(&found, Followed::Found(l) if l.target.as_str() == "https://x/kfound"));

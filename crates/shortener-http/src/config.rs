@@ -35,6 +35,27 @@ struct Raw {
     subscriptions: RawSubscriptions,
     rate_limit: RawRateLimit,
     log: RawLog,
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    enabled: bool,
+    #[serde(default)]
+    listen: Option<String>,
+}
+
+/// Where `/metrics` is served, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsEndpoint {
+    /// Metrics off: nothing is measured and `/metrics` is 404.
+    Off,
+    /// On `server.listen`, beside the API.
+    Main,
+    /// On a listener of its own (`metrics.listen`), e.g. reachable only from the
+    /// monitoring network; the main listener answers 404 there.
+    Own(SocketAddr),
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +99,7 @@ struct RawRedirect {
     status: u16,
     cache_entries: usize,
     count_clicks: bool,
+    click_backlog: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,6 +218,9 @@ pub struct Settings {
     pub cache_entries: usize,
     /// Count clicks at all.
     pub count_clicks: bool,
+    /// Most (link, day) click counts held while the database does not take them; past it,
+    /// clicks of other links and days are dropped (and counted).
+    pub click_backlog: usize,
     /// The plans.
     pub plans: Plans,
     /// Allow targets on IP literals that are not globally reachable (private, loopback and
@@ -209,6 +234,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `tracing` filter directives (overridden by `RUST_LOG`).
     pub log_filter: String,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsEndpoint,
 }
 
 fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, config::ConfigError> {
@@ -223,6 +250,7 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("redirect.status", 302)?
         .set_default("redirect.cache_entries", 1_000_000)?
         .set_default("redirect.count_clicks", true)?
+        .set_default("redirect.click_backlog", 1_000_000)?
         .set_default("links.allow_private_targets", false)?
         .set_default("subscriptions.expiry_sweep", "30s")?
         .set_default("rate_limit.admin_per_minute", 6_000)?
@@ -230,7 +258,8 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("rate_limit.unknown_codes_per_minute", 120)?
         .set_default("rate_limit.password_tries_per_minute", 10)?
         .set_default("log.format", "text")?
-        .set_default("log.filter", "info")?;
+        .set_default("log.filter", "info")?
+        .set_default("metrics.enabled", true)?;
     for name in [PlanName::Trial, PlanName::Pro, PlanName::Business] {
         let plan = Plan::default_for(name);
         let days = plan.period.as_secs() / 86_400;
@@ -410,6 +439,16 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
         "json" => LogFormat::Json,
         other => return Err(bad("log.format", format!("`{other}` is not text or json"))),
     };
+    let metrics = match (raw.metrics.enabled, raw.metrics.listen.as_deref()) {
+        (false, _) => MetricsEndpoint::Off,
+        (true, None | Some("")) => MetricsEndpoint::Main,
+        (true, Some(addr)) => MetricsEndpoint::Own(addr.trim().parse().map_err(|_| {
+            bad(
+                "metrics.listen",
+                format!("`{addr}` is not host:port (e.g. 127.0.0.1:9090)"),
+            )
+        })?),
+    };
     let rate = raw.rate_limit;
     let rate_limits = RateLimits {
         admin: Limit::per_minute(rate.admin_per_minute),
@@ -433,6 +472,10 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
             n => n,
         },
         count_clicks: raw.redirect.count_clicks,
+        click_backlog: match raw.redirect.click_backlog {
+            0 => return Err(bad("redirect.click_backlog", "must be at least 1")),
+            n => n,
+        },
         plans,
         allow_private_targets: raw.links.allow_private_targets,
         expiry_sweep: duration(
@@ -442,6 +485,7 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
         rate_limits,
         log_format,
         log_filter: raw.log.filter,
+        metrics,
     })
 }
 
@@ -526,6 +570,20 @@ mod tests {
         // Empty is none.
         let s = load_env(&[("SHORTENER__SERVER__TRUSTED_PROXIES", "")]).unwrap();
         assert!(s.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn metrics_are_on_the_main_listener_unless_moved_or_switched_off() {
+        assert_eq!(load_env(&[]).unwrap().metrics, MetricsEndpoint::Main);
+        let own = load_env(&[("SHORTENER__METRICS__LISTEN", "127.0.0.1:9090")]).unwrap();
+        assert_eq!(
+            own.metrics,
+            MetricsEndpoint::Own("127.0.0.1:9090".parse().unwrap())
+        );
+        let off = load_env(&[("SHORTENER__METRICS__ENABLED", "false")]).unwrap();
+        assert_eq!(off.metrics, MetricsEndpoint::Off);
+        let e = err(&[("SHORTENER__METRICS__LISTEN", "nine")]);
+        assert!(e.starts_with("metrics.listen: `nine`"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod extract;
 mod idempotency;
 pub mod import;
 mod links;
+pub mod metrics;
 pub mod openapi;
 mod ops;
 mod page;
@@ -28,4 +29,6 @@ pub mod tail;
 pub mod telemetry;
 
 pub use error::{Error, ProcessError};
-pub use startup::{Background, DatabaseUrls, Running, State, prune_idempotency_keys, start};
+pub use startup::{
+    Background, DatabaseUrls, MetricsListener, Running, State, prune_idempotency_keys, start,
+};

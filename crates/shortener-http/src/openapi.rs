@@ -101,17 +101,21 @@ struct Resource {
 
 impl Resource {
     /// The actix resource at `path`: its routes, and a 405 naming them for other methods.
-    fn into_actix(self, path: &str) -> actix_web::Resource {
+    /// It is named after its whole template (`template`), which the metrics middleware
+    /// reads as the `route` label.
+    fn into_actix(self, path: &str, template: &str) -> actix_web::Resource {
         let allow = self
             .methods
             .iter()
             .map(Method::as_str)
             .collect::<Vec<_>>()
             .join(", ");
-        let mut resource = web::resource(path).default_service(web::to(move || {
-            let allow = allow.clone();
-            async move { Err::<HttpResponse, _>(Error::MethodNotAllowed(allow)) }
-        }));
+        let mut resource = web::resource(path)
+            .name(template)
+            .default_service(web::to(move || {
+                let allow = allow.clone();
+                async move { Err::<HttpResponse, _>(Error::MethodNotAllowed(allow)) }
+            }));
         if let Some(limit) = self.body_limit {
             resource = resource
                 .app_data(crate::extract::json_config_with(limit))
@@ -278,7 +282,8 @@ impl Operations {
             match resource.path.find('{') {
                 None => {
                     let path = resource.path.clone();
-                    cfg.service(resource.into_actix(&path));
+                    let template = format!("{}{path}", self.part.prefix());
+                    cfg.service(resource.into_actix(&path, &template));
                 }
                 Some(at) => {
                     let prefix = resource.path[..at].trim_end_matches('/').to_owned();
@@ -294,7 +299,8 @@ impl Operations {
             let mut scope = web::scope(&prefix);
             for resource in resources {
                 let rest = resource.path[prefix.len()..].to_owned();
-                scope = scope.service(resource.into_actix(&rest));
+                let template = format!("{}{}", self.part.prefix(), resource.path);
+                scope = scope.service(resource.into_actix(&rest, &template));
             }
             cfg.service(scope);
         }

@@ -201,8 +201,10 @@ fn respond_with(slug: Slug, detail: String, limited: Option<(Policy, u32)>) -> H
     if slug == Slug::ServiceUnavailable {
         res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
     }
-    if let Some((_, retry_after)) = limited {
+    if let Some((policy, retry_after)) = limited {
         res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        // For the metrics middleware, which counts 429s by policy.
+        res.extensions_mut().insert(policy);
     }
     let body = Problem {
         violated_policies: limited.map(|(policy, _)| vec![policy.as_str()]),

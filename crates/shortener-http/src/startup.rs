@@ -8,6 +8,7 @@ use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, Scope, web};
 use secrecy::ExposeSecret;
+use shortener_app::metrics::{self as instruments, Meter};
 use shortener_app::{
     AccountService, AuditService, Authenticator, Chain, ClickCounter, ClickSettings, Clock,
     KEEP_KEYS, LinkService, Redirects, ResolveCache, SubscriptionService,
@@ -17,12 +18,13 @@ use shortener_pg::{Db, PgStore, PoolSettings};
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
-use crate::config::Settings;
+use crate::config::{MetricsEndpoint, Settings};
+use crate::metrics::{Exposition, Observe, Registry};
 use crate::openapi::{self, Operations, Part, Routes};
 use crate::problem::Slug;
 use crate::rate_limit::{self, Limits};
 use crate::redirect::{self, Redirector};
-use crate::{ProcessError, admin, audit_log, auth, bulk, export, extract, links, ops};
+use crate::{ProcessError, admin, audit_log, auth, bulk, export, extract, links, metrics, ops};
 
 /// What every handler shares. Built once at start.
 pub struct State {
@@ -62,6 +64,23 @@ pub struct Running {
     pub background: Background,
     /// The click counter: after the server has stopped, `shutdown` writes every click.
     pub clicks: ClickCounter,
+    /// The metrics listener (`metrics.listen`), if any: its address, and it stops when
+    /// this is dropped.
+    pub metrics: Option<MetricsListener>,
+}
+
+/// The listener that serves only `/metrics`, stopped when its owner lets go of it.
+pub struct MetricsListener {
+    /// The bound address.
+    pub addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for MetricsListener {
+    fn drop(&mut self) {
+        // Sends the stop at once; nothing needs to wait for it.
+        drop(self.handle.stop(false));
+    }
 }
 
 /// A background task that is cancelled when its owner lets go of it.
@@ -105,16 +124,26 @@ async fn sweep_expiries(
     state: web::Data<State>,
     clock: Arc<dyn Clock>,
     every: std::time::Duration,
+    meter: Meter,
 ) {
+    let expired = meter.counter(&instruments::EXPIRIES, &[]);
+    let failures = meter.counter(&instruments::SWEEP_FAILURES, &[]);
+    let last_success = meter.gauge(&instruments::SWEEP_LAST_SUCCESS, &[]);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         loop {
             match state.subscriptions.expire_due(SWEEP_BATCH).await {
-                Ok(n) if n == SWEEP_BATCH as usize => continue,
-                Ok(_) => break,
+                Ok(n) => {
+                    expired.increment(n as u64);
+                    if n < SWEEP_BATCH as usize {
+                        last_success.set(clock.now().timestamp() as f64);
+                        break;
+                    }
+                }
                 Err(e) => {
+                    failures.increment(1);
                     tracing::warn!(error = %Chain(&e), "expiry sweep failed; retrying next tick");
                     break;
                 }
@@ -180,6 +209,7 @@ pub const PARTS: &[(Part, Routes)] = &[
 /// documented here but routed by `default_service` below).
 fn public_routes(ops: &mut Operations) {
     ops::routes(ops);
+    metrics::routes(ops);
     openapi::routes(ops);
     ops.document_default_service(
         redirect::__path_redirect_or_not_found,
@@ -259,8 +289,16 @@ pub async fn start(
             tracing::info!(?applied, "applied migrations");
         }
     }
+    let registry = match settings.metrics {
+        MetricsEndpoint::Off => None,
+        MetricsEndpoint::Main | MetricsEndpoint::Own(_) => Some(Arc::new(Registry::new())),
+    };
+    let meter = registry
+        .as_ref()
+        .map_or_else(Meter::off, |r| r.meter().clone());
+    metrics::announce(&meter);
     let database_url = urls.url.as_str();
-    let db = Db::connect(database_url, &settings.pool)?;
+    let db = Db::connect_metered(database_url, &settings.pool, "shared", &meter)?;
     let store = PgStore::new(db.clone());
     let auth = Authenticator::new(store.clone());
     if let Some(key) = &settings.bootstrap_key {
@@ -282,12 +320,17 @@ pub async fn start(
             max_size: 2,
             ..settings.pool.clone()
         };
-        let click_store = PgStore::new(Db::connect(database_url, &pool)?);
-        ClickCounter::start(click_store, ClickSettings::default()).0
+        let click_store = PgStore::new(Db::connect_metered(database_url, &pool, "clicks", &meter)?);
+        let clicks = ClickSettings {
+            max_pending: settings.click_backlog,
+            ..ClickSettings::default()
+        };
+        ClickCounter::start_metered(click_store, clicks, &meter).0
     } else {
         ClickCounter::off()
     };
-    let cache = Arc::new(ResolveCache::new(settings.cache_entries));
+    let cache = Arc::new(ResolveCache::metered(settings.cache_entries, &meter));
+    cache.observe_size(&meter);
     let limits = Arc::new(Limits::new(
         &settings.rate_limits,
         settings.plans.clone(),
@@ -316,12 +359,26 @@ pub async fn start(
         limits: limits.clone(),
     });
     let partitions = keep_audit_partitions(state.db.clone(), clock.clone());
-    let expiries = sweep_expiries(state.clone(), clock.clone(), settings.expiry_sweep);
-    let invalidations =
-        shortener_pg::listen::follow_link_changes(database_url.to_owned(), cache.clone());
+    let expiries = sweep_expiries(
+        state.clone(),
+        clock.clone(),
+        settings.expiry_sweep,
+        meter.clone(),
+    );
+    let invalidations = shortener_pg::listen::follow_link_changes(
+        database_url.to_owned(),
+        cache.clone(),
+        meter.clone(),
+    );
+    let upkeep = fold_samples(registry.clone());
     let background = Background(tokio::spawn(async move {
-        tokio::join!(partitions, expiries, invalidations);
+        tokio::join!(partitions, expiries, invalidations, upkeep);
     }));
+    let (main_registry, metrics) = match settings.metrics {
+        MetricsEndpoint::Own(at) => (None, Some(serve_metrics(at, registry.clone())?)),
+        _ => (registry.clone(), None),
+    };
+    let exposition = web::Data::new(Exposition(main_registry));
     // Each HTTP worker looks up its cache misses through a pool of its own, opened by the
     // worker's lookup task on the worker's runtime (see `shortener_app::Redirects`), and
     // queries at most as many batches at once as that pool has connections. The shared
@@ -337,7 +394,8 @@ pub async fn start(
     let shared_pool_size = settings.pool.max_size;
     let worker_clicks = clicks.clone();
     let mut server = HttpServer::new(move || {
-        let (lookup_store, in_flight) = match Db::connect(&database_url, &lookup_pool) {
+        let lookup_db = Db::connect_metered(&database_url, &lookup_pool, "lookup", &meter);
+        let (lookup_store, in_flight) = match lookup_db {
             Ok(db) => (PgStore::new(db), lookup_pool.max_size),
             Err(e) => {
                 tracing::error!(
@@ -353,9 +411,11 @@ pub async fn start(
             in_flight,
             worker_clicks.clone(),
             clock.clone(),
+            &meter,
         );
         App::new()
             .app_data(state.clone())
+            .app_data(exposition.clone())
             .app_data(web::Data::new(Redirector {
                 redirects,
                 status: redirect_status,
@@ -365,6 +425,7 @@ pub async fn start(
             .app_data(web::PayloadConfig::default().limit(extract::BODY_LIMIT))
             .wrap(ErrorHandlers::new().default_handler(ops::ensure_problem))
             .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            .wrap(Observe(meter.clone()))
             .configure(serve(Part::Public, public_routes))
             .service(
                 api_chain(web::scope(Part::Account.prefix()))
@@ -390,5 +451,44 @@ pub async fn start(
         server,
         background,
         clicks,
+        metrics,
     })
+}
+
+/// Folds histogram samples into their buckets every second, so that memory stays flat
+/// however long Prometheus waits between scrapes.
+async fn fold_samples(registry: Option<Arc<Registry>>) {
+    let Some(registry) = registry else { return };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        registry.upkeep();
+    }
+}
+
+/// Serves `/metrics`, and nothing else, on `at` (`metrics.listen`), with one worker.
+fn serve_metrics(
+    at: SocketAddr,
+    registry: Option<Arc<Registry>>,
+) -> Result<MetricsListener, ProcessError> {
+    let exposition = web::Data::new(Exposition(registry));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(exposition.clone())
+            .configure(serve(Part::Public, metrics::routes))
+            .wrap(ErrorHandlers::new().default_handler(ops::ensure_problem))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(at)
+    .map_err(|e| ProcessError::startup(format!("listening on {at} (metrics.listen)"), e))?;
+    let addr =
+        server.addrs().first().copied().ok_or_else(|| {
+            ProcessError::Config(format!("metrics.listen: nothing bound at {at}"))
+        })?;
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    tracing::info!(%addr, "serving metrics");
+    Ok(MetricsListener { addr, handle })
 }

@@ -18,6 +18,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
+use shortener_app::metrics::{self, Meter};
 use shortener_app::{Chain, ResolveCache};
 
 use crate::PgError;
@@ -53,11 +54,20 @@ struct Changed {
 /// Listens for link changes until the task is dropped, reconnecting forever. The first
 /// connection clears the cache (whatever was looked up before it could have been changed
 /// unheard); every later one drops only what changed while the listener was away.
-pub async fn follow_link_changes(url: String, cache: Arc<ResolveCache>) {
+/// `meter` shows whether it is connected, and how often it had to reconnect.
+pub async fn follow_link_changes(url: String, cache: Arc<ResolveCache>, meter: Meter) {
+    let connected = meter.gauge(&metrics::LISTENER_CONNECTED, &[]);
+    let reconnects = meter.counter(&metrics::LISTENER_RECONNECTS, &[]);
     // The database's clock when the listener last knew itself to be listening.
     let mut heard: Option<DateTime<Utc>> = None;
     loop {
-        if let Err(e) = listen(&url, &cache, &mut heard).await {
+        let mut up = false;
+        let listened = listen(&url, &cache, &mut heard, &connected, &mut up).await;
+        connected.set(0.0);
+        if up {
+            reconnects.increment(1);
+        }
+        if let Err(e) = listened {
             tracing::warn!(
                 error = %Chain(&e),
                 "link change listener lost; serving from the cache and reconnecting"
@@ -78,6 +88,8 @@ async fn listen(
     url: &str,
     cache: &ResolveCache,
     heard: &mut Option<DateTime<Utc>>,
+    connected: &metrics::Gauge,
+    up: &mut bool,
 ) -> Result<(), PgError> {
     let mut conn = AsyncPgConnection::establish(url)
         .await
@@ -112,6 +124,8 @@ async fn listen(
         }
     }
     *heard = Some(now);
+    connected.set(1.0);
+    *up = true;
     diesel::sql_query("DELETE FROM shortener.link_changes WHERE changed_at < $1")
         .bind::<Timestamptz, _>(now - KEEP)
         .execute(&mut conn)

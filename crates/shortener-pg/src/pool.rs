@@ -1,4 +1,5 @@
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use deadpool::Runtime;
 use diesel_async::AsyncPgConnection;
@@ -8,6 +9,7 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use futures_util::FutureExt;
+use shortener_app::metrics::{self, Counter, Gauge, Histogram, Meter};
 
 use crate::PgError;
 
@@ -37,12 +39,32 @@ impl Default for PoolSettings {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<AsyncPgConnection>,
+    metrics: Arc<DbMetrics>,
+}
+
+/// What a pool reports of itself, and of the audit entries its transactions commit.
+pub(crate) struct DbMetrics {
+    wait: Histogram,
+    timeouts: Counter,
+    pub(crate) audit_entries: Counter,
 }
 
 impl Db {
-    /// Builds the pool. No connection is opened until one is needed, so this succeeds even
-    /// while the database is down (readiness reports it).
+    /// Builds the pool, measured nowhere. No connection is opened until one is needed, so
+    /// this succeeds even while the database is down (readiness reports it).
     pub fn connect(url: &str, settings: &PoolSettings) -> Result<Db, PgError> {
+        Db::connect_metered(url, settings, "shared", &Meter::off())
+    }
+
+    /// Builds the pool named `name` (the `pool` label: `shared`, `lookup`, `clicks`),
+    /// measured on `meter`. Pools of one name add up: each HTTP worker has a `lookup` pool
+    /// of its own, and operators see them as one.
+    pub fn connect_metered(
+        url: &str,
+        settings: &PoolSettings,
+        name: &'static str,
+        meter: &Meter,
+    ) -> Result<Db, PgError> {
         let statement_timeout_ms = settings.statement_timeout.as_millis();
         let mut config = ManagerConfig::default();
         // `Fast` only checks for an open transaction on checkout; the default (`Verified`)
@@ -68,15 +90,31 @@ impl Db {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| PgError::unavailable(format!("building the pool: {e}")))?;
-        Ok(Db { pool })
+        observe_pool(&pool, name, meter);
+        let metrics = Arc::new(DbMetrics {
+            wait: meter.histogram(&metrics::POOL_WAIT, &[name]),
+            timeouts: meter.counter(&metrics::POOL_TIMEOUTS, &[name]),
+            audit_entries: meter.counter(&metrics::AUDIT_ENTRIES, &[]),
+        });
+        Ok(Db { pool, metrics })
     }
 
     /// A connection from the pool.
     pub async fn conn(&self) -> Result<Object<AsyncPgConnection>, PgError> {
-        self.pool.get().await.map_err(|e| match e {
-            PoolError::Timeout(_) => PgError::unavailable("timed out waiting for a connection"),
+        let started = Instant::now();
+        let conn = self.pool.get().await;
+        self.metrics.wait.record(started.elapsed());
+        conn.map_err(|e| match e {
+            PoolError::Timeout(_) => {
+                self.metrics.timeouts.increment(1);
+                PgError::unavailable("timed out waiting for a connection")
+            }
             other => PgError::unavailable(other),
         })
+    }
+
+    pub(crate) fn metrics(&self) -> &DbMetrics {
+        &self.metrics
     }
 
     /// Whether the database answers a trivial query now.
@@ -112,4 +150,32 @@ impl Db {
             .await?;
         Ok(row.created)
     }
+}
+
+/// Reports `pool`'s state at every scrape of `meter`, added to that of the other pools of
+/// its `name`: each adds the change since its last report, and takes back all it added
+/// once the pool is gone (a worker that stopped).
+fn observe_pool(pool: &Pool<AsyncPgConnection>, name: &'static str, meter: &Meter) {
+    let gauges: [Gauge; 4] = [
+        meter.gauge(&metrics::POOL_SIZE, &[name]),
+        meter.gauge(&metrics::POOL_IDLE, &[name]),
+        meter.gauge(&metrics::POOL_MAX, &[name]),
+        meter.gauge(&metrics::POOL_WAITING, &[name]),
+    ];
+    let pool = pool.weak();
+    let reported = Mutex::new([0usize; 4]);
+    meter.observe(move || {
+        let now = match pool.upgrade() {
+            Some(pool) => {
+                let s = pool.status();
+                [s.size, s.available, s.max_size, s.waiting]
+            }
+            None => [0; 4],
+        };
+        let mut reported = reported.lock().unwrap_or_else(PoisonError::into_inner);
+        for ((gauge, now), before) in gauges.iter().zip(now).zip(reported.iter_mut()) {
+            gauge.increment(now as f64 - *before as f64);
+            *before = now;
+        }
+    });
 }

@@ -43,12 +43,16 @@ impl UnitOfWork for PgStore {
         let mut conn = self.db().conn().await?;
         let out = conn
             .transaction(async move |conn| {
-                let mut tx = PgTx { conn };
-                work(&mut tx).await.map_err(Abort::App)
+                let mut tx = PgTx { conn, audited: 0 };
+                let out = work(&mut tx).await.map_err(Abort::App)?;
+                Ok((out, tx.audited))
             })
             .await;
         match out {
-            Ok(v) => Ok(v),
+            Ok((v, audited)) => {
+                self.db().metrics().audit_entries.increment(audited);
+                Ok(v)
+            }
             Err(Abort::App(e)) => Err(e),
             Err(Abort::Db(e)) => Err(PgError::from(e).into()),
         }
@@ -58,6 +62,8 @@ impl UnitOfWork for PgStore {
 /// One open transaction.
 struct PgTx<'c> {
     conn: &'c mut AsyncPgConnection,
+    /// Audit entries written, counted once the transaction commits.
+    audited: u64,
 }
 
 impl LinkWrites for PgTx<'_> {
@@ -334,6 +340,7 @@ impl AuditRecorder for PgTx<'_> {
     fn record(&mut self, entry: AuditEntry) -> BoxFuture<'_, Result<(), AppError>> {
         Box::pin(async move {
             crate::audit_log::record_at_database_time(self.conn, &entry).await?;
+            self.audited += 1;
             Ok(())
         })
     }
@@ -341,6 +348,7 @@ impl AuditRecorder for PgTx<'_> {
     fn record_all(&mut self, entries: Vec<AuditEntry>) -> BoxFuture<'_, Result<(), AppError>> {
         Box::pin(async move {
             crate::audit_log::record_all_at_database_time(self.conn, &entries).await?;
+            self.audited += entries.len() as u64;
             Ok(())
         })
     }

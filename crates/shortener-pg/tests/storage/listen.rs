@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use shortener_app::metrics::Meter;
 use shortener_app::{
     Anonymous, AppError, ClickCounter, ClickSettings, Followed, LinkPatch, Redirects, ResolveCache,
     SystemClock,
@@ -80,7 +81,11 @@ async fn a_listener_cut_off_drops_only_what_changed_while_it_was_away() {
     let (edited, kept) = (made[0].code.as_str(), made[1].code.as_str());
 
     let cache = Arc::new(ResolveCache::new(100));
-    let _listening = tokio::spawn(follow_link_changes(db.service_url.clone(), cache.clone()));
+    let _listening = tokio::spawn(follow_link_changes(
+        db.service_url.clone(),
+        cache.clone(),
+        Meter::off(),
+    ));
     until_listener(&db.url, "the listener", Listener::settled).await;
     let redirects = fixtures.redirects(cache.clone(), ClickCounter::off());
     assert_eq!(
@@ -154,7 +159,11 @@ async fn cached_redirects_answer_through_a_stopped_postgres() {
     let code = made[0].code.as_str();
     let (clicks, _) = ClickCounter::start(store.clone(), ClickSettings::default());
     let cache = Arc::new(ResolveCache::new(100));
-    let _listening = tokio::spawn(follow_link_changes(pg.service_url.clone(), cache.clone()));
+    let _listening = tokio::spawn(follow_link_changes(
+        pg.service_url.clone(),
+        cache.clone(),
+        Meter::off(),
+    ));
     until_listener(&url, "the listener", Listener::settled).await;
     let redirects: Redirects = fixtures.redirects(cache.clone(), clicks.clone());
     assert_eq!(

@@ -63,7 +63,14 @@ impl Fixtures {
     /// An HTTP worker's redirects as the service wires them (answered from `cache`, misses
     /// looked up through this store), counting clicks into `clicks`.
     pub fn redirects(&self, cache: Arc<ResolveCache>, clicks: ClickCounter) -> Redirects {
-        Redirects::start(cache, self.store.clone(), 1, clicks, self.clock.clone())
+        Redirects::start(
+            cache,
+            self.store.clone(),
+            1,
+            clicks,
+            self.clock.clone(),
+            &shortener_app::metrics::Meter::off(),
+        )
     }
 }
 

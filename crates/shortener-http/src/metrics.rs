@@ -1,0 +1,473 @@
+//! Metrics at the edge: the one Prometheus registry ([`Registry`]), the middleware that
+//! measures every request ([`Observe`]), the process's own figures, and `GET /metrics`.
+//!
+//! The registry is built here and handed to every component as a
+//! [`shortener_app::metrics::Meter`] (see `startup.rs`); the names are in
+//! [`shortener_app::metrics::CATALOG`]. A scrape runs the observers (gauges read from their
+//! owners), reads `/proc/self` and renders. Histogram samples are folded into their
+//! buckets every second as well, so that memory stays flat between scrapes.
+//!
+//! [`Observe`] wraps the whole app, redirects included, so it must cost a redirect next to
+//! nothing: each worker keeps the handles of the series it has seen (route template,
+//! method, status) and records with them, which is an atomic add, not a lookup by name.
+//! The route is the resource's name (every route is named after its template in
+//! `openapi.rs`): reading it costs no allocation, and a code is never a label value.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use shortener_app::metrics::{self, Counter, Gauge, Histogram, Meter};
+use shortener_domain::rate::Policy;
+
+use crate::openapi::Operations;
+use crate::problem::{self, Slug};
+
+/// Bucket bounds (seconds) of request and query durations: a cached redirect takes tens of
+/// microseconds, an API call a few milliseconds, a timeout seconds.
+const SECONDS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+];
+/// Bucket bounds of lookup batch sizes (at most 256 codes a query).
+const BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+/// The service's one registry.
+pub struct Registry {
+    meter: Meter,
+    handle: PrometheusHandle,
+    process: Process,
+}
+
+impl Registry {
+    /// A registry with the catalog described and the build announced.
+    pub fn new() -> Registry {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(metrics::LOOKUP_BATCH.name.into()), BATCH)
+            });
+        // Both bucket lists are constants and not empty, which is all that can fail.
+        let builder = builder.unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let meter = Meter::new(Arc::new(recorder));
+        meter
+            .gauge(&metrics::BUILD_INFO, &[env!("CARGO_PKG_VERSION")])
+            .set(1.0);
+        let process = Process::new(&meter);
+        Registry {
+            meter,
+            handle,
+            process,
+        }
+    }
+
+    /// Where components get their instruments.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Folds recorded samples into their buckets.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// Everything, in the Prometheus text format, as of now.
+    pub fn render(&self) -> String {
+        self.meter.observe_now();
+        self.process.observe();
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+/// What `GET /metrics` renders: the registry, unless metrics are off or served on a
+/// listener of their own.
+pub struct Exposition(pub Option<Arc<Registry>>);
+
+/// Registers `GET /metrics`.
+pub fn routes(ops: &mut Operations) {
+    ops.add(__path_scrape, scrape, &[Slug::NotFound]);
+}
+
+/// The metrics, in the Prometheus text format (version 0.0.4).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics.",
+    description = "Every metric the service exports, in the Prometheus text format; the README lists them. 404 when metrics are switched off (`metrics.enabled = false`) or served on `metrics.listen`.",
+    responses((status = 200, description = "The metrics.", content_type = "text/plain", body = String)),
+)]
+async fn scrape(exposition: web::Data<Exposition>) -> HttpResponse {
+    match &exposition.0 {
+        Some(registry) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(registry.render()),
+        None => problem::respond(
+            Slug::NotFound,
+            "metrics are switched off here (metrics.enabled, metrics.listen)",
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The request middleware.
+
+/// Measures every request: its duration by route, method and status; for the redirect,
+/// its outcome; for a 429, its policy.
+pub struct Observe(pub Meter);
+
+impl<S, B> Transform<S, ServiceRequest> for Observe
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = ObserveService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(ObserveService {
+            service,
+            series: Rc::new(Series::new(self.0.clone())),
+        }))
+    }
+}
+
+/// [`Observe`] on one worker.
+pub struct ObserveService<S> {
+    service: S,
+    series: Rc<Series>,
+}
+
+impl<S, B> Service<ServiceRequest> for ObserveService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = Observed<S::Future>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let started = self.series.meter.is_on().then(Instant::now);
+        Observed {
+            inner: self.service.call(req),
+            started,
+            series: self.series.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request being answered, and when it arrived.
+    pub struct Observed<F> {
+        #[pin]
+        inner: F,
+        started: Option<Instant>,
+        series: Rc<Series>,
+    }
+}
+
+impl<F, B> Future for Observed<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let res = std::task::ready!(this.inner.poll(cx));
+        if let (Some(started), Ok(res)) = (this.started, &res) {
+            this.series.record(res, started.elapsed());
+        }
+        Poll::Ready(res)
+    }
+}
+
+/// The label of the redirect's route (the default service, which has no resource name).
+const REDIRECT_ROUTE: &str = "/{code}";
+/// The label of requests no named route answered (404s of unknown paths).
+const OTHER_ROUTE: &str = "(other)";
+
+/// One worker's handles, by route, method and status.
+pub struct Series {
+    meter: Meter,
+    known: RefCell<HashMap<String, Vec<Handles>>>,
+}
+
+/// The handles of one route, method and status.
+struct Handles {
+    method: &'static str,
+    status: StatusCode,
+    duration: Histogram,
+    /// For the redirect: its outcome's counter.
+    outcome: Option<Counter>,
+}
+
+impl Series {
+    fn new(meter: Meter) -> Series {
+        Series {
+            meter,
+            known: RefCell::default(),
+        }
+    }
+
+    fn record<B>(&self, res: &ServiceResponse<B>, elapsed: std::time::Duration) {
+        let req = res.request();
+        let status = res.status();
+        let route = req.match_name().unwrap_or_else(|| {
+            // Unnamed: the redirect (one segment) or a path nothing serves.
+            let path = req.path();
+            match path.strip_prefix('/') {
+                Some(code) if !code.is_empty() && !code.contains('/') => REDIRECT_ROUTE,
+                _ => OTHER_ROUTE,
+            }
+        });
+        let method = method_label(req.method());
+        let mut known = self.known.borrow_mut();
+        let handles = match known.get_mut(route) {
+            Some(list) => list,
+            None => known.entry(route.to_owned()).or_default(),
+        };
+        let at = match handles
+            .iter()
+            .position(|h| h.status == status && h.method == method)
+        {
+            Some(at) => at,
+            None => {
+                handles.push(Handles {
+                    method,
+                    status,
+                    duration: self.meter.histogram_with(
+                        &metrics::HTTP_DURATION,
+                        [
+                            route.to_owned().into(),
+                            method.into(),
+                            status.as_str().to_owned().into(),
+                        ],
+                    ),
+                    outcome: (route == REDIRECT_ROUTE)
+                        .then(|| redirect_outcome(status))
+                        .flatten()
+                        .map(|outcome| self.meter.counter(&metrics::REDIRECTS, &[outcome])),
+                });
+                handles.len() - 1
+            }
+        };
+        let h = &handles[at];
+        h.duration.record(elapsed);
+        if let Some(outcome) = &h.outcome {
+            outcome.increment(1);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(policy) = res.response().extensions().get::<Policy>()
+        {
+            self.meter
+                .counter(&metrics::RATE_LIMITED, &[policy.as_str()])
+                .increment(1);
+        }
+    }
+}
+
+/// A bounded label for any method a client may send.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// What a redirect's status says happened (`None`: not a redirect's answer, e.g. 405).
+fn redirect_outcome(status: StatusCode) -> Option<&'static str> {
+    match status.as_u16() {
+        301 | 302 | 307 | 308 => Some("found"),
+        404 => Some("not_found"),
+        410 => Some("expired"),
+        429 => Some("rate_limited"),
+        s if s >= 500 => Some("failed"),
+        _ => None,
+    }
+}
+
+/// Registers every series an operator's alert or panel expects to exist before the first
+/// event of its kind: a counter that is missing is not zero to PromQL.
+pub fn announce(meter: &Meter) {
+    for outcome in ["found", "not_found", "expired", "rate_limited", "failed"] {
+        meter.counter(&metrics::REDIRECTS, &[outcome]).increment(0);
+    }
+    for policy in Policy::ALL {
+        meter
+            .counter(&metrics::RATE_LIMITED, &[policy.as_str()])
+            .increment(0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The process.
+
+/// The process's own figures, read from `/proc/self` at each scrape (Linux; elsewhere
+/// they stay at zero).
+struct Process {
+    cpu: Counter,
+    rss: Gauge,
+    vsz: Gauge,
+    open_fds: Gauge,
+    max_fds: Gauge,
+    threads: Gauge,
+}
+
+/// Linux's clock ticks per second as `/proc` reports CPU times (`USER_HZ`, fixed by the
+/// kernel's ABI).
+const TICKS: f64 = 100.0;
+
+impl Process {
+    fn new(meter: &Meter) -> Process {
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        meter.gauge(&metrics::PROCESS_START, &[]).set(started);
+        Process {
+            cpu: meter.counter(&metrics::PROCESS_CPU, &[]),
+            rss: meter.gauge(&metrics::PROCESS_RSS, &[]),
+            vsz: meter.gauge(&metrics::PROCESS_VSZ, &[]),
+            open_fds: meter.gauge(&metrics::PROCESS_OPEN_FDS, &[]),
+            max_fds: meter.gauge(&metrics::PROCESS_MAX_FDS, &[]),
+            threads: meter.gauge(&metrics::PROCESS_THREADS, &[]),
+        }
+    }
+
+    fn observe(&self) {
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+            && let Some((user, system)) = cpu_ticks(&stat)
+        {
+            // The registry's counters are whole numbers: whole seconds, which `rate()` over
+            // minutes resolves well enough.
+            self.cpu.absolute(((user + system) as f64 / TICKS) as u64);
+        }
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            for (field, gauge, scale) in [
+                ("VmRSS:", &self.rss, 1024.0),
+                ("VmSize:", &self.vsz, 1024.0),
+                ("Threads:", &self.threads, 1.0),
+            ] {
+                if let Some(v) = status_field(&status, field) {
+                    gauge.set(v * scale);
+                }
+            }
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            self.open_fds.set(fds.count() as f64);
+        }
+        if let Ok(limits) = std::fs::read_to_string("/proc/self/limits")
+            && let Some(max) = max_open_files(&limits)
+        {
+            self.max_fds.set(max);
+        }
+    }
+}
+
+/// User and system CPU ticks from `/proc/self/stat` (fields 14 and 15; the command name
+/// in field 2 may hold spaces and parentheses, so count from its closing one).
+fn cpu_ticks(stat: &str) -> Option<(u64, u64)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+}
+
+/// The number after `field` in `/proc/self/status`.
+fn status_field(status: &str, field: &str) -> Option<f64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// The soft limit of "Max open files" in `/proc/self/limits`.
+fn max_open_files(limits: &str) -> Option<f64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_files_are_read_as_linux_writes_them() {
+        let stat = "4242 (a (weird) name) S 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 9 0 100 1000 50";
+        assert_eq!(cpu_ticks(stat), Some((250, 75)));
+        let status = "Name:\tshortener\nVmSize:\t  123456 kB\nVmRSS:\t    2048 kB\nThreads:\t9\n";
+        assert_eq!(status_field(status, "VmRSS:"), Some(2048.0));
+        assert_eq!(status_field(status, "Threads:"), Some(9.0));
+        assert_eq!(status_field(status, "VmSwap:"), None);
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(max_open_files(limits), Some(1024.0));
+    }
+
+    #[test]
+    fn redirect_outcomes_and_method_labels_are_bounded() {
+        assert_eq!(redirect_outcome(StatusCode::FOUND), Some("found"));
+        assert_eq!(
+            redirect_outcome(StatusCode::PERMANENT_REDIRECT),
+            Some("found")
+        );
+        assert_eq!(redirect_outcome(StatusCode::GONE), Some("expired"));
+        assert_eq!(
+            redirect_outcome(StatusCode::SERVICE_UNAVAILABLE),
+            Some("failed")
+        );
+        assert_eq!(redirect_outcome(StatusCode::METHOD_NOT_ALLOWED), None);
+        let odd = Method::from_bytes(b"BREW").unwrap_or(Method::GET);
+        assert_eq!(method_label(&odd), "other");
+    }
+
+    #[test]
+    fn a_render_has_the_build_and_the_process() {
+        let registry = Registry::new();
+        let text = registry.render();
+        assert!(
+            text.contains(&format!(
+                "shortener_build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{text}"
+        );
+        if cfg!(target_os = "linux") {
+            let rss = text
+                .lines()
+                .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+                .and_then(|v| v.parse::<f64>().ok());
+            assert!(rss.is_some_and(|v| v > 1e6), "{text}");
+        }
+    }
+}
