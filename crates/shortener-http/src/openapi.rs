@@ -110,12 +110,11 @@ impl Resource {
             .map(Method::as_str)
             .collect::<Vec<_>>()
             .join(", ");
-        let mut resource = web::resource(path)
-            .name(template)
-            .default_service(web::to(move || {
-                let allow = allow.clone();
-                async move { Err::<HttpResponse, _>(Error::MethodNotAllowed(allow)) }
-            }));
+        let resource = web::resource(path).name(template);
+        let mut resource = resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<HttpResponse, _>(Error::MethodNotAllowed(allow)) }
+        }));
         if let Some(limit) = self.body_limit {
             resource = resource
                 .app_data(crate::extract::json_config_with(limit))

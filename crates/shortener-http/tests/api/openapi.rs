@@ -241,7 +241,11 @@ fn routes_are_registered_only_through_the_documented_table() {
     let allowed = [
         (
             "openapi.rs",
-            "let mut resource = web::resource(path).default_service(web::to(move || {",
+            "let resource = web::resource(path).name(template);",
+        ),
+        (
+            "openapi.rs",
+            "let mut resource = resource.default_service(web::to(move || {",
         ),
         ("openapi.rs", "let mut scope = web::scope(&prefix);"),
         ("openapi.rs", "resource = resource.route(route);"),
