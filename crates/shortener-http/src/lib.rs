@@ -23,6 +23,7 @@ mod page;
 pub mod problem;
 pub mod rate_limit;
 mod redirect;
+pub mod request_id;
 mod startup;
 pub mod tail;
 pub mod telemetry;

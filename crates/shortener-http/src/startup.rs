@@ -22,6 +22,7 @@ use crate::openapi::{self, Operations, Part, Routes};
 use crate::problem::Slug;
 use crate::rate_limit::{self, Limits};
 use crate::redirect::{self, Redirector};
+use crate::request_id::RequestIds;
 use crate::{ProcessError, admin, audit_log, auth, bulk, export, extract, links, ops};
 
 /// What every handler shares. Built once at start.
@@ -365,6 +366,9 @@ pub async fn start(
             .app_data(web::PayloadConfig::default().limit(extract::BODY_LIMIT))
             .wrap(ErrorHandlers::new().default_handler(ops::ensure_problem))
             .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            // Outermost: every response carries the request's id, and everything inside
+            // (problem documents, log lines) runs with it current.
+            .wrap(RequestIds)
             .configure(serve(Part::Public, public_routes))
             .service(
                 api_chain(web::scope(Part::Account.prefix()))

@@ -15,5 +15,6 @@ mod inputs;
 mod links;
 mod openapi;
 mod rate_limits;
+mod request_ids;
 mod subscriptions;
 mod support;
