@@ -1,6 +1,7 @@
-//! Request ids: every response carries `X-Request-Id`, and every problem document carries
-//! it too (see `problem.rs`), so an operator can go from what a client quotes to what
-//! happened.
+//! Request ids, end to end: every response carries `X-Request-Id`, every log line written
+//! while the request is handled carries `request_id` (see `telemetry.rs`), and every
+//! problem document carries it too (see `problem.rs`), so an operator can go from what a
+//! client quotes to the lines that explain it.
 //!
 //! The id is the client's own when it sent a sane one (a proxy or the client already
 //! named the request), otherwise 128 random bits. [`RequestIds`] is the outermost layer of

@@ -1,9 +1,14 @@
 //! `X-Request-Id`: every answer carries one (the client's own when it is sane, a fresh
-//! one otherwise), and problem documents repeat it.
+//! one otherwise), problem documents repeat it, and the log lines of a request carry it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use awc::http::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::cli::{free_port, shortener};
 use crate::support::{Reply, TestApp};
 
 const HEADER: &str = "x-request-id";
@@ -121,4 +126,93 @@ async fn requests_without_an_id_each_get_their_own() {
     r.assert_problem(401, "unauthorized");
     assert!(is_fresh(&id_of(&r)));
     assert_eq!(r.body["request_id"], id_of(&r).as_str());
+}
+
+/// `GET path` on `port` with `headers`; the status line's code and the response's
+/// `X-Request-Id`.
+fn get(port: u16, path: &str, headers: &str) -> (u16, Option<String>) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let id = answer
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .map(str::to_owned);
+    (status, id)
+}
+
+#[test]
+fn the_log_lines_of_a_request_carry_its_id() {
+    // A database that is not there: the service starts (pools connect lazily), and
+    // /readyz logs a warning from inside the request.
+    let port = free_port();
+    let nowhere = format!("postgres://nobody@127.0.0.1:{}/nothing", free_port());
+    let mut child = shortener()
+        .args(["serve", "--no-migrate"])
+        .env("SHORTENER__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("SHORTENER__DATABASE__URL", &nowhere)
+        .env("SHORTENER__LOG__FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && get(port, "/healthz", "").0 == 200;
+        if up {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("shortener exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "service did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let sent = format!("log-test-{}", uuid::Uuid::new_v4().simple());
+    let (status, echoed) = get(port, "/readyz", &format!("X-Request-Id: {sent}\r\n"));
+    assert_eq!((status, echoed.as_deref()), (503, Some(sent.as_str())));
+    let (status, fresh) = get(port, "/readyz", "");
+    assert_eq!(status, 503);
+    let fresh = fresh.expect("a fresh id");
+    assert!(is_fresh(&fresh), "{fresh}");
+
+    child.kill().unwrap();
+    let lines: Vec<Value> = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map(|l| {
+            let l = l.unwrap();
+            serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))
+        })
+        .collect();
+    child.wait().unwrap();
+    let readiness: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "readiness check failed")
+        .collect();
+    let ids: Vec<&str> = readiness
+        .iter()
+        .map(|l| l["request_id"].as_str().unwrap_or("(none)"))
+        .collect();
+    assert_eq!(ids, [sent.as_str(), fresh.as_str()], "{lines:#?}");
+    // Lines written outside any request (start-up, background tasks) name none.
+    let outside = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] != "readiness check failed");
+    for line in outside {
+        assert!(line.get("request_id").is_none(), "{line}");
+    }
 }
