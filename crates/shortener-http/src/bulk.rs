@@ -65,7 +65,12 @@ impl BulkDto {
                 Err(e) => ItemDto {
                     index,
                     link: None,
-                    problem: Some(Problem::of(e)),
+                    // The answer's `X-Request-Id` names the request; a copy in each of a
+                    // thousand items would say nothing more.
+                    problem: Some(Problem {
+                        request_id: None,
+                        ..Problem::of(e)
+                    }),
                 },
             })
             .collect();

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::AccountCaller;
 use crate::openapi::Operations;
+use crate::request_id::RequestId;
 use crate::{Error, State};
 
 /// The columns, in order.
@@ -103,7 +104,8 @@ async fn export(state: web::Data<State>, caller: AccountCaller) -> Result<HttpRe
     let (tx, rx) = mpsc::channel(AHEAD);
     let mut next = first.next;
     let producer = state.clone();
-    actix_web::rt::spawn(async move {
+    // The producer's lines (a page that fails) are this request's.
+    actix_web::rt::spawn(RequestId::carried(async move {
         if tx.send(Ok(head)).await.is_err() {
             return;
         }
@@ -124,7 +126,7 @@ async fn export(state: web::Data<State>, caller: AccountCaller) -> Result<HttpRe
                 return;
             }
         }
-    });
+    }));
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

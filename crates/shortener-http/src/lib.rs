@@ -24,6 +24,8 @@ mod page;
 pub mod problem;
 pub mod rate_limit;
 mod redirect;
+pub mod request_id;
+mod request_span;
 mod startup;
 pub mod tail;
 pub mod telemetry;

@@ -558,7 +558,10 @@ account key, `/admin/...` an admin key, as `Authorization: Bearer <key>`. Lists 
 `limit` (1 to 500, default 50) and the opaque `cursor` of the previous page's \
 `next_cursor`. Bodies are JSON objects of at most 64 KiB; unknown fields are refused. \
 Every `/api` and `/admin` answer carries the `RateLimit-Policy` and `RateLimit` fields of \
-its key's policy; a 429 adds `Retry-After`.";
+its key's policy; a 429 adds `Retry-After`. Every answer carries `X-Request-Id`: the \
+request's own when it sent one of 1 to 128 visible ASCII characters, otherwise a new one \
+(32 lowercase hex characters); problem documents repeat it as `request_id`, and the \
+service's log lines of that request carry it.";
 
 /// The document as served: built once.
 pub fn document_json() -> &'static str {

@@ -10,6 +10,7 @@ use shortener_domain::DomainError;
 use shortener_domain::rate::Policy;
 
 use crate::Error;
+use crate::request_id::RequestId;
 
 /// Declares [`Slug`] and its table from one list, so [`Slug::ALL`] is complete by
 /// construction: a slug cannot exist without its status, title, explanation and place in
@@ -162,7 +163,7 @@ impl Slug {
 /// The problem document (RFC 9457).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({"type": "/problems/not-found", "title": "Not found", "status": 404,
-    "detail": "no such resource"}))]
+    "detail": "no such resource", "request_id": "3f2b8c0e9a7d4e61b5c2a8f0d1e9b7c4"}))]
 pub struct Problem {
     /// `/problems/<slug>`, relative to the service's public URL, where a page explains it.
     /// The slug is stable: branch on it.
@@ -179,6 +180,13 @@ pub struct Problem {
     /// `auth-failures`, `unknown-codes`, `passwords`).
     #[serde(rename = "violated-policies", skip_serializing_if = "Option::is_none")]
     pub violated_policies: Option<Vec<&'static str>>,
+    /// The id of the request that got this answer, as in its `X-Request-Id` (the client's
+    /// own, when it sent a sane one): quote it to the operator, whose log lines of that
+    /// request carry it. A replayed idempotent answer names the request that first got it;
+    /// a bulk create's items have none (the answer's header names the request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false, example = "3f2b8c0e9a7d4e61b5c2a8f0d1e9b7c4")]
+    pub request_id: Option<RequestId>,
 }
 
 /// Builds the response for `slug`.
@@ -215,7 +223,8 @@ fn respond_with(slug: Slug, detail: String, limited: Option<(Policy, u32)>) -> H
 }
 
 impl Problem {
-    /// The document for `slug`.
+    /// The document for `slug`, naming the current request (if any: outside one, such as
+    /// `shortener import`, there is none to name).
     pub fn new(slug: Slug, detail: String) -> Problem {
         Problem {
             kind: format!("/problems/{}", slug.as_str()),
@@ -223,6 +232,7 @@ impl Problem {
             status: slug.status().as_u16(),
             detail,
             violated_policies: None,
+            request_id: RequestId::current(),
         }
     }
 

@@ -6,6 +6,11 @@
 //! counted, and once a second, when there were any, one WARN of `shortener::clients` says
 //! how many and what the last one was. (It cannot be written from inside the subscriber:
 //! tracing drops events raised while it dispatches one.)
+//!
+//! Every line written while a request is handled carries its id ([`RequestId::current`]),
+//! added by the event formatter ([`WithRequestId`]) rather than by a span: a span on the
+//! redirect cost a third of its cached rate, and the id is already at hand in a
+//! task-local.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -13,12 +18,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, MakeWriter};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::config::LogFormat;
+use crate::request_id::RequestId;
 
 /// Installs the global subscriber, writing to stderr. `RUST_LOG` overrides the configured
 /// filter.
@@ -56,13 +64,98 @@ where
         .with_ansi(ansi)
         .with_writer(writer);
     let fmt = match format {
-        LogFormat::Text => fmt.boxed(),
-        LogFormat::Json => fmt.json().boxed(),
+        // The inner format is told about colours itself: it writes into a buffer first
+        // when there is an id to add, and a buffer is not a terminal.
+        LogFormat::Text => fmt
+            .event_format(WithRequestId::text(format::format().with_ansi(ansi)))
+            .boxed(),
+        LogFormat::Json => fmt.json().map_event_format(WithRequestId::json).boxed(),
     };
     Registry::default()
         .with(filter)
         .with(ClientFaults)
         .with(fmt)
+}
+
+/// An event format that adds the current request's id to the line `inner` writes:
+/// ` request_id=<id>` at the end of a text line, a `"request_id":"<id>"` member first in a
+/// JSON object. Outside a request the line is `inner`'s, untouched. The line is formatted
+/// into a buffer first, so this costs an allocation per line, and only inside a request.
+pub struct WithRequestId<E> {
+    inner: E,
+    json: bool,
+}
+
+impl<E> WithRequestId<E> {
+    /// Around a text format.
+    pub fn text(inner: E) -> Self {
+        WithRequestId { inner, json: false }
+    }
+
+    /// Around a JSON format (one object per line).
+    pub fn json(inner: E) -> Self {
+        WithRequestId { inner, json: true }
+    }
+}
+
+impl<S, N, E> FormatEvent<S, N> for WithRequestId<E>
+where
+    E: FormatEvent<S, N>,
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let Some(id) = RequestId::current() else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        if self.json {
+            splice_json(&line, id.as_str(), &mut writer)
+        } else {
+            let (body, end) = split_newline(&line);
+            write!(writer, "{body} request_id={id}{end}")
+        }
+    }
+}
+
+/// `line` without its trailing newline, and that newline.
+fn split_newline(line: &str) -> (&str, &str) {
+    match line.strip_suffix('\n') {
+        Some(body) => (body, "\n"),
+        None => (line, ""),
+    }
+}
+
+/// Writes the JSON object `line` with `"request_id":"<id>"` as its first member; a line
+/// that is not an object is written as it is.
+fn splice_json(line: &str, id: &str, out: &mut impl fmt::Write) -> fmt::Result {
+    let Some(rest) = line.strip_prefix('{') else {
+        return out.write_str(line);
+    };
+    out.write_str("{\"request_id\":\"")?;
+    // An id is visible ASCII: of JSON's special characters it can hold only these two.
+    for part in id.split_inclusive(['"', '\\']) {
+        match part.strip_suffix(['"', '\\']) {
+            Some(before) => {
+                out.write_str(before)?;
+                out.write_char('\\')?;
+                out.write_str(&part[before.len()..])?;
+            }
+            None => out.write_str(part)?,
+        }
+    }
+    out.write_char('"')?;
+    if !rest.trim_start().starts_with('}') {
+        out.write_char(',')?;
+    }
+    out.write_str(rest)
 }
 
 /// An ERROR that actix-http logs for one connection: a client's malformed request, or a
@@ -175,5 +268,85 @@ mod tests {
             lines[1].contains("ERROR") && lines[1].contains("request failed"),
             "{text}"
         );
+    }
+
+    /// What `format` writes for one INFO event, inside a request with `id` when there is
+    /// one, inside an `/api` request's span.
+    fn logged(format: LogFormat, id: Option<&str>) -> String {
+        let out = Captured::default();
+        let subscriber = subscriber(format, EnvFilter::new("info"), false, out.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let log = || {
+                let span = tracing::info_span!("request", method = "GET", route = "/api/v1/links");
+                let _entered = span.enter();
+                tracing::info!(code = "abc", "something worth a line");
+            };
+            match id {
+                Some(id) => RequestId::in_scope(RequestId::parse(id.as_bytes()).unwrap(), log),
+                None => log(),
+            }
+        });
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn text_lines_of_a_request_end_with_its_id() {
+        let line = logged(LogFormat::Text, Some("3f2b8c0e9a7d4e61b5c2a8f0d1e9b7c4"));
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.ends_with(" request_id=3f2b8c0e9a7d4e61b5c2a8f0d1e9b7c4\n"),
+            "{line}"
+        );
+        assert!(
+            line.contains("something worth a line code=\"abc\""),
+            "{line}"
+        );
+        assert!(line.contains("request{method=\"GET\""), "{line}");
+
+        let line = logged(LogFormat::Text, None);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(!line.contains("request_id"), "{line}");
+        assert!(line.contains("something worth a line"), "{line}");
+    }
+
+    #[test]
+    fn json_lines_of_a_request_have_a_request_id_member() {
+        // A client's id may hold the two characters JSON must escape.
+        for id in ["3f2b8c0e9a7d4e61b5c2a8f0d1e9b7c4", r#"client"quoted\back\"#] {
+            let line = logged(LogFormat::Json, Some(id));
+            assert_eq!(line.lines().count(), 1, "{line}");
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(value["request_id"], id, "{line}");
+            assert_eq!(value["level"], "INFO", "{line}");
+            assert_eq!(
+                value["fields"]["message"], "something worth a line",
+                "{line}"
+            );
+            assert_eq!(value["fields"]["code"], "abc", "{line}");
+            assert_eq!(value["span"]["route"], "/api/v1/links", "{line}");
+        }
+
+        let line = logged(LogFormat::Json, None);
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert!(value.get("request_id").is_none(), "{line}");
+        assert_eq!(
+            value["fields"]["message"], "something worth a line",
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn the_member_is_spliced_into_any_object() {
+        let spliced = |line: &str| {
+            let mut out = String::new();
+            splice_json(line, "i\"d", &mut out).unwrap();
+            out
+        };
+        assert_eq!(spliced("{}\n"), "{\"request_id\":\"i\\\"d\"}\n");
+        assert_eq!(
+            spliced("{\"a\":1}\n"),
+            "{\"request_id\":\"i\\\"d\",\"a\":1}\n"
+        );
+        assert_eq!(spliced("not json\n"), "not json\n");
     }
 }

@@ -4,7 +4,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn shortener() -> Command {
+/// The binary, with the environment every test here starts from.
+pub fn shortener() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shortener"));
     cmd.env_remove("DATABASE_URL").env("RUST_LOG", "warn");
     cmd
@@ -72,7 +73,8 @@ fn without_server_binaries_serve_exits_with_one_line_naming_what_to_install() {
     assert!(!data.exists(), "nothing is created when nothing can run");
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on (as long as nobody else takes it).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

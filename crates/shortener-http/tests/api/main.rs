@@ -16,5 +16,6 @@ mod links;
 mod metrics;
 mod openapi;
 mod rate_limits;
+mod request_ids;
 mod subscriptions;
 mod support;

@@ -234,6 +234,27 @@ impl Api {
         self.read(&mut res).await
     }
 
+    /// A GET that sends `value`, whatever its bytes, as header `name` (what `request_with`
+    /// cannot: a header value that is not visible ASCII).
+    pub async fn get_sending(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        name: &str,
+        value: &[u8],
+    ) -> Reply {
+        let value = awc::http::header::HeaderValue::from_bytes(value).expect("a header value");
+        let mut req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .insert_header((name, value));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let mut res = req.send().await.expect("request sent");
+        self.read(&mut res).await
+    }
+
     /// Sends raw bytes with the given content type.
     pub async fn raw(
         &self,

@@ -1,0 +1,438 @@
+//! Request ids, end to end: every response carries `X-Request-Id`, every log line written
+//! while the request is handled carries `request_id` (see `telemetry.rs`), and every
+//! problem document carries it too (see `problem.rs`), so an operator can go from what a
+//! client quotes to the lines that explain it.
+//!
+//! The id is the client's own when it sent a sane one (a proxy or the client already
+//! named the request), otherwise 128 random bits. [`RequestIds`] is the outermost layer of
+//! the App, redirects included, so it is written to cost next to nothing: the id lives on
+//! the stack, the current one is a task-local (no span: a span cost the cached redirect a
+//! third of its rate), and the one allocation is the header value of a generated id.
+
+use std::fmt;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use rand::RngExt;
+use tokio::task::futures::TaskLocalFuture;
+
+/// The header, in requests and responses.
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest id taken from a client, in bytes.
+pub const MAX_LEN: usize = 128;
+
+/// Length of a generated id: 128 bits in lowercase hex.
+const GENERATED_LEN: usize = 32;
+
+tokio::task_local! {
+    /// The id of the request whose future is being polled.
+    static CURRENT: RequestId;
+}
+
+/// A request's id: 1 to [`MAX_LEN`] bytes of visible ASCII (`0x21..=0x7E`), so it fits a
+/// header, a log line and a JSON string as it is, and cannot forge a second log line.
+/// Held inline (no heap), because one is made for every request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestId {
+    len: u8,
+    bytes: [u8; MAX_LEN],
+}
+
+/// Why a client's id was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRequestId {
+    /// No bytes at all.
+    #[error("a request id cannot be empty")]
+    Empty,
+    /// More than [`MAX_LEN`] bytes.
+    #[error("a request id is at most {MAX_LEN} bytes")]
+    TooLong,
+    /// A byte outside visible ASCII: a space, a control character, non-ASCII.
+    #[error("a request id is visible ASCII only (0x21 to 0x7E)")]
+    NotVisibleAscii,
+}
+
+impl RequestId {
+    /// `raw` as an id, if it is one: 1 to [`MAX_LEN`] bytes, each visible ASCII.
+    pub fn parse(raw: &[u8]) -> Result<RequestId, InvalidRequestId> {
+        if raw.is_empty() {
+            return Err(InvalidRequestId::Empty);
+        }
+        if raw.len() > MAX_LEN {
+            return Err(InvalidRequestId::TooLong);
+        }
+        if !raw.iter().all(|b| (0x21..=0x7E).contains(b)) {
+            return Err(InvalidRequestId::NotVisibleAscii);
+        }
+        let mut bytes = [0; MAX_LEN];
+        bytes[..raw.len()].copy_from_slice(raw);
+        Ok(RequestId {
+            // At most MAX_LEN (128), checked above.
+            len: raw.len() as u8,
+            bytes,
+        })
+    }
+
+    /// A fresh id: 128 random bits from the thread's generator (seeded once per thread,
+    /// not a system call per request), as 32 lowercase hex characters.
+    pub fn generate() -> RequestId {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bits: u128 = rand::rng().random();
+        let mut bytes = [0; MAX_LEN];
+        for (i, b) in bytes[..GENERATED_LEN].iter_mut().enumerate() {
+            let nibble = (bits >> (4 * (GENERATED_LEN - 1 - i))) & 0xF;
+            *b = HEX[nibble as usize];
+        }
+        RequestId {
+            len: GENERATED_LEN as u8,
+            bytes,
+        }
+    }
+
+    /// The id of the request being handled, when called from code that runs inside one
+    /// (handlers, middleware inside [`RequestIds`], what they log); `None` elsewhere
+    /// (start-up, background tasks, tasks a request only hands work to).
+    pub fn current() -> Option<RequestId> {
+        CURRENT.try_get().ok()
+    }
+
+    /// Runs `f` with `id` as the current request's id: the middleware's own synchronous
+    /// work, and tests.
+    pub(crate) fn in_scope<R>(id: RequestId, f: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(id, f)
+    }
+
+    /// `work` with the current request's id (if any) current while it runs, wherever it
+    /// is polled: for a task a request spawns to do that request's own work (the export's
+    /// producer), whose log lines belong to the request. Not for tasks that serve many
+    /// requests at once (the redirect's batched lookups, grouped creates): their lines
+    /// belong to none, and each request's failure is logged at the edge, with its id.
+    pub fn carried<F: Future>(work: F) -> impl Future<Output = F::Output> {
+        let id = RequestId::current();
+        async move {
+            match id {
+                Some(id) => CURRENT.scope(id, work).await,
+                None => work.await,
+            }
+        }
+    }
+
+    /// The bytes: visible ASCII only.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Visible ASCII by construction, so always UTF-8.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequestId").field(&self.as_str()).finish()
+    }
+}
+
+impl serde::Serialize for RequestId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The id for `req`, and the header value that answers it: the client's own when it is
+/// sane (its header value is reused, no copy), a fresh one otherwise.
+fn pick(req: &ServiceRequest) -> (RequestId, Option<HeaderValue>) {
+    if let Some(sent) = req.headers().get(HEADER)
+        && let Ok(id) = RequestId::parse(sent.as_bytes())
+    {
+        return (id, Some(sent.clone()));
+    }
+    (RequestId::generate(), None)
+}
+
+/// The middleware: picks the request's id, runs everything inside it with that id
+/// current, and answers with the id in `X-Request-Id`. The outermost layer of the App, so
+/// every response of the App carries it, error responses included.
+pub struct RequestIds;
+
+impl<S, B> Transform<S, ServiceRequest> for RequestIds
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = RequestIdService<S>;
+    type InitError = ();
+    type Future = Ready<Result<RequestIdService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequestIdService { service }))
+    }
+}
+
+/// [`RequestIds`] around the App's service.
+pub struct RequestIdService<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for RequestIdService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = WithRequestId<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let (id, header) = pick(&req);
+        let inner = RequestId::in_scope(id, || self.service.call(req));
+        WithRequestId {
+            inner: CURRENT.scope(id, inner),
+            id,
+            header,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's future, run with the request's id current; answers with the id.
+    pub struct WithRequestId<F> {
+        #[pin]
+        inner: TaskLocalFuture<RequestId, F>,
+        id: RequestId,
+        // The client's header value, when it was sane.
+        header: Option<HeaderValue>,
+    }
+}
+
+impl<F, B> Future for WithRequestId<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    type Output = Result<ServiceResponse<B>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut res = match ready!(this.inner.poll(cx)) {
+            Ok(res) => res,
+            Err(error) => {
+                return Poll::Ready(Err(Unanswered {
+                    error,
+                    id: *this.id,
+                }
+                .into()));
+            }
+        };
+        if let Some(value) = answer(*this.id, this.header.take()) {
+            res.headers_mut().insert(HEADER, value);
+        }
+        Poll::Ready(Ok(res))
+    }
+}
+
+/// The header value that answers `id`: the client's own, or the generated id's.
+fn answer(id: RequestId, sent: Option<HeaderValue>) -> Option<HeaderValue> {
+    sent.or_else(|| HeaderValue::from_bytes(id.as_bytes()).ok())
+}
+
+/// An error that no layer inside turned into a response. actix renders it after the
+/// request's future is gone, so its response is made here with the id current again (the
+/// problem document and its log line then name the request) and carries the header.
+struct Unanswered {
+    error: actix_web::Error,
+    id: RequestId,
+}
+
+impl fmt::Debug for Unanswered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.error, f)
+    }
+}
+
+impl fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl actix_web::ResponseError for Unanswered {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.error.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        let mut res = RequestId::in_scope(self.id, || self.error.error_response());
+        if let Some(value) = answer(self.id, None) {
+            res.headers_mut().insert(HEADER, value);
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+    use actix_web::test as t;
+    use actix_web::{App, HttpResponse, web};
+
+    use super::*;
+
+    fn is_generated(id: &str) -> bool {
+        id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+
+    #[test]
+    fn visible_ascii_of_1_to_128_bytes_is_an_id() {
+        for sane in [
+            "a",
+            "req-42",
+            "A~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}",
+            &"x".repeat(128),
+        ] {
+            let id = RequestId::parse(sane.as_bytes()).unwrap();
+            assert_eq!(id.as_str(), sane);
+            assert_eq!(id.to_string(), sane);
+        }
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        use InvalidRequestId::*;
+        for (insane, why) in [
+            (&b""[..], Empty),
+            (&[b'x'; 129][..], TooLong),
+            (b"two words", NotVisibleAscii),
+            (b"line\nbreak", NotVisibleAscii),
+            (b"tab\there", NotVisibleAscii),
+            (b"nul\0", NotVisibleAscii),
+            (b"del\x7f", NotVisibleAscii),
+            ("caf\u{e9}".as_bytes(), NotVisibleAscii),
+            (b"\xff", NotVisibleAscii),
+        ] {
+            assert_eq!(RequestId::parse(insane), Err(why), "{insane:?}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_are_32_lowercase_hex_and_differ() {
+        let ids: Vec<RequestId> = (0..1000).map(|_| RequestId::generate()).collect();
+        assert!(ids.iter().all(|id| is_generated(id.as_str())), "{ids:?}");
+        let distinct: std::collections::HashSet<&str> = ids.iter().map(|id| id.as_str()).collect();
+        assert_eq!(distinct.len(), ids.len());
+        assert!(
+            RequestId::parse(ids[0].as_bytes()).is_ok(),
+            "a generated id is sane"
+        );
+    }
+
+    #[test]
+    fn the_current_id_exists_only_inside_a_request() {
+        assert_eq!(RequestId::current(), None);
+        let id = RequestId::parse(b"inside").unwrap();
+        assert_eq!(RequestId::in_scope(id, RequestId::current), Some(id));
+        assert_eq!(RequestId::current(), None);
+    }
+
+    #[actix_web::test]
+    async fn work_a_request_hands_to_a_task_keeps_its_id() {
+        let id = RequestId::parse(b"handed-on").unwrap();
+        let work = RequestId::in_scope(id, || RequestId::carried(async { RequestId::current() }));
+        assert_eq!(actix_web::rt::spawn(work).await.unwrap(), Some(id));
+        let work = RequestId::carried(async { RequestId::current() });
+        assert_eq!(actix_web::rt::spawn(work).await.unwrap(), None);
+    }
+
+    #[test]
+    fn it_serialises_as_a_string() {
+        let id = RequestId::parse(b"a\"b\\c").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""a\"b\\c""#);
+    }
+
+    /// Answers with the id the handler sees as current.
+    async fn echo_current() -> HttpResponse {
+        let current = RequestId::current().map(|id| id.to_string());
+        HttpResponse::Ok().body(current.unwrap_or_default())
+    }
+
+    /// Fails, past every layer that could turn the error into a response.
+    async fn fail_in_middleware(
+        _: ServiceRequest,
+        _: actix_web::middleware::Next<impl MessageBody>,
+    ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+        Err::<ServiceResponse, _>(crate::Error::RouteNotFound.into())
+    }
+
+    #[actix_web::test]
+    async fn the_middleware_echoes_a_sane_id_replaces_others_and_makes_it_current() {
+        let app = t::init_service(
+            App::new()
+                .wrap(RequestIds)
+                .route("/", web::get().to(echo_current)),
+        )
+        .await;
+        let sent = t::TestRequest::get()
+            .insert_header((HEADER, "client-7"))
+            .to_request();
+        let res = t::call_service(&app, sent).await;
+        assert_eq!(res.headers().get(HEADER).unwrap(), "client-7");
+        assert_eq!(t::read_body(res).await, "client-7");
+
+        for insane in [&b"two words"[..], &[b'y'; 129], b"tab\t", b"\xc3\xa9"] {
+            let sent = t::TestRequest::get()
+                .insert_header((HEADER, HeaderValue::from_bytes(insane).unwrap()))
+                .to_request();
+            let res = t::call_service(&app, sent).await;
+            let header = res
+                .headers()
+                .get(HEADER)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(is_generated(&header), "{insane:?} -> {header}");
+            assert_eq!(t::read_body(res).await, header.as_bytes());
+        }
+    }
+
+    #[actix_web::test]
+    async fn an_error_no_layer_answered_is_answered_with_the_id() {
+        let app = t::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(fail_in_middleware))
+                .wrap(RequestIds)
+                .route("/", web::get().to(echo_current)),
+        )
+        .await;
+        // What actix does with an error the App's service ends with.
+        let Err(error) = app.call(t::TestRequest::get().to_request()).await else {
+            panic!("the middleware in front answers with an error");
+        };
+        let res = error.error_response();
+        assert_eq!(res.status(), 404);
+        let id = res
+            .headers()
+            .get(HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(is_generated(&id), "{id}");
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["request_id"], id.as_str(), "{problem}");
+    }
+}
