@@ -13,6 +13,7 @@ mod export;
 mod idempotency;
 mod inputs;
 mod links;
+mod monitoring;
 mod openapi;
 mod rate_limits;
 mod subscriptions;
