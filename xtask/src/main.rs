@@ -1,10 +1,13 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! - `check-boundaries`: fails when a crate reaches past its layer (see `boundaries`).
+//! - `check-monitoring`: the alert rules and the Grafana dashboard in `docs/monitoring`
+//!   load: `promtool check rules` and `promtool test rules`, the dashboard's queries
+//!   checked as PromQL (promtool from Debian's package when missing; see `monitoring`).
 //! - `ci`: everything CI runs, in order, on a fresh machine: format, lints, boundaries,
 //!   bans, licences and sources (`cargo deny`, installed when missing), advisories
 //!   (`cargo deny`, offline, against the RustSec snapshot in `../shared/advisory-db`; see
-//!   `advisories`), then the whole test suite. Without the snapshot it says so first, loudly,
+//!   `advisories`), `check-monitoring`, then the whole test suite. Without the snapshot it says so first, loudly,
 //!   and checks everything else. Last, Schemathesis fuzzes the running service against
 //!   its own OpenAPI document (see `fuzz`).
 //! - `fuzz`: only that last step.
@@ -24,6 +27,7 @@ mod advisories;
 mod bench;
 mod boundaries;
 mod fuzz;
+mod monitoring;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -35,8 +39,11 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   check-boundaries   fail when a crate depends past its layer (prints the whole path)
+  check-monitoring   promtool check/test rules on docs/monitoring/alerts*.yml, and the
+                     dashboard's queries as PromQL (promtool: on PATH, else Debian's
+                     package unpacked into target/tools/prometheus)
   ci                 fmt, clippy, boundaries, cargo deny (advisories offline, against
-                     ../shared/advisory-db), then every test, then `fuzz`
+                     ../shared/advisory-db), check-monitoring, then every test, then `fuzz`
                      (what .ci/run runs)
   fuzz               Schemathesis (from PyPI, into target/schemathesis) against the
                      running service and its /api/openapi.json, every operation
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("check-boundaries") => check_boundaries(),
+        Some("check-monitoring") => monitoring::check(&root(), &target_dir()),
         Some("ci") => ci(),
         Some("bench") => bench::main(&args[1..]),
         Some("fuzz") => fuzz::run(&target_dir()),
@@ -120,6 +128,14 @@ fn has_cargo_deny() -> bool {
         .unwrap_or(false)
 }
 
+/// `name` in a directory of `PATH`.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
 /// `<target>`: `CARGO_TARGET_DIR` (relative to the root) or `target` under the root.
 fn target_dir() -> PathBuf {
     let root = root();
@@ -177,6 +193,9 @@ fn ci() -> Result<()> {
     if let Some(snapshot) = &snapshot {
         advisories::check(&root(), snapshot, &target_dir().join("xtask-advisories"))?;
     }
+
+    println!("==> check-monitoring");
+    monitoring::check(&root(), &target_dir())?;
 
     let mut test = cargo();
     test.args(["test", "--workspace", "--locked", "--no-fail-fast"]);

@@ -2,7 +2,7 @@
 //! installed with apt-get when it is missing, driven by the two Lua scripts beside this
 //! file, and read back from its `--latency` report.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -23,10 +23,10 @@ pub const UNKNOWN_LUA: &str = include_str!("unknown.lua");
 
 /// What `wrk` on `PATH` is, installing it first when it is missing.
 pub fn ensure_installed() -> Result<String> {
-    if find_on_path("wrk").is_none() {
+    if crate::find_on_path("wrk").is_none() {
         install()?;
     }
-    let path = find_on_path("wrk")
+    let path = crate::find_on_path("wrk")
         .context("wrk was installed but is not on PATH; put its directory on PATH and run again")?;
     // `wrk -v` prints `wrk 4.1.0 [epoll] Copyright ...` then its usage, and exits 1.
     let out = Command::new(&path)
@@ -41,13 +41,6 @@ pub fn ensure_installed() -> Result<String> {
         .map(|l| l.split(" Copyright").next().unwrap_or(l).trim().to_owned())
         .unwrap_or_else(|| "wrk (version unknown)".to_owned());
     Ok(version)
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
 }
 
 const HOW_TO_INSTALL: &str = "install wrk and run again: `sudo apt-get install wrk` on Debian \
@@ -67,7 +60,7 @@ fn install() -> Result<()> {
     if !root {
         bail!("wrk (the HTTP load generator) is not on PATH; {HOW_TO_INSTALL}");
     }
-    if find_on_path("apt-get").is_none() {
+    if crate::find_on_path("apt-get").is_none() {
         bail!(
             "wrk (the HTTP load generator) is not on PATH and there is no apt-get; {HOW_TO_INSTALL}"
         );

@@ -14,6 +14,7 @@ mod idempotency;
 mod inputs;
 mod links;
 mod metrics;
+mod monitoring;
 mod openapi;
 mod rate_limits;
 mod request_ids;
