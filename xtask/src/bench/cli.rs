@@ -19,7 +19,8 @@ on fresh databases of that one server:
     100 000 links); the service with those links cached, click counting on, and off;
     the service with a cold cache (first touch of each code); pgbench -M prepared, a
     primary-key lookup of shortener.links by code, N clients (the service's pool size).
-    In rounds: the three cached servers run side by side and take turns (bare, on, off,
+    In rounds: the cached servers run side by side and take turns (bare, on, off, off
+    with every rate limit off, off with metrics off;
     the order rotated each round); each round also runs a freshly started cold service
     and the pgbench lookup. Beside requests/s, the CPU time per request of the server
     and of PostgreSQL (postmaster and children), read from /proc over each measured run;

@@ -115,6 +115,9 @@ pub struct Redirects {
     /// #14), which `cached_off` runs with their defaults. Counting off, so that one
     /// service only writes clicks into the database, as before it was added.
     pub cached_unlimited: Vec<Load>,
+    /// Counting off, metrics off (`metrics.enabled = false`): the baseline of metrics on
+    /// (issue #16), which `cached_off` runs with (the default).
+    pub cached_unmetered: Vec<Load>,
     pub cold: Vec<Load>,
     /// A cold run's threads ran out of fresh codes (its figure includes repeats).
     pub cold_wrapped: bool,
@@ -195,7 +198,7 @@ impl Plan {
     }
 }
 
-/// Which of the cached configurations (0 bare, 1 counting on, 2 counting off) takes turn
+/// Which of the cached configurations ([`CACHED_SERVERS`]' indexes) takes turn
 /// `turn` of round `round`: the order rotates by one each round, so that none always
 /// runs first, or right after another.
 pub fn cached_turn(round: usize, turn: usize) -> usize {
@@ -203,7 +206,7 @@ pub fn cached_turn(round: usize, turn: usize) -> usize {
 }
 
 /// The cached servers, in the order of [`cached_turn`]'s indexes.
-pub const CACHED_SERVERS: [&str; 4] = ["bare", "on", "off", "off-no-limits"];
+pub const CACHED_SERVERS: [&str; 5] = ["bare", "on", "off", "off-no-limits", "off-no-metrics"];
 
 /// Whether the pgbench lookup runs before the cold service in round `round`.
 pub fn lookup_first(round: usize) -> bool {
@@ -294,6 +297,7 @@ pub fn measure(
         cached_on: cached.on,
         cached_off: cached.off,
         cached_unlimited: cached.unlimited,
+        cached_unmetered: cached.unmetered,
         cold: cold.cold,
         cold_wrapped: cold.wrapped,
         lookup: cold.lookup,
@@ -400,6 +404,7 @@ struct Cached {
     on: Vec<Load>,
     off: Vec<Load>,
     unlimited: Vec<Load>,
+    unmetered: Vec<Load>,
     rss_cached: u64,
     gets_answered: u64,
     counted_runs: u64,
@@ -431,6 +436,9 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
     touch(off.addr(), "GET", 1, CACHED, opts.clients * 2)?;
     let unlimited = setup.start_with(false, "cached-unlimited", &limits_off())?;
     touch(unlimited.addr(), "GET", 1, CACHED, opts.clients * 2)?;
+    let metrics_off = [("SHORTENER__METRICS__ENABLED", "false".to_owned())];
+    let unmetered = setup.start_with(false, "cached-unmetered", &metrics_off)?;
+    touch(unmetered.addr(), "GET", 1, CACHED, opts.clients * 2)?;
 
     // Name, address, process, and whether PostgreSQL's CPU time is charged to it (the
     // bare server has no database).
@@ -444,8 +452,14 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
             unlimited.pid(),
             true,
         ),
+        (
+            "counting off, no metrics",
+            unmetered.addr(),
+            unmetered.pid(),
+            true,
+        ),
     ];
-    let mut loads: [Vec<Load>; 4] = Default::default();
+    let mut loads: [Vec<Load>; 5] = Default::default();
     let mut gets_answered = touched.requests;
     let mut counted_runs = 0;
     for round in 0..opts.rounds {
@@ -477,13 +491,15 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
     drop(on);
     drop(off);
     drop(unlimited);
+    drop(unmetered);
     drop(bare);
-    let [bare, on, off, unlimited] = loads;
+    let [bare, on, off, unlimited, unmetered] = loads;
     Ok(Cached {
         bare,
         on,
         off,
         unlimited,
+        unmetered,
         rss_cached,
         gets_answered,
         counted_runs,
@@ -923,11 +939,11 @@ mod tests {
 
     #[test]
     fn cached_turns_rotate() {
-        let order = |round| (0..4).map(|t| cached_turn(round, t)).collect::<Vec<_>>();
-        assert_eq!(order(0), [0, 1, 2, 3]);
-        assert_eq!(order(1), [1, 2, 3, 0]);
-        assert_eq!(order(2), [2, 3, 0, 1]);
-        assert_eq!(order(4), [0, 1, 2, 3]);
+        let order = |round| (0..5).map(|t| cached_turn(round, t)).collect::<Vec<_>>();
+        assert_eq!(order(0), [0, 1, 2, 3, 4]);
+        assert_eq!(order(1), [1, 2, 3, 4, 0]);
+        assert_eq!(order(2), [2, 3, 4, 0, 1]);
+        assert_eq!(order(5), [0, 1, 2, 3, 4]);
         assert!(!lookup_first(0) && lookup_first(1) && !lookup_first(2));
     }
 

@@ -426,6 +426,10 @@ impl Report {
                 &r.cached_unlimited,
             );
             load(
+                "service: cached, counting off, metrics off".to_owned(),
+                &r.cached_unmetered,
+            );
+            load(
                 format!(
                     "service: cold cache, first touch of each code{}",
                     if r.cold_wrapped {
@@ -589,10 +593,30 @@ impl Report {
                 Some((0.97, true)),
             );
             check(
+                "cached redirects (counting off), metrics on / off, requests/s (#16)",
+                paired(&r.cached_off, &r.cached_unmetered, rps),
+                Some((0.97, true)),
+            );
+            check(
                 "cold redirects / pgbench lookup, per second",
                 paired(&r.cold, &r.lookup, rps),
                 Some((0.70, true)),
             );
+            // What metrics cost one cached redirect, in the service's CPU time: the
+            // difference within each round (nanoseconds).
+            let extra = Spread::of(
+                r.cached_off
+                    .iter()
+                    .zip(&r.cached_unmetered)
+                    .filter_map(|(on, off)| Some((cpu_server(on)? - cpu_server(off)?) * 1000.0)),
+            );
+            t.row(vec![
+                "metrics' CPU per cached redirect, on - off, service (ns) (#16)".to_owned(),
+                extra.map_or_else(|| "n/a".to_owned(), |s| format!("{:.0}", s.median)),
+                extra.map_or_else(String::new, |s| s.range(|v| format!("{v:.0}"))),
+                "none set".to_owned(),
+                String::new(),
+            ]);
             t.row(vec![
                 format!(
                     "resident memory, {} links cached",
@@ -845,6 +869,8 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
         "on/off",
         "off, no limits",
         "limits on/off",
+        "off, no metrics",
+        "metrics on/off",
         "cold",
         "lookup",
         "cold/lookup",
@@ -868,6 +894,8 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
             within(&r.cached_on, &r.cached_off, rps),
             rate(at(&r.cached_unlimited)),
             within(&r.cached_off, &r.cached_unlimited, rps),
+            rate(at(&r.cached_unmetered)),
+            within(&r.cached_off, &r.cached_unmetered, rps),
             rate(at(&r.cold)),
             rate(at(&r.lookup)),
             within(&r.cold, &r.lookup, rps),
@@ -919,6 +947,10 @@ fn cpu_table(r: &redirects::Redirects) -> Table {
     row(
         "service: cached, counting off, every rate limit off",
         &r.cached_unlimited,
+    );
+    row(
+        "service: cached, counting off, metrics off",
+        &r.cached_unmetered,
     );
     row("service: cold cache, first touch of each code", &r.cold);
     row(
