@@ -149,7 +149,7 @@ catalog! {
         "Subscriptions the expiry sweep wrote down as expired."),
     /// Last successful sweep.
     SWEEP_LAST_SUCCESS = ("shortener_expiry_sweep_last_success_timestamp_seconds", Gauge, [],
-        "Unix time of the last expiry sweep that completed (every subscriptions.sweep_every, 1 min by default)."),
+        "Unix time of the last expiry sweep that completed (every subscriptions.expiry_sweep, 30 s by default)."),
     /// Failed sweeps.
     SWEEP_FAILURES = ("shortener_expiry_sweep_failures_total", Counter, [],
         "Expiry sweeps that failed (retried at the next tick)."),

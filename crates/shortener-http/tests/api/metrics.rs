@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use awc::http::StatusCode;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use openmetrics_parser::PrometheusValue;
+use prom_text_format_parser::ValueType;
 use shortener_app::ManualClock;
 use shortener_app::metrics::{CATALOG, Kind};
 use shortener_http::DatabaseUrls;
@@ -33,38 +33,36 @@ impl Scrape {
             Some("text/plain; version=0.0.4; charset=utf-8")
         );
         let text = String::from_utf8(r.raw).expect("utf-8");
-        let parsed = openmetrics_parser::prometheus::parse_prometheus(&text)
+        let parsed = prom_text_format_parser::Scrape::parse(&text)
             .unwrap_or_else(|e| panic!("not Prometheus text: {e:?}\n{text}"));
         let mut samples = HashMap::new();
         let mut types = HashMap::new();
-        for (name, family) in &parsed.families {
-            types.insert(name.clone(), family.family_type.to_string());
-            for sample in family.iter_samples() {
-                let mut labels: Vec<String> = sample
-                    .get_labelset()
-                    .expect("labels")
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                labels.sort();
-                let key = |suffix: &str| format!("{name}{suffix}{{{}}}", labels.join(","));
-                match &sample.value {
-                    PrometheusValue::Counter(c) => {
-                        samples.insert(key(""), c.value.as_f64());
+        for metric in &parsed.metrics {
+            let name = &metric.name;
+            let kind = metric.kind.to_string();
+            assert_ne!(kind, "summary", "{name}: summaries are not expected");
+            for sample in &metric.samples {
+                let mut le = None;
+                let mut labels: Vec<String> = Vec::new();
+                for label in sample.labels.iter() {
+                    match label.key.as_str() {
+                        "le" => le = Some(label.value.clone()),
+                        _ => labels.push(format!("{}={}", label.key, label.value)),
                     }
-                    PrometheusValue::Gauge(v) | PrometheusValue::Unknown(v) => {
-                        samples.insert(key(""), v.as_f64());
-                    }
-                    PrometheusValue::Histogram(h) => {
-                        let count = h.count.unwrap_or_default() as f64;
-                        samples.insert(key(""), count);
-                        samples.insert(key("_count"), count);
-                        let sum = h.sum.as_ref().map_or(0.0, |s| s.as_f64());
-                        samples.insert(key("_sum"), sum);
-                    }
-                    PrometheusValue::Summary(_) => panic!("{name}: summaries are not expected"),
                 }
+                labels.sort();
+                let suffix = match (sample.value.value_type, le.as_deref()) {
+                    (ValueType::Count, _) => "_count",
+                    (ValueType::Sum, _) => "_sum",
+                    // A histogram's `+Inf` bucket is its count; other buckets are not kept.
+                    (ValueType::Sample, Some("+Inf")) => "",
+                    (ValueType::Sample, Some(_)) => continue,
+                    (ValueType::Sample, None) => "",
+                };
+                let key = format!("{name}{suffix}{{{}}}", labels.join(","));
+                samples.insert(key, sample.value.value.as_f64());
             }
+            types.insert(name.clone(), kind);
         }
         Scrape {
             samples,

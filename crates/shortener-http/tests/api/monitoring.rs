@@ -17,6 +17,7 @@ use crate::support::TestApp;
 
 const ALERTS: &str = include_str!("../../../../docs/monitoring/alerts.yml");
 const DASHBOARD: &str = include_str!("../../../../docs/monitoring/dashboard.json");
+const README: &str = include_str!("../../../../README.md");
 
 /// The metric a series name belongs to: a histogram's `_bucket`, `_sum` and `_count`
 /// series are the histogram's.
@@ -294,6 +295,30 @@ fn the_dashboard_covers_the_catalog_and_the_alerts_use_it() {
 }
 
 /// Fails until the service serves `GET /metrics` (issue 16).
+/// The README's metrics table is the catalog, row for row: name, type, labels, meaning.
+#[test]
+fn the_readme_lists_the_catalog_row_for_row() {
+    let rows: Vec<&str> = README
+        .lines()
+        .filter(|l| l.starts_with("| `shortener_") || l.starts_with("| `process_"))
+        .collect();
+    for i in CATALOG {
+        let labels: Vec<String> = i.labels.iter().map(|l| format!("`{l}`")).collect();
+        let row = format!(
+            "| `{}` | {} | {} | {} |",
+            i.name,
+            i.kind.as_str(),
+            labels.join(", "),
+            i.help
+        );
+        assert!(
+            rows.contains(&row.as_str()),
+            "README.md's metrics table lacks (or differs from) this row:\n{row}"
+        );
+    }
+    assert_eq!(rows.len(), CATALOG.len(), "README rows: {rows:#?}");
+}
+
 #[actix_web::test]
 async fn every_metric_the_alerts_and_the_dashboard_use_is_exported() {
     let used: BTreeSet<String> = alert_metrics()
