@@ -396,16 +396,15 @@ mod tests {
                 .insert_header((HEADER, HeaderValue::from_bytes(insane).unwrap()))
                 .to_request();
             let res = t::call_service(&app, sent).await;
-            let header = res
-                .headers()
-                .get(HEADER)
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_owned();
+            let header = id_in(res.headers());
             assert!(is_generated(&header), "{insane:?} -> {header}");
             assert_eq!(t::read_body(res).await, header.as_bytes());
         }
+    }
+
+    /// The `X-Request-Id` of an answer.
+    fn id_in(headers: &actix_web::http::header::HeaderMap) -> String {
+        headers.get(HEADER).unwrap().to_str().unwrap().to_owned()
     }
 
     #[actix_web::test]
@@ -423,13 +422,7 @@ mod tests {
         };
         let res = error.error_response();
         assert_eq!(res.status(), 404);
-        let id = res
-            .headers()
-            .get(HEADER)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let id = id_in(res.headers());
         assert!(is_generated(&id), "{id}");
         let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
         let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();

@@ -61,35 +61,10 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use actix_web::{App, HttpResponse, test, web};
-    use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'w> MakeWriter<'w> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'w self) -> Captured {
-            self.clone()
-        }
-    }
+    use crate::telemetry::tests::Captured;
 
     async fn logs() -> HttpResponse {
         tracing::info!("inside the handler");
