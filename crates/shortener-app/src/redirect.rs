@@ -43,7 +43,7 @@ use chrono::{DateTime, Utc};
 use shortener_domain::{Link, LinkId, ShortCode, TargetUrl, link};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::metrics::{self, Counter, Histogram, Meter};
+use crate::metrics::{self, Counter, Histogram, Meter, Shard, ShardedCounter};
 use crate::{AppError, Click, ClickCounter, Clock, LinkStore};
 
 /// How the redirect sees the request that asked for it. Implemented by the HTTP edge over
@@ -131,6 +131,8 @@ impl Followed {
 #[derive(Clone)]
 pub struct Redirects {
     cache: Arc<ResolveCache>,
+    /// This worker's parts of the cache's counters.
+    counts: CacheShards,
     lookups: Lookups,
     clicks: ClickCounter,
     clock: Arc<dyn Clock>,
@@ -151,6 +153,11 @@ impl Redirects {
         meter: &Meter,
     ) -> Redirects {
         Redirects {
+            counts: CacheShards {
+                hits: cache.counts.hits.shard(),
+                negative_hits: cache.counts.negative_hits.shard(),
+                misses: cache.counts.misses.shard(),
+            },
             cache,
             lookups: Lookups::start(store, in_flight, LookupMetrics::new(meter)),
             clicks,
@@ -187,12 +194,12 @@ impl Redirects {
         visitor: &impl Visitor,
     ) -> Result<(Followed, DateTime<Utc>), AppError> {
         // Only valid codes are ever cached, so a hit needs no parsing (nor its allocation).
-        let counts = &self.cache.counts;
+        let counts = &self.counts;
         let answer = match self.cache.get(code) {
             Some(answer) => {
                 match answer {
-                    Answer::Link(_) => counts.hits.increment(1),
-                    Answer::Missing { .. } => counts.negative_hits.increment(1),
+                    Answer::Link(_) => counts.hits.add(1),
+                    Answer::Missing { .. } => counts.negative_hits.add(1),
                 }
                 answer
             }
@@ -200,7 +207,7 @@ impl Redirects {
                 let Ok(code) = ShortCode::parse(code) else {
                     return Ok((Followed::NotFound, self.clock.now()));
                 };
-                counts.misses.increment(1);
+                counts.misses.add(1);
                 visitor.may_look_up()?;
                 let epoch = self.cache.epoch(code.as_str());
                 let answer = Answer::of(self.lookups.resolve(code.clone()).await?);
@@ -263,12 +270,21 @@ type Entries = quick_cache::sync::Cache<
     Evictions,
 >;
 
-/// What the cache counts as it answers.
+/// What the cache counts as it answers: the counters of every redirect are sharded, one
+/// shard per worker ([`CacheShards`]), so that workers do not contend for them.
 struct CacheCounts {
-    hits: Counter,
-    negative_hits: Counter,
-    misses: Counter,
+    hits: Arc<ShardedCounter>,
+    negative_hits: Arc<ShardedCounter>,
+    misses: Arc<ShardedCounter>,
     invalidations: Counter,
+}
+
+/// One worker's shards of the [`CacheCounts`].
+#[derive(Clone)]
+struct CacheShards {
+    hits: Shard,
+    negative_hits: Shard,
+    misses: Shard,
 }
 
 /// Counts what the cache evicts for capacity.
@@ -304,9 +320,9 @@ impl ResolveCache {
             epochs: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
             counts: CacheCounts {
-                hits: meter.counter(&metrics::CACHE_HITS, &[]),
-                negative_hits: meter.counter(&metrics::CACHE_NEGATIVE_HITS, &[]),
-                misses: meter.counter(&metrics::CACHE_MISSES, &[]),
+                hits: meter.sharded_counter(&metrics::CACHE_HITS, &[]),
+                negative_hits: meter.sharded_counter(&metrics::CACHE_NEGATIVE_HITS, &[]),
+                misses: meter.sharded_counter(&metrics::CACHE_MISSES, &[]),
                 invalidations: meter.counter(&metrics::CACHE_INVALIDATIONS, &[]),
             },
         }

@@ -426,7 +426,7 @@ pub async fn start(
             .app_data(web::PayloadConfig::default().limit(extract::BODY_LIMIT))
             .wrap(ErrorHandlers::new().default_handler(ops::ensure_problem))
             .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
-            .wrap(Observe(meter.clone()))
+            .wrap(Observe(registry.clone()))
             // Outermost: every response carries the request's id, and everything inside
             // (problem documents, log lines) runs with it current.
             .wrap(RequestIds)
