@@ -141,6 +141,9 @@ pub struct Redirects {
     pub log_notes: Vec<String>,
     /// Clock ticks per second of the CPU times (their resolution).
     pub cpu_ticks_per_second: u64,
+    /// What the metrics middleware costs one redirect, measured in process on one
+    /// thread (ns: median, lowest, highest of 15 interleaved batches; issue #16).
+    pub metrics_cost_ns: Option<[f64; 3]>,
 }
 
 /// How many links the database holds and which codes the cold rounds walk: a block after
@@ -272,6 +275,7 @@ pub fn measure(
     );
 
     let cold = cold_rounds(&setup, plan, &mut log_notes)?;
+    let metrics_cost_ns = metrics_cost()?;
 
     // HEAD fills the cache exactly as GET does but counts no click, so what is measured
     // is the cache, not a backlog of clicks waiting to be written.
@@ -311,7 +315,64 @@ pub fn measure(
         fill_per_second: filled.per_second(),
         log_notes,
         cpu_ticks_per_second: setup.meter.ticks_per_second(),
+        metrics_cost_ns,
     })
+}
+
+/// What the metrics middleware costs one redirect, in process: the ignored test
+/// `metrics::tests::measure_the_cost_per_request` of shortener-http, built in release,
+/// times a 302 through the middleware with metrics on and off in interleaved batches on
+/// one thread (wrk's figures cannot resolve a few hundred ns on this machine).
+fn metrics_cost() -> Result<Option<[f64; 3]>> {
+    println!("==> metrics: the middleware's cost per redirect, in process (release test build)");
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(crate::root())
+        .args([
+            "test",
+            "--release",
+            "-q",
+            "-p",
+            "shortener-http",
+            "--lib",
+            "metrics::tests::measure_the_cost_per_request",
+            "--",
+            "--ignored",
+            "--exact",
+            "--nocapture",
+        ])
+        .output()
+        .context("running the metrics cost measurement")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let figures = text
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics-cost-ns: "))
+        .and_then(parse_cost);
+    match figures {
+        Some(f) => println!(
+            "    median {:.0} ns (lowest {:.0}, highest {:.0})",
+            f[0], f[1], f[2]
+        ),
+        None => println!(
+            "    no figure ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+    }
+    Ok(figures)
+}
+
+/// `median M min A max B` as `[M, A, B]`.
+fn parse_cost(line: &str) -> Option<[f64; 3]> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["median", m, "min", a, "max", b] => {
+            Some([m.parse().ok()?, a.parse().ok()?, b.parse().ok()?])
+        }
+        _ => None,
+    }
 }
 
 /// Settings that turn every rate-limit policy off (each plan's `requests` too).
@@ -935,6 +996,15 @@ mod tests {
             assert!(last <= plan.links && plan.links <= MAX_LINKS);
         }
         assert!(Plan::new(opts(100_000_000, 1)).is_err());
+    }
+
+    #[test]
+    fn the_metrics_cost_line_is_read() {
+        assert_eq!(
+            parse_cost("median 198 min 22 max 422"),
+            Some([198.0, 22.0, 422.0])
+        );
+        assert_eq!(parse_cost("median x min 1 max 2"), None);
     }
 
     #[test]

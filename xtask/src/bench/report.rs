@@ -617,6 +617,14 @@ impl Report {
                 "none set".to_owned(),
                 String::new(),
             ]);
+            let cost = r.metrics_cost_ns;
+            t.row(vec![
+                "metrics middleware per redirect, in process, one thread (ns) (#16)".to_owned(),
+                cost.map_or_else(|| "n/a".to_owned(), |c| format!("{:.0}", c[0])),
+                cost.map_or_else(String::new, |c| format!("{:.0}–{:.0}", c[1], c[2])),
+                "none set".to_owned(),
+                String::new(),
+            ]);
             t.row(vec![
                 format!(
                     "resident memory, {} links cached",
