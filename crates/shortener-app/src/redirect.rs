@@ -305,8 +305,8 @@ impl ResolveCache {
         ResolveCache::metered(capacity, &Meter::off())
     }
 
-    /// A cache of at most `capacity` codes, measured on `meter`; returned in an `Arc`
-    /// because the meter reads its size at every scrape.
+    /// A cache of at most `capacity` codes, measured on `meter` (put it in an `Arc` and
+    /// call [`ResolveCache::observe_size`] for its size to be reported too).
     pub fn metered(capacity: usize, meter: &Meter) -> ResolveCache {
         let capacity = capacity.max(1);
         ResolveCache {

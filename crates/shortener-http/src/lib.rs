@@ -11,6 +11,8 @@ mod auth;
 mod bulk;
 pub mod client_address;
 pub mod config;
+#[cfg(test)]
+mod cost;
 mod error;
 mod export;
 mod extract;

@@ -646,57 +646,20 @@ mod tests {
     #[actix_web::test]
     #[ignore = "a measurement: cargo xtask bench runs it"]
     async fn measure_the_cost_per_request() {
-        use actix_web::dev::fn_service;
-        use actix_web::test::TestRequest;
+        use crate::cost;
 
-        async fn per_call<S>(service: &S, n: u32) -> f64
-        where
-            S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
-        {
-            let started = Instant::now();
-            for _ in 0..n {
-                let req = TestRequest::get().uri("/k1a2b3c").to_srv_request();
-                let res = service.call(req).await;
-                std::hint::black_box(res.is_ok());
-            }
-            started.elapsed().as_nanos() as f64 / f64::from(n)
-        }
-        let found = || {
-            fn_service(|req: ServiceRequest| async {
-                Ok(req.into_response(
-                    HttpResponse::Found()
-                        .insert_header(("Location", "https://example.com/"))
-                        .finish(),
-                ))
-            })
-        };
         let registry = Arc::new(Registry::new());
         let on = Observe(Some(registry.clone()))
-            .new_transform(found())
+            .new_transform(cost::found())
             .await
             .unwrap_or_else(|()| unreachable!());
         let off = Observe(None)
-            .new_transform(found())
+            .new_transform(cost::found())
             .await
             .unwrap_or_else(|()| unreachable!());
-        const BATCH: u32 = 20_000;
-        const ROUNDS: usize = 15;
-        let mut extra = Vec::new();
-        for _ in 0..ROUNDS {
-            let with = per_call(&on, BATCH).await;
-            let without = per_call(&off, BATCH).await;
-            registry.upkeep();
-            extra.push(with - without);
-        }
-        extra.sort_by(f64::total_cmp);
-        println!(
-            "metrics-cost-ns: median {:.0} min {:.0} max {:.0}",
-            extra[ROUNDS / 2],
-            extra[0],
-            extra[ROUNDS - 1]
-        );
+        cost::extra_ns("metrics-cost-ns", &on, &off, || registry.upkeep()).await;
         let text = registry.render();
-        let all = u64::from(BATCH) * ROUNDS as u64;
+        let all = u64::from(cost::BATCH) * cost::ROUNDS as u64;
         assert!(
             text.contains(&format!(
                 "shortener_redirects_total{{outcome=\"found\"}} {all}"

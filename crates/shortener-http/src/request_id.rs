@@ -409,40 +409,13 @@ mod tests {
     #[actix_web::test]
     #[ignore = "a measurement"]
     async fn measure_the_cost_per_request() {
-        use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, fn_service};
+        use crate::cost;
 
-        async fn per_call<S>(service: &S, n: u32) -> f64
-        where
-            S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
-        {
-            let started = std::time::Instant::now();
-            for _ in 0..n {
-                let req = t::TestRequest::get().uri("/k1a2b3c").to_srv_request();
-                std::hint::black_box(service.call(req).await.is_ok());
-            }
-            started.elapsed().as_nanos() as f64 / f64::from(n)
-        }
-        let found = || {
-            fn_service(|req: ServiceRequest| async {
-                Ok(req.into_response(HttpResponse::Found().finish()))
-            })
-        };
         let with = RequestIds
-            .new_transform(found())
+            .new_transform(cost::found())
             .await
             .unwrap_or_else(|()| unreachable!());
-        let without = found();
-        let mut extra: Vec<f64> = Vec::new();
-        for _ in 0..15 {
-            let a = per_call(&with, 20_000).await;
-            let b = per_call(&without, 20_000).await;
-            extra.push(a - b);
-        }
-        extra.sort_by(f64::total_cmp);
-        println!(
-            "request-id-cost-ns: median {:.0} min {:.0} max {:.0}",
-            extra[7], extra[0], extra[14]
-        );
+        cost::extra_ns("request-id-cost-ns", &with, &cost::found(), || {}).await;
     }
 
     /// The `X-Request-Id` of an answer.
