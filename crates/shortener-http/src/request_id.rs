@@ -4,11 +4,15 @@
 //! client quotes to the lines that explain it.
 //!
 //! The id is the client's own when it sent a sane one (a proxy or the client already
-//! named the request), otherwise 128 random bits. [`RequestIds`] is the outermost layer of
-//! the App, redirects included, so it is written to cost next to nothing: the id lives on
-//! the stack, the current one is a task-local (no span: a span cost the cached redirect a
-//! third of its rate), and the one allocation is the header value of a generated id.
+//! named the request), otherwise a fresh one. [`RequestIds`] is the outermost layer of the
+//! App, redirects included, so it is written to cost next to nothing: the id is 48 bytes
+//! (a generated one's text, or the client's header value shared, not copied), the current
+//! one is a task-local (no span: a span cost the cached redirect a third of its rate), a
+//! generated id comes from a per-thread sequence rather than a cryptographic generator,
+//! and the one allocation is the header value of a generated id. Measured in process by
+//! the ignored test `measure_the_cost_per_request` below (see `bench/README.md`).
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
@@ -35,11 +39,60 @@ tokio::task_local! {
 
 /// A request's id: 1 to [`MAX_LEN`] bytes of visible ASCII (`0x21..=0x7E`), so it fits a
 /// header, a log line and a JSON string as it is, and cannot forge a second log line.
-/// Held inline (no heap), because one is made for every request.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct RequestId {
-    len: u8,
-    bytes: [u8; MAX_LEN],
+/// Small (48 bytes), because one is made for every request and the task-local moves it in
+/// and out at every poll: a generated id is held as its text, a client's as the header
+/// value it came in (shared with the request, not copied).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RequestId(Repr);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Repr {
+    /// 32 lowercase hex characters (see [`RequestId::generate`]).
+    Generated([u8; GENERATED_LEN]),
+    /// A client's id, checked to be visible ASCII of at most [`MAX_LEN`] bytes.
+    Sent(HeaderValue),
+}
+
+/// One thread's source of generated ids.
+struct Sequence {
+    prefix: u64,
+    key: u64,
+    next: Cell<u64>,
+}
+
+thread_local! {
+    static SEQUENCE: Sequence = {
+        let mut rng = rand::rng();
+        Sequence { prefix: rng.random(), key: rng.random(), next: Cell::new(0) }
+    };
+}
+
+impl Sequence {
+    fn next(&self) -> u128 {
+        let n = self.next.get();
+        self.next.set(n.wrapping_add(1));
+        (u128::from(self.prefix) << 64) | u128::from(scramble(n ^ self.key))
+    }
+}
+
+/// Each byte's two lowercase hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [HEX[b >> 4], HEX[b & 0xF]];
+        b += 1;
+    }
+    pairs
+};
+
+/// SplitMix64's finaliser: a bijection of `u64`, so distinct inputs stay distinct.
+fn scramble(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Why a client's id was not taken.
@@ -59,37 +112,40 @@ pub enum InvalidRequestId {
 impl RequestId {
     /// `raw` as an id, if it is one: 1 to [`MAX_LEN`] bytes, each visible ASCII.
     pub fn parse(raw: &[u8]) -> Result<RequestId, InvalidRequestId> {
-        if raw.is_empty() {
-            return Err(InvalidRequestId::Empty);
-        }
-        if raw.len() > MAX_LEN {
-            return Err(InvalidRequestId::TooLong);
-        }
-        if !raw.iter().all(|b| (0x21..=0x7E).contains(b)) {
-            return Err(InvalidRequestId::NotVisibleAscii);
-        }
-        let mut bytes = [0; MAX_LEN];
-        bytes[..raw.len()].copy_from_slice(raw);
-        Ok(RequestId {
-            // At most MAX_LEN (128), checked above.
-            len: raw.len() as u8,
-            bytes,
-        })
+        check(raw)?;
+        HeaderValue::from_bytes(raw)
+            .map(|value| RequestId(Repr::Sent(value)))
+            // Visible ASCII is always a valid header value.
+            .map_err(|_| InvalidRequestId::NotVisibleAscii)
     }
 
-    /// A fresh id: 128 random bits from the thread's generator (seeded once per thread,
-    /// not a system call per request), as 32 lowercase hex characters.
+    /// The client's id in `value`, if it is one; the value is kept, not copied.
+    fn sent(value: &HeaderValue) -> Result<RequestId, InvalidRequestId> {
+        check(value.as_bytes())?;
+        Ok(RequestId(Repr::Sent(value.clone())))
+    }
+
+    /// A fresh id, 32 lowercase hex characters: the thread's random 64-bit prefix, then
+    /// its next sequence number scrambled by a bijection keyed per thread. Unique (the
+    /// prefixes are 64 random bits, the sequence never repeats within a thread) and not
+    /// guessable from another id, at a fraction of a cryptographic generator's cost per
+    /// request (an id names a request; it is not a secret).
     pub fn generate() -> RequestId {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let bits: u128 = rand::rng().random();
-        let mut bytes = [0; MAX_LEN];
-        for (i, b) in bytes[..GENERATED_LEN].iter_mut().enumerate() {
-            let nibble = (bits >> (4 * (GENERATED_LEN - 1 - i))) & 0xF;
-            *b = HEX[nibble as usize];
+        let bytes = SEQUENCE.with(Sequence::next).to_be_bytes();
+        let mut text = [0; GENERATED_LEN];
+        for i in 0..bytes.len() {
+            let [high, low] = HEX_PAIRS[usize::from(bytes[i])];
+            text[2 * i] = high;
+            text[2 * i + 1] = low;
         }
-        RequestId {
-            len: GENERATED_LEN as u8,
-            bytes,
+        RequestId(Repr::Generated(text))
+    }
+
+    /// The header value that carries this id in an answer.
+    fn header_value(&self) -> Option<HeaderValue> {
+        match &self.0 {
+            Repr::Generated(text) => HeaderValue::from_bytes(text).ok(),
+            Repr::Sent(value) => Some(value.clone()),
         }
     }
 
@@ -123,7 +179,10 @@ impl RequestId {
 
     /// The bytes: visible ASCII only.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+        match &self.0 {
+            Repr::Generated(text) => text,
+            Repr::Sent(value) => value.as_bytes(),
+        }
     }
 
     /// The id as text.
@@ -151,15 +210,26 @@ impl serde::Serialize for RequestId {
     }
 }
 
-/// The id for `req`, and the header value that answers it: the client's own when it is
-/// sane (its header value is reused, no copy), a fresh one otherwise.
-fn pick(req: &ServiceRequest) -> (RequestId, Option<HeaderValue>) {
-    if let Some(sent) = req.headers().get(HEADER)
-        && let Ok(id) = RequestId::parse(sent.as_bytes())
-    {
-        return (id, Some(sent.clone()));
+/// Whether `raw` may be an id.
+fn check(raw: &[u8]) -> Result<(), InvalidRequestId> {
+    if raw.is_empty() {
+        return Err(InvalidRequestId::Empty);
     }
-    (RequestId::generate(), None)
+    if raw.len() > MAX_LEN {
+        return Err(InvalidRequestId::TooLong);
+    }
+    if !raw.iter().all(|b| (0x21..=0x7E).contains(b)) {
+        return Err(InvalidRequestId::NotVisibleAscii);
+    }
+    Ok(())
+}
+
+/// The id for `req`: the client's own when it is sane, a fresh one otherwise.
+fn pick(req: &ServiceRequest) -> RequestId {
+    req.headers()
+        .get(HEADER)
+        .and_then(|sent| RequestId::sent(sent).ok())
+        .unwrap_or_else(RequestId::generate)
 }
 
 /// The middleware: picks the request's id, runs everything inside it with that id
@@ -198,12 +268,12 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let (id, header) = pick(&req);
-        let inner = RequestId::in_scope(id, || self.service.call(req));
+        let id = pick(&req);
+        let answer = id.header_value();
+        let inner = RequestId::in_scope(id.clone(), || self.service.call(req));
         WithRequestId {
             inner: CURRENT.scope(id, inner),
-            id,
-            header,
+            answer,
         }
     }
 }
@@ -213,9 +283,8 @@ pin_project_lite::pin_project! {
     pub struct WithRequestId<F> {
         #[pin]
         inner: TaskLocalFuture<RequestId, F>,
-        id: RequestId,
-        // The client's header value, when it was sane.
-        header: Option<HeaderValue>,
+        // The id's header value, made before the request ran.
+        answer: Option<HeaderValue>,
     }
 }
 
@@ -227,26 +296,25 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut res = match ready!(this.inner.poll(cx)) {
-            Ok(res) => res,
-            Err(error) => {
-                return Poll::Ready(Err(Unanswered {
-                    error,
-                    id: *this.id,
+        let result = ready!(this.inner.poll(cx));
+        let answer = this.answer.take();
+        Poll::Ready(match result {
+            Ok(mut res) => {
+                if let Some(value) = answer {
+                    res.headers_mut().insert(HEADER, value);
                 }
-                .into()));
+                Ok(res)
             }
-        };
-        if let Some(value) = answer(*this.id, this.header.take()) {
-            res.headers_mut().insert(HEADER, value);
-        }
-        Poll::Ready(Ok(res))
+            Err(error) => Err(Unanswered {
+                error,
+                // The header value was made from a sane id, so it parses back to it.
+                id: answer
+                    .and_then(|value| RequestId::sent(&value).ok())
+                    .unwrap_or_else(RequestId::generate),
+            }
+            .into()),
+        })
     }
-}
-
-/// The header value that answers `id`: the client's own, or the generated id's.
-fn answer(id: RequestId, sent: Option<HeaderValue>) -> Option<HeaderValue> {
-    sent.or_else(|| HeaderValue::from_bytes(id.as_bytes()).ok())
 }
 
 /// An error that no layer inside turned into a response. actix renders it after the
@@ -275,8 +343,8 @@ impl actix_web::ResponseError for Unanswered {
     }
 
     fn error_response(&self) -> actix_web::HttpResponse {
-        let mut res = RequestId::in_scope(self.id, || self.error.error_response());
-        if let Some(value) = answer(self.id, None) {
+        let mut res = RequestId::in_scope(self.id.clone(), || self.error.error_response());
+        if let Some(value) = self.id.header_value() {
             res.headers_mut().insert(HEADER, value);
         }
         res
@@ -343,14 +411,19 @@ mod tests {
     fn the_current_id_exists_only_inside_a_request() {
         assert_eq!(RequestId::current(), None);
         let id = RequestId::parse(b"inside").unwrap();
-        assert_eq!(RequestId::in_scope(id, RequestId::current), Some(id));
+        assert_eq!(
+            RequestId::in_scope(id.clone(), RequestId::current),
+            Some(id)
+        );
         assert_eq!(RequestId::current(), None);
     }
 
     #[actix_web::test]
     async fn work_a_request_hands_to_a_task_keeps_its_id() {
         let id = RequestId::parse(b"handed-on").unwrap();
-        let work = RequestId::in_scope(id, || RequestId::carried(async { RequestId::current() }));
+        let work = RequestId::in_scope(id.clone(), || {
+            RequestId::carried(async { RequestId::current() })
+        });
         assert_eq!(actix_web::rt::spawn(work).await.unwrap(), Some(id));
         let work = RequestId::carried(async { RequestId::current() });
         assert_eq!(actix_web::rt::spawn(work).await.unwrap(), None);
