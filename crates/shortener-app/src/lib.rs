@@ -41,9 +41,9 @@ pub use keys::{Authenticator, IssuedKey, KeyOnFile, KeyOwner, Principal, StoredK
 pub use links::{BULK_LIMIT, DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};
 pub use page::{Page, PageRequest};
 pub use ports::{
-    AccountStore, AccountWrites, IdempotencyWrites, Inserted, KeyStore, KeyWrites, LinkStore,
-    LinkWrites, Recorded, Revoked, Rewind, Stored, SubscriptionStore, SubscriptionWrites, Tx,
-    UnitOfWork,
+    AccountStore, AccountWrites, Countries, IdempotencyWrites, Inserted, KeyStore, KeyWrites,
+    LinkStore, LinkWrites, NoCountries, Recorded, Revoked, Rewind, Stored, SubscriptionStore,
+    SubscriptionWrites, Tx, UnitOfWork,
 };
 pub use rate_limit::{AddressLimiter, KeyLimiter, MAX_LEASE, RateLedger, Take, Taken};
 pub use redirect::{Anonymous, Followed, Redirects, ResolveCache, Resolved, Visitor};

@@ -7,9 +7,11 @@
 //! commit together or not at all, and no handler can forget the entry.
 
 use std::future::Future;
+use std::net::IpAddr;
 
 use audit::{AuditRecorder, BoxFuture};
 use chrono::{DateTime, NaiveDate, Utc};
+use shortener_domain::visit::Country;
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State, Subscription, Versioned};
 
@@ -281,4 +283,22 @@ pub trait SubscriptionStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(AccountId, Versioned)>, AppError>> + Send;
+}
+
+/// The country of a client address, for visit analytics: a GeoIP database the operator
+/// configured, or [`NoCountries`]. Asked on the redirect path, once per counted click, so
+/// an implementation answers from memory without blocking.
+pub trait Countries: Send + Sync + 'static {
+    /// Where `address` is, as far as known.
+    fn country(&self, address: IpAddr) -> Country;
+}
+
+/// No GeoIP database: every country is unknown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCountries;
+
+impl Countries for NoCountries {
+    fn country(&self, _: IpAddr) -> Country {
+        Country::Unknown
+    }
 }

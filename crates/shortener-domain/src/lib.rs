@@ -1,5 +1,6 @@
 //! The shortener's domain: short codes, target URLs, links, accounts and their ids, and
-//! the rules that make each valid; and the rate limits' sliding-window rule (`rate`).
+//! the rules that make each valid; the rate limits' sliding-window rule (`rate`); and what
+//! a visit is counted as (`visit`).
 //!
 //! Pure: no I/O, no clock, no infrastructure. It must never depend on diesel, actix,
 //! tokio, config or tracing (or on any crate outside its allow-list in `Cargo.toml`);
@@ -13,6 +14,7 @@ mod ids;
 pub mod link;
 pub mod rate;
 mod target;
+pub mod visit;
 
 pub use account::{Account, AccountName};
 pub use code::{CodeRule, RESERVED_FOR_NEW_CODES, RESERVED_WORDS, ShortCode};

@@ -118,6 +118,9 @@ pub struct Redirects {
     /// Counting off, metrics off (`metrics.enabled = false`): the baseline of metrics on
     /// (issue #16), which `cached_off` runs with (the default).
     pub cached_unmetered: Vec<Load>,
+    /// Metrics on and off (counting off both) in short alternating pairs ([`ab_pairs`]):
+    /// the issue's figure, which the rounds cannot resolve.
+    pub metrics_pairs: Vec<(Load, Load)>,
     pub cold: Vec<Load>,
     /// A cold run's threads ran out of fresh codes (its figure includes repeats).
     pub cold_wrapped: bool,
@@ -302,6 +305,7 @@ pub fn measure(
         cached_off: cached.off,
         cached_unlimited: cached.unlimited,
         cached_unmetered: cached.unmetered,
+        metrics_pairs: cached.metrics_pairs,
         cold: cold.cold,
         cold_wrapped: cold.wrapped,
         lookup: cold.lookup,
@@ -452,8 +456,21 @@ impl Setup<'_> {
         script: &Path,
         args: &[String],
     ) -> Result<(wrk::Run, PerRequest)> {
+        self.measured_run_for(addr, pid, postgres, script, args, self.opts.seconds)
+    }
+
+    /// [`Setup::measured_run`] for `seconds`.
+    fn measured_run_for(
+        &self,
+        addr: SocketAddr,
+        pid: u32,
+        postgres: bool,
+        script: &Path,
+        args: &[String],
+        seconds: u64,
+    ) -> Result<(wrk::Run, PerRequest)> {
         let before = self.meter.read(Some(pid), postgres)?;
-        let run = wrk::run(&format!("http://{addr}"), script, args, self.opts.seconds)?;
+        let run = wrk::run(&format!("http://{addr}"), script, args, seconds)?;
         let cpu = self.meter.since(before, run.requests)?;
         Ok((run, cpu))
     }
@@ -466,6 +483,7 @@ struct Cached {
     off: Vec<Load>,
     unlimited: Vec<Load>,
     unmetered: Vec<Load>,
+    metrics_pairs: Vec<(Load, Load)>,
     rss_cached: u64,
     gets_answered: u64,
     counted_runs: u64,
@@ -548,6 +566,11 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
             loads[which].push(load);
         }
     }
+    let metrics_pairs = ab_pairs(
+        setup,
+        ("metrics on", off.addr(), off.pid()),
+        ("metrics off", unmetered.addr(), unmetered.pid()),
+    )?;
     // SIGTERM, and the service writes every click it counted before it exits.
     drop(on);
     drop(off);
@@ -561,10 +584,69 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
         off,
         unlimited,
         unmetered,
+        metrics_pairs,
         rss_cached,
         gets_answered,
         counted_runs,
     })
+}
+
+/// Pairs of the A/B comparison: 4 a round, at least 12.
+fn pair_count(rounds: usize) -> usize {
+    (rounds * 4).max(12)
+}
+
+/// Seconds of each run of an A/B pair, after a 1 s warm-up.
+pub const PAIR_SECONDS: u64 = 3;
+
+/// Two services (counting off, so PostgreSQL stays idle) in short back-to-back runs, the
+/// order alternating (AB, BA, ...): `(a, b)` per pair. For a difference of a few per cent,
+/// which the rounds cannot resolve: there each server's turn comes 10 s or more after the
+/// other's, and this machine's speed drifts by ±10 % over that; 3 s apart, the two runs of
+/// a pair see nearly the same machine.
+fn ab_pairs(
+    setup: &Setup,
+    a: (&str, SocketAddr, u32),
+    b: (&str, SocketAddr, u32),
+) -> Result<Vec<(Load, Load)>> {
+    let script = &setup.scripts.random;
+    let random_args = vec!["1".to_owned(), CACHED.to_string()];
+    let pairs = pair_count(setup.opts.rounds);
+    println!(
+        "    {} / {}: {pairs} pairs of {PAIR_SECONDS} s runs back to back, the order \
+         alternating",
+        a.0, b.0
+    );
+    let mut out = Vec::with_capacity(pairs);
+    for pair in 0..pairs {
+        let order = if pair % 2 == 0 { [a, b] } else { [b, a] };
+        let mut loads = Vec::with_capacity(2);
+        for (name, addr, pid) in order {
+            let what = format!("{name}, pair {}", pair + 1);
+            wrk::run(&format!("http://{addr}"), script, &random_args, 1)?
+                .check(&format!("{what}, warm-up"))?;
+            let (run, cpu) =
+                setup.measured_run_for(addr, pid, true, script, &random_args, PAIR_SECONDS)?;
+            run.check(&what)?;
+            loads.push((name, Load::of(&run, cpu)));
+        }
+        let (la, lb) = match loads.as_slice() {
+            [(first, x), (_, y)] if *first == a.0 => (*x, *y),
+            [(_, y), (_, x)] => (*x, *y),
+            _ => unreachable!("both ran"),
+        };
+        println!(
+            "      pair {}: {} {:.0}/s, {} {:.0}/s, ratio {:.3}",
+            pair + 1,
+            a.0,
+            la.per_second,
+            b.0,
+            lb.per_second,
+            la.per_second / lb.per_second
+        );
+        out.push((la, lb));
+    }
+    Ok(out)
 }
 
 /// The cold comparisons, one entry per round each.
