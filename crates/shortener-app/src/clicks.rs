@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::metrics::{self, Counter, Gauge, Histogram, Meter};
+use crate::visits::{VisitCount, VisitKey};
 use crate::{AppError, Chain};
 
 /// Clicks of one link on one UTC day, added up.
@@ -42,13 +43,18 @@ pub struct ClickCount {
 
 /// Clicks written together, under an id: a batch whose write may have committed although
 /// its answer was lost is retried under the same id, and the store applies each id once,
-/// so a retry never counts twice.
+/// so a retry never counts twice. The visits of those clicks travel in the same batch, so
+/// the breakdowns and the totals are written (and retried) together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClickBatch {
     /// The batch's id (UUIDv7).
     pub id: uuid::Uuid,
     /// At most [`BATCH_LIMIT`] counts, each for a different link and day.
     pub counts: Vec<ClickCount>,
+    /// What those clicks were recorded as, per dimension: for each link and day of
+    /// `counts` whose clicks were classified, each dimension's values add up to its
+    /// clicks. Empty when visit analytics is off.
+    pub visits: Vec<VisitCount>,
 }
 
 /// Most (link, day) counts in one batch, so one write stays small whatever the backlog
@@ -139,15 +145,17 @@ impl Default for ClickSettings {
     }
 }
 
-/// One click, as the redirect hands it to the counter. A per-visit dimension (visit
-/// analytics) is a field here, filled from the [`crate::Visitor`] in
+/// One click, as the redirect hands it to the counter: the link, the day, and what the
+/// visit is recorded as (visit analytics), worked out from the [`crate::Visitor`] in
 /// [`crate::Redirects::follow`] and added up by the counter next to the day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Click {
     /// The link followed.
     pub link: LinkId,
     /// The UTC day of the click.
     pub day: NaiveDate,
+    /// The visit, when visit analytics is on.
+    pub visit: Option<VisitKey>,
 }
 
 /// What the owner asks of the task, on a channel of its own that the task does wait on.
@@ -227,6 +235,7 @@ impl ClickCounter {
             store: Arc::new(store),
             settings,
             pending: HashMap::default(),
+            visits: HashMap::default(),
             inbox: Vec::new(),
             waiting: 0,
             queue: VecDeque::new(),
@@ -304,6 +313,9 @@ struct Task<S> {
     settings: ClickSettings,
     /// Clicks not yet in a batch, by link and day.
     pending: HashMap<(LinkId, NaiveDate), u64, foldhash::fast::RandomState>,
+    /// The classified ones among them, by link, day and visit; each counts against
+    /// `max_pending` like a pair.
+    visits: HashMap<(LinkId, NaiveDate, VisitKey), u64, foldhash::fast::RandomState>,
     /// Clicks just taken from the channel (kept to reuse its allocation).
     inbox: Vec<Click>,
     /// Clicks in `pending`.
@@ -311,7 +323,8 @@ struct Task<S> {
     /// Batches cut but not yet written, oldest first; the front one is being written or
     /// is to be retried as it is (same id).
     queue: VecDeque<Arc<ClickBatch>>,
-    /// (link, day) pairs held in `queue`, which count against `max_pending` too.
+    /// (link, day) pairs and visits held in `queue`, which count against `max_pending`
+    /// too.
     queued_pairs: usize,
     /// Clicks held in `queue`.
     queued_clicks: u64,
@@ -327,19 +340,25 @@ struct Task<S> {
 type Flight = JoinHandle<Result<Unfolded, AppError>>;
 
 impl<S: ClickStore> Task<S> {
-    fn add(&mut self, link: LinkId, day: NaiveDate, clicks: u64) {
-        let full = self.pending.len() + self.queued_pairs >= self.settings.max_pending;
-        match self.pending.get_mut(&(link, day)) {
-            Some(n) => *n += clicks,
-            None if full => {
-                self.dropped.add(clicks);
-                return;
-            }
-            None => {
-                self.pending.insert((link, day), clicks);
-            }
+    /// Adds a click, or drops it (counted) when holding it would take a new entry past
+    /// `max_pending`: a click is either counted whole, its visit with it, or not at all.
+    fn add(&mut self, Click { link, day, visit }: Click) {
+        let held = self.pending.len() + self.visits.len() + self.queued_pairs;
+        let new_pair = !self.pending.contains_key(&(link, day));
+        let visit_key = visit.map(|v| (link, day, v));
+        let new_visit = visit_key
+            .as_ref()
+            .is_some_and(|k| !self.visits.contains_key(k));
+        let needed = usize::from(new_pair) + usize::from(new_visit);
+        if needed > 0 && held + needed > self.settings.max_pending {
+            self.dropped.add(1);
+            return;
         }
-        self.waiting += clicks;
+        *self.pending.entry((link, day)).or_default() += 1;
+        if let Some(key) = visit_key {
+            *self.visits.entry(key).or_default() += 1;
+        }
+        self.waiting += 1;
     }
 
     /// Moves every click waiting in the channel into `pending`. Takes them in bulk: each
@@ -355,15 +374,16 @@ impl<S: ClickStore> Task<S> {
             }
             clicks.recv_many(&mut inbox, queued).await;
             self.metrics.queued.increment(inbox.len() as u64);
-            for Click { link, day } in inbox.drain(..) {
-                self.add(link, day, 1);
+            for click in inbox.drain(..) {
+                self.add(click);
             }
         }
         self.inbox = inbox;
         self.metrics.pending.set(self.held() as f64);
     }
 
-    /// Cuts everything pending into batches at the back of the queue.
+    /// Cuts everything pending into batches at the back of the queue, each pair's visits
+    /// in its pair's batch.
     fn cut(&mut self) {
         let counts: Vec<ClickCount> = self
             .pending
@@ -371,13 +391,48 @@ impl<S: ClickStore> Task<S> {
             .map(|((link, day), clicks)| ClickCount { link, day, clicks })
             .collect();
         self.waiting = 0;
-        for chunk in counts.chunks(BATCH_LIMIT) {
-            self.queued_pairs += chunk.len();
-            self.queued_clicks += chunk.iter().map(|c| c.clicks).sum::<u64>();
-            self.queue.push_back(Arc::new(ClickBatch {
+        let mut batches: Vec<ClickBatch> = counts
+            .chunks(BATCH_LIMIT)
+            .map(|chunk| ClickBatch {
                 id: uuid::Uuid::now_v7(),
                 counts: chunk.to_vec(),
-            }));
+                visits: Vec::new(),
+            })
+            .collect();
+        if !self.visits.is_empty() {
+            let batch_of: HashMap<(LinkId, NaiveDate), usize, foldhash::fast::RandomState> =
+                batches
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, b)| b.counts.iter().map(move |c| ((c.link, c.day), i)))
+                    .collect();
+            let mut per_batch: Vec<HashMap<_, u64, foldhash::fast::RandomState>> =
+                batches.iter().map(|_| HashMap::default()).collect();
+            for ((link, day, visit), clicks) in self.visits.drain() {
+                // Every visit's pair is pending with it (both are added and dropped together).
+                let Some(&i) = batch_of.get(&(link, day)) else {
+                    continue;
+                };
+                for value in visit.values() {
+                    *per_batch[i].entry((link, day, value)).or_default() += clicks;
+                }
+            }
+            for (batch, visits) in batches.iter_mut().zip(per_batch) {
+                batch.visits = visits
+                    .into_iter()
+                    .map(|((link, day, value), clicks)| VisitCount {
+                        link,
+                        day,
+                        value,
+                        clicks,
+                    })
+                    .collect();
+            }
+        }
+        for batch in batches {
+            self.queued_pairs += batch.counts.len() + batch.visits.len();
+            self.queued_clicks += batch.counts.iter().map(|c| c.clicks).sum::<u64>();
+            self.queue.push_back(Arc::new(batch));
         }
     }
 
@@ -409,7 +464,7 @@ impl<S: ClickStore> Task<S> {
             Ok(Ok(unfolded)) => {
                 if let Some(done) = self.queue.pop_front() {
                     let clicks: u64 = done.counts.iter().map(|c| c.clicks).sum();
-                    self.queued_pairs -= done.counts.len();
+                    self.queued_pairs -= done.counts.len() + done.visits.len();
                     self.queued_clicks -= clicks;
                     self.metrics.written.increment(clicks);
                     self.metrics.pending.set(self.held() as f64);
@@ -645,7 +700,11 @@ mod tests {
     }
 
     fn click(link: LinkId, day: NaiveDate) -> Click {
-        Click { link, day }
+        Click {
+            link,
+            day,
+            visit: None,
+        }
     }
 
     fn day(d: u32) -> NaiveDate {

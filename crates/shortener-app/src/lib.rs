@@ -24,6 +24,7 @@ mod rate_limit;
 mod redirect;
 mod subscriptions;
 mod throttle;
+mod visits;
 
 #[cfg(test)]
 mod memory;
@@ -48,3 +49,6 @@ pub use ports::{
 pub use rate_limit::{AddressLimiter, KeyLimiter, MAX_LEASE, RateLedger, Take, Taken};
 pub use redirect::{Anonymous, Followed, Redirects, ResolveCache, Resolved, Visitor};
 pub use throttle::Throttle;
+pub use visits::{
+    Breakdown, CLASSIFIED, Classifier, TOP_VALUES, VisitCount, VisitKey, VisitReport, VisitValue,
+};

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use shortener_domain::visit::Dimension;
 use shortener_domain::{AccountId, Link, LinkId, ShortCode, TargetUrl, UrlPolicy, link};
 use subscriptions::Plans;
 use tokio::sync::{mpsc, oneshot};
@@ -14,8 +15,8 @@ use audit::{Action, Actor, Changes, Value};
 
 use crate::idempotency;
 use crate::{
-    Answer, AppError, Clock, IdempotencyKey, Inserted, LinkStore, Page, PageRequest, Recorded,
-    ResolveCache, Tx, UnitOfWork, audit_log,
+    Answer, AppError, Breakdown, Clock, IdempotencyKey, Inserted, LinkStore, Page, PageRequest,
+    Recorded, ResolveCache, TOP_VALUES, Tx, UnitOfWork, audit_log,
 };
 
 /// Single creates waiting to be grouped, at most: past it, a create waits to be queued.
@@ -57,6 +58,8 @@ pub struct DailyClicks {
     pub day: NaiveDate,
     /// Clicks counted that day.
     pub clicks: i64,
+    /// Those of them from clients that identify as bots.
+    pub bots: i64,
 }
 
 /// A link's click report.
@@ -66,8 +69,13 @@ pub struct LinkStats {
     pub code: ShortCode,
     /// All clicks ever counted.
     pub clicks: i64,
+    /// Clicks of bots in the period.
+    pub bots: i64,
     /// One entry per day of the window, oldest first, zeros included.
     pub daily: Vec<DailyClicks>,
+    /// Every dimension's breakdown of the period's clicks, in [`Dimension::ALL`] order
+    /// (empty for a period without classified clicks).
+    pub breakdowns: Vec<Breakdown>,
 }
 
 /// The link use cases.
@@ -424,23 +432,51 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             .checked_sub_days(Days::new(u64::from(days) - 1))
             .unwrap_or(NaiveDate::MIN);
         let counted = self.store.daily_clicks(link.id, from, to).await?;
-        let daily = from
+        let visits = self
+            .store
+            .link_visits(link.id, from, to, TOP_VALUES)
+            .await?;
+        let on = |series: &[(NaiveDate, i64)], day: NaiveDate| {
+            series
+                .iter()
+                .find(|(d, _)| *d == day)
+                .map_or(0, |(_, c)| *c)
+        };
+        let daily: Vec<DailyClicks> = from
             .iter_days()
             .take_while(|d| *d <= to)
             .map(|day| DailyClicks {
                 day,
-                clicks: counted
-                    .iter()
-                    .find(|(d, _)| *d == day)
-                    .map_or(0, |(_, c)| *c),
+                clicks: on(&counted, day),
+                bots: on(&visits.bots_daily, day),
             })
             .collect();
         Ok(LinkStats {
             code: link.code,
             clicks: link.clicks,
+            bots: daily.iter().map(|d| d.bots).sum(),
             daily,
+            breakdowns: every_dimension(visits.breakdowns),
         })
     }
+}
+
+/// `found` completed with an empty breakdown for each dimension it lacks, in order.
+fn every_dimension(found: Vec<Breakdown>) -> Vec<Breakdown> {
+    Dimension::ALL
+        .into_iter()
+        .map(|dimension| {
+            found
+                .iter()
+                .find(|b| b.dimension == dimension)
+                .cloned()
+                .unwrap_or(Breakdown {
+                    dimension,
+                    top: Vec::new(),
+                    other: 0,
+                })
+        })
+        .collect()
 }
 
 /// A create request that passed validation.

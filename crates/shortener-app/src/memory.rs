@@ -6,15 +6,16 @@
 //! a time (there is no isolation between concurrent units).
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use audit::{AuditEntry, AuditLog, AuditQuery, AuditRecorder, BoxFuture};
 use chrono::{DateTime, NaiveDate, Utc};
+use shortener_domain::visit::{Device, Dimension};
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State as SubState, Subscription, Versioned};
 
-use crate::Stored;
+use crate::{Breakdown, Stored, VisitReport};
 use crate::{
     AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, IdempotencyWrites,
     Inserted, KeyOnFile, KeyOwner, KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest,
@@ -26,6 +27,8 @@ use crate::{
 pub struct State {
     pub links: Vec<(Link, bool)>,
     daily: HashMap<(LinkId, NaiveDate), i64>,
+    /// Visit counts by link, dimension, day and value.
+    visits: HashMap<(LinkId, Dimension, NaiveDate, String), i64>,
     accounts: Vec<AccountView>,
     keys: Vec<StoredKey>,
     usage: HashMap<(AccountId, NaiveDate), u64>,
@@ -380,6 +383,35 @@ impl LinkStore for MemoryStore {
             .map(|((_, d), c)| (*d, *c))
             .collect())
     }
+
+    async fn link_visits(
+        &self,
+        id: LinkId,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> Result<VisitReport, AppError> {
+        let s = self.0.lock().unwrap();
+        let within = |l: &LinkId, d: &NaiveDate| *l == id && *d >= from && *d <= to;
+        let mut bots: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+        let mut sums: BTreeMap<Dimension, HashMap<String, i64>> = BTreeMap::new();
+        for ((l, dim, d, value), n) in &s.visits {
+            if !within(l, d) {
+                continue;
+            }
+            if *dim == Dimension::Device && value == Device::Bot.as_str() {
+                *bots.entry(*d).or_default() += n;
+            }
+            *sums.entry(*dim).or_default().entry(value.clone()).or_default() += n;
+        }
+        Ok(VisitReport {
+            bots_daily: bots.into_iter().collect(),
+            breakdowns: sums
+                .into_iter()
+                .map(|(dim, values)| Breakdown::of(dim, values.into_iter().collect(), top))
+                .collect(),
+        })
+    }
 }
 
 impl ClickStore for MemoryStore {
@@ -395,6 +427,10 @@ impl ClickStore for MemoryStore {
                 l.clicks += n;
             }
             *s.daily.entry((c.link, c.day)).or_default() += n;
+        }
+        for v in &batch.visits {
+            let key = (v.link, v.value.dimension(), v.day, v.value.as_str().to_owned());
+            *s.visits.entry(key).or_default() += i64::try_from(v.clicks).unwrap();
         }
         Ok(Unfolded::default())
     }

@@ -15,7 +15,7 @@ use shortener_domain::visit::Country;
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State, Subscription, Versioned};
 
-use crate::{AccountView, AppError, KeyOnFile, PageRequest, Resolved, StoredKey};
+use crate::{AccountView, AppError, KeyOnFile, PageRequest, Resolved, StoredKey, VisitReport};
 
 /// Whether an insert took its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +230,15 @@ pub trait LinkStore: Send + Sync + 'static {
         from: NaiveDate,
         to: NaiveDate,
     ) -> impl Future<Output = Result<Vec<(NaiveDate, i64)>, AppError>> + Send;
+    /// What the link's clicks in `from..=to` were recorded as (visit analytics): bots per
+    /// day, and each dimension's `top` values then the rest together.
+    fn link_visits(
+        &self,
+        id: LinkId,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> impl Future<Output = Result<VisitReport, AppError>> + Send;
 }
 
 /// Reading accounts, each with its subscription.

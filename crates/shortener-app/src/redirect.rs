@@ -44,6 +44,7 @@ use shortener_domain::{Link, LinkId, ShortCode, TargetUrl, link};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::metrics::{self, Counter, Histogram, Meter, Shard, ShardedCounter};
+use crate::visits::Classifier;
 use crate::{AppError, Click, ClickCounter, Clock, LinkStore};
 
 /// How the redirect sees the request that asked for it. Implemented by the HTTP edge over
@@ -126,9 +127,8 @@ impl Followed {
 }
 
 /// Follows links: the redirect's path, cache first, then a batched lookup, then the
-/// expiry check, then (for a GET) the click to the counter. One per HTTP worker; cheap to
-/// clone.
-#[derive(Clone)]
+/// expiry check, then (for a GET) the click to the counter. One per HTTP worker, never
+/// shared: its visit classifier's caches are that worker's own.
 pub struct Redirects {
     cache: Arc<ResolveCache>,
     /// This worker's parts of the cache's counters.
@@ -136,6 +136,8 @@ pub struct Redirects {
     lookups: Lookups,
     clicks: ClickCounter,
     clock: Arc<dyn Clock>,
+    /// Visit analytics, when on: what each counted click is recorded as.
+    classifier: Option<Classifier>,
 }
 
 impl Redirects {
@@ -162,6 +164,16 @@ impl Redirects {
             lookups: Lookups::start(store, in_flight, LookupMetrics::new(meter)),
             clicks,
             clock,
+            classifier: None,
+        }
+    }
+
+    /// These redirects with visit analytics: each counted click also carries what
+    /// `classifier` records of its visitor.
+    pub fn with_visits(self, classifier: Classifier) -> Redirects {
+        Redirects {
+            classifier: Some(classifier),
+            ..self
         }
     }
 
@@ -173,6 +185,7 @@ impl Redirects {
             self.clicks.count(Click {
                 link: link.id,
                 day: now.date_naive(),
+                visit: self.classifier.as_ref().map(|c| c.visit(visitor)),
             });
         }
         Ok(followed)
@@ -616,6 +629,15 @@ mod tests {
             _: chrono::NaiveDate,
         ) -> Result<Vec<(chrono::NaiveDate, i64)>, AppError> {
             Ok(Vec::new())
+        }
+        async fn link_visits(
+            &self,
+            _: LinkId,
+            _: chrono::NaiveDate,
+            _: chrono::NaiveDate,
+            _: usize,
+        ) -> Result<crate::VisitReport, AppError> {
+            Ok(crate::VisitReport::default())
         }
     }
 

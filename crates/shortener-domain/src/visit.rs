@@ -268,3 +268,4 @@ impl Referrer {
         }
     }
 }
+

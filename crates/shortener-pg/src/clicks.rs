@@ -10,10 +10,10 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, SmallInt, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, SmallInt, Text, Uuid as SqlUuid};
 use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use shortener_app::{AppError, ClickBatch, ClickCount, ClickStore, Unfolded};
+use shortener_app::{AppError, ClickBatch, ClickCount, ClickStore, Unfolded, VisitCount};
 use uuid::Uuid;
 
 use crate::{PgError, PgStore};
@@ -68,6 +68,102 @@ impl Journal {
         }
         j
     }
+}
+
+/// A batch's visits laid out for one `visit_journal` INSERT, as [`Journal`] lays out its
+/// clicks: sorted by bucket, each bucket's run as a 1-based inclusive slice.
+#[derive(Debug, Default, PartialEq)]
+struct VisitJournal {
+    links: Vec<Uuid>,
+    days: Vec<NaiveDate>,
+    dimensions: Vec<i16>,
+    values: Vec<String>,
+    clicks: Vec<i64>,
+    buckets: Vec<i16>,
+    starts: Vec<i32>,
+    ends: Vec<i32>,
+}
+
+impl VisitJournal {
+    fn of(visits: &[VisitCount]) -> VisitJournal {
+        let mut sorted: Vec<(i16, &VisitCount)> = visits
+            .iter()
+            .map(|v| (bucket(v.link.as_uuid()), v))
+            .collect();
+        sorted.sort_unstable_by_key(|(b, v)| (*b, v.link.as_uuid(), v.day));
+        let mut j = VisitJournal::default();
+        for (i, (b, v)) in sorted.into_iter().enumerate() {
+            let at = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            if j.buckets.last() == Some(&b) {
+                if let Some(end) = j.ends.last_mut() {
+                    *end = at;
+                }
+            } else {
+                j.buckets.push(b);
+                j.starts.push(at);
+                j.ends.push(at);
+            }
+            j.links.push(v.link.as_uuid());
+            j.days.push(v.day);
+            j.dimensions.push(v.value.dimension().code());
+            j.values.push(v.value.as_str().to_owned());
+            j.clicks.push(i64::try_from(v.clicks).unwrap_or(i64::MAX));
+        }
+        j
+    }
+}
+
+#[derive(QueryableByName)]
+struct VisitJournalRow {
+    #[diesel(sql_type = Array<SqlUuid>)]
+    link_ids: Vec<Uuid>,
+    #[diesel(sql_type = Array<Date>)]
+    days: Vec<NaiveDate>,
+    #[diesel(sql_type = Array<SmallInt>)]
+    dimensions: Vec<i16>,
+    #[diesel(sql_type = Array<Text>)]
+    vals: Vec<String>,
+    #[diesel(sql_type = Array<BigInt>)]
+    clicks: Vec<i64>,
+}
+
+/// Visit rows folded: added up by link, dimension, day and value, sorted (the key's order)
+/// so that concurrent folds upsert in the same order.
+#[derive(Debug, Default, PartialEq)]
+struct FoldedVisits {
+    links: Vec<Uuid>,
+    dimensions: Vec<i16>,
+    days: Vec<NaiveDate>,
+    values: Vec<String>,
+    clicks: Vec<i64>,
+}
+
+fn fold_visit_rows(rows: Vec<VisitJournalRow>) -> FoldedVisits {
+    let mut sums: HashMap<(Uuid, i16, NaiveDate, String), i64> = HashMap::new();
+    for row in rows {
+        let entries = row
+            .link_ids
+            .into_iter()
+            .zip(row.days)
+            .zip(row.dimensions)
+            .zip(row.vals)
+            .zip(row.clicks);
+        for ((((link, day), dimension), value), n) in entries {
+            let sum = sums.entry((link, dimension, day, value)).or_default();
+            *sum = sum.saturating_add(n);
+        }
+    }
+    let mut sums: Vec<_> = sums.into_iter().collect();
+    sums.sort_unstable();
+    let mut f = FoldedVisits::default();
+    for ((link, dimension, day, value), n) in sums {
+        f.links.push(link);
+        f.dimensions.push(dimension);
+        f.days.push(day);
+        f.values.push(value);
+        f.clicks.push(n);
+    }
+    f
 }
 
 #[derive(QueryableByName)]
@@ -133,6 +229,7 @@ impl ClickStore for PgStore {
             return Ok(Unfolded::default());
         }
         let j = Journal::of(&batch.counts);
+        let v = VisitJournal::of(&batch.visits);
         let (entries, rows) = (j.links.len() as i64, j.buckets.len() as i64);
         let mut conn = self.db().conn().await?;
         // One statement: the batch id, its journal rows and the journal's size commit
@@ -148,6 +245,14 @@ impl ClickStore for PgStore {
                     SELECT s.bucket, $1, ($2::uuid[])[s.lo:s.hi], ($3::date[])[s.lo:s.hi], \
                            ($4::bigint[])[s.lo:s.hi] \
                     FROM unnest($5::smallint[], $6::int[], $7::int[]) AS s (bucket, lo, hi) \
+                    WHERE EXISTS (SELECT 1 FROM b)), \
+                  visited AS ( \
+                    INSERT INTO shortener.visit_journal \
+                        (bucket, batch_id, link_ids, days, dimensions, vals, clicks) \
+                    SELECT s.bucket, $1, ($10::uuid[])[s.lo:s.hi], ($11::date[])[s.lo:s.hi], \
+                           ($12::smallint[])[s.lo:s.hi], ($13::text[])[s.lo:s.hi], \
+                           ($14::bigint[])[s.lo:s.hi] \
+                    FROM unnest($15::smallint[], $16::int[], $17::int[]) AS s (bucket, lo, hi) \
                     WHERE EXISTS (SELECT 1 FROM b)), \
                   sized AS ( \
                     UPDATE shortener.click_journal_size \
@@ -167,6 +272,14 @@ impl ClickStore for PgStore {
         .bind::<Array<Integer>, _>(j.ends)
         .bind::<BigInt, _>(entries)
         .bind::<BigInt, _>(rows)
+        .bind::<Array<SqlUuid>, _>(v.links)
+        .bind::<Array<Date>, _>(v.days)
+        .bind::<Array<SmallInt>, _>(v.dimensions)
+        .bind::<Array<Text>, _>(v.values)
+        .bind::<Array<BigInt>, _>(v.clicks)
+        .bind::<Array<SmallInt>, _>(v.buckets)
+        .bind::<Array<Integer>, _>(v.starts)
+        .bind::<Array<Integer>, _>(v.ends)
         .load(&mut conn)
         .await
         .map_err(PgError::from)?;
@@ -216,6 +329,32 @@ impl ClickStore for PgStore {
                         .bind::<Array<SqlUuid>, _>(links)
                         .bind::<Array<Date>, _>(days)
                         .bind::<Array<BigInt>, _>(clicks)
+                        .execute(conn)
+                        .await?;
+                    }
+                    let visits: Vec<VisitJournalRow> = sql_query(
+                        "DELETE FROM shortener.visit_journal WHERE bucket BETWEEN $1 AND $2 \
+                         RETURNING link_ids, days, dimensions, vals, clicks",
+                    )
+                    .bind::<SmallInt, _>(first)
+                    .bind::<SmallInt, _>(last)
+                    .load(conn)
+                    .await?;
+                    let visits = fold_visit_rows(visits);
+                    if !visits.links.is_empty() {
+                        sql_query(
+                            "INSERT INTO shortener.link_daily_visits \
+                                 (link_id, dimension, day, value, clicks) \
+                             SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::date[], \
+                                                  $4::text[], $5::bigint[]) \
+                             ON CONFLICT (link_id, dimension, day, value) DO UPDATE \
+                             SET clicks = link_daily_visits.clicks + excluded.clicks",
+                        )
+                        .bind::<Array<SqlUuid>, _>(visits.links)
+                        .bind::<Array<SmallInt>, _>(visits.dimensions)
+                        .bind::<Array<Date>, _>(visits.days)
+                        .bind::<Array<Text>, _>(visits.values)
+                        .bind::<Array<BigInt>, _>(visits.clicks)
                         .execute(conn)
                         .await?;
                     }

@@ -2,16 +2,17 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Date, Nullable, SmallInt, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use shortener_app::{
-    AccountStore, AccountView, AppError, KeyOnFile, KeyOwner, KeyStore, LinkStore, PageRequest,
-    Resolved, StoredKey, SubscriptionStore,
+    AccountStore, AccountView, AppError, Breakdown, KeyOnFile, KeyOwner, KeyStore, LinkStore,
+    PageRequest, Resolved, StoredKey, SubscriptionStore, VisitReport,
 };
 use shortener_domain::{
     Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, TargetUrl,
 };
 use subscriptions::{PlanName, State, Subscription, Versioned};
+use shortener_domain::visit::{Device, Dimension};
 use uuid::Uuid;
 
 use crate::schema::{accounts, api_keys, links, subscription_rows};
@@ -319,6 +320,101 @@ impl LinkStore for PgStore {
         .map_err(PgError::from)?;
         Ok(days.into_iter().map(|d| (d.day, d.clicks)).collect())
     }
+
+    async fn link_visits(
+        &self,
+        id: LinkId,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> Result<VisitReport, AppError> {
+        let mut conn = self.db.conn().await?;
+        // One snapshot, one pass over the link's visit rows of the period: each
+        // dimension's values ranked, the first `top` kept and the rest summed into one row
+        // (value NULL), and bots per day (dimension 0).
+        let rows: Vec<VisitRow> = diesel::sql_query(
+            "WITH v AS (SELECT dimension, day, value, clicks \
+                        FROM shortener.link_visits_between($1, $2, $3)), \
+                  totals AS (SELECT dimension, value, sum(clicks)::bigint AS clicks \
+                             FROM v GROUP BY dimension, value), \
+                  ranked AS (SELECT dimension, value, clicks, \
+                                    row_number() OVER (PARTITION BY dimension \
+                                                       ORDER BY clicks DESC, value) AS rank \
+                             FROM totals) \
+             SELECT dimension, NULL::date AS day, \
+                    CASE WHEN rank <= $4 THEN value END AS value, \
+                    sum(clicks)::bigint AS clicks \
+             FROM ranked GROUP BY dimension, CASE WHEN rank <= $4 THEN value END \
+             UNION ALL \
+             SELECT 0::smallint, day, NULL, sum(clicks)::bigint FROM v \
+             WHERE dimension = $5 AND value = $6 GROUP BY day",
+        )
+        .bind::<SqlUuid, _>(id.as_uuid())
+        .bind::<Date, _>(from)
+        .bind::<Date, _>(to)
+        .bind::<BigInt, _>(i64::try_from(top).unwrap_or(i64::MAX))
+        .bind::<SmallInt, _>(Dimension::Device.code())
+        .bind::<Text, _>(Device::Bot.as_str())
+        .load(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        Ok(visit_report(rows))
+    }
+}
+
+/// A row of [`LinkStore::link_visits`]' query.
+#[derive(QueryableByName)]
+struct VisitRow {
+    #[diesel(sql_type = SmallInt)]
+    dimension: i16,
+    #[diesel(sql_type = Nullable<Date>)]
+    day: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Text>)]
+    value: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    clicks: i64,
+}
+
+/// The report from the query's rows: bots per day (dimension 0), each dimension's top
+/// values (a value) and the rest (no value).
+fn visit_report(rows: Vec<VisitRow>) -> VisitReport {
+    let mut report = VisitReport::default();
+    let mut breakdowns: Vec<Breakdown> = Vec::new();
+    for row in rows {
+        if row.dimension == 0 {
+            if let Some(day) = row.day {
+                report.bots_daily.push((day, row.clicks));
+            }
+            continue;
+        }
+        let Some(dimension) = Dimension::from_code(row.dimension) else {
+            continue;
+        };
+        let at = match breakdowns.iter().position(|b| b.dimension == dimension) {
+            Some(at) => at,
+            None => {
+                breakdowns.push(Breakdown {
+                    dimension,
+                    top: Vec::new(),
+                    other: 0,
+                });
+                breakdowns.len() - 1
+            }
+        };
+        let b = &mut breakdowns[at];
+        match row.value {
+            Some(value) => b.top.push((value, row.clicks)),
+            None => b.other += row.clicks,
+        }
+    }
+    for b in &mut breakdowns {
+        b.top
+            .sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+    }
+    breakdowns.sort_by_key(|b| b.dimension);
+    report.bots_daily.sort_unstable();
+    report.breakdowns = breakdowns;
+    report
 }
 
 impl AccountStore for PgStore {

@@ -73,6 +73,7 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
         clicks.count(Click {
             link: link.id,
             day: Utc::now().date_naive(),
+            visit: None,
         });
     }
     clicks.flush().await; // fails: nobody is listening
@@ -107,6 +108,7 @@ async fn a_batch_written_twice_counts_once() {
             day: Utc::now().date_naive(),
             clicks: 21,
         }],
+        visits: vec![],
     };
     store.add_clicks(&batch).await.unwrap();
     // The answer was lost, say, and the counter tries again with the same batch.
@@ -135,6 +137,7 @@ fn batch(counts: &[(&Link, u32, u64)]) -> shortener_app::ClickBatch {
                 clicks: *clicks,
             })
             .collect(),
+        visits: vec![],
     }
 }
 

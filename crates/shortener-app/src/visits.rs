@@ -1,0 +1,222 @@
+//! Visit analytics on the redirect path: what a counted click is recorded as ([`VisitKey`]:
+//! referring host, country, browser, OS, device), worked out per HTTP worker by a
+//! [`Classifier`], and the per-dimension counts it becomes ([`VisitCount`]) on its way to
+//! the store with the click itself, in the same batch and the same write, so the
+//! breakdowns always add up to the clicks.
+//!
+//! The redirect pays for classification only once per distinct user agent and referrer:
+//! each worker keeps the answers in bounded caches keyed by a 64-bit hash of the header
+//! (the header itself is not kept, not even in memory). The country comes from the
+//! operator's GeoIP database, when there is one ([`crate::Countries`]), and is not cached:
+//! an address is looked up and forgotten. Nothing here keeps an IP address, a user-agent
+//! string or a referrer path.
+
+use std::cell::RefCell;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use shortener_domain::LinkId;
+use shortener_domain::visit::{Agent, Browser, Country, Device, Dimension, Os, RefHost, Referrer};
+
+use crate::{Countries, Visitor};
+
+/// Distinct user agents (and, apart, referrers) each worker keeps classified. User agents
+/// repeat (a few hundred make up most traffic), so this holds the working set in a few
+/// hundred kilobytes per worker; a flood of made-up ones only evicts.
+pub const CLASSIFIED: usize = 4096;
+
+/// What one click is recorded as: everything kept of the visitor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct VisitKey {
+    /// The referring host; `None` for `(direct)`. Shared with the worker's cache, so a
+    /// click carries a pointer, not a copy.
+    pub referrer: Option<Arc<RefHost>>,
+    /// The visitor's country.
+    pub country: Country,
+    /// Browser, OS and device class.
+    pub agent: Agent,
+}
+
+impl VisitKey {
+    /// The key's value in each dimension, in [`Dimension::ALL`] order.
+    pub fn values(&self) -> [VisitValue; 5] {
+        [
+            VisitValue::Referrer(self.referrer.clone()),
+            VisitValue::Country(self.country),
+            VisitValue::Browser(self.agent.browser),
+            VisitValue::Os(self.agent.os),
+            VisitValue::Device(self.agent.device),
+        ]
+    }
+}
+
+/// One dimension's value of a visit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VisitValue {
+    /// The referring host, or `(direct)`.
+    Referrer(Option<Arc<RefHost>>),
+    /// The country.
+    Country(Country),
+    /// The browser family.
+    Browser(Browser),
+    /// The OS family.
+    Os(Os),
+    /// The device class.
+    Device(Device),
+}
+
+impl VisitValue {
+    /// Its dimension.
+    pub fn dimension(&self) -> Dimension {
+        match self {
+            VisitValue::Referrer(_) => Dimension::Referrer,
+            VisitValue::Country(_) => Dimension::Country,
+            VisitValue::Browser(_) => Dimension::Browser,
+            VisitValue::Os(_) => Dimension::Os,
+            VisitValue::Device(_) => Dimension::Device,
+        }
+    }
+
+    /// Its value as stored and shown.
+    pub fn as_str(&self) -> &str {
+        match self {
+            // As `Referrer::Direct` shows it.
+            VisitValue::Referrer(None) => "(direct)",
+            VisitValue::Referrer(Some(host)) => host.as_str(),
+            VisitValue::Country(c) => c.as_str(),
+            VisitValue::Browser(b) => b.as_str(),
+            VisitValue::Os(o) => o.as_str(),
+            VisitValue::Device(d) => d.as_str(),
+        }
+    }
+}
+
+/// Clicks of one link on one day with one dimension's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitCount {
+    /// The link followed.
+    pub link: LinkId,
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// The dimension and its value.
+    pub value: VisitValue,
+    /// How many.
+    pub clicks: u64,
+}
+
+/// One worker's classifier: its caches, the GeoIP lookup, and the service's own host
+/// (a referral from our own pages is `(direct)`). Not shared between threads: each HTTP
+/// worker builds its own, so the caches need no lock.
+pub struct Classifier {
+    agents: RefCell<quick_cache::unsync::Cache<u64, Agent>>,
+    referrers: RefCell<quick_cache::unsync::Cache<u64, Option<Arc<RefHost>>>>,
+    hasher: foldhash::quality::RandomState,
+    countries: Arc<dyn Countries>,
+    own_host: Option<Arc<str>>,
+}
+
+impl Classifier {
+    /// A classifier looking countries up in `countries`, treating `own_host` (the public
+    /// URL's host) as no referral.
+    pub fn new(countries: Arc<dyn Countries>, own_host: Option<Arc<str>>) -> Classifier {
+        Classifier {
+            agents: RefCell::new(quick_cache::unsync::Cache::new(CLASSIFIED)),
+            referrers: RefCell::new(quick_cache::unsync::Cache::new(CLASSIFIED)),
+            hasher: foldhash::quality::RandomState::default(),
+            countries,
+            own_host,
+        }
+    }
+
+    /// What `visitor`'s click is recorded as.
+    pub fn visit(&self, visitor: &impl Visitor) -> VisitKey {
+        VisitKey {
+            referrer: self.referrer(visitor.referrer()),
+            country: visitor
+                .address()
+                .map_or(Country::Unknown, |ip| self.countries.country(ip)),
+            agent: self.agent(visitor.user_agent()),
+        }
+    }
+
+    fn agent(&self, header: Option<&str>) -> Agent {
+        let Some(header) = header else {
+            return Agent::classify("");
+        };
+        let key = self.hasher.hash_one(header);
+        let mut agents = self.agents.borrow_mut();
+        if let Some(agent) = agents.get(&key) {
+            return *agent;
+        }
+        let agent = Agent::classify(header);
+        agents.insert(key, agent);
+        agent
+    }
+
+    fn referrer(&self, header: Option<&str>) -> Option<Arc<RefHost>> {
+        let header = header?;
+        let key = self.hasher.hash_one(header);
+        let mut referrers = self.referrers.borrow_mut();
+        if let Some(host) = referrers.get(&key) {
+            return host.clone();
+        }
+        let host = match Referrer::parse(Some(header), self.own_host.as_deref()) {
+            Referrer::Direct => None,
+            Referrer::Host(host) => Some(Arc::new(host)),
+        };
+        referrers.insert(key, host.clone());
+        host
+    }
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("own_host", &self.own_host)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Breakdowns list this many values, then `(other)`.
+pub const TOP_VALUES: usize = 10;
+
+/// One dimension's clicks over a period: its most frequent values, most clicks first
+/// (ties by value), and the clicks of every other value together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breakdown {
+    /// The dimension.
+    pub dimension: Dimension,
+    /// At most [`TOP_VALUES`] values with their clicks.
+    pub top: Vec<(String, i64)>,
+    /// Clicks of the values not in `top` (0 when there are none).
+    pub other: i64,
+}
+
+impl Breakdown {
+    /// The breakdown of `dimension` from every value's clicks, in any order.
+    pub fn of(dimension: Dimension, mut values: Vec<(String, i64)>, top: usize) -> Breakdown {
+        values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let other = values.iter().skip(top).map(|(_, n)| n).sum();
+        values.truncate(top);
+        Breakdown {
+            dimension,
+            top: values,
+            other,
+        }
+    }
+
+    /// All its clicks.
+    pub fn total(&self) -> i64 {
+        self.top.iter().map(|(_, n)| n).sum::<i64>() + self.other
+    }
+}
+
+/// What a store reports of visits over a period (a link's or an account's).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VisitReport {
+    /// Clicks of bots per day; days without are absent.
+    pub bots_daily: Vec<(NaiveDate, i64)>,
+    /// One per dimension that has clicks, in [`Dimension::ALL`] order.
+    pub breakdowns: Vec<Breakdown>,
+}

@@ -1,0 +1,3 @@
+DROP FUNCTION shortener.link_visits_between(uuid, date, date);
+DROP TABLE shortener.link_daily_visits;
+DROP TABLE shortener.visit_journal;
