@@ -2,8 +2,16 @@
 //! browser, operating system and device class the user agent names, each a small closed
 //! set or a validated value, so that nothing else about the visitor can be kept. No IP
 //! address, no full user-agent string and no referrer path survives classification.
+//!
+//! Classifying: [`Agent::classify`] (`visit/agent.rs`) and [`Referrer::parse`]
+//! (`visit/referrer.rs`).
 
 use std::fmt;
+
+mod agent;
+#[cfg(test)]
+mod proptests;
+mod referrer;
 
 /// A dimension of the visit breakdowns, in the order the stats list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -232,7 +240,8 @@ impl Agent {
 }
 
 /// A referring host: lowercase ASCII (an internationalised name in its punycode form), a
-/// valid DNS name or IP address, no port, no path. At most 253 bytes.
+/// valid DNS name or IP address (IPv6 without brackets), no port, no path. At most 253
+/// bytes. Made by [`Referrer::parse`], or by [`RefHost::parse`] from storage.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RefHost(String);
 
