@@ -1035,4 +1035,134 @@ mod tests {
             (refused.recorded, true)
         );
     }
+
+    /// A visitor as a browser or a crawler presents itself.
+    struct Browser {
+        agent: &'static str,
+        referrer: Option<&'static str>,
+    }
+
+    impl crate::Visitor for Browser {
+        fn address(&self) -> Option<std::net::IpAddr> {
+            Some([192, 0, 2, 7].into())
+        }
+        fn user_agent(&self) -> Option<&str> {
+            Some(self.agent)
+        }
+        fn referrer(&self) -> Option<&str> {
+            self.referrer
+        }
+    }
+
+    #[tokio::test]
+    async fn stats_break_the_clicks_down_by_what_the_visits_were_recorded_as() {
+        let Services {
+            store,
+            clock,
+            cache,
+            accounts,
+            links,
+            admin,
+            ..
+        } = Services::new();
+        let clicks = ClickCounter::start(store.clone(), ClickSettings::default()).0;
+        let classifier =
+            crate::Classifier::new(Arc::new(crate::NoCountries), Some(Arc::from("sho.rt")));
+        let redirects = Redirects::start(
+            cache,
+            store.clone(),
+            1,
+            clicks.clone(),
+            clock.clone(),
+            &crate::metrics::Meter::off(),
+        )
+        .with_visits(classifier);
+        let account = accounts.create(admin, "Acme").await.unwrap().account;
+        let link = links
+            .create(
+                account.id,
+                NewLink {
+                    url: "https://a.example/".into(),
+                    code: None,
+                    expires_at: None,
+                },
+            )
+            .await
+            .unwrap();
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+        let google = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+        let visits = [
+            (firefox, Some("https://news.ycombinator.com/item?id=1")),
+            (firefox, Some("https://NEWS.ycombinator.com:443/")),
+            (iphone, None),
+            (iphone, Some("https://sho.rt/abc")),
+            (google, Some("not a url")),
+        ];
+        for (agent, referrer) in visits {
+            let followed = redirects
+                .follow(link.code.as_str(), &Browser { agent, referrer })
+                .await
+                .unwrap();
+            assert!(matches!(followed, Followed::Found(_)));
+        }
+        // HEAD is not a visit.
+        redirects
+            .peek(
+                link.code.as_str(),
+                &Browser {
+                    agent: firefox,
+                    referrer: None,
+                },
+            )
+            .await
+            .unwrap();
+        clicks.flush().await;
+
+        let stats = links
+            .stats(account.id, link.code.as_str(), 7)
+            .await
+            .unwrap();
+        assert_eq!(stats.clicks, 5);
+        assert_eq!(stats.bots, 1);
+        assert_eq!(stats.daily.last().map(|d| (d.clicks, d.bots)), Some((5, 1)));
+        let of = |d: Dimension| {
+            let b = stats.breakdowns.iter().find(|b| b.dimension == d).unwrap();
+            assert_eq!(b.total(), 5, "{d:?} adds up to the clicks");
+            b.top.clone()
+        };
+        let pairs = |v: &[(&str, i64)]| -> Vec<(String, i64)> {
+            v.iter().map(|(s, n)| ((*s).to_owned(), *n)).collect()
+        };
+        assert_eq!(
+            of(Dimension::Referrer),
+            pairs(&[("(direct)", 3), ("news.ycombinator.com", 2)])
+        );
+        assert_eq!(of(Dimension::Country), pairs(&[("(unknown)", 5)]));
+        assert_eq!(
+            of(Dimension::Browser),
+            pairs(&[("Firefox", 2), ("Safari", 2), ("Other", 1)])
+        );
+        assert_eq!(
+            of(Dimension::Os),
+            pairs(&[("Linux", 2), ("iOS", 2), ("Other", 1)])
+        );
+        assert_eq!(
+            of(Dimension::Device),
+            pairs(&[("desktop", 2), ("mobile", 2), ("bot", 1)])
+        );
+    }
+
+    #[test]
+    fn a_breakdown_keeps_the_top_values_and_sums_the_rest() {
+        let values = (1..=13).map(|n| (format!("v{n:02}"), n)).collect();
+        let b = Breakdown::of(Dimension::Referrer, values, 10);
+        assert_eq!(b.top.len(), 10);
+        assert_eq!(b.top[0], ("v13".to_owned(), 13));
+        assert_eq!(b.top[9], ("v04".to_owned(), 4));
+        assert_eq!(b.other, 1 + 2 + 3);
+        assert_eq!(b.total(), (1..=13).sum::<i64>());
+        let tie = Breakdown::of(Dimension::Os, vec![("b".into(), 1), ("a".into(), 1)], 10);
+        assert_eq!(tie.top, vec![("a".to_owned(), 1), ("b".to_owned(), 1)]);
+    }
 }

@@ -15,13 +15,13 @@ use shortener_domain::visit::{Device, Dimension};
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State as SubState, Subscription, Versioned};
 
-use crate::{Breakdown, Stored, VisitReport};
 use crate::{
     AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, IdempotencyWrites,
     Inserted, KeyOnFile, KeyOwner, KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest,
     Recorded, Revoked, Rewind, StoredKey, SubscriptionStore, SubscriptionWrites, Tx, Unfolded,
     UnitOfWork,
 };
+use crate::{Breakdown, Stored, VisitReport};
 
 #[derive(Default, Clone)]
 pub struct State {
@@ -402,7 +402,11 @@ impl LinkStore for MemoryStore {
             if *dim == Dimension::Device && value == Device::Bot.as_str() {
                 *bots.entry(*d).or_default() += n;
             }
-            *sums.entry(*dim).or_default().entry(value.clone()).or_default() += n;
+            *sums
+                .entry(*dim)
+                .or_default()
+                .entry(value.clone())
+                .or_default() += n;
         }
         Ok(VisitReport {
             bots_daily: bots.into_iter().collect(),
@@ -429,7 +433,12 @@ impl ClickStore for MemoryStore {
             *s.daily.entry((c.link, c.day)).or_default() += n;
         }
         for v in &batch.visits {
-            let key = (v.link, v.value.dimension(), v.day, v.value.as_str().to_owned());
+            let key = (
+                v.link,
+                v.value.dimension(),
+                v.day,
+                v.value.as_str().to_owned(),
+            );
             *s.visits.entry(key).or_default() += i64::try_from(v.clicks).unwrap();
         }
         Ok(Unfolded::default())

@@ -36,6 +36,23 @@ struct Raw {
     rate_limit: RawRateLimit,
     log: RawLog,
     metrics: RawMetrics,
+    analytics: RawAnalytics,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnalytics {
+    enabled: bool,
+    retention: String,
+}
+
+/// Visit analytics: whether clicks are classified, and how long their day rows are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Analytics {
+    /// Classify each counted click (referrer host, country, browser, OS, device).
+    pub enabled: bool,
+    /// Visit day rows older than this are deleted by the sweep (whole days).
+    pub retention: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,6 +253,8 @@ pub struct Settings {
     pub log_filter: String,
     /// Where `/metrics` is served.
     pub metrics: MetricsEndpoint,
+    /// Visit analytics.
+    pub analytics: Analytics,
 }
 
 fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, config::ConfigError> {
@@ -259,7 +278,9 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("rate_limit.password_tries_per_minute", 10)?
         .set_default("log.format", "text")?
         .set_default("log.filter", "info")?
-        .set_default("metrics.enabled", true)?;
+        .set_default("metrics.enabled", true)?
+        .set_default("analytics.enabled", true)?
+        .set_default("analytics.retention", "400d")?;
     for name in [PlanName::Trial, PlanName::Pro, PlanName::Business] {
         let plan = Plan::default_for(name);
         let days = plan.period.as_secs() / 86_400;
@@ -486,6 +507,15 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
         log_format,
         log_filter: raw.log.filter,
         metrics,
+        analytics: Analytics {
+            enabled: raw.analytics.enabled,
+            retention: match duration("analytics.retention", &raw.analytics.retention)? {
+                d if d < Duration::from_secs(86_400) => {
+                    return Err(bad("analytics.retention", "must be at least 1d"));
+                }
+                d => d,
+            },
+        },
     })
 }
 
@@ -570,6 +600,28 @@ mod tests {
         // Empty is none.
         let s = load_env(&[("SHORTENER__SERVER__TRUSTED_PROXIES", "")]).unwrap();
         assert!(s.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn analytics_is_on_and_keeps_400_days_unless_told_otherwise() {
+        let default = load_env(&[]).unwrap().analytics;
+        assert!(default.enabled);
+        assert_eq!(default.retention, Duration::from_secs(400 * 86_400));
+        let set = load_env(&[
+            ("SHORTENER__ANALYTICS__ENABLED", "false"),
+            ("SHORTENER__ANALYTICS__RETENTION", "90d"),
+        ])
+        .unwrap()
+        .analytics;
+        assert!(!set.enabled);
+        assert_eq!(set.retention, Duration::from_secs(90 * 86_400));
+        let e = load_env(&[("SHORTENER__ANALYTICS__RETENTION", "2h")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("analytics.retention: must be at least 1d"),
+            "{e}"
+        );
     }
 
     #[test]

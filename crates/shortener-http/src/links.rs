@@ -5,8 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use shortener_app::{LinkPatch, LinkStats, NewLink};
+use shortener_app::{Breakdown, LinkPatch, LinkStats, NewLink};
 use shortener_domain::Link;
+use shortener_domain::visit::Dimension;
 
 use utoipa::{IntoParams, ToSchema};
 
@@ -128,30 +129,81 @@ struct StatsQuery {
 struct DailyDto {
     day: NaiveDate,
     clicks: i64,
+    /// Those of them from clients that identify as bots.
+    bots: i64,
 }
 
-/// A link's clicks: the total, and one entry per UTC day of the period, oldest first,
-/// zeros included.
+/// One value of a breakdown and its clicks in the period; `(other)` sums every value
+/// after the top 10.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(as = LinkStats, example = json!({"code": "aZ3kQ9x", "clicks": 1234,
-    "daily": [{"day": "2026-11-21", "clicks": 30}, {"day": "2026-11-22", "clicks": 40}]}))]
+struct ValueDto {
+    value: String,
+    clicks: i64,
+}
+
+/// A link's clicks: the total, bots in the period, one entry per UTC day of the period
+/// (oldest first, zeros included), and the period's breakdowns: the top 10 values of
+/// each, then `(other)`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LinkStats, example = json!({"code": "aZ3kQ9x", "clicks": 1234, "bots": 56,
+    "daily": [{"day": "2026-11-21", "clicks": 30, "bots": 1}, {"day": "2026-11-22", "clicks": 40, "bots": 2}],
+    "referrers": [{"value": "news.ycombinator.com", "clicks": 700}, {"value": "(direct)", "clicks": 300}],
+    "countries": [{"value": "DE", "clicks": 500}, {"value": "(unknown)", "clicks": 10}],
+    "browsers": [{"value": "Firefox", "clicks": 600}], "operating_systems": [{"value": "Linux", "clicks": 600}],
+    "devices": [{"value": "desktop", "clicks": 544}, {"value": "bot", "clicks": 56}]}))]
 struct StatsDto {
     code: String,
     clicks: i64,
+    bots: i64,
     daily: Vec<DailyDto>,
+    referrers: Vec<ValueDto>,
+    countries: Vec<ValueDto>,
+    browsers: Vec<ValueDto>,
+    operating_systems: Vec<ValueDto>,
+    devices: Vec<ValueDto>,
+}
+
+/// A breakdown's entries as listed: its top values, then `(other)` when there is more.
+fn values_of(breakdowns: &[Breakdown], dimension: Dimension) -> Vec<ValueDto> {
+    let Some(b) = breakdowns.iter().find(|b| b.dimension == dimension) else {
+        return Vec::new();
+    };
+    let mut out: Vec<ValueDto> = b
+        .top
+        .iter()
+        .map(|(value, clicks)| ValueDto {
+            value: value.clone(),
+            clicks: *clicks,
+        })
+        .collect();
+    if b.other > 0 {
+        out.push(ValueDto {
+            value: "(other)".to_owned(),
+            clicks: b.other,
+        });
+    }
+    out
 }
 
 impl From<LinkStats> for StatsDto {
     fn from(s: LinkStats) -> Self {
+        let of = |d| values_of(&s.breakdowns, d);
         StatsDto {
             code: s.code.to_string(),
             clicks: s.clicks,
+            bots: s.bots,
+            referrers: of(Dimension::Referrer),
+            countries: of(Dimension::Country),
+            browsers: of(Dimension::Browser),
+            operating_systems: of(Dimension::Os),
+            devices: of(Dimension::Device),
             daily: s
                 .daily
                 .into_iter()
                 .map(|d| DailyDto {
                     day: d.day,
                     clicks: d.clicks,
+                    bots: d.bots,
                 })
                 .collect(),
         }

@@ -10,8 +10,9 @@ use actix_web::{App, HttpServer, Scope, web};
 use secrecy::ExposeSecret;
 use shortener_app::metrics::{self as instruments, Meter};
 use shortener_app::{
-    AccountService, AuditService, Authenticator, Chain, ClickCounter, ClickSettings, Clock,
-    KEEP_KEYS, LinkService, Redirects, ResolveCache, SubscriptionService,
+    AccountService, AuditService, Authenticator, Chain, Classifier, ClickCounter, ClickSettings,
+    Clock, Countries, KEEP_KEYS, LinkService, NoCountries, Redirects, ResolveCache,
+    SubscriptionService,
 };
 use shortener_domain::UrlPolicy;
 use shortener_pg::{Db, PgStore, PoolSettings};
@@ -394,6 +395,11 @@ pub async fn start(
     let redirect_status = settings.redirect_status;
     let shared_pool_size = settings.pool.max_size;
     let worker_clicks = clicks.clone();
+    // Visit analytics: each worker classifies its own clicks (see `Classifier`); a
+    // referral from our own public host is no referral.
+    let analytics = settings.analytics.enabled;
+    let countries: Arc<dyn Countries> = Arc::new(NoCountries);
+    let own_host: Option<Arc<str>> = public.host_str().map(Arc::from);
     let mut server = HttpServer::new(move || {
         let lookup_db = Db::connect_metered(&database_url, &lookup_pool, "lookup", &meter);
         let (lookup_store, in_flight) = match lookup_db {
@@ -414,6 +420,11 @@ pub async fn start(
             clock.clone(),
             &meter,
         );
+        let redirects = if analytics {
+            redirects.with_visits(Classifier::new(countries.clone(), own_host.clone()))
+        } else {
+            redirects
+        };
         App::new()
             .app_data(state.clone())
             .app_data(exposition.clone())

@@ -8,11 +8,11 @@ use shortener_app::{
     AccountStore, AccountView, AppError, Breakdown, KeyOnFile, KeyOwner, KeyStore, LinkStore,
     PageRequest, Resolved, StoredKey, SubscriptionStore, VisitReport,
 };
+use shortener_domain::visit::{Device, Dimension};
 use shortener_domain::{
     Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, TargetUrl,
 };
 use subscriptions::{PlanName, State, Subscription, Versioned};
-use shortener_domain::visit::{Device, Dimension};
 use uuid::Uuid;
 
 use crate::schema::{accounts, api_keys, links, subscription_rows};

@@ -367,3 +367,122 @@ async fn folds_racing_each_other_and_the_writes_lose_and_double_nothing() {
         );
     }
 }
+
+/// A batch of `clicks` clicks of `link` on November `d`, every one from `agent` with
+/// `referrer` (a host, or `None` for direct): its visits in each dimension.
+fn visited(
+    link: &Link,
+    d: u32,
+    clicks: u64,
+    referrer: Option<&str>,
+    agent: shortener_domain::visit::Agent,
+) -> shortener_app::ClickBatch {
+    use shortener_app::{VisitCount, VisitKey};
+    use shortener_domain::visit::{Country, CountryCode, RefHost};
+    let key = VisitKey {
+        referrer: referrer.map(|h| std::sync::Arc::new(RefHost::parse(h).expect("a host"))),
+        country: CountryCode::parse("DE").map_or(Country::Unknown, Country::Known),
+        agent,
+    };
+    let mut b = batch(&[(link, d, clicks)]);
+    b.visits = key
+        .values()
+        .into_iter()
+        .map(|value| VisitCount {
+            link: link.id,
+            day: nov(d),
+            value,
+            clicks,
+        })
+        .collect();
+    b
+}
+
+#[tokio::test]
+async fn visits_are_written_once_per_batch_and_read_the_same_before_and_after_the_fold() {
+    use shortener_app::{ClickStore, LinkStore};
+    use shortener_domain::visit::{Agent, Browser, Device, Dimension, Os};
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let (_, made) = fixtures(&store).account("Acme").with_links(2).await;
+    let (a, b) = (&made[0], &made[1]);
+    let desktop = Agent {
+        browser: Browser::Firefox,
+        os: Os::Linux,
+        device: Device::Desktop,
+    };
+    let bot = Agent {
+        browser: Browser::Other,
+        os: Os::Other,
+        device: Device::Bot,
+    };
+    let first = visited(a, 1, 3, Some("news.ycombinator.com"), desktop);
+    store.add_clicks(&first).await.unwrap();
+    store.add_clicks(&first).await.unwrap(); // a retry: nothing more
+    store
+        .add_clicks(&visited(a, 2, 2, None, bot))
+        .await
+        .unwrap();
+    store
+        .add_clicks(&visited(b, 2, 50, Some("elsewhere.example"), desktop))
+        .await
+        .unwrap();
+
+    let report =
+        |store: PgStore| async move { store.link_visits(a.id, nov(1), nov(30), 10).await.unwrap() };
+    let before = report(store.clone()).await;
+    assert_eq!(before.bots_daily, vec![(nov(2), 2)]);
+    let of = |r: &shortener_app::VisitReport, d: Dimension| {
+        r.breakdowns
+            .iter()
+            .find(|x| x.dimension == d)
+            .map(|x| (x.top.clone(), x.other))
+            .unwrap()
+    };
+    let owned = |v: &[(&str, i64)]| {
+        v.iter()
+            .map(|(s, n)| ((*s).to_owned(), *n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        of(&before, Dimension::Referrer),
+        (owned(&[("news.ycombinator.com", 3), ("(direct)", 2)]), 0)
+    );
+    assert_eq!(of(&before, Dimension::Country), (owned(&[("DE", 5)]), 0));
+    assert_eq!(
+        of(&before, Dimension::Device),
+        (owned(&[("desktop", 3), ("bot", 2)]), 0)
+    );
+    // Only November 2 asked for: the bot's day alone.
+    let one_day = store.link_visits(a.id, nov(2), nov(2), 10).await.unwrap();
+    assert_eq!(
+        of(&one_day, Dimension::Browser),
+        (owned(&[("Other", 2)]), 0)
+    );
+    // The top 1, then the rest together.
+    let top1 = store.link_visits(a.id, nov(1), nov(30), 1).await.unwrap();
+    assert_eq!(of(&top1, Dimension::Os), (owned(&[("Linux", 3)]), 2));
+
+    store.fold_clicks().await.unwrap();
+    assert_eq!(
+        select_total(
+            &db.url,
+            "SELECT count(*)::bigint AS total FROM shortener.visit_journal"
+        )
+        .await,
+        0,
+        "the fold empties the visit journal"
+    );
+    assert_eq!(report(store.clone()).await, before);
+    // Folded and journalled visits of the same day add up.
+    store
+        .add_clicks(&visited(a, 1, 1, Some("news.ycombinator.com"), desktop))
+        .await
+        .unwrap();
+    let after = report(store.clone()).await;
+    assert_eq!(
+        of(&after, Dimension::Referrer),
+        (owned(&[("news.ycombinator.com", 4), ("(direct)", 2)]), 0)
+    );
+}
