@@ -339,7 +339,7 @@ impl LinkStore for PgStore {
                              FROM v GROUP BY dimension, value), \
                   ranked AS (SELECT dimension, value, clicks, \
                                     row_number() OVER (PARTITION BY dimension \
-                                                       ORDER BY clicks DESC, value) AS rank \
+                                                       ORDER BY clicks DESC, value COLLATE \"C\") AS rank \
                              FROM totals) \
              SELECT dimension, NULL::date AS day, \
                     CASE WHEN rank <= $4 THEN value END AS value, \

@@ -461,7 +461,7 @@ async fn clicks_count_gets_not_heads_and_show_in_daily_stats() {
     let daily = stats.body["daily"].as_array().unwrap();
     assert_eq!(daily.len(), 30);
     let today = chrono::Utc::now().date_naive().to_string();
-    assert_eq!(daily[29], json!({"day": today, "clicks": 3}));
+    assert_eq!(daily[29], json!({"day": today, "clicks": 3, "bots": 0}));
     assert!(daily[..29].iter().all(|d| d["clicks"] == 0));
 
     let week = app

@@ -20,3 +20,4 @@ mod rate_limits;
 mod request_ids;
 mod subscriptions;
 mod support;
+mod visits;

@@ -1,0 +1,217 @@
+//! Visit analytics over HTTP: redirects from chosen browsers, crawlers and referrers give
+//! exactly the breakdowns expected, and the database keeps only counts: no address, no
+//! user agent, no referrer path.
+
+use actix_web::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+const IPAD_CHROME: &str = "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/126.0.6478.54 Mobile/15E148 Safari/604.1";
+const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+/// `value: clicks` pairs of a breakdown, in the order listed.
+fn listed(breakdown: &Value) -> Vec<(String, i64)> {
+    breakdown
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {breakdown}"))
+        .iter()
+        .map(|e| {
+            (
+                e["value"].as_str().unwrap().to_owned(),
+                e["clicks"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
+    v.iter().map(|(s, n)| ((*s).to_owned(), *n)).collect()
+}
+
+#[actix_web::test]
+async fn redirects_are_broken_down_by_referrer_browser_os_and_device_and_only_counts_are_kept() {
+    // Behind a trusted proxy, so the visitor's own address reaches the service.
+    let app = TestApp::spawn_with(&[("SHORTENER__SERVER__TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let code = app.code(&key, "https://example.com/").await;
+    let own = app.base.trim_start_matches("http://").to_owned();
+    let visits: &[(&str, Option<String>)] = &[
+        (
+            FIREFOX,
+            Some("https://news.ycombinator.com/item?id=4242".into()),
+        ),
+        (
+            FIREFOX,
+            Some("https://News.YCombinator.com:443/newest?secret-path".into()),
+        ),
+        // Browsers send an internationalised host in its ASCII form.
+        (FIREFOX, Some("https://xn--bcher-kva.example/regal/7".into())),
+        (IPHONE, None),
+        (IPHONE, Some(format!("http://{own}/ui/links"))),
+        (
+            IPAD_CHROME,
+            Some("android-app://com.google.android.gm/".into()),
+        ),
+        (GOOGLEBOT, Some("not a referrer at all".into())),
+        ("", None),
+    ];
+    for (agent, referrer) in visits {
+        let mut headers = vec![("user-agent", *agent), ("x-forwarded-for", "203.0.113.77")];
+        if let Some(r) = referrer {
+            headers.push(("referer", r.as_str()));
+        }
+        let res = app
+            .request_with(Method::GET, &format!("/{code}"), None, None, &headers)
+            .await;
+        assert_eq!(res.status, StatusCode::FOUND, "{agent}");
+    }
+    // HEAD is not a visit.
+    app.request_with(
+        Method::HEAD,
+        &format!("/{code}"),
+        None,
+        None,
+        &[("user-agent", FIREFOX)],
+    )
+    .await;
+    app.flush_clicks().await;
+
+    let stats = app
+        .get(&format!("/api/v1/links/{code}/stats?days=7"), Some(&key))
+        .await;
+    assert_eq!(stats.status, StatusCode::OK);
+    let s = &stats.body;
+    assert_eq!(s["clicks"], 8);
+    assert_eq!(s["bots"], 1);
+    let today = s["daily"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(today["clicks"], 8);
+    assert_eq!(today["bots"], 1);
+    assert_eq!(
+        listed(&s["referrers"]),
+        pairs(&[
+            ("(direct)", 5),
+            ("news.ycombinator.com", 2),
+            ("xn--bcher-kva.example", 1)
+        ])
+    );
+    assert_eq!(listed(&s["countries"]), pairs(&[("(unknown)", 8)]));
+    assert_eq!(
+        listed(&s["browsers"]),
+        pairs(&[("Firefox", 3), ("Other", 2), ("Safari", 2), ("Chrome", 1)])
+    );
+    assert_eq!(
+        listed(&s["operating_systems"]),
+        pairs(&[("Linux", 3), ("iOS", 3), ("Other", 2)])
+    );
+    assert_eq!(
+        listed(&s["devices"]),
+        pairs(&[
+            ("desktop", 3),
+            ("mobile", 2),
+            ("bot", 1),
+            ("other", 1),
+            ("tablet", 1)
+        ])
+    );
+    for dimension in [
+        "referrers",
+        "countries",
+        "browsers",
+        "operating_systems",
+        "devices",
+    ] {
+        let sum: i64 = listed(&s[dimension]).iter().map(|(_, n)| n).sum();
+        assert_eq!(sum, 8, "{dimension} adds up to the clicks");
+    }
+
+    // Everything the database holds, as text: only counts of what was kept.
+    let dump = dump(&app.db.url);
+    assert!(
+        dump.contains("news.ycombinator.com"),
+        "the dump has the visits"
+    );
+    for secret in [
+        "203.0.113.77",
+        "Gecko/20100101",
+        "Googlebot/2.1",
+        "iPhone OS",
+        "item?id=4242",
+        "secret-path",
+        "/regal/7",
+        "com.google.android.gm",
+        "not a referrer",
+    ] {
+        assert!(!dump.contains(secret), "the database holds {secret:?}");
+    }
+}
+
+#[actix_web::test]
+async fn past_the_top_ten_values_come_together_as_other() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let code = app.code(&key, "https://example.com/").await;
+    // Twelve referring hosts: host n refers n times.
+    for n in 1..=12 {
+        let referrer = format!("https://site{n:02}.example/");
+        for _ in 0..n {
+            app.request_with(
+                Method::GET,
+                &format!("/{code}"),
+                None,
+                None,
+                &[("referer", &referrer)],
+            )
+            .await;
+        }
+    }
+    app.flush_clicks().await;
+    let stats = app
+        .get(&format!("/api/v1/links/{code}/stats"), Some(&key))
+        .await;
+    let referrers = listed(&stats.body["referrers"]);
+    assert_eq!(referrers.len(), 11, "{referrers:?}");
+    assert_eq!(referrers[0], ("site12.example".to_owned(), 12));
+    assert_eq!(referrers[9], ("site03.example".to_owned(), 3));
+    assert_eq!(referrers[10], ("(other)".to_owned(), 1 + 2));
+    assert_eq!(stats.body["clicks"], json!((1..=12).sum::<i64>()));
+}
+
+#[actix_web::test]
+async fn with_analytics_off_only_the_totals_are_counted() {
+    let app = TestApp::spawn_with(&[("SHORTENER__ANALYTICS__ENABLED", "false")]).await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let code = app.code(&key, "https://example.com/").await;
+    app.request_with(
+        Method::GET,
+        &format!("/{code}"),
+        None,
+        None,
+        &[("user-agent", FIREFOX), ("referer", "https://a.example/")],
+    )
+    .await;
+    app.flush_clicks().await;
+    let stats = app
+        .get(&format!("/api/v1/links/{code}/stats"), Some(&key))
+        .await;
+    assert_eq!(stats.body["clicks"], 1);
+    assert_eq!(stats.body["referrers"], json!([]));
+    assert_eq!(stats.body["devices"], json!([]));
+}
+
+/// `pg_dump --data-only` of the database at `url`.
+fn dump(url: &str) -> String {
+    let bin = shortener_pg::local::server_bin_dir().expect("PostgreSQL's binaries");
+    let out = std::process::Command::new(bin.join("pg_dump"))
+        .args(["--data-only", "--no-owner", "--dbname", url])
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
