@@ -36,6 +36,16 @@ struct Raw {
     rate_limit: RawRateLimit,
     log: RawLog,
     metrics: RawMetrics,
+    /// Has no defaults: absent unless the operator sets it.
+    #[serde(default)]
+    geoip: RawGeoip,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeoip {
+    /// A path; absent or empty: none.
+    database: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,6 +246,9 @@ pub struct Settings {
     pub log_filter: String,
     /// Where `/metrics` is served.
     pub metrics: MetricsEndpoint,
+    /// `geoip.database`: the MaxMind-format country database visits' countries come
+    /// from; `None`: every country is unknown. Opened at start (`crate::geoip`).
+    pub geoip: Option<PathBuf>,
 }
 
 fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, config::ConfigError> {
@@ -486,6 +499,11 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
         log_format,
         log_filter: raw.log.filter,
         metrics,
+        geoip: raw
+            .geoip
+            .database
+            .filter(|path| !path.trim().is_empty())
+            .map(PathBuf::from),
     })
 }
 
@@ -584,6 +602,37 @@ mod tests {
         assert_eq!(off.metrics, MetricsEndpoint::Off);
         let e = err(&[("SHORTENER__METRICS__LISTEN", "nine")]);
         assert!(e.contains("metrics.listen: `nine` is not host:port"), "{e}");
+    }
+
+    #[test]
+    fn the_geoip_database_is_none_unless_set_from_the_environment_or_the_file() {
+        assert_eq!(load_env(&[]).unwrap().geoip, None);
+        let s = load_env(&[("SHORTENER__GEOIP__DATABASE", "/var/lib/geoip/country.mmdb")]).unwrap();
+        assert_eq!(
+            s.geoip.as_deref(),
+            Some(Path::new("/var/lib/geoip/country.mmdb"))
+        );
+        // Empty is unset.
+        assert_eq!(
+            load_env(&[("SHORTENER__GEOIP__DATABASE", "")])
+                .unwrap()
+                .geoip,
+            None
+        );
+        // A typo is not silently ignored.
+        assert!(err(&[("SHORTENER__GEOIP__DATABSE", "/x.mmdb")]).contains("databse"));
+
+        let file = std::env::temp_dir().join(format!(
+            "shortener-config-{}.toml",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(&file, "[geoip]\ndatabase = \"dbip-country-lite.mmdb\"\n").unwrap();
+        let from_file = load_from(Some(&file), |_| None, Vec::new());
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(
+            from_file.unwrap().geoip.as_deref(),
+            Some(Path::new("dbip-country-lite.mmdb"))
+        );
     }
 
     #[test]

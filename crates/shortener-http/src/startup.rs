@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use shortener_app::metrics::{self as instruments, Meter};
 use shortener_app::{
     AccountService, AuditService, Authenticator, Chain, ClickCounter, ClickSettings, Clock,
-    KEEP_KEYS, LinkService, Redirects, ResolveCache, SubscriptionService,
+    Countries, KEEP_KEYS, LinkService, Redirects, ResolveCache, SubscriptionService,
 };
 use shortener_domain::UrlPolicy;
 use shortener_pg::{Db, PgStore, PoolSettings};
@@ -25,7 +25,9 @@ use crate::rate_limit::{self, Limits};
 use crate::redirect::{self, Redirector};
 use crate::request_id::RequestIds;
 use crate::request_span::RequestSpan;
-use crate::{ProcessError, admin, audit_log, auth, bulk, export, extract, links, metrics, ops};
+use crate::{
+    ProcessError, admin, audit_log, auth, bulk, export, extract, geoip, links, metrics, ops,
+};
 
 /// What every handler shares. Built once at start.
 pub struct State {
@@ -45,6 +47,9 @@ pub struct State {
     pub public_base: String,
     /// Rate-limit policies (also held by each worker's [`Redirector`]).
     pub limits: Arc<Limits>,
+    /// Visitors' countries (`geoip.database`, or none: all unknown). Used by visit
+    /// analytics, which is wired into the redirect path separately.
+    pub countries: Arc<dyn Countries>,
 }
 
 impl State {
@@ -284,6 +289,9 @@ pub async fn start(
     listener: TcpListener,
     clock: Arc<dyn Clock>,
 ) -> Result<Running, ProcessError> {
+    // First: a wrong path stops the start before anything touches the database.
+    let countries = geoip::countries(settings.geoip.as_deref())
+        .map_err(|e| ProcessError::startup("geoip.database", e))?;
     if settings.migrate_on_start {
         let applied = shortener_pg::run_pending_migrations(&urls.owner_url).await?;
         if !applied.is_empty() {
@@ -358,6 +366,8 @@ pub async fn start(
         db,
         public_base: public.as_str().trim_end_matches('/').to_owned(),
         limits: limits.clone(),
+        // Used by visit analytics.
+        countries,
     });
     let partitions = keep_audit_partitions(state.db.clone(), clock.clone());
     let expiries = sweep_expiries(
