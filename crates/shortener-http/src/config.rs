@@ -37,6 +37,9 @@ struct Raw {
     log: RawLog,
     metrics: RawMetrics,
     analytics: RawAnalytics,
+    /// Has no defaults: absent unless the operator sets it.
+    #[serde(default)]
+    geoip: RawGeoip,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +56,13 @@ pub struct Analytics {
     pub enabled: bool,
     /// Visit day rows older than this are deleted by the sweep (whole days).
     pub retention: Duration,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeoip {
+    /// A path; absent or empty: none.
+    database: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,8 +245,9 @@ pub struct Settings {
     pub cache_entries: usize,
     /// Count clicks at all.
     pub count_clicks: bool,
-    /// Most (link, day) click counts held while the database does not take them; past it,
-    /// clicks of other links and days are dropped (and counted).
+    /// Most counts held while the database does not take them (one per link and day, one
+    /// per distinct visit of a link and day); past it, a click that needs a new one is
+    /// dropped (and counted).
     pub click_backlog: usize,
     /// The plans.
     pub plans: Plans,
@@ -255,6 +266,9 @@ pub struct Settings {
     pub metrics: MetricsEndpoint,
     /// Visit analytics.
     pub analytics: Analytics,
+    /// `geoip.database`: the MaxMind-format country database visits' countries come
+    /// from; `None`: every country is unknown. Opened at start (`crate::geoip`).
+    pub geoip: Option<PathBuf>,
 }
 
 fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, config::ConfigError> {
@@ -516,6 +530,11 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
                 d => d,
             },
         },
+        geoip: raw
+            .geoip
+            .database
+            .filter(|path| !path.trim().is_empty())
+            .map(PathBuf::from),
     })
 }
 
@@ -636,6 +655,37 @@ mod tests {
         assert_eq!(off.metrics, MetricsEndpoint::Off);
         let e = err(&[("SHORTENER__METRICS__LISTEN", "nine")]);
         assert!(e.contains("metrics.listen: `nine` is not host:port"), "{e}");
+    }
+
+    #[test]
+    fn the_geoip_database_is_none_unless_set_from_the_environment_or_the_file() {
+        assert_eq!(load_env(&[]).unwrap().geoip, None);
+        let s = load_env(&[("SHORTENER__GEOIP__DATABASE", "/var/lib/geoip/country.mmdb")]).unwrap();
+        assert_eq!(
+            s.geoip.as_deref(),
+            Some(Path::new("/var/lib/geoip/country.mmdb"))
+        );
+        // Empty is unset.
+        assert_eq!(
+            load_env(&[("SHORTENER__GEOIP__DATABASE", "")])
+                .unwrap()
+                .geoip,
+            None
+        );
+        // A typo is not silently ignored.
+        assert!(err(&[("SHORTENER__GEOIP__DATABSE", "/x.mmdb")]).contains("databse"));
+
+        let file = std::env::temp_dir().join(format!(
+            "shortener-config-{}.toml",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(&file, "[geoip]\ndatabase = \"dbip-country-lite.mmdb\"\n").unwrap();
+        let from_file = load_from(Some(&file), |_| None, Vec::new());
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(
+            from_file.unwrap().geoip.as_deref(),
+            Some(Path::new("dbip-country-lite.mmdb"))
+        );
     }
 
     #[test]

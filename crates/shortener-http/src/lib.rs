@@ -16,6 +16,7 @@ mod cost;
 mod error;
 mod export;
 mod extract;
+pub mod geoip;
 mod idempotency;
 pub mod import;
 mod links;

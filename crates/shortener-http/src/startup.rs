@@ -11,8 +11,7 @@ use secrecy::ExposeSecret;
 use shortener_app::metrics::{self as instruments, Meter};
 use shortener_app::{
     AccountService, AuditService, Authenticator, Chain, Classifier, ClickCounter, ClickSettings,
-    Clock, Countries, KEEP_KEYS, LinkService, NoCountries, Redirects, ResolveCache,
-    SubscriptionService,
+    Clock, KEEP_KEYS, LinkService, Redirects, ResolveCache, SubscriptionService,
 };
 use shortener_domain::UrlPolicy;
 use shortener_pg::{Db, PgStore, PoolSettings};
@@ -26,7 +25,9 @@ use crate::rate_limit::{self, Limits};
 use crate::redirect::{self, Redirector};
 use crate::request_id::RequestIds;
 use crate::request_span::RequestSpan;
-use crate::{ProcessError, admin, audit_log, auth, bulk, export, extract, links, metrics, ops};
+use crate::{
+    ProcessError, admin, audit_log, auth, bulk, export, extract, geoip, links, metrics, ops,
+};
 
 /// What every handler shares. Built once at start.
 pub struct State {
@@ -285,6 +286,9 @@ pub async fn start(
     listener: TcpListener,
     clock: Arc<dyn Clock>,
 ) -> Result<Running, ProcessError> {
+    // First: a wrong path stops the start before anything touches the database.
+    let countries = geoip::countries(settings.geoip.as_deref())
+        .map_err(|e| ProcessError::startup("geoip.database", e))?;
     if settings.migrate_on_start {
         let applied = shortener_pg::run_pending_migrations(&urls.owner_url).await?;
         if !applied.is_empty() {
@@ -395,10 +399,9 @@ pub async fn start(
     let redirect_status = settings.redirect_status;
     let shared_pool_size = settings.pool.max_size;
     let worker_clicks = clicks.clone();
-    // Visit analytics: each worker classifies its own clicks (see `Classifier`); a
-    // referral from our own public host is no referral.
+    // Visit analytics: each worker classifies its own clicks (see `Classifier`), the
+    // countries from `geoip.database`; a referral from our own public host is no referral.
     let analytics = settings.analytics.enabled;
-    let countries: Arc<dyn Countries> = Arc::new(NoCountries);
     let own_host: Option<Arc<str>> = public.host_str().map(Arc::from);
     let mut server = HttpServer::new(move || {
         let lookup_db = Db::connect_metered(&database_url, &lookup_pool, "lookup", &meter);

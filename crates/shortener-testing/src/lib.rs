@@ -7,6 +7,9 @@
 //! [`shortener_pg::local::LocalPostgres`] and left running for the next test process.
 //! A test that must take PostgreSQL away (stop it, start it again) gets a server of its
 //! own instead: [`PrivatePostgres`].
+//!
+//! [`mmdb`] builds MaxMind DB (GeoIP) files in code for the GeoIP lookup's tests.
+//!
 //! Used only from `[dev-dependencies]`; production crates never depend on it.
 
 use std::path::PathBuf;
@@ -17,6 +20,7 @@ use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use shortener_pg::local::LocalPostgres;
 
+pub mod mmdb;
 mod private;
 pub use private::PrivatePostgres;
 

@@ -45,6 +45,26 @@ fn a_bad_setting_stops_the_start_with_one_line_naming_the_key() {
 }
 
 #[test]
+fn a_geoip_database_that_cannot_be_opened_stops_the_start_with_one_line() {
+    // The database is never reached: the GeoIP file is opened first.
+    let out = shortener()
+        .arg("serve")
+        .env("SHORTENER__DATABASE__URL", "postgres://127.0.0.1:1/never")
+        .env("SHORTENER__SERVER__LISTEN", "127.0.0.1:0")
+        .env("SHORTENER__METRICS__ENABLED", "false")
+        .env("SHORTENER__GEOIP__DATABASE", "/nonexistent/country.mmdb")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "shortener: geoip.database: cannot open /nonexistent/country.mmdb: \
+         No such file or directory (os error 2)"
+    );
+}
+
+#[test]
 fn help_describes_both_commands() {
     let out = shortener().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -10,6 +10,7 @@ mod cache;
 mod cli;
 mod clicks;
 mod export;
+mod geoip;
 mod idempotency;
 mod inputs;
 mod links;

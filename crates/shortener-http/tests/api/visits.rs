@@ -48,7 +48,10 @@ async fn redirects_are_broken_down_by_referrer_browser_os_and_device_and_only_co
             Some("https://News.YCombinator.com:443/newest?secret-path".into()),
         ),
         // Browsers send an internationalised host in its ASCII form.
-        (FIREFOX, Some("https://xn--bcher-kva.example/regal/7".into())),
+        (
+            FIREFOX,
+            Some("https://xn--bcher-kva.example/regal/7".into()),
+        ),
         (IPHONE, None),
         (IPHONE, Some(format!("http://{own}/ui/links"))),
         (
