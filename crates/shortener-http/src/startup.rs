@@ -127,6 +127,7 @@ async fn sweep_expiries(
     state: web::Data<State>,
     clock: Arc<dyn Clock>,
     every: std::time::Duration,
+    retention: std::time::Duration,
     meter: Meter,
 ) {
     let expired = meter.counter(&instruments::EXPIRIES, &[]);
@@ -153,6 +154,39 @@ async fn sweep_expiries(
             }
         }
         prune_idempotency_keys(&state.db, clock.now() - KEEP_KEYS).await;
+        if let Some(first_kept) = first_day_kept(clock.now(), retention) {
+            prune_visits(&state.db, first_kept).await;
+        }
+    }
+}
+
+/// The first day whose visit rows `retention` keeps at `now`: whole days, today counted.
+pub fn first_day_kept(
+    now: chrono::DateTime<chrono::Utc>,
+    retention: std::time::Duration,
+) -> Option<chrono::NaiveDate> {
+    let days = retention.as_secs() / 86_400;
+    now.date_naive()
+        .checked_sub_days(chrono::Days::new(days.saturating_sub(1)))
+}
+
+/// Deletes visit rows of days before `before`, [`SWEEP_BATCH`] a statement.
+pub async fn prune_visits(db: &Db, before: chrono::NaiveDate) -> usize {
+    let mut pruned = 0;
+    loop {
+        match db.prune_visits(before, SWEEP_BATCH).await {
+            Ok(n) => {
+                pruned += n;
+                if n < SWEEP_BATCH as usize {
+                    return pruned;
+                }
+            }
+            Err(e) => {
+                let e = shortener_app::AppError::from(e);
+                tracing::warn!(error = %Chain(&e), "visit retention prune failed; retrying next tick");
+                return pruned;
+            }
+        }
     }
 }
 
@@ -369,6 +403,7 @@ pub async fn start(
         state.clone(),
         clock.clone(),
         settings.expiry_sweep,
+        settings.analytics.retention,
         meter.clone(),
     );
     let invalidations = shortener_pg::listen::follow_link_changes(

@@ -16,7 +16,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use shortener_app::{AppError, ClickBatch, ClickCount, ClickStore, Unfolded, VisitCount};
 use uuid::Uuid;
 
-use crate::{PgError, PgStore};
+use crate::{Db, PgError, PgStore};
 
 /// Buckets of links in the journal; `shortener.click_bucket` computes the same.
 const BUCKETS: i16 = 1024;
@@ -381,6 +381,24 @@ impl ClickStore for PgStore {
             }
         }
         Ok(folded)
+    }
+}
+
+impl Db {
+    /// Deletes visit day rows of days before `before` (the retention, `analytics.retention`),
+    /// at most `limit` a statement, through the `day` index, so the sweep holds few rows at
+    /// a time however many are due. Several instances may prune at once.
+    pub async fn prune_visits(&self, before: NaiveDate, limit: u32) -> Result<usize, PgError> {
+        let mut conn = self.conn().await?;
+        let n = sql_query(
+            "DELETE FROM shortener.link_daily_visits WHERE ctid IN \
+             (SELECT ctid FROM shortener.link_daily_visits WHERE day < $1 LIMIT $2)",
+        )
+        .bind::<Date, _>(before)
+        .bind::<BigInt, _>(i64::from(limit))
+        .execute(&mut conn)
+        .await?;
+        Ok(n)
     }
 }
 

@@ -486,3 +486,41 @@ async fn visits_are_written_once_per_batch_and_read_the_same_before_and_after_th
         (owned(&[("news.ycombinator.com", 4), ("(direct)", 2)]), 0)
     );
 }
+
+#[tokio::test]
+async fn the_retention_prune_deletes_visit_days_before_the_first_day_kept_only() {
+    use shortener_app::{ClickStore, LinkStore};
+    use shortener_domain::visit::{Agent, Dimension};
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let (_, mut made) = fixtures(&store).account("Acme").with_links(1).await;
+    let link = made.remove(0);
+    for d in [1, 2, 3] {
+        store
+            .add_clicks(&visited(&link, d, u64::from(d), None, Agent::default()))
+            .await
+            .unwrap();
+    }
+    store.fold_clicks().await.unwrap();
+    let pool = shortener_pg::Db::connect(&db.url, &shortener_pg::PoolSettings::default()).unwrap();
+    // Five dimensions a day: November 1 goes, in batches of two.
+    let mut pruned = 0;
+    loop {
+        let n = pool.prune_visits(nov(2), 2).await.unwrap();
+        pruned += n;
+        if n < 2 {
+            break;
+        }
+    }
+    assert_eq!(pruned, 5);
+    let left = store.link_visits(link.id, nov(1), nov(30), 10).await.unwrap();
+    let devices = left
+        .breakdowns
+        .iter()
+        .find(|b| b.dimension == Dimension::Device)
+        .unwrap();
+    assert_eq!(devices.total(), 2 + 3);
+    // The clicks themselves are kept.
+    assert_eq!(seen(&store, &link).await.0, 6);
+}
