@@ -56,5 +56,23 @@ CREATE FUNCTION shortener.link_visits_between(link uuid, first_day date, last_da
            AND j.day BETWEEN first_day AND last_day
     $$;
 
+-- The same for every link of an account (deleted ones included: their visits happened).
+CREATE FUNCTION shortener.account_visits_between(account uuid, first_day date, last_day date)
+    RETURNS TABLE (dimension smallint, day date, value text, clicks bigint)
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    AS $$
+        SELECT v.dimension, v.day, v.value, v.clicks
+          FROM shortener.links l
+          JOIN shortener.link_daily_visits v ON v.link_id = l.id
+         WHERE l.account_id = account AND v.day BETWEEN first_day AND last_day
+        UNION ALL
+        SELECT j.dimension, j.day, j.value, j.n
+          FROM shortener.visit_journal vj,
+               unnest(vj.link_ids, vj.days, vj.dimensions, vj.vals, vj.clicks)
+                   AS j (link_id, day, dimension, value, n)
+          JOIN shortener.links l ON l.id = j.link_id
+         WHERE l.account_id = account AND j.day BETWEEN first_day AND last_day
+    $$;
+
 GRANT SELECT, INSERT, DELETE         ON shortener.visit_journal     TO shortener_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON shortener.link_daily_visits TO shortener_service;

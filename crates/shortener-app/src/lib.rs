@@ -39,7 +39,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AppError, Cause, Chain};
 pub use idempotency::{Answer, IdempotencyKey, KEEP_KEYS};
 pub use keys::{Authenticator, IssuedKey, KeyOnFile, KeyOwner, Principal, StoredKey};
-pub use links::{BULK_LIMIT, DailyClicks, LinkPatch, LinkService, LinkStats, NewLink};
+pub use links::{
+    AccountClicks, AccountStats, BULK_LIMIT, DailyClicks, LinkPatch, LinkService, LinkStats, NewLink,
+};
 pub use page::{Page, PageRequest};
 pub use ports::{
     AccountStore, AccountWrites, Countries, IdempotencyWrites, Inserted, KeyStore, KeyWrites,

@@ -78,6 +78,32 @@ pub struct LinkStats {
     pub breakdowns: Vec<Breakdown>,
 }
 
+/// What a store reports of an account's clicks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountClicks {
+    /// All clicks ever counted, on every link of the account.
+    pub total: i64,
+    /// Clicks per day of the period; days without are absent.
+    pub daily: Vec<(NaiveDate, i64)>,
+    /// The live links with the most clicks in the period, most first (ties by code).
+    pub top_links: Vec<(String, i64)>,
+}
+
+/// An account's click report: [`LinkStats`] over all its links, with its top links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountStats {
+    /// All clicks ever counted, on every link of the account.
+    pub clicks: i64,
+    /// Clicks of bots in the period.
+    pub bots: i64,
+    /// One entry per day of the window, oldest first, zeros included.
+    pub daily: Vec<DailyClicks>,
+    /// Every dimension's breakdown of the period's clicks, in [`Dimension::ALL`] order.
+    pub breakdowns: Vec<Breakdown>,
+    /// The [`TOP_VALUES`] live links with the most clicks in the period (code, clicks).
+    pub top_links: Vec<(String, i64)>,
+}
+
 /// The link use cases.
 pub struct LinkService<S> {
     store: S,
@@ -421,36 +447,14 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
         code: &str,
         days: u32,
     ) -> Result<LinkStats, AppError> {
-        if !(1..=MAX_STATS_DAYS).contains(&days) {
-            return Err(AppError::Validation(format!(
-                "days must be between 1 and {MAX_STATS_DAYS}"
-            )));
-        }
+        let (from, to) = self.period(days)?;
         let link = self.get(account, code).await?;
-        let to = self.clock.now().date_naive();
-        let from = to
-            .checked_sub_days(Days::new(u64::from(days) - 1))
-            .unwrap_or(NaiveDate::MIN);
         let counted = self.store.daily_clicks(link.id, from, to).await?;
         let visits = self
             .store
             .link_visits(link.id, from, to, TOP_VALUES)
             .await?;
-        let on = |series: &[(NaiveDate, i64)], day: NaiveDate| {
-            series
-                .iter()
-                .find(|(d, _)| *d == day)
-                .map_or(0, |(_, c)| *c)
-        };
-        let daily: Vec<DailyClicks> = from
-            .iter_days()
-            .take_while(|d| *d <= to)
-            .map(|day| DailyClicks {
-                day,
-                clicks: on(&counted, day),
-                bots: on(&visits.bots_daily, day),
-            })
-            .collect();
+        let daily = daily_series(from, to, &counted, &visits.bots_daily);
         Ok(LinkStats {
             code: link.code,
             clicks: link.clicks,
@@ -459,6 +463,68 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             breakdowns: every_dimension(visits.breakdowns),
         })
     }
+
+    /// [`Self::stats`] over every link of the account, with its top links of the period.
+    pub async fn account_stats(
+        &self,
+        account: AccountId,
+        days: u32,
+    ) -> Result<AccountStats, AppError> {
+        let (from, to) = self.period(days)?;
+        let clicks = self
+            .store
+            .account_clicks(account, from, to, TOP_VALUES)
+            .await?;
+        let visits = self
+            .store
+            .account_visits(account, from, to, TOP_VALUES)
+            .await?;
+        let daily = daily_series(from, to, &clicks.daily, &visits.bots_daily);
+        Ok(AccountStats {
+            clicks: clicks.total,
+            bots: daily.iter().map(|d| d.bots).sum(),
+            daily,
+            breakdowns: every_dimension(visits.breakdowns),
+            top_links: clicks.top_links,
+        })
+    }
+
+    /// The last `days` UTC days, today included.
+    fn period(&self, days: u32) -> Result<(NaiveDate, NaiveDate), AppError> {
+        if !(1..=MAX_STATS_DAYS).contains(&days) {
+            return Err(AppError::Validation(format!(
+                "days must be between 1 and {MAX_STATS_DAYS}"
+            )));
+        }
+        let to = self.clock.now().date_naive();
+        let from = to
+            .checked_sub_days(Days::new(u64::from(days) - 1))
+            .unwrap_or(NaiveDate::MIN);
+        Ok((from, to))
+    }
+}
+
+/// One entry per day of `from..=to`, zeros included, from the days that have clicks.
+fn daily_series(
+    from: NaiveDate,
+    to: NaiveDate,
+    clicks: &[(NaiveDate, i64)],
+    bots: &[(NaiveDate, i64)],
+) -> Vec<DailyClicks> {
+    let on = |series: &[(NaiveDate, i64)], day: NaiveDate| {
+        series
+            .iter()
+            .find(|(d, _)| *d == day)
+            .map_or(0, |(_, c)| *c)
+    };
+    from.iter_days()
+        .take_while(|d| *d <= to)
+        .map(|day| DailyClicks {
+            day,
+            clicks: on(clicks, day),
+            bots: on(bots, day),
+        })
+        .collect()
 }
 
 /// `found` completed with an empty breakdown for each dimension it lacks, in order.

@@ -21,7 +21,7 @@ use crate::{
     Recorded, Revoked, Rewind, StoredKey, SubscriptionStore, SubscriptionWrites, Tx, Unfolded,
     UnitOfWork,
 };
-use crate::{Breakdown, Stored, VisitReport};
+use crate::{AccountClicks, Breakdown, Stored, VisitReport};
 
 #[derive(Default, Clone)]
 pub struct State {
@@ -391,8 +391,79 @@ impl LinkStore for MemoryStore {
         to: NaiveDate,
         top: usize,
     ) -> Result<VisitReport, AppError> {
+        self.visits_of(|l| *l == id, from, to, top)
+    }
+
+    async fn account_visits(
+        &self,
+        account: AccountId,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> Result<VisitReport, AppError> {
+        let mine = self.links_of(account);
+        self.visits_of(|l| mine.contains(l), from, to, top)
+    }
+
+    async fn account_clicks(
+        &self,
+        account: AccountId,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> Result<AccountClicks, AppError> {
+        let mine = self.links_of(account);
         let s = self.0.lock().unwrap();
-        let within = |l: &LinkId, d: &NaiveDate| *l == id && *d >= from && *d <= to;
+        let mut daily: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+        let mut by_link: HashMap<LinkId, i64> = HashMap::new();
+        let mut total = 0;
+        for ((l, d), n) in &s.daily {
+            if !mine.contains(l) {
+                continue;
+            }
+            total += n;
+            if *d >= from && *d <= to {
+                *daily.entry(*d).or_default() += n;
+                *by_link.entry(*l).or_default() += n;
+            }
+        }
+        let mut top_links: Vec<(String, i64)> = s
+            .links
+            .iter()
+            .filter(|(l, deleted)| !deleted && by_link.contains_key(&l.id))
+            .map(|(l, _)| (l.code.as_str().to_owned(), by_link[&l.id]))
+            .collect();
+        top_links.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top_links.truncate(top);
+        Ok(AccountClicks {
+            total,
+            daily: daily.into_iter().collect(),
+            top_links,
+        })
+    }
+}
+
+impl MemoryStore {
+    /// Ids of every link of `account`, deleted ones included.
+    fn links_of(&self, account: AccountId) -> Vec<LinkId> {
+        let s = self.0.lock().unwrap();
+        s.links
+            .iter()
+            .filter(|(l, _)| l.account_id == account)
+            .map(|(l, _)| l.id)
+            .collect()
+    }
+
+    /// The visit report of the links `of` picks.
+    fn visits_of(
+        &self,
+        of: impl Fn(&LinkId) -> bool,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> Result<VisitReport, AppError> {
+        let s = self.0.lock().unwrap();
+        let within = |l: &LinkId, d: &NaiveDate| of(l) && *d >= from && *d <= to;
         let mut bots: BTreeMap<NaiveDate, i64> = BTreeMap::new();
         let mut sums: BTreeMap<Dimension, HashMap<String, i64>> = BTreeMap::new();
         for ((l, dim, d, value), n) in &s.visits {

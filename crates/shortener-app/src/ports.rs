@@ -15,7 +15,9 @@ use shortener_domain::visit::Country;
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State, Subscription, Versioned};
 
-use crate::{AccountView, AppError, KeyOnFile, PageRequest, Resolved, StoredKey, VisitReport};
+use crate::{
+    AccountClicks, AccountView, AppError, KeyOnFile, PageRequest, Resolved, StoredKey, VisitReport,
+};
 
 /// Whether an insert took its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +241,23 @@ pub trait LinkStore: Send + Sync + 'static {
         to: NaiveDate,
         top: usize,
     ) -> impl Future<Output = Result<VisitReport, AppError>> + Send;
+    /// [`Self::link_visits`] over every link of the account (deleted ones included).
+    fn account_visits(
+        &self,
+        account: AccountId,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> impl Future<Output = Result<VisitReport, AppError>> + Send;
+    /// The account's clicks: all ever counted, per day in `from..=to` (days without
+    /// clicks absent), and its `top` live links by clicks in that period.
+    fn account_clicks(
+        &self,
+        account: AccountId,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> impl Future<Output = Result<AccountClicks, AppError>> + Send;
 }
 
 /// Reading accounts, each with its subscription.

@@ -639,6 +639,24 @@ mod tests {
         ) -> Result<crate::VisitReport, AppError> {
             Ok(crate::VisitReport::default())
         }
+        async fn account_visits(
+            &self,
+            _: shortener_domain::AccountId,
+            _: chrono::NaiveDate,
+            _: chrono::NaiveDate,
+            _: usize,
+        ) -> Result<crate::VisitReport, AppError> {
+            Ok(crate::VisitReport::default())
+        }
+        async fn account_clicks(
+            &self,
+            _: shortener_domain::AccountId,
+            _: chrono::NaiveDate,
+            _: chrono::NaiveDate,
+            _: usize,
+        ) -> Result<crate::AccountClicks, AppError> {
+            Ok(crate::AccountClicks::default())
+        }
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use shortener_app::{Breakdown, LinkPatch, LinkStats, NewLink};
+use shortener_app::{AccountStats, Breakdown, LinkPatch, LinkStats, NewLink};
 use shortener_domain::Link;
 use shortener_domain::visit::Dimension;
 
@@ -210,6 +210,63 @@ impl From<LinkStats> for StatsDto {
     }
 }
 
+/// A link among the account's most clicked in the period.
+#[derive(Debug, Serialize, ToSchema)]
+struct TopLinkDto {
+    code: String,
+    clicks: i64,
+}
+
+/// The account's clicks: [`StatsDto`]'s shape over all its links, and its top 10 live
+/// links by clicks in the period.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AccountStats, example = json!({"clicks": 5400, "bots": 210,
+    "daily": [{"day": "2026-11-22", "clicks": 180, "bots": 7}],
+    "referrers": [{"value": "(direct)", "clicks": 3000}], "countries": [{"value": "(unknown)", "clicks": 5400}],
+    "browsers": [{"value": "Chrome", "clicks": 2500}], "operating_systems": [{"value": "Android", "clicks": 2000}],
+    "devices": [{"value": "mobile", "clicks": 3100}],
+    "top_links": [{"code": "aZ3kQ9x", "clicks": 1234}]}))]
+struct AccountStatsDto {
+    clicks: i64,
+    bots: i64,
+    daily: Vec<DailyDto>,
+    referrers: Vec<ValueDto>,
+    countries: Vec<ValueDto>,
+    browsers: Vec<ValueDto>,
+    operating_systems: Vec<ValueDto>,
+    devices: Vec<ValueDto>,
+    top_links: Vec<TopLinkDto>,
+}
+
+impl From<AccountStats> for AccountStatsDto {
+    fn from(s: AccountStats) -> Self {
+        let of = |d| values_of(&s.breakdowns, d);
+        AccountStatsDto {
+            clicks: s.clicks,
+            bots: s.bots,
+            referrers: of(Dimension::Referrer),
+            countries: of(Dimension::Country),
+            browsers: of(Dimension::Browser),
+            operating_systems: of(Dimension::Os),
+            devices: of(Dimension::Device),
+            daily: s
+                .daily
+                .into_iter()
+                .map(|d| DailyDto {
+                    day: d.day,
+                    clicks: d.clicks,
+                    bots: d.bots,
+                })
+                .collect(),
+            top_links: s
+                .top_links
+                .into_iter()
+                .map(|(code, clicks)| TopLinkDto { code, clicks })
+                .collect(),
+        }
+    }
+}
+
 /// Creates a link.
 #[utoipa::path(
     post,
@@ -361,6 +418,27 @@ async fn stats(
     Ok(HttpResponse::Ok().json(StatsDto::from(stats)))
 }
 
+/// The account's clicks over all its links.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats",
+    operation_id = "account_stats",
+    tag = "links",
+    params(StatsQuery),
+    responses((status = 200, description = "The account's statistics.", body = AccountStatsDto)),
+)]
+async fn account_stats(
+    state: web::Data<State>,
+    caller: AccountCaller,
+    query: Query<StatsQuery>,
+) -> Result<HttpResponse, Error> {
+    let stats = state
+        .links
+        .account_stats(caller.account_id, query.days.unwrap_or(30))
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountStatsDto::from(stats)))
+}
+
 /// The account API's link routes, with the problems each handler can answer besides
 /// those every `/api` operation can (see [`Operations::add`]).
 pub fn api_routes(ops: &mut Operations) {
@@ -388,5 +466,6 @@ pub fn api_routes(ops: &mut Operations) {
         &[Validation, PayloadTooLarge, InvalidUrl, NotFound],
     )
     .add(__path_delete, delete, &[NotFound])
-    .add(__path_stats, stats, &[Validation, NotFound]);
+    .add(__path_stats, stats, &[Validation, NotFound])
+    .add(__path_account_stats, account_stats, &[Validation]);
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, SmallInt, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use shortener_app::{
-    AccountStore, AccountView, AppError, Breakdown, KeyOnFile, KeyOwner, KeyStore, LinkStore,
+    AccountClicks, AccountStore, AccountView, AppError, Breakdown, KeyOnFile, KeyOwner, KeyStore, LinkStore,
     PageRequest, Resolved, StoredKey, SubscriptionStore, VisitReport,
 };
 use shortener_domain::visit::{Device, Dimension};
@@ -328,13 +328,101 @@ impl LinkStore for PgStore {
         to: NaiveDate,
         top: usize,
     ) -> Result<VisitReport, AppError> {
+        self.visits("shortener.link_visits_between", id.as_uuid(), from, to, top)
+            .await
+    }
+
+    async fn account_visits(
+        &self,
+        account: AccountId,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> Result<VisitReport, AppError> {
+        self.visits(
+            "shortener.account_visits_between",
+            account.as_uuid(),
+            from,
+            to,
+            top,
+        )
+        .await
+    }
+
+    async fn account_clicks(
+        &self,
+        account: AccountId,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> Result<AccountClicks, AppError> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = SmallInt)]
+            kind: i16,
+            #[diesel(sql_type = Nullable<Date>)]
+            day: Option<NaiveDate>,
+            #[diesel(sql_type = Nullable<Text>)]
+            code: Option<String>,
+            #[diesel(sql_type = BigInt)]
+            clicks: i64,
+        }
         let mut conn = self.db.conn().await?;
-        // One snapshot, one pass over the link's visit rows of the period: each
-        // dimension's values ranked, the first `top` kept and the rest summed into one row
-        // (value NULL), and bots per day (dimension 0).
-        let rows: Vec<VisitRow> = diesel::sql_query(
-            "WITH v AS (SELECT dimension, day, value, clicks \
-                        FROM shortener.link_visits_between($1, $2, $3)), \
+        // One snapshot: the total (kind 0), the period's days (1) and top live links (2).
+        let rows: Vec<Row> = diesel::sql_query(
+            "WITH c AS (SELECT c.link_id, c.day, c.clicks \
+                        FROM shortener.links l JOIN shortener.clicks c ON c.link_id = l.id \
+                        WHERE l.account_id = $1) \
+             SELECT 0::smallint AS kind, NULL::date AS day, NULL::text AS code, \
+                    coalesce(sum(clicks), 0)::bigint AS clicks FROM c \
+             UNION ALL \
+             SELECT 1::smallint, day, NULL, sum(clicks)::bigint FROM c \
+             WHERE day BETWEEN $2 AND $3 GROUP BY day \
+             UNION ALL \
+             (SELECT 2::smallint, NULL, l.code, sum(c.clicks)::bigint \
+              FROM c JOIN shortener.links l ON l.id = c.link_id \
+              WHERE l.deleted_at IS NULL AND c.day BETWEEN $2 AND $3 \
+              GROUP BY l.code ORDER BY 4 DESC, l.code COLLATE \"C\" LIMIT $4)",
+        )
+        .bind::<SqlUuid, _>(account.as_uuid())
+        .bind::<Date, _>(from)
+        .bind::<Date, _>(to)
+        .bind::<BigInt, _>(i64::try_from(top).unwrap_or(i64::MAX))
+        .load(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        let mut out = AccountClicks::default();
+        for row in rows {
+            match (row.kind, row.day, row.code) {
+                (0, _, _) => out.total = row.clicks,
+                (1, Some(day), _) => out.daily.push((day, row.clicks)),
+                (2, _, Some(code)) => out.top_links.push((code, row.clicks)),
+                _ => {}
+            }
+        }
+        out.daily.sort_unstable();
+        out.top_links
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+}
+
+impl PgStore {
+    /// The visit report from `source` (a set-returning function of an id and two days):
+    /// in one snapshot and one pass over its rows, each dimension's values ranked, the
+    /// first `top` kept and the rest summed into one row (value NULL), and bots per day
+    /// (dimension 0).
+    async fn visits(
+        &self,
+        source: &str,
+        id: Uuid,
+        from: NaiveDate,
+        to: NaiveDate,
+        top: usize,
+    ) -> Result<VisitReport, AppError> {
+        let mut conn = self.db.conn().await?;
+        let rows: Vec<VisitRow> = diesel::sql_query(format!(
+            "WITH v AS (SELECT dimension, day, value, clicks FROM {source}($1, $2, $3)), \
                   totals AS (SELECT dimension, value, sum(clicks)::bigint AS clicks \
                              FROM v GROUP BY dimension, value), \
                   ranked AS (SELECT dimension, value, clicks, \
@@ -347,9 +435,9 @@ impl LinkStore for PgStore {
              FROM ranked GROUP BY dimension, CASE WHEN rank <= $4 THEN value END \
              UNION ALL \
              SELECT 0::smallint, day, NULL, sum(clicks)::bigint FROM v \
-             WHERE dimension = $5 AND value = $6 GROUP BY day",
-        )
-        .bind::<SqlUuid, _>(id.as_uuid())
+             WHERE dimension = $5 AND value = $6 GROUP BY day"
+        ))
+        .bind::<SqlUuid, _>(id)
         .bind::<Date, _>(from)
         .bind::<Date, _>(to)
         .bind::<BigInt, _>(i64::try_from(top).unwrap_or(i64::MAX))

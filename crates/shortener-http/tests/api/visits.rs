@@ -218,3 +218,60 @@ fn dump(url: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[actix_web::test]
+async fn account_stats_add_up_every_link_and_list_the_top_links() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let (_, other_key) = app.account("Other").with_key().await;
+    let busy = app.code(&key, "https://example.com/busy").await;
+    let quiet = app.code(&key, "https://example.com/quiet").await;
+    let gone = app.code(&key, "https://example.com/gone").await;
+    let elsewhere = app.code(&other_key, "https://example.com/elsewhere").await;
+    for (code, n, agent) in [
+        (&busy, 3, FIREFOX),
+        (&quiet, 1, GOOGLEBOT),
+        (&gone, 2, IPHONE),
+        (&elsewhere, 5, FIREFOX),
+    ] {
+        for _ in 0..n {
+            app.request_with(
+                Method::GET,
+                &format!("/{code}"),
+                None,
+                None,
+                &[("user-agent", agent)],
+            )
+            .await;
+        }
+    }
+    app.flush_clicks().await;
+    let deleted = app
+        .request(Method::DELETE, &format!("/api/v1/links/{gone}"), Some(&key), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+
+    let stats = app.get("/api/v1/stats?days=3", Some(&key)).await;
+    assert_eq!(stats.status, StatusCode::OK);
+    let s = &stats.body;
+    // Every link's clicks, the deleted one's too (they happened); not another account's.
+    assert_eq!(s["clicks"], 6);
+    assert_eq!(s["bots"], 1);
+    assert_eq!(s["daily"].as_array().unwrap().len(), 3);
+    assert_eq!(s["daily"][2]["clicks"], 6);
+    assert_eq!(
+        listed(&s["devices"]),
+        pairs(&[("desktop", 3), ("mobile", 2), ("bot", 1)])
+    );
+    // Live links only, most clicked first.
+    assert_eq!(
+        s["top_links"],
+        json!([{"code": busy, "clicks": 3}, {"code": quiet, "clicks": 1}])
+    );
+    app.get("/api/v1/stats?days=0", Some(&key))
+        .await
+        .assert_problem(400, "validation");
+    app.get("/api/v1/stats", None)
+        .await
+        .assert_problem(401, "unauthorized");
+}
