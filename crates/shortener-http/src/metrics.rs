@@ -11,12 +11,15 @@
 //! nothing. Recording straight into the registry's histogram cost a cached redirect about
 //! 600 ns of CPU on two workers (measured: the registry's sample buffer and counters are
 //! atomics both cores write, and each write then waits for the other core's cache line),
-//! about 5 % of a redirect. So each worker tallies its own series ([`Tally`]: a count and
-//! a sum per bucket, written by that worker alone), and the registry's upkeep, every
-//! second and before each scrape, moves what was tallied into the registry's histograms
-//! (the same buckets, the same sums) and the redirects' outcome counters. The route is the
-//! resource's name (every route is named after its template in `openapi.rs`): reading it
-//! costs no allocation, and a code is never a label value.
+//! about 5 % of a redirect; replaying each worker's requests into it once a second, one
+//! sample each, still cost about as much (the exporter buffers every sample, then sorts
+//! each into its bucket). So each worker tallies its own series ([`Tally`]: a count and a
+//! sum per bucket, written by that worker alone), and the duration histogram is rendered
+//! from the tallies themselves at each scrape (summed over the workers: the work of a
+//! scrape grows with the series, not with the requests); the upkeep, every second, only
+//! adds the redirects' new answers to their outcome counters. The route is the resource's
+//! name (every route is named after its template in `openapi.rs`): reading it costs no
+//! allocation, and a code is never a label value.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -34,7 +37,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use shortener_app::metrics::{self, Counter, Gauge, Histogram, Meter};
+use shortener_app::metrics::{self, Counter, Gauge, Meter};
 use shortener_domain::rate::Policy;
 
 use crate::openapi::Operations;
@@ -90,26 +93,32 @@ impl Registry {
         &self.meter
     }
 
-    /// Moves what the workers tallied into the registry, and folds recorded samples into
-    /// their buckets.
+    /// Adds the redirects the workers answered since the last call to their outcome
+    /// counters, and folds recorded samples into their buckets.
     pub fn upkeep(&self) {
-        let tallies = self
-            .tallies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        for t in tallies {
+        for t in self.tallied() {
             t.flush();
         }
         self.handle.run_upkeep();
     }
 
-    /// Everything, in the Prometheus text format, as of now.
+    /// Everything, in the Prometheus text format, as of now: the registry's metrics, then
+    /// the request duration histogram from the workers' tallies.
     pub fn render(&self) -> String {
         self.meter.observe_now();
         self.process.observe();
         self.upkeep();
-        self.handle.render()
+        let mut text = self.handle.render();
+        render_durations(&self.tallied(), &mut text);
+        text
+    }
+
+    /// Every worker's series.
+    fn tallied(&self) -> Vec<Arc<Tallied>> {
+        self.tallies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn keep(&self, tallied: Arc<Tallied>) {
@@ -330,14 +339,9 @@ impl Known {
         let tallied = Arc::new(Tallied {
             tally: Tally::default(),
             flushed: Mutex::default(),
-            duration: meter.histogram_with(
-                &metrics::HTTP_DURATION,
-                [
-                    route.to_owned().into(),
-                    method.into(),
-                    status.as_str().to_owned().into(),
-                ],
-            ),
+            route: route.to_owned(),
+            method,
+            status,
             outcome: (route == REDIRECT_ROUTE)
                 .then(|| redirect_outcome(status))
                 .flatten()
@@ -376,54 +380,93 @@ impl Tally {
     }
 }
 
-/// A worker's series, and where the upkeep moves it: its histogram (and, for the
-/// redirect, its outcome's counter).
+/// A worker's series: its labels, its tally and (for the redirect) the outcome counter the
+/// upkeep adds its new requests to.
 struct Tallied {
     tally: Tally,
-    /// Counts and sums already moved.
-    flushed: Mutex<([u64; BUCKETS], [f64; BUCKETS])>,
-    duration: Histogram,
+    /// Requests already added to `outcome`.
+    flushed: Mutex<u64>,
+    route: String,
+    method: &'static str,
+    status: StatusCode,
     outcome: Option<Counter>,
 }
 
 impl Tallied {
-    /// Moves what was tallied since the last call: each bucket's new requests are
-    /// recorded as that many of their mean, which falls in the same bucket, so buckets,
-    /// count and sum come out as if each request had been recorded itself.
+    /// Adds the requests tallied since the last call to the outcome counter.
     fn flush(&self) {
+        let Some(outcome) = &self.outcome else {
+            return;
+        };
         let mut flushed = self.flushed.lock().unwrap_or_else(PoisonError::into_inner);
-        let (counts, sums) = &mut *flushed;
-        let mut requests = 0;
-        for b in 0..BUCKETS {
-            let count = self.tally.counts[b].load(Ordering::Acquire);
-            let new = count - counts[b];
-            if new == 0 {
-                continue;
-            }
-            let sum = f64::from_bits(self.tally.sums[b].load(Ordering::Relaxed));
-            // The sum may already hold a request whose count came too late for this
-            // read: keep the mean inside the bucket (the next move makes up for it).
-            let mean = in_bucket(b, (sum - sums[b]) / new as f64);
-            self.duration.record_many(mean, new as usize);
-            counts[b] = count;
-            sums[b] = sum;
-            requests += new;
-        }
-        if let Some(outcome) = &self.outcome {
-            outcome.increment(requests);
-        }
+        let requests: u64 = self
+            .tally
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Acquire))
+            .sum();
+        outcome.increment(requests.saturating_sub(*flushed));
+        *flushed = requests.max(*flushed);
     }
 }
 
-/// `value`, moved into bucket `b` (`(SECONDS[b - 1], SECONDS[b]]`) if it is outside.
-fn in_bucket(b: usize, value: f64) -> f64 {
-    let above = if b == 0 { 0.0 } else { SECONDS[b - 1] };
-    let value = value.min(SECONDS.get(b).copied().unwrap_or(f64::MAX));
-    if value > above {
-        value
-    } else {
-        above.next_up()
+/// One series summed over the workers: requests per bucket (not cumulative) and the sum.
+#[derive(Default)]
+struct Summed {
+    counts: [u64; BUCKETS],
+    sum: f64,
+}
+
+/// Appends the request duration histogram (text format 0.0.4) from every worker's series,
+/// those of one route, method and status summed, in a stable order.
+fn render_durations(tallied: &[Arc<Tallied>], out: &mut String) {
+    use std::fmt::Write as _;
+
+    let mut series: std::collections::BTreeMap<(&str, &str, u16), Summed> = Default::default();
+    for t in tallied {
+        let s = series
+            .entry((t.route.as_str(), t.method, t.status.as_u16()))
+            .or_default();
+        for b in 0..BUCKETS {
+            // The count first: a sum read after it holds at least those requests.
+            s.counts[b] += t.tally.counts[b].load(Ordering::Acquire);
+            s.sum += f64::from_bits(t.tally.sums[b].load(Ordering::Relaxed));
+        }
     }
+    if series.is_empty() {
+        return;
+    }
+    let name = metrics::HTTP_DURATION.name;
+    let _ = writeln!(out, "# HELP {name} {}", metrics::HTTP_DURATION.help);
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for ((route, method, status), s) in &series {
+        let labels = format!(
+            "route=\"{}\",method=\"{method}\",status=\"{status}\"",
+            escape_label(route)
+        );
+        let mut cumulative = 0;
+        for (b, n) in s.counts.iter().enumerate() {
+            cumulative += n;
+            match SECONDS.get(b) {
+                Some(le) => {
+                    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", s.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+    }
+}
+
+/// `value` as a label value of the text format: backslash, quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A bounded label for any method a client may send.
@@ -589,25 +632,33 @@ mod tests {
     }
 
     #[test]
-    fn tallies_move_into_the_registry_as_the_same_buckets_count_and_sum() {
+    fn the_duration_histogram_is_rendered_from_every_workers_tallies() {
         let registry = Registry::new();
-        let tallied = Tallied {
-            tally: Tally::default(),
-            flushed: Mutex::default(),
-            duration: registry
-                .meter()
-                .histogram(&metrics::HTTP_DURATION, &["/t", "GET", "200"]),
-            outcome: Some(registry.meter().counter(&metrics::REDIRECTS, &["found"])),
+        let series = |route: &str| {
+            let t = Arc::new(Tallied {
+                tally: Tally::default(),
+                flushed: Mutex::default(),
+                route: route.to_owned(),
+                method: "GET",
+                status: StatusCode::FOUND,
+                outcome: Some(registry.meter().counter(&metrics::REDIRECTS, &["found"])),
+            });
+            registry.keep(t.clone());
+            t
         };
-        for seconds in [0.000_03, 0.000_04, 0.003, 0.003, 0.004, 20.0] {
-            tallied.tally.record(seconds);
+        // Two workers' series of one route, and another route with a quote in it.
+        let (one, two, odd) = (series("/t"), series("/t"), series("/a\"b"));
+        for seconds in [0.000_03, 0.000_04, 0.003] {
+            one.tally.record(seconds);
         }
-        tallied.flush();
-        tallied.flush(); // nothing new: nothing moved twice
-        tallied.tally.record(0.000_1); // exactly a bound: its own bucket (le)
-        tallied.flush();
+        for seconds in [0.003, 0.004, 20.0] {
+            two.tally.record(seconds);
+        }
         registry.upkeep();
-        let text = registry.handle.render();
+        registry.upkeep(); // nothing new: nothing counted twice
+        one.tally.record(0.000_1); // exactly a bound: its own bucket (le)
+        odd.tally.record(1.0);
+        let text = registry.render();
         let line = |series: &str| {
             text.lines()
                 .find(|l| l.starts_with(series))
@@ -615,9 +666,10 @@ mod tests {
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or_else(|| panic!("{series} in:\n{text}"))
         };
+        let name = "shortener_http_request_duration_seconds";
         let bucket = |le: &str| {
             line(&format!(
-                "shortener_http_request_duration_seconds_bucket{{route=\"/t\",method=\"GET\",status=\"200\",le=\"{le}\"}}"
+                "{name}_bucket{{route=\"/t\",method=\"GET\",status=\"302\",le=\"{le}\"}}"
             ))
         };
         assert_eq!(bucket("0.00005"), 2.0);
@@ -626,18 +678,22 @@ mod tests {
         assert_eq!(bucket("0.005"), 6.0);
         assert_eq!(bucket("10"), 6.0);
         assert_eq!(bucket("+Inf"), 7.0);
-        let sum = line("shortener_http_request_duration_seconds_sum{");
+        let sum = line(&format!("{name}_sum{{route=\"/t\""));
         assert!((sum - 20.01017).abs() < 1e-9, "{sum}");
-        assert_eq!(line("shortener_redirects_total{outcome=\"found\"}"), 7.0);
-    }
-
-    #[test]
-    fn a_mean_is_kept_inside_its_bucket() {
-        assert_eq!(in_bucket(0, 0.000_01), 0.000_01);
-        assert_eq!(in_bucket(1, 0.000_01), 0.000_05f64.next_up());
-        assert_eq!(in_bucket(1, 1.0), 0.000_1);
-        assert_eq!(in_bucket(BUCKETS - 1, 99.0), 99.0);
-        assert_eq!(in_bucket(BUCKETS - 1, 1.0), 10.0f64.next_up());
+        assert_eq!(line(&format!("{name}_count{{route=\"/t\"")), 7.0);
+        assert_eq!(
+            line(&format!("{name}_count{{route=\"/a\\\"b\"")),
+            1.0,
+            "label values are escaped"
+        );
+        assert_eq!(line("shortener_redirects_total{outcome=\"found\"}"), 8.0);
+        assert_eq!(
+            text.matches(&format!("# TYPE {name} histogram")).count(),
+            1,
+            "{text}"
+        );
+        // The whole text still parses as Prometheus text.
+        prom_text_format_parser::Scrape::parse(&text).expect("parses");
     }
 
     /// What [`Observe`] costs a redirect: a 302 through it with metrics on and off,

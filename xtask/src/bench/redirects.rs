@@ -456,21 +456,8 @@ impl Setup<'_> {
         script: &Path,
         args: &[String],
     ) -> Result<(wrk::Run, PerRequest)> {
-        self.measured_run_for(addr, pid, postgres, script, args, self.opts.seconds)
-    }
-
-    /// [`Setup::measured_run`] for `seconds`.
-    fn measured_run_for(
-        &self,
-        addr: SocketAddr,
-        pid: u32,
-        postgres: bool,
-        script: &Path,
-        args: &[String],
-        seconds: u64,
-    ) -> Result<(wrk::Run, PerRequest)> {
         let before = self.meter.read(Some(pid), postgres)?;
-        let run = wrk::run(&format!("http://{addr}"), script, args, seconds)?;
+        let run = wrk::run(&format!("http://{addr}"), script, args, self.opts.seconds)?;
         let cpu = self.meter.since(before, run.requests)?;
         Ok((run, cpu))
     }
@@ -591,19 +578,22 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
     })
 }
 
-/// Pairs of the A/B comparison: 4 a round, at least 12.
+/// Runs of the side-by-side comparison: 2 a round, at least 6.
 fn pair_count(rounds: usize) -> usize {
-    (rounds * 4).max(12)
+    (rounds * 2).max(6)
 }
 
-/// Seconds of each run of an A/B pair, after a 1 s warm-up.
-pub const PAIR_SECONDS: u64 = 3;
+/// Seconds of each side-by-side run, after a 1 s warm-up.
+pub const PAIR_SECONDS: u64 = 10;
 
-/// Two services (counting off, so PostgreSQL stays idle) in short back-to-back runs, the
-/// order alternating (AB, BA, ...): `(a, b)` per pair. For a difference of a few per cent,
-/// which the rounds cannot resolve: there each server's turn comes 10 s or more after the
-/// other's, and this machine's speed drifts by ±10 % over that; 3 s apart, the two runs of
-/// a pair see nearly the same machine.
+/// Two services (counting off, so PostgreSQL stays idle) loaded at the same time, each by
+/// its own wrk (`-t1 -c64`), for [`PAIR_SECONDS`]: `(a, b)` per run. For a difference of a
+/// few per cent, which taking turns cannot resolve on this machine (its speed drifts by
+/// ±10 % within seconds: back-to-back 3 s runs of two identical setups differed by up to
+/// 25 %). Side by side, both see the same machine at every instant, and the scheduler
+/// shares the cores fairly between their equally many, always busy workers, so the
+/// requests/s ratio is the inverse ratio of their costs per request. Which wrk starts
+/// first alternates.
 fn ab_pairs(
     setup: &Setup,
     a: (&str, SocketAddr, u32),
@@ -611,37 +601,76 @@ fn ab_pairs(
 ) -> Result<Vec<(Load, Load)>> {
     let script = &setup.scripts.random;
     let random_args = vec!["1".to_owned(), CACHED.to_string()];
-    let pairs = pair_count(setup.opts.rounds);
+    let runs = pair_count(setup.opts.rounds);
+    let (threads, connections) = (1, wrk::CONNECTIONS / 2);
     println!(
-        "    {} / {}: {pairs} pairs of {PAIR_SECONDS} s runs back to back, the order \
-         alternating",
+        "    {} / {}: {runs} runs of {PAIR_SECONDS} s with both loaded at once, each by wrk \
+         -t{threads} -c{connections}",
         a.0, b.0
     );
-    let mut out = Vec::with_capacity(pairs);
-    for pair in 0..pairs {
-        let order = if pair % 2 == 0 { [a, b] } else { [b, a] };
-        let mut loads = Vec::with_capacity(2);
-        for (name, addr, pid) in order {
-            let what = format!("{name}, pair {}", pair + 1);
-            wrk::run(&format!("http://{addr}"), script, &random_args, 1)?
-                .check(&format!("{what}, warm-up"))?;
-            let (run, cpu) =
-                setup.measured_run_for(addr, pid, true, script, &random_args, PAIR_SECONDS)?;
-            run.check(&what)?;
-            loads.push((name, Load::of(&run, cpu)));
+    let mut out = Vec::with_capacity(runs);
+    for run in 0..runs {
+        let order = if run % 2 == 0 { [a, b] } else { [b, a] };
+        let load = |seconds: u64| -> Result<Vec<(&str, wrk::Run, PerRequest)>> {
+            let before = [
+                setup.meter.read(Some(order[0].2), false)?,
+                setup.meter.read(Some(order[1].2), false)?,
+            ];
+            let runs = std::thread::scope(|scope| {
+                let started = order.map(|(_, addr, _)| {
+                    let args = &random_args;
+                    scope.spawn(move || {
+                        wrk::run_with(
+                            &format!("http://{addr}"),
+                            script,
+                            args,
+                            seconds,
+                            threads,
+                            connections,
+                        )
+                    })
+                });
+                started.map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("wrk panicked")))
+                })
+            });
+            let mut out = Vec::with_capacity(2);
+            for (((name, _, _), result), before) in order.iter().zip(runs).zip(before) {
+                let run = result?;
+                let cpu = setup.meter.since(before, run.requests)?;
+                out.push((*name, run, cpu));
+            }
+            Ok(out)
+        };
+        for (name, warm, _) in load(1)? {
+            warm.check(&format!("{name}, side by side {}, warm-up", run + 1))?;
         }
-        let (la, lb) = match loads.as_slice() {
-            [(first, x), (_, y)] if *first == a.0 => (*x, *y),
-            [(_, y), (_, x)] => (*x, *y),
-            _ => unreachable!("both ran"),
+        let measured = load(PAIR_SECONDS)?;
+        let mut la = None;
+        let mut lb = None;
+        for (name, run_, cpu) in measured {
+            run_.check(&format!("{name}, side by side {}", run + 1))?;
+            let load = Load::of(&run_, cpu);
+            if name == a.0 {
+                la = Some(load);
+            } else {
+                lb = Some(load);
+            }
+        }
+        let (Some(la), Some(lb)) = (la, lb) else {
+            unreachable!("both ran");
         };
         println!(
-            "      pair {}: {} {:.0}/s, {} {:.0}/s, ratio {:.3}",
-            pair + 1,
+            "      run {}: {} {:.0}/s ({:.2} µs CPU a request), {} {:.0}/s ({:.2} µs), \
+             ratio {:.3}",
+            run + 1,
             a.0,
             la.per_second,
+            la.cpu.server_us.unwrap_or(f64::NAN),
             b.0,
             lb.per_second,
+            lb.cpu.server_us.unwrap_or(f64::NAN),
             la.per_second / lb.per_second
         );
         out.push((la, lb));

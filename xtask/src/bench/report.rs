@@ -599,7 +599,7 @@ impl Report {
             );
             check(
                 &format!(
-                    "cached redirects (counting off), metrics on / off, requests/s, {} pairs of {} s runs (#16)",
+                    "cached redirects (counting off), metrics on / off, requests/s, side by side, {} runs of {} s (#16)",
                     r.metrics_pairs.len(),
                     redirects::PAIR_SECONDS
                 ),
@@ -623,7 +623,7 @@ impl Report {
                     .filter_map(|(on, off)| Some((cpu_server(on)? - cpu_server(off)?) * 1000.0)),
             );
             t.row(vec![
-                "metrics' CPU per cached redirect, on - off, service, in the pairs (ns) (#16)"
+                "metrics' CPU per cached redirect, on - off, service, side by side (ns) (#16)"
                     .to_owned(),
                 extra.map_or_else(|| "n/a".to_owned(), |s| format!("{:.0}", s.median)),
                 extra.map_or_else(String::new, |s| s.range(|v| format!("{v:.0}"))),

@@ -123,9 +123,21 @@ impl Run {
 
 /// `wrk -t2 -c128 -d<seconds>s --latency -s <script> <url> -- <args>`.
 pub fn run(url: &str, script: &Path, args: &[String], seconds: u64) -> Result<Run> {
+    run_with(url, script, args, seconds, THREADS, CONNECTIONS)
+}
+
+/// [`run`] with `threads` threads and `connections` connections.
+pub fn run_with(
+    url: &str,
+    script: &Path,
+    args: &[String],
+    seconds: u64,
+    threads: usize,
+    connections: usize,
+) -> Result<Run> {
     let out = Command::new("wrk")
-        .arg(format!("-t{THREADS}"))
-        .arg(format!("-c{CONNECTIONS}"))
+        .arg(format!("-t{threads}"))
+        .arg(format!("-c{connections}"))
         .arg(format!("-d{seconds}s"))
         .args(["--latency", "--timeout", "10s", "-s"])
         .arg(script)
