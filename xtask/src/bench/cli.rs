@@ -21,10 +21,12 @@ on fresh databases of that one server:
     primary-key lookup of shortener.links by code, N clients (the service's pool size).
     In rounds: the cached servers run side by side and take turns (bare, on, off, off
     with every rate limit off, off with metrics off;
-    the order rotated each round), then metrics on and off (counting off) loaded at
-    the same time, each by its own wrk -t1 -c64, 2 runs of 10 s a round (at least 6),
-    for a difference taking turns cannot resolve; each round also runs a freshly
-    started cold service and the pgbench lookup. Beside requests/s, the CPU time per request of the server
+    the order rotated each round), then side by side (both loaded at the same time,
+    each by its own wrk -t1 -c64, 2 runs of 10 s a round, at least 6, for differences
+    taking turns cannot resolve): metrics on and off (counting off), visit analytics on
+    and off (counting on), and analytics on against the bare server; each round also
+    runs a freshly started cold service and the pgbench lookup. Every cached load asks
+    as visitors do: a mix of user agents and referrers (visitors.lua). Beside requests/s, the CPU time per request of the server
     and of PostgreSQL (postmaster and children), read from /proc over each measured run;
   - the service's resident memory holding 1 000 000 links in its cache;
   - click reads: GET /api/v1/links?limit=100 with the click journal empty (the

@@ -121,6 +121,11 @@ pub struct Redirects {
     /// Metrics on and off (counting off both) in short alternating pairs ([`ab_pairs`]):
     /// the issue's figure, which the rounds cannot resolve.
     pub metrics_pairs: Vec<(Load, Load)>,
+    /// Counting on with visit analytics (the default) and without, side by side (issue
+    /// #17).
+    pub analytics_pairs: Vec<(Load, Load)>,
+    /// Counting on with visit analytics and the bare server, side by side (issue #17).
+    pub bare_pairs: Vec<(Load, Load)>,
     pub cold: Vec<Load>,
     /// A cold run's threads ran out of fresh codes (its figure includes repeats).
     pub cold_wrapped: bool,
@@ -230,10 +235,12 @@ pub fn measure(
 ) -> Result<Redirects> {
     let scripts = Scripts {
         random: work.join("random.lua"),
+        visitors: work.join("visitors.lua"),
         walk: work.join("walk.lua"),
     };
     for (path, text) in [
         (&scripts.random, wrk::RANDOM_LUA),
+        (&scripts.visitors, wrk::VISITORS_LUA),
         (&scripts.walk, wrk::WALK_LUA),
     ] {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -306,6 +313,8 @@ pub fn measure(
         cached_unlimited: cached.unlimited,
         cached_unmetered: cached.unmetered,
         metrics_pairs: cached.metrics_pairs,
+        analytics_pairs: cached.analytics_pairs,
+        bare_pairs: cached.bare_pairs,
         cold: cold.cold,
         cold_wrapped: cold.wrapped,
         lookup: cold.lookup,
@@ -398,6 +407,9 @@ pub fn limits_off() -> Vec<(&'static str, String)> {
 /// The wrk scripts, written into the bench directory.
 struct Scripts {
     random: PathBuf,
+    /// Random cached codes, as visitors with a mix of user agents and referrers ask for
+    /// them: every cached load since visit analytics (issue #17).
+    visitors: PathBuf,
     walk: PathBuf,
 }
 
@@ -471,6 +483,8 @@ struct Cached {
     unlimited: Vec<Load>,
     unmetered: Vec<Load>,
     metrics_pairs: Vec<(Load, Load)>,
+    analytics_pairs: Vec<(Load, Load)>,
+    bare_pairs: Vec<(Load, Load)>,
     rss_cached: u64,
     gets_answered: u64,
     counted_runs: u64,
@@ -482,7 +496,7 @@ struct Cached {
 /// then the run), the order rotated by one each round. Stops all four before returning,
 /// the counting-on service with SIGTERM so that it writes its clicks.
 fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
-    let (opts, script) = (setup.opts, &setup.scripts.random);
+    let (opts, script) = (setup.opts, &setup.scripts.visitors);
     let (secs, warm) = (opts.seconds, WARM_UP.as_secs());
     let random_args = vec!["1".to_owned(), CACHED.to_string()];
     println!(
@@ -558,7 +572,33 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
         ("metrics on", off.addr(), off.pid()),
         ("metrics off", unmetered.addr(), unmetered.pid()),
     )?;
+    // Visit analytics (issue #17): counting on with analytics (the default) against
+    // counting on without, and against the bare server, side by side. The clicks both
+    // counting services write are checked against the GETs they answered.
+    let no_analytics = [("SHORTENER__ANALYTICS__ENABLED", "false".to_owned())];
+    let unanalysed = setup.start_with(true, "cached-unanalysed", &no_analytics)?;
+    gets_answered += touch(unanalysed.addr(), "GET", 1, CACHED, opts.clients * 2)?.requests;
+    let analytics_pairs = ab_pairs(
+        setup,
+        ("analytics on", on.addr(), on.pid()),
+        ("analytics off", unanalysed.addr(), unanalysed.pid()),
+    )?;
+    let bare_pairs = ab_pairs(
+        setup,
+        ("analytics on", on.addr(), on.pid()),
+        ("bare", bare.addr(), bare.pid()),
+    )?;
+    for (pairs, both_count) in [(&analytics_pairs, true), (&bare_pairs, false)] {
+        for pair in pairs {
+            gets_answered += pair.requests.0 + if both_count { pair.requests.1 } else { 0 };
+            counted_runs += if both_count { 4 } else { 2 };
+        }
+    }
+    let analytics_pairs = analytics_pairs.into_iter().map(|p| p.loads).collect();
+    let bare_pairs = bare_pairs.into_iter().map(|p| p.loads).collect();
+    let metrics_pairs = metrics_pairs.into_iter().map(|p| p.loads).collect();
     // SIGTERM, and the service writes every click it counted before it exits.
+    drop(unanalysed);
     drop(on);
     drop(off);
     drop(unlimited);
@@ -572,6 +612,8 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
         unlimited,
         unmetered,
         metrics_pairs,
+        analytics_pairs,
+        bare_pairs,
         rss_cached,
         gets_answered,
         counted_runs,
@@ -598,8 +640,8 @@ fn ab_pairs(
     setup: &Setup,
     a: (&str, SocketAddr, u32),
     b: (&str, SocketAddr, u32),
-) -> Result<Vec<(Load, Load)>> {
-    let script = &setup.scripts.random;
+) -> Result<Vec<Pair>> {
+    let script = &setup.scripts.visitors;
     let random_args = vec!["1".to_owned(), CACHED.to_string()];
     let runs = pair_count(setup.opts.rounds);
     let (threads, connections) = (1, wrk::CONNECTIONS / 2);
@@ -643,14 +685,24 @@ fn ab_pairs(
             }
             Ok(out)
         };
+        let mut requests = (0, 0);
+        let mut count = |name: &str, n: u64| {
+            if name == a.0 {
+                requests.0 += n;
+            } else {
+                requests.1 += n;
+            }
+        };
         for (name, warm, _) in load(1)? {
             warm.check(&format!("{name}, side by side {}, warm-up", run + 1))?;
+            count(name, warm.requests);
         }
         let measured = load(PAIR_SECONDS)?;
         let mut la = None;
         let mut lb = None;
         for (name, run_, cpu) in measured {
             run_.check(&format!("{name}, side by side {}", run + 1))?;
+            count(name, run_.requests);
             let load = Load::of(&run_, cpu);
             if name == a.0 {
                 la = Some(load);
@@ -673,9 +725,19 @@ fn ab_pairs(
             lb.cpu.server_us.unwrap_or(f64::NAN),
             la.per_second / lb.per_second
         );
-        out.push((la, lb));
+        out.push(Pair {
+            loads: (la, lb),
+            requests,
+        });
     }
     Ok(out)
+}
+
+/// One side-by-side run of [`ab_pairs`]: each side's load, and the requests each
+/// answered (warm-up included).
+struct Pair {
+    loads: (Load, Load),
+    requests: (u64, u64),
 }
 
 /// The cold comparisons, one entry per round each.
@@ -1130,7 +1192,7 @@ mod tests {
 
     #[test]
     fn lua_scripts_use_the_same_scramble() {
-        for lua in [wrk::RANDOM_LUA, wrk::WALK_LUA] {
+        for lua in [wrk::RANDOM_LUA, wrk::WALK_LUA, wrk::VISITORS_LUA] {
             assert!(lua.contains(r#"string.format("k%06x", (n * 2654435761) % 16777216)"#));
         }
     }

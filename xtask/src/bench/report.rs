@@ -610,6 +610,27 @@ impl Report {
                 ),
                 Some((0.97, true)),
             );
+            let side_by_side = |pairs: &[(Load, Load)]| {
+                Spread::of(pairs.iter().filter_map(|(a, b)| ratio(rps(a)?, rps(b)?)))
+            };
+            check(
+                &format!(
+                    "cached redirects (counting on), analytics on / off, requests/s, side by side, {} runs of {} s (#17)",
+                    r.analytics_pairs.len(),
+                    redirects::PAIR_SECONDS
+                ),
+                side_by_side(&r.analytics_pairs),
+                Some((0.97, true)),
+            );
+            check(
+                &format!(
+                    "cached redirects (counting on, analytics on) / bare, requests/s, side by side, {} runs of {} s (#17)",
+                    r.bare_pairs.len(),
+                    redirects::PAIR_SECONDS
+                ),
+                side_by_side(&r.bare_pairs),
+                Some((0.95, true)),
+            );
             check(
                 "cold redirects / pgbench lookup, per second",
                 paired(&r.cold, &r.lookup, rps),
@@ -624,6 +645,20 @@ impl Report {
             );
             t.row(vec![
                 "metrics' CPU per cached redirect, on - off, service, side by side (ns) (#16)"
+                    .to_owned(),
+                extra.map_or_else(|| "n/a".to_owned(), |s| format!("{:.0}", s.median)),
+                extra.map_or_else(String::new, |s| s.range(|v| format!("{v:.0}"))),
+                "none set".to_owned(),
+                String::new(),
+            ]);
+            // What analytics costs one cached redirect, in the service's CPU time.
+            let extra = Spread::of(
+                r.analytics_pairs
+                    .iter()
+                    .filter_map(|(on, off)| Some((cpu_server(on)? - cpu_server(off)?) * 1000.0)),
+            );
+            t.row(vec![
+                "analytics' CPU per cached redirect, on - off, service, side by side (ns) (#17)"
                     .to_owned(),
                 extra.map_or_else(|| "n/a".to_owned(), |s| format!("{:.0}", s.median)),
                 extra.map_or_else(String::new, |s| s.range(|v| format!("{v:.0}"))),

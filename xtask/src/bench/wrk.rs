@@ -16,6 +16,8 @@ pub const CONNECTIONS: usize = 128;
 pub const RANDOM_LUA: &str = include_str!("random.lua");
 /// GETs each code of a range once, each thread its own slice: `walk.lua FIRST LAST THREADS`.
 pub const WALK_LUA: &str = include_str!("walk.lua");
+/// The script of the cached loads: [`RANDOM_LUA`]'s codes, with visitors' headers.
+pub const VISITORS_LUA: &str = include_str!("visitors.lua");
 /// GETs one API path with an account key: `api_get.lua PATH KEY`.
 pub const API_GET_LUA: &str = include_str!("api_get.lua");
 /// GETs random well-formed codes that no link has, and prints the answers by status.
