@@ -15,13 +15,13 @@ use shortener_domain::visit::{Device, Dimension};
 use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State as SubState, Subscription, Versioned};
 
+use crate::{AccountClicks, Breakdown, Stored, VisitReport};
 use crate::{
     AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, IdempotencyWrites,
     Inserted, KeyOnFile, KeyOwner, KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest,
     Recorded, Revoked, Rewind, StoredKey, SubscriptionStore, SubscriptionWrites, Tx, Unfolded,
     UnitOfWork,
 };
-use crate::{AccountClicks, Breakdown, Stored, VisitReport};
 
 #[derive(Default, Clone)]
 pub struct State {

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use shortener_app::{AccountStats, Breakdown, LinkPatch, LinkStats, NewLink};
+use shortener_app::{AccountStats, Breakdown, DailyClicks, LinkPatch, LinkStats, NewLink};
 use shortener_domain::Link;
 use shortener_domain::visit::Dimension;
 
@@ -156,11 +156,43 @@ struct StatsDto {
     clicks: i64,
     bots: i64,
     daily: Vec<DailyDto>,
+    #[serde(flatten)]
+    breakdowns: BreakdownsDto,
+}
+
+/// The period's breakdowns: each lists its top 10 values, then `(other)`.
+#[derive(Debug, Serialize, ToSchema)]
+struct BreakdownsDto {
     referrers: Vec<ValueDto>,
     countries: Vec<ValueDto>,
     browsers: Vec<ValueDto>,
     operating_systems: Vec<ValueDto>,
     devices: Vec<ValueDto>,
+}
+
+impl BreakdownsDto {
+    fn of(breakdowns: &[Breakdown]) -> BreakdownsDto {
+        let of = |d| values_of(breakdowns, d);
+        BreakdownsDto {
+            referrers: of(Dimension::Referrer),
+            countries: of(Dimension::Country),
+            browsers: of(Dimension::Browser),
+            operating_systems: of(Dimension::Os),
+            devices: of(Dimension::Device),
+        }
+    }
+}
+
+/// The days of a period, as listed.
+fn days_of(daily: Vec<DailyClicks>) -> Vec<DailyDto> {
+    daily
+        .into_iter()
+        .map(|d| DailyDto {
+            day: d.day,
+            clicks: d.clicks,
+            bots: d.bots,
+        })
+        .collect()
 }
 
 /// A breakdown's entries as listed: its top values, then `(other)` when there is more.
@@ -187,25 +219,12 @@ fn values_of(breakdowns: &[Breakdown], dimension: Dimension) -> Vec<ValueDto> {
 
 impl From<LinkStats> for StatsDto {
     fn from(s: LinkStats) -> Self {
-        let of = |d| values_of(&s.breakdowns, d);
         StatsDto {
             code: s.code.to_string(),
             clicks: s.clicks,
             bots: s.bots,
-            referrers: of(Dimension::Referrer),
-            countries: of(Dimension::Country),
-            browsers: of(Dimension::Browser),
-            operating_systems: of(Dimension::Os),
-            devices: of(Dimension::Device),
-            daily: s
-                .daily
-                .into_iter()
-                .map(|d| DailyDto {
-                    day: d.day,
-                    clicks: d.clicks,
-                    bots: d.bots,
-                })
-                .collect(),
+            breakdowns: BreakdownsDto::of(&s.breakdowns),
+            daily: days_of(s.daily),
         }
     }
 }
@@ -230,34 +249,18 @@ struct AccountStatsDto {
     clicks: i64,
     bots: i64,
     daily: Vec<DailyDto>,
-    referrers: Vec<ValueDto>,
-    countries: Vec<ValueDto>,
-    browsers: Vec<ValueDto>,
-    operating_systems: Vec<ValueDto>,
-    devices: Vec<ValueDto>,
+    #[serde(flatten)]
+    breakdowns: BreakdownsDto,
     top_links: Vec<TopLinkDto>,
 }
 
 impl From<AccountStats> for AccountStatsDto {
     fn from(s: AccountStats) -> Self {
-        let of = |d| values_of(&s.breakdowns, d);
         AccountStatsDto {
             clicks: s.clicks,
             bots: s.bots,
-            referrers: of(Dimension::Referrer),
-            countries: of(Dimension::Country),
-            browsers: of(Dimension::Browser),
-            operating_systems: of(Dimension::Os),
-            devices: of(Dimension::Device),
-            daily: s
-                .daily
-                .into_iter()
-                .map(|d| DailyDto {
-                    day: d.day,
-                    clicks: d.clicks,
-                    bots: d.bots,
-                })
-                .collect(),
+            breakdowns: BreakdownsDto::of(&s.breakdowns),
+            daily: days_of(s.daily),
             top_links: s
                 .top_links
                 .into_iter()

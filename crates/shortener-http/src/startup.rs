@@ -172,31 +172,28 @@ pub fn first_day_kept(
 
 /// Deletes visit rows of days before `before`, [`SWEEP_BATCH`] a statement.
 pub async fn prune_visits(db: &Db, before: chrono::NaiveDate) -> usize {
-    let mut pruned = 0;
-    loop {
-        match db.prune_visits(before, SWEEP_BATCH).await {
-            Ok(n) => {
-                pruned += n;
-                if n < SWEEP_BATCH as usize {
-                    return pruned;
-                }
-            }
-            Err(e) => {
-                let e = shortener_app::AppError::from(e);
-                tracing::warn!(error = %Chain(&e), "visit retention prune failed; retrying next tick");
-                return pruned;
-            }
-        }
-    }
+    prune_in_batches("visit retention", |limit| db.prune_visits(before, limit)).await
 }
 
-/// Deletes the idempotency keys recorded before `before`, [`SWEEP_BATCH`] a statement, so
-/// the prune holds few rows at a time however many are due. Several instances may prune
-/// at once; a row is deleted once.
+/// Deletes the idempotency keys recorded before `before`, [`SWEEP_BATCH`] a statement.
 pub async fn prune_idempotency_keys(db: &Db, before: chrono::DateTime<chrono::Utc>) -> usize {
+    prune_in_batches("idempotency key", |limit| {
+        db.prune_idempotency_keys(before, limit)
+    })
+    .await
+}
+
+/// Runs `prune` ([`SWEEP_BATCH`] rows a statement) until it comes back short, so a prune
+/// holds few rows at a time however many are due; several instances may prune at once
+/// (a row is deleted once). A failure is logged and left for the next tick. Returns the
+/// rows deleted.
+async fn prune_in_batches<F>(what: &str, prune: impl Fn(u32) -> F) -> usize
+where
+    F: std::future::Future<Output = Result<usize, shortener_pg::PgError>>,
+{
     let mut pruned = 0;
     loop {
-        match db.prune_idempotency_keys(before, SWEEP_BATCH).await {
+        match prune(SWEEP_BATCH).await {
             Ok(n) => {
                 pruned += n;
                 if n < SWEEP_BATCH as usize {
@@ -205,7 +202,7 @@ pub async fn prune_idempotency_keys(db: &Db, before: chrono::DateTime<chrono::Ut
             }
             Err(e) => {
                 let e = shortener_app::AppError::from(e);
-                tracing::warn!(error = %Chain(&e), "idempotency key prune failed; retrying next tick");
+                tracing::warn!(error = %Chain(&e), "{what} prune failed; retrying next tick");
                 return pruned;
             }
         }

@@ -30,48 +30,70 @@ fn bucket(link: Uuid) -> i16 {
     (i16::from(b[14] & 3) << 8) | i16::from(b[15])
 }
 
-/// A batch laid out for one journal INSERT: counts sorted by bucket, and where each
-/// bucket's run starts and ends (1-based, inclusive, as SQL array slices).
+/// Where each bucket's run of a journal INSERT's entries starts and ends (1-based,
+/// inclusive, as SQL array slices), the entries sorted by bucket.
 #[derive(Debug, Default, PartialEq)]
-struct Journal {
-    links: Vec<Uuid>,
-    days: Vec<NaiveDate>,
-    clicks: Vec<i64>,
+struct Runs {
     buckets: Vec<i16>,
     starts: Vec<i32>,
     ends: Vec<i32>,
 }
 
+/// `entries` sorted by their link's bucket (then by `key`, so that concurrent writes
+/// touch rows in one order), with the runs of each bucket.
+fn by_bucket<T, K: Ord>(
+    entries: &[T],
+    link: impl Fn(&T) -> Uuid,
+    key: impl Fn(&T) -> K,
+) -> (Vec<&T>, Runs) {
+    let mut sorted: Vec<(i16, &T)> = entries.iter().map(|e| (bucket(link(e)), e)).collect();
+    sorted.sort_by_cached_key(|(b, e)| (*b, link(e), key(e)));
+    let mut runs = Runs::default();
+    let mut out = Vec::with_capacity(sorted.len());
+    for (i, (b, e)) in sorted.into_iter().enumerate() {
+        // Batches hold at most BATCH_LIMIT (65 536) counts and five visits each: the
+        // position fits.
+        let at = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        if runs.buckets.last() == Some(&b) {
+            if let Some(end) = runs.ends.last_mut() {
+                *end = at;
+            }
+        } else {
+            runs.buckets.push(b);
+            runs.starts.push(at);
+            runs.ends.push(at);
+        }
+        out.push(e);
+    }
+    (out, runs)
+}
+
+/// A batch's clicks laid out for one `click_journal` INSERT.
+#[derive(Debug, Default, PartialEq)]
+struct Journal {
+    links: Vec<Uuid>,
+    days: Vec<NaiveDate>,
+    clicks: Vec<i64>,
+    runs: Runs,
+}
+
 impl Journal {
     fn of(counts: &[ClickCount]) -> Journal {
-        let mut sorted: Vec<(i16, &ClickCount)> = counts
-            .iter()
-            .map(|c| (bucket(c.link.as_uuid()), c))
-            .collect();
-        sorted.sort_unstable_by_key(|(b, c)| (*b, c.link.as_uuid(), c.day));
-        let mut j = Journal::default();
-        for (i, (b, c)) in sorted.into_iter().enumerate() {
-            // Batches hold at most BATCH_LIMIT (65 536) counts: the position fits.
-            let at = i32::try_from(i + 1).unwrap_or(i32::MAX);
-            if j.buckets.last() == Some(&b) {
-                if let Some(end) = j.ends.last_mut() {
-                    *end = at;
-                }
-            } else {
-                j.buckets.push(b);
-                j.starts.push(at);
-                j.ends.push(at);
-            }
-            j.links.push(c.link.as_uuid());
-            j.days.push(c.day);
-            j.clicks.push(i64::try_from(c.clicks).unwrap_or(i64::MAX));
+        let (sorted, runs) = by_bucket(counts, |c| c.link.as_uuid(), |c| c.day);
+        Journal {
+            links: sorted.iter().map(|c| c.link.as_uuid()).collect(),
+            days: sorted.iter().map(|c| c.day).collect(),
+            clicks: sorted
+                .iter()
+                .map(|c| i64::try_from(c.clicks).unwrap_or(i64::MAX))
+                .collect(),
+            runs,
         }
-        j
     }
 }
 
 /// A batch's visits laid out for one `visit_journal` INSERT, as [`Journal`] lays out its
-/// clicks: sorted by bucket, each bucket's run as a 1-based inclusive slice.
+/// clicks.
 #[derive(Debug, Default, PartialEq)]
 struct VisitJournal {
     links: Vec<Uuid>,
@@ -79,37 +101,23 @@ struct VisitJournal {
     dimensions: Vec<i16>,
     values: Vec<String>,
     clicks: Vec<i64>,
-    buckets: Vec<i16>,
-    starts: Vec<i32>,
-    ends: Vec<i32>,
+    runs: Runs,
 }
 
 impl VisitJournal {
     fn of(visits: &[VisitCount]) -> VisitJournal {
-        let mut sorted: Vec<(i16, &VisitCount)> = visits
-            .iter()
-            .map(|v| (bucket(v.link.as_uuid()), v))
-            .collect();
-        sorted.sort_unstable_by_key(|(b, v)| (*b, v.link.as_uuid(), v.day));
-        let mut j = VisitJournal::default();
-        for (i, (b, v)) in sorted.into_iter().enumerate() {
-            let at = i32::try_from(i + 1).unwrap_or(i32::MAX);
-            if j.buckets.last() == Some(&b) {
-                if let Some(end) = j.ends.last_mut() {
-                    *end = at;
-                }
-            } else {
-                j.buckets.push(b);
-                j.starts.push(at);
-                j.ends.push(at);
-            }
-            j.links.push(v.link.as_uuid());
-            j.days.push(v.day);
-            j.dimensions.push(v.value.dimension().code());
-            j.values.push(v.value.as_str().to_owned());
-            j.clicks.push(i64::try_from(v.clicks).unwrap_or(i64::MAX));
+        let (sorted, runs) = by_bucket(visits, |v| v.link.as_uuid(), |v| v.day);
+        VisitJournal {
+            links: sorted.iter().map(|v| v.link.as_uuid()).collect(),
+            days: sorted.iter().map(|v| v.day).collect(),
+            dimensions: sorted.iter().map(|v| v.value.dimension().code()).collect(),
+            values: sorted.iter().map(|v| v.value.as_str().to_owned()).collect(),
+            clicks: sorted
+                .iter()
+                .map(|v| i64::try_from(v.clicks).unwrap_or(i64::MAX))
+                .collect(),
+            runs,
         }
-        j
     }
 }
 
@@ -230,7 +238,7 @@ impl ClickStore for PgStore {
         }
         let j = Journal::of(&batch.counts);
         let v = VisitJournal::of(&batch.visits);
-        let (entries, rows) = (j.links.len() as i64, j.buckets.len() as i64);
+        let (entries, rows) = (j.links.len() as i64, j.runs.buckets.len() as i64);
         let mut conn = self.db().conn().await?;
         // One statement: the batch id, its journal rows and the journal's size commit
         // together or not at all, and a batch id seen before adds nothing (and reads the
@@ -267,9 +275,9 @@ impl ClickStore for PgStore {
         .bind::<Array<SqlUuid>, _>(j.links)
         .bind::<Array<Date>, _>(j.days)
         .bind::<Array<BigInt>, _>(j.clicks)
-        .bind::<Array<SmallInt>, _>(j.buckets)
-        .bind::<Array<Integer>, _>(j.starts)
-        .bind::<Array<Integer>, _>(j.ends)
+        .bind::<Array<SmallInt>, _>(j.runs.buckets)
+        .bind::<Array<Integer>, _>(j.runs.starts)
+        .bind::<Array<Integer>, _>(j.runs.ends)
         .bind::<BigInt, _>(entries)
         .bind::<BigInt, _>(rows)
         .bind::<Array<SqlUuid>, _>(v.links)
@@ -277,9 +285,9 @@ impl ClickStore for PgStore {
         .bind::<Array<SmallInt>, _>(v.dimensions)
         .bind::<Array<Text>, _>(v.values)
         .bind::<Array<BigInt>, _>(v.clicks)
-        .bind::<Array<SmallInt>, _>(v.buckets)
-        .bind::<Array<Integer>, _>(v.starts)
-        .bind::<Array<Integer>, _>(v.ends)
+        .bind::<Array<SmallInt>, _>(v.runs.buckets)
+        .bind::<Array<Integer>, _>(v.runs.starts)
+        .bind::<Array<Integer>, _>(v.runs.ends)
         .load(&mut conn)
         .await
         .map_err(PgError::from)?;
@@ -441,9 +449,9 @@ mod tests {
             count(c, 1, 7),
             count(a, 1, 2),
         ]);
-        assert_eq!(j.buckets, vec![257, 513]);
-        assert_eq!(j.starts, vec![1, 4]);
-        assert_eq!(j.ends, vec![3, 4]);
+        assert_eq!(j.runs.buckets, vec![257, 513]);
+        assert_eq!(j.runs.starts, vec![1, 4]);
+        assert_eq!(j.runs.ends, vec![3, 4]);
         assert_eq!(j.links, vec![a, a, c, b]);
         assert_eq!(j.clicks, vec![2, 1, 7, 4]);
     }

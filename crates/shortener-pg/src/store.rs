@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, SmallInt, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use shortener_app::{
-    AccountClicks, AccountStore, AccountView, AppError, Breakdown, KeyOnFile, KeyOwner, KeyStore, LinkStore,
-    PageRequest, Resolved, StoredKey, SubscriptionStore, VisitReport,
+    AccountClicks, AccountStore, AccountView, AppError, Breakdown, KeyOnFile, KeyOwner, KeyStore,
+    LinkStore, PageRequest, Resolved, StoredKey, SubscriptionStore, VisitReport,
 };
 use shortener_domain::visit::{Device, Dimension};
 use shortener_domain::{

@@ -247,7 +247,12 @@ async fn account_stats_add_up_every_link_and_list_the_top_links() {
     }
     app.flush_clicks().await;
     let deleted = app
-        .request(Method::DELETE, &format!("/api/v1/links/{gone}"), Some(&key), None)
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/links/{gone}"),
+            Some(&key),
+            None,
+        )
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
 

@@ -514,7 +514,10 @@ async fn the_retention_prune_deletes_visit_days_before_the_first_day_kept_only()
         }
     }
     assert_eq!(pruned, 5);
-    let left = store.link_visits(link.id, nov(1), nov(30), 10).await.unwrap();
+    let left = store
+        .link_visits(link.id, nov(1), nov(30), 10)
+        .await
+        .unwrap();
     let devices = left
         .breakdowns
         .iter()
