@@ -69,11 +69,23 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
     assert!(matches!(followed, Ok(Followed::Found(_))), "{followed:?}");
 
     pg.stop().await;
-    for _ in 0..49 {
+    // With their visits: a bot's and browsers'.
+    let bot = shortener_app::VisitKey {
+        agent: shortener_domain::visit::Agent {
+            device: shortener_domain::visit::Device::Bot,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    for n in 0..49 {
         clicks.count(Click {
             link: link.id,
             day: Utc::now().date_naive(),
-            visit: None,
+            visit: Some(if n < 9 {
+                bot.clone()
+            } else {
+                Default::default()
+            }),
         });
     }
     clicks.flush().await; // fails: nobody is listening
@@ -90,6 +102,16 @@ async fn clicks_made_while_postgres_is_stopped_are_written_after_it_restarts() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(clicks.dropped(), 0);
+    // The breakdowns came back with the clicks, whole.
+    let today = Utc::now().date_naive();
+    let visits = shortener_app::LinkStore::link_visits(&store, link.id, today, today, 10)
+        .await
+        .unwrap();
+    assert_eq!(visits.bots_daily, vec![(today, 9)]);
+    assert!(
+        visits.breakdowns.iter().all(|b| b.total() == 49),
+        "{visits:?}"
+    );
     pg.remove().await;
 }
 
