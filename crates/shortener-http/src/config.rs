@@ -293,7 +293,7 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("log.format", "text")?
         .set_default("log.filter", "info")?
         .set_default("metrics.enabled", true)?
-        .set_default("analytics.enabled", true)?
+        .set_default("analytics.enabled", false)?
         .set_default("analytics.retention", "400d")?;
     for name in [PlanName::Trial, PlanName::Pro, PlanName::Business] {
         let plan = Plan::default_for(name);
@@ -622,17 +622,17 @@ mod tests {
     }
 
     #[test]
-    fn analytics_is_on_and_keeps_400_days_unless_told_otherwise() {
+    fn analytics_is_off_and_keeps_400_days_unless_told_otherwise() {
         let default = load_env(&[]).unwrap().analytics;
-        assert!(default.enabled);
+        assert!(!default.enabled);
         assert_eq!(default.retention, Duration::from_secs(400 * 86_400));
         let set = load_env(&[
-            ("SHORTENER__ANALYTICS__ENABLED", "false"),
+            ("SHORTENER__ANALYTICS__ENABLED", "true"),
             ("SHORTENER__ANALYTICS__RETENTION", "90d"),
         ])
         .unwrap()
         .analytics;
-        assert!(!set.enabled);
+        assert!(set.enabled);
         assert_eq!(set.retention, Duration::from_secs(90 * 86_400));
         let e = load_env(&[("SHORTENER__ANALYTICS__RETENTION", "2h")])
             .unwrap_err()

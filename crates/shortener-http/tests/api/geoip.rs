@@ -23,6 +23,7 @@ async fn visits_are_counted_by_the_country_of_the_visitors_address() {
     let app = TestApp::spawn_with(&[
         ("SHORTENER__GEOIP__DATABASE", path.to_str().unwrap()),
         ("SHORTENER__SERVER__TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("SHORTENER__ANALYTICS__ENABLED", "true"),
     ])
     .await;
     let _ = std::fs::remove_file(&path);

@@ -12,6 +12,9 @@ const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) App
 const IPAD_CHROME: &str = "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/126.0.6478.54 Mobile/15E148 Safari/604.1";
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
+/// Visit analytics on (it is off by default).
+const ANALYTICS: &[(&str, &str)] = &[("SHORTENER__ANALYTICS__ENABLED", "true")];
+
 /// `value: clicks` pairs of a breakdown, in the order listed.
 fn listed(breakdown: &Value) -> Vec<(String, i64)> {
     breakdown
@@ -34,7 +37,11 @@ fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
 #[actix_web::test]
 async fn redirects_are_broken_down_by_referrer_browser_os_and_device_and_only_counts_are_kept() {
     // Behind a trusted proxy, so the visitor's own address reaches the service.
-    let app = TestApp::spawn_with(&[("SHORTENER__SERVER__TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let app = TestApp::spawn_with(&[
+        ("SHORTENER__ANALYTICS__ENABLED", "true"),
+        ("SHORTENER__SERVER__TRUSTED_PROXIES", "127.0.0.1/32"),
+    ])
+    .await;
     let (_, key) = app.account("Acme").with_key().await;
     let code = app.code(&key, "https://example.com/").await;
     let own = app.base.trim_start_matches("http://").to_owned();
@@ -153,7 +160,7 @@ async fn redirects_are_broken_down_by_referrer_browser_os_and_device_and_only_co
 
 #[actix_web::test]
 async fn past_the_top_ten_values_come_together_as_other() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(ANALYTICS).await;
     let (_, key) = app.account("Acme").with_key().await;
     let code = app.code(&key, "https://example.com/").await;
     // Twelve referring hosts: host n refers n times.
@@ -183,8 +190,8 @@ async fn past_the_top_ten_values_come_together_as_other() {
 }
 
 #[actix_web::test]
-async fn with_analytics_off_only_the_totals_are_counted() {
-    let app = TestApp::spawn_with(&[("SHORTENER__ANALYTICS__ENABLED", "false")]).await;
+async fn by_default_analytics_is_off_and_only_the_totals_are_counted() {
+    let app = TestApp::spawn().await;
     let (_, key) = app.account("Acme").with_key().await;
     let code = app.code(&key, "https://example.com/").await;
     app.request_with(
@@ -221,7 +228,7 @@ fn dump(url: &str) -> String {
 
 #[actix_web::test]
 async fn account_stats_add_up_every_link_and_list_the_top_links() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(ANALYTICS).await;
     let (_, key) = app.account("Acme").with_key().await;
     let (_, other_key) = app.account("Other").with_key().await;
     let busy = app.code(&key, "https://example.com/busy").await;
