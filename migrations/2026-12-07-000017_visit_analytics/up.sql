@@ -76,3 +76,5 @@ CREATE FUNCTION shortener.account_visits_between(account uuid, first_day date, l
 
 GRANT SELECT, INSERT, DELETE         ON shortener.visit_journal     TO shortener_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON shortener.link_daily_visits TO shortener_service;
+-- Account stats read every click of an account through the clicks view.
+GRANT SELECT                         ON shortener.clicks            TO shortener_service;

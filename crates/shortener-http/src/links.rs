@@ -136,6 +136,7 @@ struct DailyDto {
 /// One value of a breakdown and its clicks in the period; `(other)` sums every value
 /// after the top 10.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BreakdownValue)]
 struct ValueDto {
     value: String,
     clicks: i64,
@@ -162,6 +163,7 @@ struct StatsDto {
 
 /// The period's breakdowns: each lists its top 10 values, then `(other)`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Breakdowns)]
 struct BreakdownsDto {
     referrers: Vec<ValueDto>,
     countries: Vec<ValueDto>,
@@ -231,6 +233,7 @@ impl From<LinkStats> for StatsDto {
 
 /// A link among the account's most clicked in the period.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TopLink)]
 struct TopLinkDto {
     code: String,
     clicks: i64,

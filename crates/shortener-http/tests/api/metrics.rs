@@ -245,8 +245,8 @@ async fn an_outage_shows_as_a_lost_listener_pending_clicks_and_a_dropped_click()
         url: pg.service_url.clone(),
         owner_url: pg.url.clone(),
     };
-    // Room for one link-day of clicks and one kind of visit while the database is away.
-    let backlog = [("SHORTENER__REDIRECT__CLICK_BACKLOG", "2")];
+    // Room for one link-day of clicks while the database is away.
+    let backlog = [("SHORTENER__REDIRECT__CLICK_BACKLOG", "1")];
     let app = TestApp::spawn_over((), urls, ManualClock::new(), &backlog).await;
     let (_, key) = app.account("Acme").with_key().await;
     let kept = app.code(&key, "https://kept.example/").await;
