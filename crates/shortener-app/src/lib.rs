@@ -54,4 +54,5 @@ pub use redirect::{Anonymous, Followed, Redirects, ResolveCache, Resolved, Visit
 pub use throttle::Throttle;
 pub use visits::{
     Breakdown, CLASSIFIED, Classifier, TOP_VALUES, VisitCount, VisitKey, VisitReport, VisitValue,
+    rank,
 };

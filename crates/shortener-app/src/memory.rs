@@ -433,7 +433,7 @@ impl LinkStore for MemoryStore {
             .filter(|(l, deleted)| !deleted && by_link.contains_key(&l.id))
             .map(|(l, _)| (l.code.as_str().to_owned(), by_link[&l.id]))
             .collect();
-        top_links.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        crate::visits::rank(&mut top_links);
         top_links.truncate(top);
         Ok(AccountClicks {
             total,

@@ -178,6 +178,12 @@ impl std::fmt::Debug for Classifier {
     }
 }
 
+/// Sorts `(value, clicks)` pairs as every ranking of the stats lists them: most clicks
+/// first, ties by value (bytewise, as PostgreSQL's `COLLATE "C"`).
+pub fn rank(values: &mut [(String, i64)]) {
+    values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+}
+
 /// Breakdowns list this many values, then `(other)`.
 pub const TOP_VALUES: usize = 10;
 
@@ -196,7 +202,7 @@ pub struct Breakdown {
 impl Breakdown {
     /// The breakdown of `dimension` from every value's clicks, in any order.
     pub fn of(dimension: Dimension, mut values: Vec<(String, i64)>, top: usize) -> Breakdown {
-        values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        rank(&mut values);
         let other = values.iter().skip(top).map(|(_, n)| n).sum();
         values.truncate(top);
         Breakdown {

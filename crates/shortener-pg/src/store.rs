@@ -401,8 +401,7 @@ impl LinkStore for PgStore {
             }
         }
         out.daily.sort_unstable();
-        out.top_links
-            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        shortener_app::rank(&mut out.top_links);
         Ok(out)
     }
 }
@@ -496,8 +495,7 @@ fn visit_report(rows: Vec<VisitRow>) -> VisitReport {
         }
     }
     for b in &mut breakdowns {
-        b.top
-            .sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+        shortener_app::rank(&mut b.top);
     }
     breakdowns.sort_by_key(|b| b.dimension);
     report.bots_daily.sort_unstable();
