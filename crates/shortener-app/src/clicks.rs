@@ -239,7 +239,7 @@ impl ClickCounter {
             inbox: Vec::new(),
             waiting: 0,
             queue: VecDeque::new(),
-            queued_pairs: 0,
+            queued_entries: 0,
             queued_clicks: 0,
             dropped: dropped.clone(),
             metrics: ClickMetrics::new(meter),
@@ -325,7 +325,7 @@ struct Task<S> {
     queue: VecDeque<Arc<ClickBatch>>,
     /// (link, day) pairs and visits held in `queue`, which count against `max_pending`
     /// too.
-    queued_pairs: usize,
+    queued_entries: usize,
     /// Clicks held in `queue`.
     queued_clicks: u64,
     dropped: Arc<Dropped>,
@@ -343,7 +343,15 @@ impl<S: ClickStore> Task<S> {
     /// Adds a click, or drops it (counted) when holding it would take a new entry past
     /// `max_pending`: a click is either counted whole, its visit with it, or not at all.
     fn add(&mut self, Click { link, day, visit }: Click) {
-        let held = self.pending.len() + self.visits.len() + self.queued_pairs;
+        // Most clicks (all, with analytics off) only add to a pair already held.
+        if visit.is_none()
+            && let Some(n) = self.pending.get_mut(&(link, day))
+        {
+            *n += 1;
+            self.waiting += 1;
+            return;
+        }
+        let held = self.pending.len() + self.visits.len() + self.queued_entries;
         let new_pair = !self.pending.contains_key(&(link, day));
         let visit_key = visit.map(|v| (link, day, v));
         let new_visit = visit_key
@@ -430,7 +438,7 @@ impl<S: ClickStore> Task<S> {
             }
         }
         for batch in batches {
-            self.queued_pairs += batch.counts.len() + batch.visits.len();
+            self.queued_entries += batch.counts.len() + batch.visits.len();
             self.queued_clicks += batch.counts.iter().map(|c| c.clicks).sum::<u64>();
             self.queue.push_back(Arc::new(batch));
         }
@@ -464,7 +472,7 @@ impl<S: ClickStore> Task<S> {
             Ok(Ok(unfolded)) => {
                 if let Some(done) = self.queue.pop_front() {
                     let clicks: u64 = done.counts.iter().map(|c| c.clicks).sum();
-                    self.queued_pairs -= done.counts.len() + done.visits.len();
+                    self.queued_entries -= done.counts.len() + done.visits.len();
                     self.queued_clicks -= clicks;
                     self.metrics.written.increment(clicks);
                     self.metrics.pending.set(self.held() as f64);

@@ -262,26 +262,8 @@ impl Meter {
 
     /// The histogram `i` with `labels`.
     pub fn histogram(&self, i: &Instrument, labels: &[&'static str]) -> Histogram {
-        self.histogram_with(i, labels.iter().map(|v| SharedString::const_str(v)))
-    }
-
-    /// The histogram `i` with label values known only at run time (a route template).
-    pub fn histogram_with(
-        &self,
-        i: &Instrument,
-        values: impl IntoIterator<Item = SharedString>,
-    ) -> Histogram {
         match &self.recorder {
-            Some(r) => {
-                let labels: Vec<Label> = i
-                    .labels
-                    .iter()
-                    .zip(values)
-                    .map(|(k, v)| Label::new(*k, v))
-                    .collect();
-                debug_assert_eq!(labels.len(), i.labels.len(), "{}", i.name);
-                r.register_histogram(&Key::from_parts(i.name, labels), &metadata())
-            }
+            Some(r) => r.register_histogram(&key(i, labels), &metadata()),
             None => Histogram::noop(),
         }
     }

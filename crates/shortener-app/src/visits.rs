@@ -141,9 +141,8 @@ impl Classifier {
     }
 
     fn agent(&self, header: Option<&str>) -> Agent {
-        let Some(header) = header else {
-            return Agent::classify("");
-        };
+        // No user agent is classified like an empty one, and cached like any.
+        let header = header.unwrap_or_default();
         let key = self.hasher.hash_one(header);
         let mut agents = self.agents.borrow_mut();
         if let Some(agent) = agents.get(&key) {

@@ -150,15 +150,10 @@ mod tests {
     use std::time::Instant;
 
     use shortener_app::Chain;
-    use shortener_testing::mmdb::{MmdbWriter, Value, country_db, country_record};
+    use shortener_testing::mmdb::{MmdbWriter, Value, country_db, country_record, net};
 
     use super::*;
     use crate::ProcessError;
-
-    fn net(s: &str) -> (IpAddr, u8) {
-        let (a, p) = s.split_once('/').unwrap();
-        (a.parse().unwrap(), p.parse().unwrap())
-    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

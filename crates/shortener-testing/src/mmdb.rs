@@ -54,6 +54,15 @@ pub fn country_record(iso_code: &str) -> Value {
     )])
 }
 
+/// `address/prefix` (e.g. `81.2.69.0/24`) as the network [`country_db`] takes; panics on
+/// anything else (test input).
+pub fn net(s: &str) -> (IpAddr, u8) {
+    let parsed = s
+        .split_once('/')
+        .and_then(|(a, p)| Some((a.parse().ok()?, p.parse().ok()?)));
+    parsed.unwrap_or_else(|| panic!("not address/prefix: {s}"))
+}
+
 /// A country database of `database_type` (e.g. `GeoLite2-Country`) in which each network
 /// `(address, prefix length)` has the country `iso_code`. IPv4 networks are written where
 /// an IPv4 lookup finds them; a more specific network overrides the less specific one it
@@ -304,11 +313,6 @@ mod tests {
     use maxminddb::{Reader, path};
 
     use super::*;
-
-    fn net(s: &str) -> (IpAddr, u8) {
-        let (a, p) = s.split_once('/').unwrap();
-        (a.parse().unwrap(), p.parse().unwrap())
-    }
 
     fn code(reader: &Reader<Vec<u8>>, ip: &str) -> Option<String> {
         reader

@@ -544,7 +544,7 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
     let mut counted_runs = 0;
     for round in 0..opts.rounds {
         println!(
-            "    round {}/{}: wrk -t{} -c{}, random codes, {secs} s each after a {warm} s warm-up",
+            "    round {}/{}: wrk -t{} -c{}, random codes as visitors ask (visitors.lua), {secs} s each after a {warm} s warm-up",
             round + 1,
             opts.rounds,
             wrk::THREADS,
