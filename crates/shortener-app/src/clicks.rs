@@ -51,9 +51,9 @@ pub struct ClickBatch {
     pub id: uuid::Uuid,
     /// At most [`BATCH_LIMIT`] counts, each for a different link and day.
     pub counts: Vec<ClickCount>,
-    /// What those clicks were recorded as, per dimension: for each link and day of
-    /// `counts` whose clicks were classified, each dimension's values add up to its
-    /// clicks. Empty when visit analytics is off.
+    /// What those clicks were recorded as, one entry per link, day and distinct visit:
+    /// for each link and day of `counts` whose clicks were classified, the entries add
+    /// up to its clicks. Empty when visit analytics is off.
     pub visits: Vec<VisitCount>,
 }
 
@@ -414,27 +414,17 @@ impl<S: ClickStore> Task<S> {
                     .enumerate()
                     .flat_map(|(i, b)| b.counts.iter().map(move |c| ((c.link, c.day), i)))
                     .collect();
-            let mut per_batch: Vec<HashMap<_, u64, foldhash::fast::RandomState>> =
-                batches.iter().map(|_| HashMap::default()).collect();
             for ((link, day, visit), clicks) in self.visits.drain() {
                 // Every visit's pair is pending with it (both are added and dropped together).
                 let Some(&i) = batch_of.get(&(link, day)) else {
                     continue;
                 };
-                for value in visit.values() {
-                    *per_batch[i].entry((link, day, value)).or_default() += clicks;
-                }
-            }
-            for (batch, visits) in batches.iter_mut().zip(per_batch) {
-                batch.visits = visits
-                    .into_iter()
-                    .map(|((link, day, value), clicks)| VisitCount {
-                        link,
-                        day,
-                        value,
-                        clicks,
-                    })
-                    .collect();
+                batches[i].visits.push(VisitCount {
+                    link,
+                    day,
+                    visit,
+                    clicks,
+                });
             }
         }
         for batch in batches {

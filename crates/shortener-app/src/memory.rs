@@ -504,13 +504,10 @@ impl ClickStore for MemoryStore {
             *s.daily.entry((c.link, c.day)).or_default() += n;
         }
         for v in &batch.visits {
-            let key = (
-                v.link,
-                v.value.dimension(),
-                v.day,
-                v.value.as_str().to_owned(),
-            );
-            *s.visits.entry(key).or_default() += i64::try_from(v.clicks).unwrap();
+            for value in v.visit.values() {
+                let key = (v.link, value.dimension(), v.day, value.as_str().to_owned());
+                *s.visits.entry(key).or_default() += i64::try_from(v.clicks).unwrap();
+            }
         }
         Ok(Unfolded::default())
     }

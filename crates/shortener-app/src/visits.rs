@@ -92,15 +92,17 @@ impl VisitValue {
     }
 }
 
-/// Clicks of one link on one day with one dimension's value.
+/// Clicks of one link on one day that were recorded as one visit: the unit the counter
+/// holds and the journal stores, one entry whatever the number of dimensions (the store
+/// splits it into its dimensions' values when it folds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisitCount {
     /// The link followed.
     pub link: LinkId,
     /// The UTC day.
     pub day: NaiveDate,
-    /// The dimension and its value.
-    pub value: VisitValue,
+    /// What the clicks were recorded as.
+    pub visit: VisitKey,
     /// How many.
     pub clicks: u64,
 }

@@ -93,85 +93,51 @@ impl Journal {
 }
 
 /// A batch's visits laid out for one `visit_journal` INSERT, as [`Journal`] lays out its
-/// clicks.
+/// clicks: one entry per distinct visit, its five values side by side (the fold, in SQL,
+/// splits them into dimensions). The values borrow the batch's: nothing is copied.
 #[derive(Debug, Default, PartialEq)]
-struct VisitJournal {
+struct VisitJournal<'a> {
     links: Vec<Uuid>,
     days: Vec<NaiveDate>,
-    dimensions: Vec<i16>,
-    values: Vec<String>,
+    referrers: Vec<&'a str>,
+    countries: Vec<&'a str>,
+    browsers: Vec<&'a str>,
+    oses: Vec<&'a str>,
+    devices: Vec<&'a str>,
     clicks: Vec<i64>,
     runs: Runs,
 }
 
-impl VisitJournal {
-    fn of(visits: &[VisitCount]) -> VisitJournal {
+impl<'a> VisitJournal<'a> {
+    fn of(visits: &'a [VisitCount]) -> VisitJournal<'a> {
         let (sorted, runs) = by_bucket(visits, |v| v.link.as_uuid(), |v| v.day);
-        VisitJournal {
-            links: sorted.iter().map(|v| v.link.as_uuid()).collect(),
-            days: sorted.iter().map(|v| v.day).collect(),
-            dimensions: sorted.iter().map(|v| v.value.dimension().code()).collect(),
-            values: sorted.iter().map(|v| v.value.as_str().to_owned()).collect(),
-            clicks: sorted
-                .iter()
-                .map(|v| i64::try_from(v.clicks).unwrap_or(i64::MAX))
-                .collect(),
+        let n = sorted.len();
+        let mut j = VisitJournal {
+            links: Vec::with_capacity(n),
+            days: Vec::with_capacity(n),
+            referrers: Vec::with_capacity(n),
+            countries: Vec::with_capacity(n),
+            browsers: Vec::with_capacity(n),
+            oses: Vec::with_capacity(n),
+            devices: Vec::with_capacity(n),
+            clicks: Vec::with_capacity(n),
             runs,
+        };
+        for v in sorted {
+            let key = &v.visit;
+            j.links.push(v.link.as_uuid());
+            j.days.push(v.day);
+            // As `VisitValue::Referrer(None)` shows it.
+            j.referrers
+                .push(key.referrer.as_deref().map_or("(direct)", |h| h.as_str()));
+            j.countries.push(key.country.as_str());
+            j.browsers.push(key.agent.browser.as_str());
+            j.oses.push(key.agent.os.as_str());
+            j.devices.push(key.agent.device.as_str());
+            j.clicks.push(i64::try_from(v.clicks).unwrap_or(i64::MAX));
         }
+        j
     }
-}
-
-#[derive(QueryableByName)]
-struct VisitJournalRow {
-    #[diesel(sql_type = Array<SqlUuid>)]
-    link_ids: Vec<Uuid>,
-    #[diesel(sql_type = Array<Date>)]
-    days: Vec<NaiveDate>,
-    #[diesel(sql_type = Array<SmallInt>)]
-    dimensions: Vec<i16>,
-    #[diesel(sql_type = Array<Text>)]
-    vals: Vec<String>,
-    #[diesel(sql_type = Array<BigInt>)]
-    clicks: Vec<i64>,
-}
-
-/// Visit rows folded: added up by link, dimension, day and value, sorted (the key's order)
-/// so that concurrent folds upsert in the same order.
-#[derive(Debug, Default, PartialEq)]
-struct FoldedVisits {
-    links: Vec<Uuid>,
-    dimensions: Vec<i16>,
-    days: Vec<NaiveDate>,
-    values: Vec<String>,
-    clicks: Vec<i64>,
-}
-
-fn fold_visit_rows(rows: Vec<VisitJournalRow>) -> FoldedVisits {
-    let mut sums: HashMap<(Uuid, i16, NaiveDate, String), i64> = HashMap::new();
-    for row in rows {
-        let entries = row
-            .link_ids
-            .into_iter()
-            .zip(row.days)
-            .zip(row.dimensions)
-            .zip(row.vals)
-            .zip(row.clicks);
-        for ((((link, day), dimension), value), n) in entries {
-            let sum = sums.entry((link, dimension, day, value)).or_default();
-            *sum = sum.saturating_add(n);
-        }
-    }
-    let mut sums: Vec<_> = sums.into_iter().collect();
-    sums.sort_unstable();
-    let mut f = FoldedVisits::default();
-    for ((link, dimension, day, value), n) in sums {
-        f.links.push(link);
-        f.dimensions.push(dimension);
-        f.days.push(day);
-        f.values.push(value);
-        f.clicks.push(n);
-    }
-    f
 }
 
 #[derive(QueryableByName)]
@@ -255,12 +221,13 @@ impl ClickStore for PgStore {
                     FROM unnest($5::smallint[], $6::int[], $7::int[]) AS s (bucket, lo, hi) \
                     WHERE EXISTS (SELECT 1 FROM b)), \
                   visited AS ( \
-                    INSERT INTO shortener.visit_journal \
-                        (bucket, batch_id, link_ids, days, dimensions, vals, clicks) \
+                    INSERT INTO shortener.visit_journal (bucket, batch_id, link_ids, days, \
+                        referrers, countries, browsers, oses, devices, clicks) \
                     SELECT s.bucket, $1, ($10::uuid[])[s.lo:s.hi], ($11::date[])[s.lo:s.hi], \
-                           ($12::smallint[])[s.lo:s.hi], ($13::text[])[s.lo:s.hi], \
-                           ($14::bigint[])[s.lo:s.hi] \
-                    FROM unnest($15::smallint[], $16::int[], $17::int[]) AS s (bucket, lo, hi) \
+                           ($12::text[])[s.lo:s.hi], ($13::text[])[s.lo:s.hi], \
+                           ($14::text[])[s.lo:s.hi], ($15::text[])[s.lo:s.hi], \
+                           ($16::text[])[s.lo:s.hi], ($17::bigint[])[s.lo:s.hi] \
+                    FROM unnest($18::smallint[], $19::int[], $20::int[]) AS s (bucket, lo, hi) \
                     WHERE EXISTS (SELECT 1 FROM b)), \
                   sized AS ( \
                     UPDATE shortener.click_journal_size \
@@ -282,8 +249,11 @@ impl ClickStore for PgStore {
         .bind::<BigInt, _>(rows)
         .bind::<Array<SqlUuid>, _>(v.links)
         .bind::<Array<Date>, _>(v.days)
-        .bind::<Array<SmallInt>, _>(v.dimensions)
-        .bind::<Array<Text>, _>(v.values)
+        .bind::<Array<Text>, _>(v.referrers)
+        .bind::<Array<Text>, _>(v.countries)
+        .bind::<Array<Text>, _>(v.browsers)
+        .bind::<Array<Text>, _>(v.oses)
+        .bind::<Array<Text>, _>(v.devices)
         .bind::<Array<BigInt>, _>(v.clicks)
         .bind::<Array<SmallInt>, _>(v.runs.buckets)
         .bind::<Array<Integer>, _>(v.runs.starts)
@@ -340,32 +310,25 @@ impl ClickStore for PgStore {
                         .execute(conn)
                         .await?;
                     }
-                    let visits: Vec<VisitJournalRow> = sql_query(
-                        "DELETE FROM shortener.visit_journal WHERE bucket BETWEEN $1 AND $2 \
-                         RETURNING link_ids, days, dimensions, vals, clicks",
+                    // The range's visits, split into their dimensions and added up in
+                    // SQL, so they never travel to the service and back; upserted in key
+                    // order, as a concurrent fold would.
+                    sql_query(
+                        "WITH taken AS (DELETE FROM shortener.visit_journal \
+                                        WHERE bucket BETWEEN $1 AND $2 RETURNING *) \
+                         INSERT INTO shortener.link_daily_visits \
+                             (link_id, dimension, day, value, clicks) \
+                         SELECT r.link_id, r.dimension, r.day, r.value, sum(r.clicks) \
+                         FROM taken t, \
+                              shortener.visit_journal_rows(t::shortener.visit_journal) r \
+                         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 \
+                         ON CONFLICT (link_id, dimension, day, value) DO UPDATE \
+                         SET clicks = link_daily_visits.clicks + excluded.clicks",
                     )
                     .bind::<SmallInt, _>(first)
                     .bind::<SmallInt, _>(last)
-                    .load(conn)
+                    .execute(conn)
                     .await?;
-                    let visits = fold_visit_rows(visits);
-                    if !visits.links.is_empty() {
-                        sql_query(
-                            "INSERT INTO shortener.link_daily_visits \
-                                 (link_id, dimension, day, value, clicks) \
-                             SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::date[], \
-                                                  $4::text[], $5::bigint[]) \
-                             ON CONFLICT (link_id, dimension, day, value) DO UPDATE \
-                             SET clicks = link_daily_visits.clicks + excluded.clicks",
-                        )
-                        .bind::<Array<SqlUuid>, _>(visits.links)
-                        .bind::<Array<SmallInt>, _>(visits.dimensions)
-                        .bind::<Array<Date>, _>(visits.days)
-                        .bind::<Array<Text>, _>(visits.values)
-                        .bind::<Array<BigInt>, _>(visits.clicks)
-                        .execute(conn)
-                        .await?;
-                    }
                     // Last, so the size row is locked only for the commit: flushes wait on
                     // it for no longer than that.
                     if taken.1 > 0 {

@@ -407,16 +407,12 @@ fn visited(
         agent,
     };
     let mut b = batch(&[(link, d, clicks)]);
-    b.visits = key
-        .values()
-        .into_iter()
-        .map(|value| VisitCount {
-            link: link.id,
-            day: nov(d),
-            value,
-            clicks,
-        })
-        .collect();
+    b.visits = vec![VisitCount {
+        link: link.id,
+        day: nov(d),
+        visit: key,
+        clicks,
+    }];
     b
 }
 
