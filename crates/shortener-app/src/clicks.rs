@@ -49,7 +49,8 @@ pub struct ClickCount {
 pub struct ClickBatch {
     /// The batch's id (UUIDv7).
     pub id: uuid::Uuid,
-    /// At most [`BATCH_LIMIT`] counts, each for a different link and day.
+    /// Counts, each for a different link and day; with `visits`, at most [`BATCH_LIMIT`]
+    /// entries.
     pub counts: Vec<ClickCount>,
     /// What those clicks were recorded as, one entry per link, day and distinct visit:
     /// for each link and day of `counts` whose clicks were classified, the entries add
@@ -57,8 +58,9 @@ pub struct ClickBatch {
     pub visits: Vec<VisitCount>,
 }
 
-/// Most (link, day) counts in one batch, so one write stays small whatever the backlog
-/// (a few megabytes of parameters at most).
+/// Most entries ((link, day) counts and visits) in one batch, so one write stays small
+/// whatever the backlog (a few megabytes of parameters at most) and always goes through
+/// within the statement timeout.
 pub const BATCH_LIMIT: usize = 65_536;
 
 /// What a click store holds unfolded, which its reads add to the folded days: reads cost
@@ -337,6 +339,60 @@ struct Task<S> {
     folding: Option<JoinHandle<Result<u64, AppError>>>,
 }
 
+/// Batches being cut: a pair's count goes into the current batch with its visits while
+/// they fit in [`BATCH_LIMIT`] entries, else into a new one. A pair with more visits than
+/// a batch holds (one link asked for with ever new referrers, say) is split over
+/// batches, each part's count being its visits' clicks, so every batch's visits still add
+/// up to its counts and no write is ever too large to go through.
+#[derive(Default)]
+struct Batches {
+    done: Vec<ClickBatch>,
+    current: Option<ClickBatch>,
+}
+
+impl Batches {
+    fn add(&mut self, count: ClickCount, mut visits: Vec<VisitCount>) {
+        let mut left = count.clicks;
+        while visits.len() >= BATCH_LIMIT {
+            let part: Vec<VisitCount> = visits.drain(..BATCH_LIMIT - 1).collect();
+            let clicks = part.iter().map(|v| v.clicks).sum::<u64>().min(left);
+            left -= clicks;
+            self.push(ClickCount { clicks, ..count }, part);
+        }
+        if left > 0 || !visits.is_empty() {
+            self.push(
+                ClickCount {
+                    clicks: left,
+                    ..count
+                },
+                visits,
+            );
+        }
+    }
+
+    fn push(&mut self, count: ClickCount, visits: Vec<VisitCount>) {
+        let entries = 1 + visits.len();
+        if let Some(batch) = self
+            .current
+            .take_if(|b| b.counts.len() + b.visits.len() + entries > BATCH_LIMIT)
+        {
+            self.done.push(batch);
+        }
+        let batch = self.current.get_or_insert_with(|| ClickBatch {
+            id: uuid::Uuid::now_v7(),
+            counts: Vec::new(),
+            visits: Vec::new(),
+        });
+        batch.counts.push(count);
+        batch.visits.extend(visits);
+    }
+
+    fn done(mut self) -> Vec<ClickBatch> {
+        self.done.extend(self.current);
+        self.done
+    }
+}
+
 type Flight = JoinHandle<Result<Unfolded, AppError>>;
 
 impl<S: ClickStore> Task<S> {
@@ -391,43 +447,29 @@ impl<S: ClickStore> Task<S> {
     }
 
     /// Cuts everything pending into batches at the back of the queue, each pair's visits
-    /// in its pair's batch.
+    /// in its pair's batch, at most [`BATCH_LIMIT`] entries (counts and visits) a batch.
     fn cut(&mut self) {
-        let counts: Vec<ClickCount> = self
-            .pending
-            .drain()
-            .map(|((link, day), clicks)| ClickCount { link, day, clicks })
-            .collect();
         self.waiting = 0;
-        let mut batches: Vec<ClickBatch> = counts
-            .chunks(BATCH_LIMIT)
-            .map(|chunk| ClickBatch {
-                id: uuid::Uuid::now_v7(),
-                counts: chunk.to_vec(),
-                visits: Vec::new(),
-            })
-            .collect();
-        if !self.visits.is_empty() {
-            let batch_of: HashMap<(LinkId, NaiveDate), usize, foldhash::fast::RandomState> =
-                batches
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(i, b)| b.counts.iter().map(move |c| ((c.link, c.day), i)))
-                    .collect();
-            for ((link, day, visit), clicks) in self.visits.drain() {
-                // Every visit's pair is pending with it (both are added and dropped together).
-                let Some(&i) = batch_of.get(&(link, day)) else {
-                    continue;
-                };
-                batches[i].visits.push(VisitCount {
-                    link,
-                    day,
-                    visit,
-                    clicks,
-                });
-            }
+        let mut visits_of: HashMap<
+            (LinkId, NaiveDate),
+            Vec<VisitCount>,
+            foldhash::fast::RandomState,
+        > = HashMap::default();
+        for ((link, day, visit), clicks) in self.visits.drain() {
+            visits_of.entry((link, day)).or_default().push(VisitCount {
+                link,
+                day,
+                visit,
+                clicks,
+            });
         }
-        for batch in batches {
+        let mut batches = Batches::default();
+        for ((link, day), clicks) in self.pending.drain() {
+            // Every visit's pair is pending with it (both are added and dropped together).
+            let visits = visits_of.remove(&(link, day)).unwrap_or_default();
+            batches.add(ClickCount { link, day, clicks }, visits);
+        }
+        for batch in batches.done() {
             self.queued_entries += batch.counts.len() + batch.visits.len();
             self.queued_clicks += batch.counts.iter().map(|c| c.clicks).sum::<u64>();
             self.queue.push_back(Arc::new(batch));
@@ -651,6 +693,12 @@ mod tests {
         folds: Arc<AtomicU64>,
         /// Counts written since the last fold.
         unfolded: Arc<AtomicU64>,
+        /// The most entries (counts and visits) one batch held.
+        largest: Arc<AtomicU64>,
+        /// Visits' clicks written, and batches whose visits of a pair did not add up to
+        /// its count.
+        visited: Arc<AtomicU64>,
+        uneven: Arc<AtomicU64>,
     }
 
     impl ClickStore for Recorder {
@@ -669,6 +717,24 @@ mod tests {
                 let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
                 for c in &batch.counts {
                     *w.entry((c.link, c.day)).or_default() += c.clicks;
+                }
+                let entries = (batch.counts.len() + batch.visits.len()) as u64;
+                self.largest.fetch_max(entries, Ordering::SeqCst);
+                let mut of_pair: HashMap<(LinkId, NaiveDate), u64> = HashMap::new();
+                for v in &batch.visits {
+                    *of_pair.entry((v.link, v.day)).or_default() += v.clicks;
+                    self.visited.fetch_add(v.clicks, Ordering::SeqCst);
+                }
+                let uneven = of_pair.iter().any(|(pair, n)| {
+                    batch
+                        .counts
+                        .iter()
+                        .find(|c| (c.link, c.day) == *pair)
+                        .map(|c| c.clicks)
+                        != Some(*n)
+                });
+                if uneven {
+                    self.uneven.fetch_add(1, Ordering::SeqCst);
                 }
             }
             if self.lose_answers.load(Ordering::SeqCst) {
@@ -890,6 +956,52 @@ mod tests {
         counter.flush().await;
         assert_eq!(store.total(), (2 * BATCH_LIMIT + 5) as u64);
         assert_eq!(store.statements.load(Ordering::SeqCst), 3);
+    }
+
+    /// A visit of its own: `n` makes the referring host.
+    fn visit_from(link: LinkId, n: usize) -> Click {
+        use shortener_domain::visit::RefHost;
+        let host = RefHost::parse(&format!("site{n}.example")).expect("a host");
+        Click {
+            link,
+            day: day(1),
+            visit: Some(VisitKey {
+                referrer: Some(Arc::new(host)),
+                ..VisitKey::default()
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_hold_at_most_the_limit_of_counts_and_visits_and_each_adds_up() {
+        let store = Recorder::default();
+        let settings = ClickSettings {
+            channel: 4 * BATCH_LIMIT,
+            max_pending: 4 * BATCH_LIMIT,
+            ..slow()
+        };
+        let (counter, _) = ClickCounter::start(store.clone(), settings);
+        // One link asked for from more referring hosts than a batch holds, twice each...
+        let busy = LinkId::new();
+        for n in 0..(BATCH_LIMIT + 10) {
+            counter.count(visit_from(busy, n));
+            counter.count(visit_from(busy, n));
+        }
+        // ...and many links with a visit or two each.
+        for n in 0..BATCH_LIMIT {
+            let link = LinkId::new();
+            counter.count(visit_from(link, n));
+            if n % 2 == 0 {
+                counter.count(visit_from(link, n + 1));
+            }
+        }
+        counter.flush().await;
+        let all = 2 * (BATCH_LIMIT + 10) as u64 + BATCH_LIMIT as u64 + BATCH_LIMIT as u64 / 2;
+        assert_eq!(store.total(), all);
+        assert_eq!(store.visited.load(Ordering::SeqCst), all);
+        assert_eq!(store.uneven.load(Ordering::SeqCst), 0);
+        assert!(store.largest.load(Ordering::SeqCst) <= BATCH_LIMIT as u64);
+        assert_eq!(counter.dropped(), 0);
     }
 
     #[tokio::test]

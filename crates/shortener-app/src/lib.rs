@@ -46,7 +46,7 @@ pub use links::{
 pub use page::{Page, PageRequest};
 pub use ports::{
     AccountStore, AccountWrites, Countries, IdempotencyWrites, Inserted, KeyStore, KeyWrites,
-    LinkStore, LinkWrites, NoCountries, Recorded, Revoked, Rewind, Stored, SubscriptionStore,
+    LinkStore, LinkWrites, Recorded, Revoked, Rewind, Stored, SubscriptionStore,
     SubscriptionWrites, Tx, UnitOfWork,
 };
 pub use rate_limit::{AddressLimiter, KeyLimiter, MAX_LEASE, RateLedger, Take, Taken};

@@ -1132,8 +1132,7 @@ mod tests {
             ..
         } = Services::new();
         let clicks = ClickCounter::start(store.clone(), ClickSettings::default()).0;
-        let classifier =
-            crate::Classifier::new(Arc::new(crate::NoCountries), Some(Arc::from("sho.rt")));
+        let classifier = crate::Classifier::new(None, Some(Arc::from("sho.rt")));
         let redirects = Redirects::start(
             cache,
             store.clone(),

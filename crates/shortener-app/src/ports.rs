@@ -313,20 +313,11 @@ pub trait SubscriptionStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(AccountId, Versioned)>, AppError>> + Send;
 }
 
-/// The country of a client address, for visit analytics: a GeoIP database the operator
-/// configured, or [`NoCountries`]. Asked on the redirect path, once per counted click, so
-/// an implementation answers from memory without blocking.
+/// The country of a client address, for visit analytics: the GeoIP database the operator
+/// configured (without one, nothing is asked and every country is unknown). Asked on the
+/// redirect path, once per counted click, so an implementation answers from memory
+/// without blocking.
 pub trait Countries: Send + Sync + 'static {
     /// Where `address` is, as far as known.
     fn country(&self, address: IpAddr) -> Country;
-}
-
-/// No GeoIP database: every country is unknown.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoCountries;
-
-impl Countries for NoCountries {
-    fn country(&self, _: IpAddr) -> Country {
-        Country::Unknown
-    }
 }

@@ -8,7 +8,7 @@
 //! each worker keeps the answers in bounded caches keyed by a 64-bit hash of the header
 //! (the header itself is not kept, not even in memory). The country comes from the
 //! operator's GeoIP database, when there is one ([`crate::Countries`]), and is not cached:
-//! an address is looked up and forgotten. Nothing here keeps an IP address, a user-agent
+//! an address is looked up and forgotten (without a database, not even worked out). Nothing here keeps an IP address, a user-agent
 //! string or a referrer path.
 
 use std::cell::RefCell;
@@ -114,14 +114,15 @@ pub struct Classifier {
     agents: RefCell<quick_cache::unsync::Cache<u64, Agent>>,
     referrers: RefCell<quick_cache::unsync::Cache<u64, Option<Arc<RefHost>>>>,
     hasher: foldhash::quality::RandomState,
-    countries: Arc<dyn Countries>,
+    /// `None` without a GeoIP database: then the client's address is not even worked out.
+    countries: Option<Arc<dyn Countries>>,
     own_host: Option<Arc<str>>,
 }
 
 impl Classifier {
-    /// A classifier looking countries up in `countries`, treating `own_host` (the public
-    /// URL's host) as no referral.
-    pub fn new(countries: Arc<dyn Countries>, own_host: Option<Arc<str>>) -> Classifier {
+    /// A classifier looking countries up in `countries` (every country unknown without),
+    /// treating `own_host` (the public URL's host) as no referral.
+    pub fn new(countries: Option<Arc<dyn Countries>>, own_host: Option<Arc<str>>) -> Classifier {
         Classifier {
             agents: RefCell::new(quick_cache::unsync::Cache::new(CLASSIFIED)),
             referrers: RefCell::new(quick_cache::unsync::Cache::new(CLASSIFIED)),
@@ -135,9 +136,12 @@ impl Classifier {
     pub fn visit(&self, visitor: &impl Visitor) -> VisitKey {
         VisitKey {
             referrer: self.referrer(visitor.referrer()),
-            country: visitor
-                .address()
-                .map_or(Country::Unknown, |ip| self.countries.country(ip)),
+            country: match &self.countries {
+                Some(countries) => visitor
+                    .address()
+                    .map_or(Country::Unknown, |ip| countries.country(ip)),
+                None => Country::Unknown,
+            },
             agent: self.agent(visitor.user_agent()),
         }
     }
@@ -226,4 +230,81 @@ pub struct VisitReport {
     pub bots_daily: Vec<(NaiveDate, i64)>,
     /// One per dimension that has clicks, in [`Dimension::ALL`] order.
     pub breakdowns: Vec<Breakdown>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use shortener_domain::visit::{Browser, CountryCode, Device};
+
+    use super::*;
+    use crate::AppError;
+
+    /// A visitor from Germany in Firefox, referred by `referrer`; `address` says whether
+    /// its address may be asked for.
+    struct Firefox {
+        referrer: Option<&'static str>,
+        address: bool,
+    }
+
+    impl Visitor for Firefox {
+        fn address(&self) -> Option<IpAddr> {
+            assert!(self.address, "the address was worked out");
+            Some(IpAddr::from([81, 1, 1, 1]))
+        }
+        fn may_look_up(&self) -> Result<(), AppError> {
+            Ok(())
+        }
+        fn user_agent(&self) -> Option<&str> {
+            Some("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0")
+        }
+        fn referrer(&self) -> Option<&str> {
+            self.referrer
+        }
+    }
+
+    struct Germany;
+
+    impl Countries for Germany {
+        fn country(&self, _: IpAddr) -> Country {
+            CountryCode::parse("DE").map_or(Country::Unknown, Country::Known)
+        }
+    }
+
+    #[test]
+    fn without_a_geoip_database_the_address_is_never_asked_for() {
+        let classifier = Classifier::new(None, Some(Arc::from("sho.rt")));
+        let visitor = Firefox {
+            referrer: Some("https://sho.rt/ui"),
+            address: false,
+        };
+        let visit = classifier.visit(&visitor);
+        assert_eq!(visit.country, Country::Unknown);
+        assert_eq!(visit.referrer, None, "our own host is no referral");
+        assert_eq!(visit.agent.browser, Browser::Firefox);
+        assert_eq!(visit.agent.device, Device::Desktop);
+    }
+
+    #[test]
+    fn with_one_the_country_is_looked_up_and_repeats_come_from_the_caches() {
+        let classifier = Classifier::new(Some(Arc::new(Germany)), None);
+        let visitor = Firefox {
+            referrer: Some("https://News.example:8443/a/path?q=1"),
+            address: true,
+        };
+        let first = classifier.visit(&visitor);
+        assert_eq!(first.country.as_str(), "DE");
+        assert_eq!(
+            first.referrer.as_deref().map(RefHost::as_str),
+            Some("news.example")
+        );
+        // The second answer shares the cached host rather than parsing it again.
+        let second = classifier.visit(&visitor);
+        assert_eq!(second, first);
+        assert!(Arc::ptr_eq(
+            first.referrer.as_ref().unwrap(),
+            second.referrer.as_ref().unwrap()
+        ));
+    }
 }

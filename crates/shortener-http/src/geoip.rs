@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use maxminddb::{MaxMindDbError, PathElement, Reader};
-use shortener_app::{Countries, NoCountries};
+use shortener_app::Countries;
 use shortener_domain::visit::{Country, CountryCode};
 
 /// Why the configured database cannot be used. Each names the file and what is wrong
@@ -50,11 +50,11 @@ pub enum GeoIpError {
     },
 }
 
-/// The countries of `geoip.database`: a [`GeoIp`] when set, [`NoCountries`] (every
-/// country unknown) otherwise.
-pub fn countries(setting: Option<&Path>) -> Result<Arc<dyn Countries>, GeoIpError> {
+/// The countries of `geoip.database`: a [`GeoIp`] when set, none otherwise (every
+/// country unknown, and the redirect does not even work out the client's address).
+pub fn countries(setting: Option<&Path>) -> Result<Option<Arc<dyn Countries>>, GeoIpError> {
     match setting {
-        None => Ok(Arc::new(NoCountries)),
+        None => Ok(None),
         Some(path) => {
             let geoip = GeoIp::open(path)?;
             let metadata = geoip.reader.metadata();
@@ -65,7 +65,7 @@ pub fn countries(setting: Option<&Path>) -> Result<Arc<dyn Countries>, GeoIpErro
                 bytes = geoip.size,
                 "GeoIP database loaded"
             );
-            Ok(Arc::new(geoip))
+            Ok(Some(Arc::new(geoip)))
         }
     }
 }
@@ -289,17 +289,14 @@ mod tests {
     }
 
     #[test]
-    fn without_a_database_every_country_is_unknown() {
-        assert_eq!(NoCountries.country(ip("81.1.1.1")), Country::Unknown);
-        let none = countries(None).unwrap();
-        assert_eq!(none.country(ip("81.1.1.1")), Country::Unknown);
-        assert_eq!(none.country(ip("2a02::1")), Country::Unknown);
+    fn without_a_database_there_is_nothing_to_ask() {
+        assert!(countries(None).unwrap().is_none());
     }
 
     #[test]
     fn a_configured_database_is_opened_from_its_file() {
         let file = TempFile::with(&fixture());
-        let countries = countries(Some(&file.0)).unwrap();
+        let countries = countries(Some(&file.0)).unwrap().expect("a database");
         assert_eq!(countries.country(ip("81.2.69.160")), known("GB"));
         assert_eq!(
             countries.country(IpAddr::V6(Ipv6Addr::LOCALHOST)),

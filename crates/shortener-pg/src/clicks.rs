@@ -51,8 +51,7 @@ fn by_bucket<T, K: Ord>(
     let mut runs = Runs::default();
     let mut out = Vec::with_capacity(sorted.len());
     for (i, (b, e)) in sorted.into_iter().enumerate() {
-        // Batches hold at most BATCH_LIMIT (65 536) counts and five visits each: the
-        // position fits.
+        // Batches hold at most BATCH_LIMIT (65 536) entries: the position fits.
         let at = i32::try_from(i + 1).unwrap_or(i32::MAX);
         if runs.buckets.last() == Some(&b) {
             if let Some(end) = runs.ends.last_mut() {

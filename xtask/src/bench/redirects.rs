@@ -152,6 +152,21 @@ pub struct Redirects {
     /// What the metrics middleware costs one redirect, measured in process on one
     /// thread (ns: median, lowest, highest of 15 interleaved batches; issue #16).
     pub metrics_cost_ns: Option<[f64; 3]>,
+    /// A whole write cycle of the clicks of one load, counting on, with visit analytics
+    /// off and on ([`write_cycle`]; issue #17).
+    pub written_plain: Option<Written>,
+    pub written_analysed: Option<Written>,
+}
+
+/// The CPU time per click of a write cycle: the service's (answering the redirects,
+/// counting, writing) and PostgreSQL's (taking the writes and folding them), per GET
+/// answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    pub clicks: u64,
+    pub cpu: PerRequest,
+    /// The journals still held entries when the cycle was read (its figure is short).
+    pub unfolded: bool,
 }
 
 /// How many links the database holds and which codes the cold rounds walk: a block after
@@ -284,6 +299,22 @@ pub fn measure(
         cached.gets_answered
     );
 
+    // Every service of the rounds has stopped: PostgreSQL now only works for the one
+    // measured.
+    let written_plain = write_cycle(&setup, "written-plain", &[])?;
+    let with_analytics = [("SHORTENER__ANALYTICS__ENABLED", "true".to_owned())];
+    let written_analysed = write_cycle(&setup, "written-analysed", &with_analytics)?;
+    log_notes.extend(log_note(
+        work,
+        "written-plain",
+        "write cycle, analytics off",
+    )?);
+    log_notes.extend(log_note(
+        work,
+        "written-analysed",
+        "write cycle, analytics on",
+    )?);
+
     let cold = cold_rounds(&setup, plan, &mut log_notes)?;
     let metrics_cost_ns = metrics_cost()?;
 
@@ -329,7 +360,83 @@ pub fn measure(
         log_notes,
         cpu_ticks_per_second: setup.meter.ticks_per_second(),
         metrics_cost_ns,
+        written_plain: Some(written_plain),
+        written_analysed: Some(written_analysed),
     })
+}
+
+/// When the click counter first folds after start, and then how often
+/// (`shortener_app::ClickSettings`' defaults).
+const FIRST_FOLD: Duration = Duration::from_secs(20);
+const FOLD_EVERY: Duration = Duration::from_secs(60);
+
+/// What writing the clicks of one load costs, per click, over a whole cycle: a fresh
+/// service (counting on, with `more` settings) has the cached set in its cache (HEAD, so
+/// no clicks) and its first fold behind it (which takes what earlier services left); then
+/// wrk loads it for `--seconds` as visitors ask, and the CPU time of the service and of
+/// PostgreSQL is read from the start of the load until its clicks are flushed and folded
+/// (the fold after the first, [`FOLD_EVERY`] later), so PostgreSQL's share holds every
+/// write and the fold, which the rounds' short runs catch one in several.
+fn write_cycle(setup: &Setup, name: &str, more: &[(&str, String)]) -> Result<Written> {
+    println!(
+        "==> write cycle ({name}): a fresh service, {} s of visitors.lua, then until its clicks are folded",
+        setup.opts.seconds
+    );
+    let service = setup.start_with(true, name, more)?;
+    let started = Instant::now();
+    touch(service.addr(), "HEAD", 1, CACHED, setup.opts.clients * 2)?;
+    sleep_until(started + FIRST_FOLD + Duration::from_secs(4));
+    let random_args = vec!["1".to_owned(), CACHED.to_string()];
+    let before = setup.meter.read(Some(service.pid()), true)?;
+    let run = wrk::run(
+        &format!("http://{}", service.addr()),
+        &setup.scripts.visitors,
+        &random_args,
+        setup.opts.seconds,
+    )?;
+    run.check(name)?;
+    sleep_until(started + FIRST_FOLD + FOLD_EVERY + Duration::from_secs(6));
+    let unfolded = || -> Result<bool> {
+        let held = setup.pg.psql(
+            DB,
+            "SELECT (SELECT count(*) FROM shortener.click_journal) \
+                  + (SELECT count(*) FROM shortener.visit_journal)",
+        )?;
+        Ok(held.trim() != "0")
+    };
+    // A slow fold: give it a little longer, checking now and then.
+    let mut left = unfolded()?;
+    for _ in 0..10 {
+        if !left {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        left = unfolded()?;
+    }
+    let cpu = setup.meter.since(before, run.requests)?;
+    let written = Written {
+        clicks: run.requests,
+        cpu,
+        unfolded: left,
+    };
+    println!(
+        "    {} clicks; CPU per click (µs, {}): {}{}",
+        run.requests,
+        cpu.parts(),
+        cpu,
+        if left {
+            " (journal not yet folded)"
+        } else {
+            ""
+        }
+    );
+    Ok(written)
+}
+
+fn sleep_until(at: Instant) {
+    if let Some(wait) = at.checked_duration_since(Instant::now()) {
+        std::thread::sleep(wait);
+    }
 }
 
 /// What the metrics middleware costs one redirect, in process: the ignored test

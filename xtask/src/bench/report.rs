@@ -665,6 +665,39 @@ impl Report {
                 "none set".to_owned(),
                 String::new(),
             ]);
+            // What writing a click costs, over a whole write cycle (flushes and fold).
+            for (what, w) in [
+                ("analytics off", r.written_plain),
+                ("analytics on", r.written_analysed),
+            ] {
+                let Some(w) = w else { continue };
+                t.row(vec![
+                    format!(
+                        "write cycle, counting on, {what}: CPU per click, service + PostgreSQL (µs) (#17)"
+                    ),
+                    w.cpu.to_string(),
+                    format!(
+                        "{} clicks{}",
+                        thousands(w.clicks),
+                        if w.unfolded { ", not all folded" } else { "" }
+                    ),
+                    "none set".to_owned(),
+                    String::new(),
+                ]);
+            }
+            if let (Some(on), Some(off)) = (r.written_analysed, r.written_plain) {
+                t.row(vec![
+                    "write cycle: PostgreSQL CPU per click, analytics on / off (#17)".to_owned(),
+                    two(on
+                        .cpu
+                        .pg_us
+                        .zip(off.cpu.pg_us)
+                        .and_then(|(a, b)| ratio(a, b))),
+                    String::new(),
+                    "none set".to_owned(),
+                    String::new(),
+                ]);
+            }
             let cost = r.metrics_cost_ns;
             t.row(vec![
                 "metrics middleware per redirect, in process, one thread (ns) (#16)".to_owned(),

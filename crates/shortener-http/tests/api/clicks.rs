@@ -98,8 +98,9 @@ async fn counting_can_be_switched_off() {
     assert_eq!(sums(&app).await, 0);
 }
 
-/// The real binary: clicks counted by requests that were answered before SIGTERM are all
-/// in the database once the process has exited.
+/// The real binary, with visit analytics on: clicks counted by requests that were
+/// answered before SIGTERM are all in the database once the process has exited, and so
+/// are their visits (each dimension adds up to the clicks).
 #[actix_web::test]
 async fn sigterm_writes_every_counted_click_before_exit() {
     use std::process::{Command, Stdio};
@@ -120,6 +121,7 @@ async fn sigterm_writes_every_counted_click_before_exit() {
         .env("SHORTENER__SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("SHORTENER__ADMIN__BOOTSTRAP_KEY", KEY)
         .env("SHORTENER__LOG__FILTER", "warn")
+        .env("SHORTENER__ANALYTICS__ENABLED", "true")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -136,10 +138,19 @@ async fn sigterm_writes_every_counted_click_before_exit() {
     let code = api.code(&key, "https://example.com/").await;
 
     const N: usize = 200;
-    let statuses = join_all((0..N).map(|_| {
+    let statuses = join_all((0..N).map(|i| {
         let client = &client;
         let url = format!("{base}/{code}");
-        async move { client.get(url).send().await.unwrap().status() }
+        let referrer = format!("https://site{}.example/", i % 7);
+        async move {
+            client
+                .get(url)
+                .insert_header(("referer", referrer))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
     }))
     .await;
     assert!(statuses.iter().all(|s| *s == StatusCode::FOUND));
@@ -161,4 +172,25 @@ async fn sigterm_writes_every_counted_click_before_exit() {
     };
     assert!(status.success(), "{status}");
     assert_eq!(sums_in(&db).await, N as i64);
+    assert_eq!(
+        visits_per_dimension(&db, &code).await,
+        vec![N as i64; 5],
+        "each dimension adds up to the clicks"
+    );
+}
+
+/// The visits of link `code` in each dimension, journalled or folded, in dimension order.
+async fn visits_per_dimension(db: &shortener_testing::TestDb, code: &str) -> Vec<i64> {
+    let mut conn = db.conn().await;
+    let rows: Vec<Sums> = diesel::sql_query(
+        "SELECT sum(v.clicks)::bigint AS total \
+         FROM shortener.links l, \
+              shortener.link_visits_between(l.id, '2000-01-01', '2100-01-01') v \
+         WHERE l.code = $1 GROUP BY v.dimension ORDER BY v.dimension",
+    )
+    .bind::<diesel::sql_types::Text, _>(code)
+    .load(&mut conn)
+    .await
+    .unwrap();
+    rows.into_iter().map(|r| r.total).collect()
 }

@@ -126,16 +126,7 @@ async fn redirects_are_broken_down_by_referrer_browser_os_and_device_and_only_co
             ("tablet", 1)
         ])
     );
-    for dimension in [
-        "referrers",
-        "countries",
-        "browsers",
-        "operating_systems",
-        "devices",
-    ] {
-        let sum: i64 = listed(&s[dimension]).iter().map(|(_, n)| n).sum();
-        assert_eq!(sum, 8, "{dimension} adds up to the clicks");
-    }
+    assert_adds_up(s, 8);
 
     // Everything the database holds, as text: only counts of what was kept.
     let dump = dump(&app.db.url);
@@ -187,6 +178,83 @@ async fn past_the_top_ten_values_come_together_as_other() {
     assert_eq!(referrers[9], ("site03.example".to_owned(), 3));
     assert_eq!(referrers[10], ("(other)".to_owned(), 1 + 2));
     assert_eq!(stats.body["clicks"], json!((1..=12).sum::<i64>()));
+}
+
+/// Every breakdown of `stats` adds up to `clicks`.
+fn assert_adds_up(stats: &Value, clicks: i64) {
+    for dimension in [
+        "referrers",
+        "countries",
+        "browsers",
+        "operating_systems",
+        "devices",
+    ] {
+        let sum: i64 = listed(&stats[dimension]).iter().map(|(_, n)| n).sum();
+        assert_eq!(sum, clicks, "{dimension} adds up to the clicks: {stats}");
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_shut_down_gracefully_count_every_visit_once() {
+    let app = TestApp::spawn_with(ANALYTICS).await;
+    let other = app.spawn_beside_with(ANALYTICS).await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let code = app.code(&key, "https://example.com/").await;
+    let agents = [FIREFOX, IPHONE, IPAD_CHROME, GOOGLEBOT];
+    let referrers = [
+        None,
+        Some("https://a.example/x"),
+        Some("https://b.example/y"),
+    ];
+    // 240 GETs at once, half on each instance, every agent with every referrer alike.
+    const N: usize = 240;
+    let replies = futures_util::future::join_all((0..N).map(|i| {
+        let on = if i % 2 == 0 { &app } else { &other };
+        let path = format!("/{code}");
+        async move {
+            let mut headers = vec![("user-agent", agents[i % 4])];
+            if let Some(r) = referrers[(i / 4) % 3] {
+                headers.push(("referer", r));
+            }
+            on.request_with(Method::GET, &path, None, None, &headers)
+                .await
+                .status
+        }
+    }))
+    .await;
+    assert!(replies.iter().all(|s| *s == StatusCode::FOUND));
+    assert_eq!(app.shutdown().await, 0, "nothing lost on the first");
+    assert_eq!(other.shutdown().await, 0, "nothing lost on the second");
+
+    // A third instance reads what the two wrote.
+    let reader = app.spawn_beside().await;
+    let stats = reader
+        .get(&format!("/api/v1/links/{code}/stats"), Some(&key))
+        .await;
+    assert_eq!(stats.status, StatusCode::OK);
+    let s = &stats.body;
+    assert_eq!(s["clicks"], N as i64);
+    assert_eq!(s["bots"], (N / 4) as i64);
+    assert_adds_up(s, N as i64);
+    let third = (N / 3) as i64;
+    assert_eq!(
+        listed(&s["referrers"]),
+        pairs(&[
+            ("(direct)", third),
+            ("a.example", third),
+            ("b.example", third)
+        ])
+    );
+    let quarter = (N / 4) as i64;
+    assert_eq!(
+        listed(&s["devices"]),
+        pairs(&[
+            ("bot", quarter),
+            ("desktop", quarter),
+            ("mobile", quarter),
+            ("tablet", quarter)
+        ])
+    );
 }
 
 #[actix_web::test]
