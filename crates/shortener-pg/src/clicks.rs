@@ -91,11 +91,15 @@ impl Journal {
     }
 }
 
-/// A batch's visits laid out for one `visit_journal` INSERT, as [`Journal`] lays out its
-/// clicks: one entry per distinct visit, its five values side by side (the fold, in SQL,
-/// splits them into dimensions). The values borrow the batch's: nothing is copied.
+/// A batch's visits laid out for one `visit_journal` INSERT: one entry per distinct
+/// visit, its bucket and its five values side by side (the fold, in SQL, splits them into
+/// dimensions). The values borrow the batch's: nothing is copied. Unlike [`Journal`],
+/// the entries are grouped into buckets by PostgreSQL (`GROUP BY`), not sliced out of
+/// the parameters by runs: a slice of a text array walks it from its start, so 1 024
+/// slices of a 65 536-entry batch took 3.9 s against 0.18 s grouped.
 #[derive(Debug, Default, PartialEq)]
 struct VisitJournal<'a> {
+    buckets: Vec<i16>,
     links: Vec<Uuid>,
     days: Vec<NaiveDate>,
     referrers: Vec<&'a str>,
@@ -104,14 +108,13 @@ struct VisitJournal<'a> {
     oses: Vec<&'a str>,
     devices: Vec<&'a str>,
     clicks: Vec<i64>,
-    runs: Runs,
 }
 
 impl<'a> VisitJournal<'a> {
     fn of(visits: &'a [VisitCount]) -> VisitJournal<'a> {
-        let (sorted, runs) = by_bucket(visits, |v| v.link.as_uuid(), |v| v.day);
-        let n = sorted.len();
+        let n = visits.len();
         let mut j = VisitJournal {
+            buckets: Vec::with_capacity(n),
             links: Vec::with_capacity(n),
             days: Vec::with_capacity(n),
             referrers: Vec::with_capacity(n),
@@ -120,10 +123,10 @@ impl<'a> VisitJournal<'a> {
             oses: Vec::with_capacity(n),
             devices: Vec::with_capacity(n),
             clicks: Vec::with_capacity(n),
-            runs,
         };
-        for v in sorted {
+        for v in visits {
             let key = &v.visit;
+            j.buckets.push(bucket(v.link.as_uuid()));
             j.links.push(v.link.as_uuid());
             j.days.push(v.day);
             // As `VisitValue::Referrer(None)` shows it.
@@ -222,12 +225,14 @@ impl ClickStore for PgStore {
                   visited AS ( \
                     INSERT INTO shortener.visit_journal (bucket, batch_id, link_ids, days, \
                         referrers, countries, browsers, oses, devices, clicks) \
-                    SELECT s.bucket, $1, ($10::uuid[])[s.lo:s.hi], ($11::date[])[s.lo:s.hi], \
-                           ($12::text[])[s.lo:s.hi], ($13::text[])[s.lo:s.hi], \
-                           ($14::text[])[s.lo:s.hi], ($15::text[])[s.lo:s.hi], \
-                           ($16::text[])[s.lo:s.hi], ($17::bigint[])[s.lo:s.hi] \
-                    FROM unnest($18::smallint[], $19::int[], $20::int[]) AS s (bucket, lo, hi) \
-                    WHERE EXISTS (SELECT 1 FROM b)), \
+                    SELECT e.bucket, $1, array_agg(e.link_id), array_agg(e.day), \
+                           array_agg(e.referrer), array_agg(e.country), array_agg(e.browser), \
+                           array_agg(e.os), array_agg(e.device), array_agg(e.n) \
+                    FROM unnest($10::smallint[], $11::uuid[], $12::date[], $13::text[], \
+                                $14::text[], $15::text[], $16::text[], $17::text[], \
+                                $18::bigint[]) \
+                        AS e (bucket, link_id, day, referrer, country, browser, os, device, n) \
+                    WHERE EXISTS (SELECT 1 FROM b) GROUP BY e.bucket), \
                   sized AS ( \
                     UPDATE shortener.click_journal_size \
                     SET entries = entries + $8, journal_rows = journal_rows + $9 \
@@ -246,6 +251,7 @@ impl ClickStore for PgStore {
         .bind::<Array<Integer>, _>(j.runs.ends)
         .bind::<BigInt, _>(entries)
         .bind::<BigInt, _>(rows)
+        .bind::<Array<SmallInt>, _>(v.buckets)
         .bind::<Array<SqlUuid>, _>(v.links)
         .bind::<Array<Date>, _>(v.days)
         .bind::<Array<Text>, _>(v.referrers)
@@ -254,9 +260,6 @@ impl ClickStore for PgStore {
         .bind::<Array<Text>, _>(v.oses)
         .bind::<Array<Text>, _>(v.devices)
         .bind::<Array<BigInt>, _>(v.clicks)
-        .bind::<Array<SmallInt>, _>(v.runs.buckets)
-        .bind::<Array<Integer>, _>(v.runs.starts)
-        .bind::<Array<Integer>, _>(v.runs.ends)
         .load(&mut conn)
         .await
         .map_err(PgError::from)?;

@@ -386,6 +386,9 @@ fn write_cycle(setup: &Setup, name: &str, more: &[(&str, String)]) -> Result<Wri
     let started = Instant::now();
     touch(service.addr(), "HEAD", 1, CACHED, setup.opts.clients * 2)?;
     sleep_until(started + FIRST_FOLD + Duration::from_secs(4));
+    // What earlier runs left PostgreSQL to do (folds, autovacuum) is not this cycle's.
+    let waited = setup.wait_for_idle_postgres(Duration::from_secs(240))?;
+    println!("    PostgreSQL idle after {waited:.0?}");
     let random_args = vec!["1".to_owned(), CACHED.to_string()];
     let before = setup.meter.read(Some(service.pid()), true)?;
     let run = wrk::run(
@@ -395,7 +398,13 @@ fn write_cycle(setup: &Setup, name: &str, more: &[(&str, String)]) -> Result<Wri
         setup.opts.seconds,
     )?;
     run.check(name)?;
-    sleep_until(started + FIRST_FOLD + FOLD_EVERY + Duration::from_secs(6));
+    // The counter folds FIRST_FOLD after its start, then every FOLD_EVERY: wait for the
+    // first fold after the load.
+    let mut fold = started + FIRST_FOLD;
+    while fold < Instant::now() {
+        fold += FOLD_EVERY;
+    }
+    sleep_until(fold + Duration::from_secs(6));
     let unfolded = || -> Result<bool> {
         let held = setup.pg.psql(
             DB,
@@ -413,6 +422,8 @@ fn write_cycle(setup: &Setup, name: &str, more: &[(&str, String)]) -> Result<Wri
         std::thread::sleep(Duration::from_secs(3));
         left = unfolded()?;
     }
+    // And for what the writes left it (autovacuum of the tables they touched).
+    setup.wait_for_idle_postgres(Duration::from_secs(120))?;
     let cpu = setup.meter.since(before, run.requests)?;
     let written = Written {
         clicks: run.requests,
@@ -562,6 +573,21 @@ impl Setup<'_> {
             &format!("shortener-{name}.log"),
             &settings,
         )
+    }
+
+    /// Waits (at most `limit`) until PostgreSQL has used under 2 % of a core for two
+    /// seconds in a row; how long it waited.
+    fn wait_for_idle_postgres(&self, limit: Duration) -> Result<Duration> {
+        let started = Instant::now();
+        let mut quiet = 0;
+        while quiet < 2 && started.elapsed() < limit {
+            let before = self.meter.read(None, true)?;
+            std::thread::sleep(Duration::from_secs(1));
+            // With one "request", PostgreSQL's share is its CPU µs over that second.
+            let busy_us = self.meter.since(before, 1)?.pg_us.unwrap_or(0.0);
+            quiet = if busy_us < 20_000.0 { quiet + 1 } else { 0 };
+        }
+        Ok(started.elapsed())
     }
 
     /// One measured wrk run (`opts.seconds`, after its warm-up ran) of `script` against
