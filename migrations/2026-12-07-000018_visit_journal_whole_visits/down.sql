@@ -12,6 +12,13 @@ DROP FUNCTION shortener.link_visits_between(uuid, date, date);
 DROP FUNCTION shortener.visit_journal_rows(shortener.visit_journal);
 DROP TABLE shortener.visit_journal;
 
+ALTER TABLE shortener.link_daily_visits
+    DROP CONSTRAINT link_daily_visits_value_check,
+    ADD CONSTRAINT link_daily_visits_value_check
+        CHECK (value ~ '^[a-z0-9.:\[\]()A-Z -]{1,253}$'),
+    ADD CONSTRAINT link_daily_visits_link_id_fkey
+        FOREIGN KEY (link_id) REFERENCES shortener.links (id);
+
 CREATE TABLE shortener.visit_journal (
     bucket      smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 1023),
     batch_id    uuid        NOT NULL,

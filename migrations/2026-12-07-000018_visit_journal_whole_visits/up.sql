@@ -5,6 +5,14 @@
 -- round trip made an instance's writes fall behind its clicks).
 --
 -- What the old journal holds is folded first, exactly as the service folded it.
+--
+-- And a new `link_daily_visits` row costs less: each cost some 12 us of PostgreSQL's CPU
+-- in the fold (measured with EXPLAIN ANALYZE, 823 178 rows), of which the value check's
+-- bounded regular expression took 3.5 us and the foreign key's check on `links` 3.3 us.
+-- The check is rewritten to the same rule without the bounded repetition (0.09 us);
+-- the foreign key is dropped: links are never deleted (the service's role may not, and
+-- a deleted link keeps its row), and a visit row is only ever written for a link whose
+-- click was counted.
 
 INSERT INTO shortener.link_daily_visits (link_id, dimension, day, value, clicks)
 SELECT j.link_id, j.dimension, j.day, j.value, sum(j.n)
@@ -18,6 +26,13 @@ ON CONFLICT (link_id, dimension, day, value) DO UPDATE
 DROP FUNCTION shortener.account_visits_between(uuid, date, date);
 DROP FUNCTION shortener.link_visits_between(uuid, date, date);
 DROP TABLE shortener.visit_journal;
+
+-- The same values as before: 1 to 253 of these characters (all ASCII, so bytes).
+ALTER TABLE shortener.link_daily_visits
+    DROP CONSTRAINT link_daily_visits_value_check,
+    ADD CONSTRAINT link_daily_visits_value_check
+        CHECK (octet_length(value) BETWEEN 1 AND 253 AND value !~ '[^a-z0-9.:\[\]()A-Z -]'),
+    DROP CONSTRAINT link_daily_visits_link_id_fkey;
 
 -- Values as `link_daily_visits` stores them: `(direct)` for no referrer, `(unknown)` for
 -- no country, the fixed labels of browser, OS and device.

@@ -15,6 +15,7 @@
 //! than [`ClickSettings::fold_at`] (the store's reads cost more the more it holds, and
 //! other instances' writes add to it too), always off the write path.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
@@ -399,28 +400,44 @@ impl<S: ClickStore> Task<S> {
     /// Adds a click, or drops it (counted) when holding it would take a new entry past
     /// `max_pending`: a click is either counted whole, its visit with it, or not at all.
     fn add(&mut self, Click { link, day, visit }: Click) {
-        // Most clicks (all, with analytics off) only add to a pair already held.
-        if visit.is_none()
-            && let Some(n) = self.pending.get_mut(&(link, day))
-        {
-            *n += 1;
-            self.waiting += 1;
-            return;
-        }
         let held = self.pending.len() + self.visits.len() + self.queued_entries;
-        let new_pair = !self.pending.contains_key(&(link, day));
-        let visit_key = visit.map(|v| (link, day, v));
-        let new_visit = visit_key
-            .as_ref()
-            .is_some_and(|k| !self.visits.contains_key(k));
-        let needed = usize::from(new_pair) + usize::from(new_visit);
-        if needed > 0 && held + needed > self.settings.max_pending {
-            self.dropped.add(1);
-            return;
-        }
-        *self.pending.entry((link, day)).or_default() += 1;
-        if let Some(key) = visit_key {
-            *self.visits.entry(key).or_default() += 1;
+        let room = |needed: usize| held + needed <= self.settings.max_pending;
+        match visit {
+            // Most clicks without a visit (all, with analytics off) only add to a pair
+            // already held.
+            None => match self.pending.get_mut(&(link, day)) {
+                Some(n) => *n += 1,
+                None if room(1) => {
+                    self.pending.insert((link, day), 1);
+                }
+                None => {
+                    self.dropped.add(1);
+                    return;
+                }
+            },
+            // A visit held already has its pair held (both are added and dropped
+            // together): one lookup of the visit decides, and one of the pair adds.
+            Some(visit) => match self.visits.entry((link, day, visit)) {
+                Entry::Occupied(mut n) => {
+                    *n.get_mut() += 1;
+                    *self.pending.entry((link, day)).or_default() += 1;
+                }
+                Entry::Vacant(slot) => {
+                    let pair = self.pending.get_mut(&(link, day));
+                    let needed = 1 + usize::from(pair.is_none());
+                    if !room(needed) {
+                        self.dropped.add(1);
+                        return;
+                    }
+                    slot.insert(1);
+                    match pair {
+                        Some(n) => *n += 1,
+                        None => {
+                            self.pending.insert((link, day), 1);
+                        }
+                    }
+                }
+            },
         }
         self.waiting += 1;
     }
