@@ -198,6 +198,7 @@ struct ClickMetrics {
     flush: Histogram,
     write_failures: Counter,
     journal_rows: Gauge,
+    shed: Counter,
 }
 
 impl ClickMetrics {
@@ -209,6 +210,7 @@ impl ClickMetrics {
             flush: meter.histogram(&metrics::CLICK_FLUSH, &[]),
             write_failures: meter.counter(&metrics::CLICK_WRITE_FAILURES, &[]),
             journal_rows: meter.gauge(&metrics::CLICK_JOURNAL_ROWS, &[]),
+            shed: meter.counter(&metrics::VISITS_SHED, &[]),
         }
     }
 }
@@ -398,10 +400,13 @@ type Flight = JoinHandle<Result<Unfolded, AppError>>;
 
 impl<S: ClickStore> Task<S> {
     /// Adds a click, or drops it (counted) when holding it would take a new entry past
-    /// `max_pending`: a click is either counted whole, its visit with it, or not at all.
+    /// `max_pending`. Its visit, when it would take a new entry past half of that, is
+    /// shed (counted) and the click counted without it: when PostgreSQL falls behind
+    /// (visits cost it far more than clicks), the breakdowns give way before the totals.
     fn add(&mut self, Click { link, day, visit }: Click) {
         let held = self.pending.len() + self.visits.len() + self.queued_entries;
         let room = |needed: usize| held + needed <= self.settings.max_pending;
+        let visit_room = |needed: usize| held + needed <= self.settings.max_pending / 2;
         match visit {
             // Most clicks without a visit (all, with analytics off) only add to a pair
             // already held.
@@ -424,12 +429,15 @@ impl<S: ClickStore> Task<S> {
                 }
                 Entry::Vacant(slot) => {
                     let pair = self.pending.get_mut(&(link, day));
-                    let needed = 1 + usize::from(pair.is_none());
-                    if !room(needed) {
+                    let new_pair = usize::from(pair.is_none());
+                    if visit_room(1 + new_pair) {
+                        slot.insert(1);
+                    } else if room(new_pair) {
+                        self.metrics.shed.increment(1);
+                    } else {
                         self.dropped.add(1);
                         return;
                     }
-                    slot.insert(1);
                     match pair {
                         Some(n) => *n += 1,
                         None => {
@@ -994,7 +1002,8 @@ mod tests {
         let store = Recorder::default();
         let settings = ClickSettings {
             channel: 4 * BATCH_LIMIT,
-            max_pending: 4 * BATCH_LIMIT,
+            // Visits may take half: room for all of them.
+            max_pending: 8 * BATCH_LIMIT,
             ..slow()
         };
         let (counter, _) = ClickCounter::start(store.clone(), settings);
@@ -1019,6 +1028,44 @@ mod tests {
         assert_eq!(store.uneven.load(Ordering::SeqCst), 0);
         assert!(store.largest.load(Ordering::SeqCst) <= BATCH_LIMIT as u64);
         assert_eq!(counter.dropped(), 0);
+    }
+
+    #[tokio::test]
+    async fn past_half_the_backlog_visits_are_shed_and_their_clicks_still_counted() {
+        let store = Recorder::default();
+        store.down.store(true, Ordering::SeqCst);
+        let (counter, _) = ClickCounter::start(
+            store.clone(),
+            ClickSettings {
+                max_pending: 8,
+                ..slow()
+            },
+        );
+        let link = LinkId::new();
+        // One pair and three visits of it: 4 entries, half the backlog.
+        for n in 0..3 {
+            counter.count(visit_from(link, n));
+        }
+        // A fourth visit would pass half: shed, its click counted on the held pair.
+        counter.count(visit_from(link, 3));
+        // A held visit still counts whole.
+        counter.count(visit_from(link, 0));
+        // New links: their pairs still fit (up to the whole backlog), visits shed.
+        for _ in 0..4 {
+            counter.count(visit_from(LinkId::new(), 9));
+        }
+        // The backlog is full: a click of a new link is dropped.
+        counter.count(visit_from(LinkId::new(), 9));
+        counter.flush().await;
+        assert_eq!(counter.dropped(), 1);
+        store.down.store(false, Ordering::SeqCst);
+        counter.flush().await;
+        assert_eq!(store.total(), 9, "every click but the dropped one");
+        assert_eq!(
+            store.visited.load(Ordering::SeqCst),
+            4,
+            "the visits recorded"
+        );
     }
 
     #[tokio::test]

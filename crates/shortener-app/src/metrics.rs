@@ -123,6 +123,9 @@ catalog! {
     /// Clicks lost.
     CLICKS_DROPPED = ("shortener_clicks_dropped_total", Counter, [],
         "Clicks lost: the counter's channel or backlog was full, or the database stayed away through shutdown."),
+    /// Visits not recorded, their clicks counted.
+    VISITS_SHED = ("shortener_visits_shed_total", Counter, [],
+        "Clicks counted without their visit (visit analytics) because the counter's backlog was over half full: the breakdowns then add up to less than the clicks."),
     /// One batch write.
     CLICK_FLUSH = ("shortener_click_flush_duration_seconds", Histogram, [],
         "Time of one click batch write, successful or not."),
