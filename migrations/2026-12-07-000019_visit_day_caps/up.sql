@@ -10,7 +10,15 @@
 -- pairs it added to, in the same transaction, so a pair waits here until
 -- `compact_visit_days` has capped everything its day holds. Capping a pair again is safe:
 -- the new tail adds to the stored `(other)`. Rows only ever leave `link_daily_visits` to
--- reach `(other)` in the same statement, so no click is lost or counted twice.
+-- reach `(other)` in the same statement, so no click is lost or counted twice: a fold
+-- that adds to a value being moved waits, and the move carries what it added (or, the
+-- row gone, the fold inserts it anew and queues the day again). Two late folds into the
+-- same capped day while it is being capped can deadlock with the cap; PostgreSQL then
+-- rolls one back whole (a fold is retried from the journal a minute later, a cap at the
+-- next sweep), so even that loses nothing.
+--
+-- A day is capped once it is two days old (UTC, the caller's `last_day`): by then its
+-- clicks have been folded but for those an outage held back.
 
 CREATE TABLE shortener.visit_days_to_cap (
     day      date  NOT NULL,
