@@ -23,7 +23,9 @@
 //! - click reads (`reads`): a page of 100 links read over the click journal, empty and
 //!   at the sizes the click counter folds at;
 //! - rate limits (`limits`): an API read with limits on and off, and what a flood of
-//!   unknown codes costs PostgreSQL with them on and off.
+//!   unknown codes costs PostgreSQL with them on and off;
+//! - stats (`stats`): a link's stats over a year of visits from 100 000 referring hosts,
+//!   before its days are capped and after.
 //!
 //! Then print the table, with the ratios and the targets (`report`), write it to
 //! `bench/results.md` (a full run only), stop the services and (if this run started it)
@@ -36,7 +38,7 @@
 //! The modules, one job each: `cli` (options, `--help`), `build` (the release build),
 //! `cluster` (the private PostgreSQL and its tools), `pgbench`, `process` (child
 //! servers: start, wait, stop), `http` (a small HTTP/1.1 client), `service` (the service
-//! and the bare server, the admin API), `creates`, `redirects`, `reads`, `limits`, `wrk`, `cpu` (`/proc`
+//! and the bare server, the admin API), `creates`, `redirects`, `reads`, `limits`, `stats`, `wrk`, `cpu` (`/proc`
 //! sampling) and `report`.
 
 mod build;
@@ -52,6 +54,7 @@ mod reads;
 mod redirects;
 mod report;
 mod service;
+mod stats;
 mod wrk;
 
 use std::path::Path;
@@ -139,11 +142,17 @@ fn measure(
     } else {
         None
     };
+    let stats = if opts.only.stats() {
+        Some(stats::measure(pg, bins, work)?)
+    } else {
+        None
+    };
     Ok(Report {
         server,
         creation,
         redirects,
         reads,
         limits,
+        stats,
     })
 }

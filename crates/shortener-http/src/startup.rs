@@ -122,7 +122,8 @@ const SWEEP_BATCH: u32 = 500;
 /// Writes down due expiries every `every`, so the audit trail records them close to when
 /// they happened. Reads never wait for this: they compute the effective state themselves.
 /// Several instances may sweep at once; conditional writes make each expiry happen once.
-/// The same tick prunes idempotency keys older than [`KEEP_KEYS`].
+/// The same tick prunes idempotency keys older than [`KEEP_KEYS`] and visit days past the
+/// retention, and caps the visit days two days old ([`compact_visit_days`]).
 async fn sweep_expiries(
     state: web::Data<State>,
     clock: Arc<dyn Clock>,
@@ -157,7 +158,30 @@ async fn sweep_expiries(
         if let Some(first_kept) = first_day_kept(clock.now(), retention) {
             prune_visits(&state.db, first_kept).await;
         }
+        if let Some(last) = last_day_capped(clock.now()) {
+            compact_visit_days(&state.db, last).await;
+        }
     }
+}
+
+/// The last day whose visit rows are capped at `now` (migration `000019`): two days
+/// before today (UTC), so a day is capped once its clicks have long been folded (a late
+/// fold is capped again on a later tick).
+pub fn last_day_capped(now: chrono::DateTime<chrono::Utc>) -> Option<chrono::NaiveDate> {
+    now.date_naive().checked_sub_days(chrono::Days::new(2))
+}
+
+/// (link, day) pairs capped per statement: a pair is at most a few hundred rows on most
+/// links, a few thousand on the busiest.
+const CAP_BATCH: u32 = 50;
+
+/// Caps the queued visit days up to `last_day`, [`CAP_BATCH`] pairs a statement, until
+/// none is due; a failure is logged and left for the next tick. Returns the pairs capped.
+pub async fn compact_visit_days(db: &Db, last_day: chrono::NaiveDate) -> usize {
+    in_batches("visit day cap", CAP_BATCH, |limit| {
+        db.compact_visit_days(last_day, limit)
+    })
+    .await
 }
 
 /// The first day whose visit rows `retention` keeps at `now`: whole days, today counted.
@@ -172,38 +196,41 @@ pub fn first_day_kept(
 
 /// Deletes visit rows of days before `before`, [`SWEEP_BATCH`] a statement.
 pub async fn prune_visits(db: &Db, before: chrono::NaiveDate) -> usize {
-    prune_in_batches("visit retention", |limit| db.prune_visits(before, limit)).await
+    in_batches("visit retention prune", SWEEP_BATCH, |limit| {
+        db.prune_visits(before, limit)
+    })
+    .await
 }
 
 /// Deletes the idempotency keys recorded before `before`, [`SWEEP_BATCH`] a statement.
 pub async fn prune_idempotency_keys(db: &Db, before: chrono::DateTime<chrono::Utc>) -> usize {
-    prune_in_batches("idempotency key", |limit| {
+    in_batches("idempotency key prune", SWEEP_BATCH, |limit| {
         db.prune_idempotency_keys(before, limit)
     })
     .await
 }
 
-/// Runs `prune` ([`SWEEP_BATCH`] rows a statement) until it comes back short, so a prune
-/// holds few rows at a time however many are due; several instances may prune at once
-/// (a row is deleted once). A failure is logged and left for the next tick. Returns the
-/// rows deleted.
-async fn prune_in_batches<F>(what: &str, prune: impl Fn(u32) -> F) -> usize
+/// Runs `step` (`batch` rows a statement) until it comes back short, so a prune or a cap
+/// holds few rows at a time however many are due; several instances may run it at once
+/// (a row is deleted once, a queued day capped by one). A failure is logged and left for
+/// the next tick. Returns the rows (or days) done.
+async fn in_batches<F>(what: &str, batch: u32, step: impl Fn(u32) -> F) -> usize
 where
     F: std::future::Future<Output = Result<usize, shortener_pg::PgError>>,
 {
-    let mut pruned = 0;
+    let mut done = 0;
     loop {
-        match prune(SWEEP_BATCH).await {
+        match step(batch).await {
             Ok(n) => {
-                pruned += n;
-                if n < SWEEP_BATCH as usize {
-                    return pruned;
+                done += n;
+                if n < batch as usize {
+                    return done;
                 }
             }
             Err(e) => {
                 let e = shortener_app::AppError::from(e);
-                tracing::warn!(error = %Chain(&e), "{what} prune failed; retrying next tick");
-                return pruned;
+                tracing::warn!(error = %Chain(&e), "{what} failed; retrying next tick");
+                return done;
             }
         }
     }

@@ -381,7 +381,36 @@ impl Db {
         .await?;
         Ok(n)
     }
+
+    /// Caps visit days up to `last_day` (migration `000019`): takes up to `limit` queued
+    /// (link, day) pairs and keeps, per dimension, the [`VISIT_DAY_VALUES`] values with most
+    /// clicks, the rest added to the day's `(other)` row, in one statement. Returns the pairs
+    /// taken (fewer than `limit`: nothing more is due). Several instances may run it at
+    /// once (each takes pairs the others do not hold), and a pair queued again by a late
+    /// fold is capped again, its new tail added to `(other)`.
+    pub async fn compact_visit_days(
+        &self,
+        last_day: NaiveDate,
+        limit: u32,
+    ) -> Result<usize, PgError> {
+        #[derive(QueryableByName)]
+        struct Taken {
+            #[diesel(sql_type = Integer)]
+            pairs: i32,
+        }
+        let mut conn = self.conn().await?;
+        let taken = sql_query("SELECT shortener.compact_visit_days($1, $2, $3) AS pairs")
+            .bind::<Date, _>(last_day)
+            .bind::<Integer, _>(i32::try_from(limit).unwrap_or(i32::MAX))
+            .bind::<Integer, _>(VISIT_DAY_VALUES)
+            .get_result::<Taken>(&mut conn)
+            .await?;
+        Ok(usize::try_from(taken.pairs).unwrap_or(0))
+    }
 }
+
+/// Values a capped visit day keeps per link and dimension (the rest become `(other)`).
+pub const VISIT_DAY_VALUES: i32 = 100;
 
 #[cfg(test)]
 mod tests {

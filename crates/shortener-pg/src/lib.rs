@@ -20,6 +20,7 @@ mod schema;
 mod store;
 mod tx;
 
+pub use clicks::VISIT_DAY_VALUES;
 pub use error::PgError;
 pub use migrate::{
     MIGRATIONS, SERVICE_ROLE, ensure_database, ensure_service_login, run_pending_migrations,

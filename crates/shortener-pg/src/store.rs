@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Nullable, SmallInt, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Date, Nullable, SmallInt, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use shortener_app::{
     AccountClicks, AccountStore, AccountView, AppError, Breakdown, KeyOnFile, KeyOwner, KeyStore,
@@ -407,10 +407,14 @@ impl LinkStore for PgStore {
 }
 
 impl PgStore {
-    /// The visit report from `source` (a set-returning function of an id and two days):
-    /// in one snapshot and one pass over its rows, each dimension's values ranked, the
-    /// first `top` kept and the rest summed into one row (value NULL), and bots per day
-    /// (dimension 0).
+    /// The visit report from `source` (a set-returning function of an id and two days,
+    /// inlined into the query): in one snapshot and one pass over its rows, each
+    /// dimension's values added up, its first `top` (most clicks, ties by value bytewise)
+    /// kept and the rest summed into one row (value NULL), and bots per day (dimension 0,
+    /// through the key). A stored `(other)` (the tail of capped days, migration `000019`)
+    /// always goes to the rest, never among the top values. Top-N per dimension rather than
+    /// ranking every value: a year of a link with many referrers adds up to some 10 000
+    /// values, and sorting them all cost a quarter of the query.
     async fn visits(
         &self,
         source: &str,
@@ -421,17 +425,23 @@ impl PgStore {
     ) -> Result<VisitReport, AppError> {
         let mut conn = self.db.conn().await?;
         let rows: Vec<VisitRow> = diesel::sql_query(format!(
-            "WITH v AS (SELECT dimension, day, value, clicks FROM {source}($1, $2, $3)), \
-                  totals AS (SELECT dimension, value, sum(clicks)::bigint AS clicks \
-                             FROM v GROUP BY dimension, value), \
-                  ranked AS (SELECT dimension, value, clicks, \
-                                    row_number() OVER (PARTITION BY dimension \
-                                                       ORDER BY clicks DESC, value COLLATE \"C\") AS rank \
-                             FROM totals) \
-             SELECT dimension, NULL::date AS day, \
-                    CASE WHEN rank <= $4 THEN value END AS value, \
-                    sum(clicks)::bigint AS clicks \
-             FROM ranked GROUP BY dimension, CASE WHEN rank <= $4 THEN value END \
+            "WITH v AS NOT MATERIALIZED \
+                    (SELECT dimension, day, value, clicks FROM {source}($1, $2, $3)), \
+                  totals AS MATERIALIZED \
+                    (SELECT dimension, value, sum(clicks)::bigint AS clicks \
+                     FROM v GROUP BY dimension, value), \
+                  top AS MATERIALIZED \
+                    (SELECT d::smallint AS dimension, t.value, t.clicks \
+                     FROM unnest($7::smallint[]) AS d, \
+                          LATERAL (SELECT value, clicks FROM totals \
+                                   WHERE dimension = d AND value <> '(other)' \
+                                   ORDER BY clicks DESC, value COLLATE \"C\" LIMIT $4) AS t) \
+             SELECT dimension, NULL::date AS day, value, clicks FROM top \
+             UNION ALL \
+             SELECT dimension, NULL, NULL, \
+                    (sum(clicks) - coalesce((SELECT sum(clicks) FROM top \
+                                             WHERE top.dimension = totals.dimension), 0))::bigint \
+             FROM totals GROUP BY dimension \
              UNION ALL \
              SELECT 0::smallint, day, NULL, sum(clicks)::bigint FROM v \
              WHERE dimension = $5 AND value = $6 GROUP BY day"
@@ -442,6 +452,7 @@ impl PgStore {
         .bind::<BigInt, _>(i64::try_from(top).unwrap_or(i64::MAX))
         .bind::<SmallInt, _>(Dimension::Device.code())
         .bind::<Text, _>(Device::Bot.as_str())
+        .bind::<Array<SmallInt>, _>(Dimension::ALL.map(Dimension::code).to_vec())
         .load(&mut conn)
         .await
         .map_err(PgError::from)?;

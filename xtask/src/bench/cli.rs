@@ -33,9 +33,12 @@ on fresh databases of that one server:
     baseline) and at the sizes the click counter folds at;
   - rate limits: GET /api/v1/links/{code} with limits on and off, in rounds, and a
     flood of unknown codes from one address with the database transactions it caused,
-    limits on and off (cached redirects with limits off run with the redirects).
+    limits on and off (cached redirects with limits off run with the redirects);
+  - stats: GET /api/v1/links/{code}/stats?days=366 and ?days=30 of a link with a year
+    of visits from 100 000 referring hosts, before its days are capped (the baseline)
+    and after.
 Prints the figures (medians over the rounds), their ratios (medians of the ratios within
-each round, with their range) and the targets of issues #5, #12 and #15, and (full runs only)
+each round, with their range) and the targets of issues #5, #12, #15 and #17, and (full runs only)
 writes them to bench/results.md.
 
 options:
@@ -46,7 +49,7 @@ options:
   --clients N   concurrent clients, pgbench connections and service pool size (default 16)
   --accounts N  spread the creating clients over N accounts, round robin (default 1:
                 every create then queues on that account's monthly counter row)
-  --only WHAT   `creates`, `redirects`, `reads` or `limits`: measure only that part
+  --only WHAT   `creates`, `redirects`, `reads`, `limits` or `stats`: measure only that part
                 (bench/results.md is then left alone)";
 
 /// Which half of the bench to run.
@@ -57,6 +60,7 @@ pub enum Only {
     Redirects,
     Reads,
     Limits,
+    Stats,
 }
 
 impl Only {
@@ -74,6 +78,10 @@ impl Only {
 
     pub fn limits(self) -> bool {
         matches!(self, Only::All | Only::Limits)
+    }
+
+    pub fn stats(self) -> bool {
+        matches!(self, Only::All | Only::Stats)
     }
 }
 
@@ -131,7 +139,10 @@ pub fn parse(args: &[String]) -> Result<Option<Options>> {
                 "redirects" => Only::Redirects,
                 "reads" => Only::Reads,
                 "limits" => Only::Limits,
-                _ => bail!("--only: {value:?} is not `creates`, `redirects`, `reads` or `limits`"),
+                "stats" => Only::Stats,
+                _ => bail!(
+                    "--only: {value:?} is not `creates`, `redirects`, `reads`, `limits` or `stats`"
+                ),
             };
             continue;
         }
@@ -198,6 +209,7 @@ mod tests {
         let only = |a: &[&str]| parse(&args(a)).unwrap().map(|o| o.only);
         assert_eq!(only(&["--only", "creates"]), Some(Only::Creates));
         assert_eq!(only(&["--only=redirects"]), Some(Only::Redirects));
+        assert_eq!(only(&["--only", "stats"]), Some(Only::Stats));
         let rounds = |a: &[&str]| parse(&args(a)).unwrap().map(|o| o.rounds);
         assert_eq!(rounds(&["--rounds=1"]), Some(1));
         assert_eq!(rounds(&["--only", "redirects", "--rounds", "7"]), Some(7));

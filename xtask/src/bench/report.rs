@@ -13,6 +13,7 @@ use super::creates::{self, Creation};
 use super::limits::{LimitRuns, Read};
 use super::reads::ClickReads;
 use super::redirects::{self, Load, mb};
+use super::stats::StatsReads;
 use super::wrk;
 
 /// What one run measured.
@@ -22,6 +23,7 @@ pub struct Report {
     pub redirects: Option<redirects::Redirects>,
     pub reads: Option<ClickReads>,
     pub limits: Option<LimitRuns>,
+    pub stats: Option<StatsReads>,
 }
 
 /// When, on what and from which tree the bench ran.
@@ -787,6 +789,12 @@ impl Report {
                 t,
             ));
         }
+        if let Some(st) = &self.stats {
+            tables.push((
+                "Stats: GET /api/v1/links/{code}/stats, a year of visits, 100 000 referrers (issue #17)",
+                stats_table(st),
+            ));
+        }
         (tables, notes)
     }
 
@@ -942,6 +950,45 @@ fn reads_table(r: &ClickReads) -> Table {
             verdict.to_owned(),
         ]);
     }
+    t
+}
+
+/// Stats latency of the year before and after capping, and the target: under 50 ms for
+/// the capped year.
+fn stats_table(st: &StatsReads) -> Table {
+    let mut t = Table::new(&["read", "median", "max", "target max", ""]);
+    for r in &st.reads {
+        let max = r.max.as_secs_f64() * 1e3;
+        let (target, verdict) = if r.target {
+            ("< 50 ms", if max < 50.0 { "PASS" } else { "MISS" })
+        } else {
+            ("", "")
+        };
+        t.row(vec![
+            r.name.clone(),
+            ms(Some(r.p50.as_secs_f64() * 1e3)),
+            ms(Some(max)),
+            target.to_owned(),
+            verdict.to_owned(),
+        ]);
+    }
+    t.row(vec![
+        format!(
+            "visit rows: not capped / capped ({} distinct referrers)",
+            thousands(st.referrers)
+        ),
+        thousands(st.rows_before),
+        thousands(st.rows_after),
+        String::new(),
+        String::new(),
+    ]);
+    t.row(vec![
+        "time to write the year / to cap it".to_owned(),
+        format!("{:.1} s", st.fill.as_secs_f64()),
+        format!("{:.1} s", st.cap.as_secs_f64()),
+        String::new(),
+        String::new(),
+    ]);
     t
 }
 

@@ -14,3 +14,4 @@ mod roles;
 mod support;
 mod sweep;
 mod unit_of_work;
+mod visit_caps;
