@@ -22,7 +22,6 @@ use super::WARM_UP;
 use super::build::Binaries;
 use super::cli::Options;
 use super::cluster::Cluster;
-use super::http::Http;
 use super::redirects::{WORKERS, limits_off};
 use super::service::Service;
 use super::wrk;
@@ -95,20 +94,7 @@ pub fn measure(pg: &Cluster, bins: &Binaries, work: &Path, opts: Options) -> Res
     // Each start installs its own bootstrap key and retires the one before: the admin
     // calls go to the last one started. The account, key and link are the database's.
     let key = off.account_key(0)?;
-    let (status, body) = Http::new(off.addr()).request(
-        "POST",
-        "/api/v1/links",
-        Some(&key),
-        Some(r#"{"url":"https://example.com/read"}"#),
-    )?;
-    if status != 201 {
-        bail!(
-            "creating the link: {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
-    let link: serde_json::Value = serde_json::from_slice(&body).context("the new link")?;
-    let code = link["code"].as_str().context("the new link has no code")?;
+    let code = off.create_link(&key, "https://example.com/read")?;
     let args = vec![format!("/api/v1/links/{code}"), key];
 
     let (mut reads_on, mut reads_off) = (Vec::new(), Vec::new());

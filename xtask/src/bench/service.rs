@@ -125,6 +125,24 @@ impl Service {
             .map(str::to_owned)
             .context("the new key answer has no key")
     }
+
+    /// A new link to `url`, made with the account `key`; returns its code.
+    pub fn create_link(&self, key: &str, url: &str) -> Result<String> {
+        let body = serde_json::json!({ "url": url }).to_string();
+        let (status, answer) =
+            Http::new(self.addr()).request("POST", "/api/v1/links", Some(key), Some(&body))?;
+        if status != 201 {
+            bail!(
+                "creating the link: {status}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        let link: serde_json::Value = serde_json::from_slice(&answer).context("the new link")?;
+        link["code"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the new link has no code")
+    }
 }
 
 /// An admin key of 64 hex characters from the kernel's CSPRNG.

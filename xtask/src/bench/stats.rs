@@ -61,23 +61,7 @@ pub fn measure(pg: &Cluster, bins: &Binaries, work: &Path) -> Result<StatsReads>
         ],
     )?;
     let key = service.account_key(0)?;
-    let (status, body) = Http::new(service.addr()).request(
-        "POST",
-        "/api/v1/links",
-        Some(&key),
-        Some(r#"{"url":"https://example.com/stats"}"#),
-    )?;
-    if status != 201 {
-        bail!(
-            "creating the link: {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
-    let link: serde_json::Value = serde_json::from_slice(&body).context("the new link")?;
-    let code = link["code"]
-        .as_str()
-        .context("the new link has no code")?
-        .to_owned();
+    let code = service.create_link(&key, "https://example.com/stats")?;
     let id = pg.psql(
         DB,
         &format!("SELECT id FROM shortener.links WHERE code = '{code}'"),
