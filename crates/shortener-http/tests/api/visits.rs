@@ -355,3 +355,87 @@ async fn account_stats_add_up_every_link_and_list_the_top_links() {
         .await
         .assert_problem(401, "unauthorized");
 }
+
+#[derive(diesel::QueryableByName)]
+struct RowsAndClicks {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    rows: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    clicks: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    other: i64,
+}
+
+/// Referrer rows of link `code` on `day`: how many, their clicks, and the `(other)` row's.
+async fn referrer_rows(app: &TestApp, code: &str, day: chrono::NaiveDate) -> RowsAndClicks {
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.db.conn().await;
+    diesel::sql_query(
+        "SELECT count(*)::bigint AS rows, coalesce(sum(v.clicks), 0)::bigint AS clicks, \
+                coalesce(sum(v.clicks) FILTER (WHERE v.value = '(other)'), 0)::bigint AS other \
+         FROM shortener.links l JOIN shortener.link_daily_visits v ON v.link_id = l.id \
+         WHERE l.code = $1 AND v.dimension = 1 AND v.day = $2",
+    )
+    .bind::<diesel::sql_types::Text, _>(code)
+    .bind::<diesel::sql_types::Date, _>(day)
+    .get_result(&mut conn)
+    .await
+    .unwrap()
+}
+
+/// The sweep caps a day two days old on its own: the service wires migration 000019's
+/// capping into its periodic sweep.
+#[actix_web::test]
+async fn the_sweep_caps_a_day_two_days_old_at_its_top_100_referrers() {
+    use diesel_async::RunQueryDsl;
+    use shortener_app::Clock;
+
+    let app = TestApp::spawn_with(&[
+        ("SHORTENER__ANALYTICS__ENABLED", "true"),
+        ("SHORTENER__SUBSCRIPTIONS__EXPIRY_SWEEP", "1s"),
+    ])
+    .await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let code = app.code(&key, "https://example.com/").await;
+    let today = app.clock.now().date_naive();
+    let old = today - chrono::Days::new(3);
+    let young = today - chrono::Days::new(1);
+    // 150 referring hosts on each day, host n with n clicks, as the fold writes them.
+    {
+        let mut conn = app.db.conn().await;
+        for day in [old, young] {
+            diesel::sql_query(
+                "INSERT INTO shortener.link_daily_visits (link_id, dimension, day, value, clicks) \
+                 SELECT l.id, 1, $2, 'site' || n || '.example', n \
+                 FROM shortener.links l, generate_series(1, 150) AS n WHERE l.code = $1",
+            )
+            .bind::<diesel::sql_types::Text, _>(&code)
+            .bind::<diesel::sql_types::Date, _>(day)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+    let all: i64 = (1..=150).sum();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let capped = loop {
+        let seen = referrer_rows(&app, &code, old).await;
+        if seen.rows == 101 {
+            break seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not capped: {} rows",
+            seen.rows
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(capped.clicks, all, "every click kept");
+    assert_eq!(capped.other, (1..=50).sum::<i64>(), "the 50 least frequent");
+    let young_rows = referrer_rows(&app, &code, young).await;
+    assert_eq!(
+        (young_rows.rows, young_rows.clicks),
+        (150, all),
+        "a young day is left alone"
+    );
+}
