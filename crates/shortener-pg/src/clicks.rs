@@ -42,34 +42,6 @@ struct Runs {
     ends: Vec<i32>,
 }
 
-/// `entries` sorted by their link's bucket (then by `key`, so that concurrent writes
-/// touch rows in one order), with the runs of each bucket.
-fn by_bucket<T, K: Ord>(
-    entries: &[T],
-    link: impl Fn(&T) -> Uuid,
-    key: impl Fn(&T) -> K,
-) -> (Vec<&T>, Runs) {
-    let mut sorted: Vec<(i16, &T)> = entries.iter().map(|e| (bucket(link(e)), e)).collect();
-    sorted.sort_by_cached_key(|(b, e)| (*b, link(e), key(e)));
-    let mut runs = Runs::default();
-    let mut out = Vec::with_capacity(sorted.len());
-    for (i, (b, e)) in sorted.into_iter().enumerate() {
-        // Batches hold at most BATCH_LIMIT (65 536) entries: the position fits.
-        let at = i32::try_from(i + 1).unwrap_or(i32::MAX);
-        if runs.buckets.last() == Some(&b) {
-            if let Some(end) = runs.ends.last_mut() {
-                *end = at;
-            }
-        } else {
-            runs.buckets.push(b);
-            runs.starts.push(at);
-            runs.ends.push(at);
-        }
-        out.push(e);
-    }
-    (out, runs)
-}
-
 /// A batch's clicks laid out for one `click_journal` INSERT.
 #[derive(Debug, Default, PartialEq)]
 struct Journal {
@@ -80,17 +52,37 @@ struct Journal {
 }
 
 impl Journal {
+    /// The counts sorted by their link's bucket (then by link and day, so that concurrent
+    /// writes touch rows in one order), with the runs of each bucket.
     fn of(counts: &[ClickCount]) -> Journal {
-        let (sorted, runs) = by_bucket(counts, |c| c.link.as_uuid(), |c| c.day);
-        Journal {
-            links: sorted.iter().map(|c| c.link.as_uuid()).collect(),
-            days: sorted.iter().map(|c| c.day).collect(),
-            clicks: sorted
-                .iter()
-                .map(|c| i64::try_from(c.clicks).unwrap_or(i64::MAX))
-                .collect(),
-            runs,
+        let mut sorted: Vec<(i16, &ClickCount)> = counts
+            .iter()
+            .map(|c| (bucket(c.link.as_uuid()), c))
+            .collect();
+        sorted.sort_by_key(|(b, c)| (*b, c.link.as_uuid(), c.day));
+        let mut j = Journal {
+            links: Vec::with_capacity(sorted.len()),
+            days: Vec::with_capacity(sorted.len()),
+            clicks: Vec::with_capacity(sorted.len()),
+            runs: Runs::default(),
+        };
+        for (i, (b, c)) in sorted.into_iter().enumerate() {
+            // Batches hold at most BATCH_LIMIT (65 536) entries: the position fits.
+            let at = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            if j.runs.buckets.last() == Some(&b) {
+                if let Some(end) = j.runs.ends.last_mut() {
+                    *end = at;
+                }
+            } else {
+                j.runs.buckets.push(b);
+                j.runs.starts.push(at);
+                j.runs.ends.push(at);
+            }
+            j.links.push(c.link.as_uuid());
+            j.days.push(c.day);
+            j.clicks.push(i64::try_from(c.clicks).unwrap_or(i64::MAX));
         }
+        j
     }
 }
 
