@@ -240,7 +240,7 @@ impl ClickCounter {
             store: Arc::new(store),
             settings,
             pending: HashMap::default(),
-            visits: HashMap::default(),
+            held_visits: 0,
             inbox: Vec::new(),
             waiting: 0,
             queue: VecDeque::new(),
@@ -316,11 +316,10 @@ impl ClickCounter {
 struct Task<S> {
     store: Arc<S>,
     settings: ClickSettings,
-    /// Clicks not yet in a batch, by link and day.
-    pending: HashMap<(LinkId, NaiveDate), u64, foldhash::fast::RandomState>,
-    /// The classified ones among them, by link, day and visit; each counts against
-    /// `max_pending` like a pair.
-    visits: HashMap<(LinkId, NaiveDate, VisitKey), u64, foldhash::fast::RandomState>,
+    /// Clicks not yet in a batch, by link and day, each pair with its visits.
+    pending: HashMap<(LinkId, NaiveDate), Held, foldhash::fast::RandomState>,
+    /// Visits held in `pending`; each counts against `max_pending` like a pair.
+    held_visits: usize,
     /// Clicks just taken from the channel (kept to reuse its allocation).
     inbox: Vec<Click>,
     /// Clicks in `pending`.
@@ -354,15 +353,15 @@ struct Batches {
 }
 
 impl Batches {
-    fn add(&mut self, count: ClickCount, mut visits: Vec<VisitCount>) {
+    fn add(&mut self, count: ClickCount, mut visits: impl ExactSizeIterator<Item = VisitCount>) {
         let mut left = count.clicks;
         while visits.len() >= BATCH_LIMIT {
-            let part: Vec<VisitCount> = visits.drain(..BATCH_LIMIT - 1).collect();
+            let part: Vec<VisitCount> = visits.by_ref().take(BATCH_LIMIT - 1).collect();
             let clicks = part.iter().map(|v| v.clicks).sum::<u64>().min(left);
             left -= clicks;
-            self.push(ClickCount { clicks, ..count }, part);
+            self.push(ClickCount { clicks, ..count }, part.into_iter());
         }
-        if left > 0 || !visits.is_empty() {
+        if left > 0 || visits.len() > 0 {
             self.push(
                 ClickCount {
                     clicks: left,
@@ -373,7 +372,7 @@ impl Batches {
         }
     }
 
-    fn push(&mut self, count: ClickCount, visits: Vec<VisitCount>) {
+    fn push(&mut self, count: ClickCount, visits: impl ExactSizeIterator<Item = VisitCount>) {
         let entries = 1 + visits.len();
         if let Some(batch) = self
             .current
@@ -396,6 +395,104 @@ impl Batches {
     }
 }
 
+/// One (link, day) pair's clicks held by the counter, with the visits the classified
+/// ones were recorded as (they add up to at most `clicks`: shed visits are missing).
+/// Kept per pair, so a click costs one lookup of its pair, and a cut takes each pair's
+/// visits as they are, with no regrouping.
+#[derive(Debug, Default)]
+struct Held {
+    clicks: u64,
+    visits: Visits,
+}
+
+/// Visits scanned in order before a pair's visits get a map of their own. Most pairs
+/// hold one or a few (a link's clicks within one flush); a link followed from many
+/// places at once holds hundreds.
+const SCAN: usize = 16;
+
+/// A pair's visits with their clicks.
+#[derive(Debug)]
+enum Visits {
+    Few(Vec<(VisitKey, u64)>),
+    Many(HashMap<VisitKey, u64, foldhash::fast::RandomState>),
+}
+
+impl Default for Visits {
+    fn default() -> Self {
+        Visits::Few(Vec::new())
+    }
+}
+
+impl Visits {
+    /// Adds a click to `visit` if it is held; whether it was.
+    fn bump(&mut self, visit: &VisitKey) -> bool {
+        let n = match self {
+            Visits::Few(few) => few.iter_mut().find(|(k, _)| k == visit).map(|(_, n)| n),
+            Visits::Many(many) => many.get_mut(visit),
+        };
+        n.map(|n| *n += 1).is_some()
+    }
+
+    /// Holds a visit not held yet, with its first click.
+    fn insert(&mut self, visit: VisitKey) {
+        match self {
+            Visits::Few(few) if few.len() < SCAN => few.push((visit, 1)),
+            Visits::Few(few) => {
+                let mut many: HashMap<_, _, _> = few.drain(..).collect();
+                many.insert(visit, 1);
+                *self = Visits::Many(many);
+            }
+            Visits::Many(many) => {
+                many.insert(visit, 1);
+            }
+        }
+    }
+
+    /// Its visits as the counts of `link` on `day`.
+    fn into_counts(
+        self,
+        link: LinkId,
+        day: NaiveDate,
+    ) -> impl ExactSizeIterator<Item = VisitCount> {
+        let visits = match self {
+            Visits::Few(few) => VisitsIter::Few(few.into_iter()),
+            Visits::Many(many) => VisitsIter::Many(many.into_iter()),
+        };
+        visits.map(move |(visit, clicks)| VisitCount {
+            link,
+            day,
+            visit,
+            clicks,
+        })
+    }
+}
+
+/// [`Visits`] taken apart (without boxing: a cut takes apart every pair).
+enum VisitsIter {
+    Few(std::vec::IntoIter<(VisitKey, u64)>),
+    Many(std::collections::hash_map::IntoIter<VisitKey, u64>),
+}
+
+impl Iterator for VisitsIter {
+    type Item = (VisitKey, u64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            VisitsIter::Few(few) => few.next(),
+            VisitsIter::Many(many) => many.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            VisitsIter::Few(few) => few.size_hint(),
+            VisitsIter::Many(many) => many.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for VisitsIter {}
+
 type Flight = JoinHandle<Result<Unfolded, AppError>>;
 
 impl<S: ClickStore> Task<S> {
@@ -404,48 +501,44 @@ impl<S: ClickStore> Task<S> {
     /// shed (counted) and the click counted without it: when PostgreSQL falls behind
     /// (visits cost it far more than clicks), the breakdowns give way before the totals.
     fn add(&mut self, Click { link, day, visit }: Click) {
-        let held = self.pending.len() + self.visits.len() + self.queued_entries;
+        let held = self.pending.len() + self.held_visits + self.queued_entries;
         let room = |needed: usize| held + needed <= self.settings.max_pending;
         let visit_room = |needed: usize| held + needed <= self.settings.max_pending / 2;
-        match visit {
-            // Most clicks without a visit (all, with analytics off) only add to a pair
-            // already held.
-            None => match self.pending.get_mut(&(link, day)) {
-                Some(n) => *n += 1,
-                None if room(1) => {
-                    self.pending.insert((link, day), 1);
-                }
-                None => {
-                    self.dropped.add(1);
-                    return;
-                }
-            },
-            // A visit held already has its pair held (both are added and dropped
-            // together): one lookup of the visit decides, and one of the pair adds.
-            Some(visit) => match self.visits.entry((link, day, visit)) {
-                Entry::Occupied(mut n) => {
-                    *n.get_mut() += 1;
-                    *self.pending.entry((link, day)).or_default() += 1;
-                }
-                Entry::Vacant(slot) => {
-                    let pair = self.pending.get_mut(&(link, day));
-                    let new_pair = usize::from(pair.is_none());
-                    if visit_room(1 + new_pair) {
-                        slot.insert(1);
-                    } else if room(new_pair) {
-                        self.metrics.shed.increment(1);
+        match self.pending.entry((link, day)) {
+            // Most clicks (all, with analytics off) add to a pair already held.
+            Entry::Occupied(mut pair) => {
+                let pair = pair.get_mut();
+                if let Some(visit) = visit
+                    && !pair.visits.bump(&visit)
+                {
+                    if visit_room(1) {
+                        pair.visits.insert(visit);
+                        self.held_visits += 1;
                     } else {
+                        self.metrics.shed.increment(1);
+                    }
+                }
+                pair.clicks += 1;
+            }
+            Entry::Vacant(slot) => {
+                let mut pair = Held {
+                    clicks: 1,
+                    visits: Visits::default(),
+                };
+                match visit {
+                    Some(visit) if visit_room(2) => {
+                        pair.visits.insert(visit);
+                        self.held_visits += 1;
+                    }
+                    Some(_) if room(1) => self.metrics.shed.increment(1),
+                    None if room(1) => {}
+                    _ => {
                         self.dropped.add(1);
                         return;
                     }
-                    match pair {
-                        Some(n) => *n += 1,
-                        None => {
-                            self.pending.insert((link, day), 1);
-                        }
-                    }
                 }
-            },
+                slot.insert(pair);
+            }
         }
         self.waiting += 1;
     }
@@ -475,24 +568,15 @@ impl<S: ClickStore> Task<S> {
     /// in its pair's batch, at most [`BATCH_LIMIT`] entries (counts and visits) a batch.
     fn cut(&mut self) {
         self.waiting = 0;
-        let mut visits_of: HashMap<
-            (LinkId, NaiveDate),
-            Vec<VisitCount>,
-            foldhash::fast::RandomState,
-        > = HashMap::default();
-        for ((link, day, visit), clicks) in self.visits.drain() {
-            visits_of.entry((link, day)).or_default().push(VisitCount {
+        self.held_visits = 0;
+        let mut batches = Batches::default();
+        for ((link, day), held) in self.pending.drain() {
+            let count = ClickCount {
                 link,
                 day,
-                visit,
-                clicks,
-            });
-        }
-        let mut batches = Batches::default();
-        for ((link, day), clicks) in self.pending.drain() {
-            // Every visit's pair is pending with it (both are added and dropped together).
-            let visits = visits_of.remove(&(link, day)).unwrap_or_default();
-            batches.add(ClickCount { link, day, clicks }, visits);
+                clicks: held.clicks,
+            };
+            batches.add(count, held.visits.into_counts(link, day));
         }
         for batch in batches.done() {
             self.queued_entries += batch.counts.len() + batch.visits.len();

@@ -1112,11 +1112,11 @@ mod tests {
         fn address(&self) -> Option<std::net::IpAddr> {
             Some([192, 0, 2, 7].into())
         }
-        fn user_agent(&self) -> Option<&str> {
-            Some(self.agent)
+        fn user_agent(&self) -> Option<&[u8]> {
+            Some(self.agent.as_bytes())
         }
-        fn referrer(&self) -> Option<&str> {
-            self.referrer
+        fn referrer(&self) -> Option<&[u8]> {
+            self.referrer.map(str::as_bytes)
         }
     }
 

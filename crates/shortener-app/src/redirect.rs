@@ -52,10 +52,11 @@ use crate::{AppError, Click, ClickCounter, Clock, LinkStore};
 pub trait Visitor {
     /// The client's address (behind trusted proxies, the forwarded one), if known.
     fn address(&self) -> Option<IpAddr>;
-    /// The `User-Agent` header, if sent and readable.
-    fn user_agent(&self) -> Option<&str>;
-    /// The `Referer` header, if sent and readable.
-    fn referrer(&self) -> Option<&str>;
+    /// The `User-Agent` header's bytes, if sent. Not checked: the classifier reads a
+    /// header only the first time it sees it, and a redirect pays for nothing more.
+    fn user_agent(&self) -> Option<&[u8]>;
+    /// The `Referer` header's bytes, if sent (unchecked, as `user_agent`).
+    fn referrer(&self) -> Option<&[u8]>;
     /// Whether a code not in the cache may be looked up for this visitor: one who has
     /// asked for too many codes that do not exist (the `unknown-codes` policy) is refused
     /// before the store is asked, so enumerating codes costs the database nothing past
@@ -73,10 +74,10 @@ impl Visitor for Anonymous {
     fn address(&self) -> Option<IpAddr> {
         None
     }
-    fn user_agent(&self) -> Option<&str> {
+    fn user_agent(&self) -> Option<&[u8]> {
         None
     }
-    fn referrer(&self) -> Option<&str> {
+    fn referrer(&self) -> Option<&[u8]> {
         None
     }
 }

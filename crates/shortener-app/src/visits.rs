@@ -146,7 +146,7 @@ impl Classifier {
         }
     }
 
-    fn agent(&self, header: Option<&str>) -> Agent {
+    fn agent(&self, header: Option<&[u8]>) -> Agent {
         // No user agent is classified like an empty one, and cached like any.
         let header = header.unwrap_or_default();
         let key = self.hasher.hash_one(header);
@@ -154,24 +154,38 @@ impl Classifier {
         if let Some(agent) = agents.get(&key) {
             return *agent;
         }
-        let agent = Agent::classify(header);
+        let agent = Agent::classify(readable(header).unwrap_or_default());
         agents.insert(key, agent);
         agent
     }
 
-    fn referrer(&self, header: Option<&str>) -> Option<Arc<RefHost>> {
+    fn referrer(&self, header: Option<&[u8]>) -> Option<Arc<RefHost>> {
         let header = header?;
         let key = self.hasher.hash_one(header);
         let mut referrers = self.referrers.borrow_mut();
         if let Some(host) = referrers.get(&key) {
             return host.clone();
         }
-        let host = match Referrer::parse(Some(header), self.own_host.as_deref()) {
+        let host = match Referrer::parse(readable(header), self.own_host.as_deref()) {
             Referrer::Direct => None,
             Referrer::Host(host) => Some(Arc::new(host)),
         };
         referrers.insert(key, host.clone());
         host
+    }
+}
+
+/// A header's text, if it is text as HTTP allows it (visible ASCII, spaces and tabs);
+/// anything else is classified as if the header were not sent. Checked only when a
+/// header is first seen: repeats are found by their bytes' hash.
+fn readable(header: &[u8]) -> Option<&str> {
+    if header
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        std::str::from_utf8(header).ok()
+    } else {
+        None
     }
 }
 
@@ -236,7 +250,7 @@ pub struct VisitReport {
 mod tests {
     use std::net::IpAddr;
 
-    use shortener_domain::visit::{Browser, CountryCode, Device};
+    use shortener_domain::visit::{Agent, Browser, CountryCode, Device};
 
     use super::*;
     use crate::AppError;
@@ -256,11 +270,11 @@ mod tests {
         fn may_look_up(&self) -> Result<(), AppError> {
             Ok(())
         }
-        fn user_agent(&self) -> Option<&str> {
-            Some("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0")
+        fn user_agent(&self) -> Option<&[u8]> {
+            Some(b"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0")
         }
-        fn referrer(&self) -> Option<&str> {
-            self.referrer
+        fn referrer(&self) -> Option<&[u8]> {
+            self.referrer.map(str::as_bytes)
         }
     }
 
@@ -284,6 +298,34 @@ mod tests {
         assert_eq!(visit.referrer, None, "our own host is no referral");
         assert_eq!(visit.agent.browser, Browser::Firefox);
         assert_eq!(visit.agent.device, Device::Desktop);
+    }
+
+    /// Headers HTTP does not allow as text, sent as raw bytes.
+    struct Garbled;
+
+    impl Visitor for Garbled {
+        fn address(&self) -> Option<IpAddr> {
+            None
+        }
+        fn user_agent(&self) -> Option<&[u8]> {
+            Some(b"Mozilla/5.0 (Windows NT 10.0) Chrome/131.0 \xff\xfe")
+        }
+        fn referrer(&self) -> Option<&[u8]> {
+            Some(b"https://news.example/\x00")
+        }
+    }
+
+    #[test]
+    fn headers_that_are_not_text_count_as_not_sent_each_time() {
+        let classifier = Classifier::new(None, None);
+        let empty = Agent::classify("");
+        for _ in 0..2 {
+            let visit = classifier.visit(&Garbled);
+            assert_eq!(visit.agent, empty);
+            assert_eq!(visit.referrer, None);
+        }
+        assert_eq!(readable(b"curl/8.5.0\tx"), Some("curl/8.5.0\tx"));
+        assert_eq!(readable("caf\u{e9}".as_bytes()), None);
     }
 
     #[test]

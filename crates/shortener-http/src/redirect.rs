@@ -34,8 +34,8 @@ pub struct RequestVisitor<'r> {
 }
 
 impl RequestVisitor<'_> {
-    fn header(&self, name: header::HeaderName) -> Option<&str> {
-        self.req.headers().get(name)?.to_str().ok()
+    fn header(&self, name: header::HeaderName) -> Option<&[u8]> {
+        self.req.headers().get(name).map(HeaderValue::as_bytes)
     }
 }
 
@@ -46,10 +46,10 @@ impl Visitor for RequestVisitor<'_> {
     fn may_look_up(&self) -> Result<(), AppError> {
         self.limits.refuse_lookup(self.address())
     }
-    fn user_agent(&self) -> Option<&str> {
+    fn user_agent(&self) -> Option<&[u8]> {
         self.header(header::USER_AGENT)
     }
-    fn referrer(&self) -> Option<&str> {
+    fn referrer(&self) -> Option<&[u8]> {
         self.header(header::REFERER)
     }
 }
