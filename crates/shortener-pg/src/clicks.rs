@@ -16,6 +16,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use shortener_app::{AppError, ClickBatch, ClickCount, ClickStore, Unfolded, VisitCount};
 use uuid::Uuid;
 
+use crate::arrays::ArrayParam;
 use crate::{Db, PgError, PgStore};
 
 /// Buckets of links in the journal; `shortener.click_bucket` computes the same.
@@ -238,23 +239,23 @@ impl ClickStore for PgStore {
              WHERE NOT EXISTS (SELECT 1 FROM b)",
         )
         .bind::<SqlUuid, _>(batch.id)
-        .bind::<Array<SqlUuid>, _>(j.links)
-        .bind::<Array<Date>, _>(j.days)
-        .bind::<Array<BigInt>, _>(j.clicks)
-        .bind::<Array<SmallInt>, _>(j.runs.buckets)
-        .bind::<Array<Integer>, _>(j.runs.starts)
-        .bind::<Array<Integer>, _>(j.runs.ends)
+        .bind::<Array<SqlUuid>, _>(ArrayParam(&j.links))
+        .bind::<Array<Date>, _>(ArrayParam(&j.days))
+        .bind::<Array<BigInt>, _>(ArrayParam(&j.clicks))
+        .bind::<Array<SmallInt>, _>(ArrayParam(&j.runs.buckets))
+        .bind::<Array<Integer>, _>(ArrayParam(&j.runs.starts))
+        .bind::<Array<Integer>, _>(ArrayParam(&j.runs.ends))
         .bind::<BigInt, _>(entries)
         .bind::<BigInt, _>(rows)
-        .bind::<Array<SmallInt>, _>(v.buckets)
-        .bind::<Array<SqlUuid>, _>(v.links)
-        .bind::<Array<Date>, _>(v.days)
-        .bind::<Array<Text>, _>(v.referrers)
-        .bind::<Array<Text>, _>(v.countries)
-        .bind::<Array<Text>, _>(v.browsers)
-        .bind::<Array<Text>, _>(v.oses)
-        .bind::<Array<Text>, _>(v.devices)
-        .bind::<Array<BigInt>, _>(v.clicks)
+        .bind::<Array<SmallInt>, _>(ArrayParam(&v.buckets))
+        .bind::<Array<SqlUuid>, _>(ArrayParam(&v.links))
+        .bind::<Array<Date>, _>(ArrayParam(&v.days))
+        .bind::<Array<Text>, _>(ArrayParam(&v.referrers))
+        .bind::<Array<Text>, _>(ArrayParam(&v.countries))
+        .bind::<Array<Text>, _>(ArrayParam(&v.browsers))
+        .bind::<Array<Text>, _>(ArrayParam(&v.oses))
+        .bind::<Array<Text>, _>(ArrayParam(&v.devices))
+        .bind::<Array<BigInt>, _>(ArrayParam(&v.clicks))
         .load(&mut conn)
         .await
         .map_err(PgError::from)?;
@@ -301,9 +302,9 @@ impl ClickStore for PgStore {
                              ON CONFLICT (link_id, day) DO UPDATE \
                              SET clicks = link_daily_clicks.clicks + excluded.clicks",
                         )
-                        .bind::<Array<SqlUuid>, _>(links)
-                        .bind::<Array<Date>, _>(days)
-                        .bind::<Array<BigInt>, _>(clicks)
+                        .bind::<Array<SqlUuid>, _>(ArrayParam(&links))
+                        .bind::<Array<Date>, _>(ArrayParam(&days))
+                        .bind::<Array<BigInt>, _>(ArrayParam(&clicks))
                         .execute(conn)
                         .await?;
                     }

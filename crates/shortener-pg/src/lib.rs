@@ -7,6 +7,7 @@
 //! crate: they become [`PgError`], and from there the app's `AppError`. It may depend on the
 //! app and the pure crates, never on the http crate.
 
+mod arrays;
 mod audit_log;
 mod clicks;
 mod error;
