@@ -106,10 +106,11 @@ struct QrQuery {
     /// The image format: `svg` (the default; scalable) or `png`.
     #[param(value_type = Option<FormatName>, inline)]
     format: Option<String>,
-    /// PNG only: pixels a side (the image is square). Modules are drawn a whole number of
-    /// pixels wide, as large as fits, and the light margin takes up the rest. An SVG
-    /// scales to any size, so it takes no `size`.
-    #[param(value_type = Option<u32>, minimum = 64, maximum = 2048, default = 512)]
+    /// PNG only: pixels a side (the image is square), 512 when not given. Modules are
+    /// drawn a whole number of pixels wide, as large as fits, and the light margin takes up
+    /// the rest. An SVG scales to any size, so it takes no `size`.
+    // No schema `default`: a generated request would send it with `svg`, which refuses it.
+    #[param(value_type = Option<u32>, minimum = 64, maximum = 2048)]
     size: Option<String>,
 }
 
