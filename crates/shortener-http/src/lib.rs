@@ -25,6 +25,7 @@ pub mod openapi;
 mod ops;
 mod page;
 pub mod problem;
+mod qr;
 pub mod rate_limit;
 mod redirect;
 pub mod request_id;

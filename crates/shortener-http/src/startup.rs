@@ -26,7 +26,7 @@ use crate::redirect::{self, Redirector};
 use crate::request_id::RequestIds;
 use crate::request_span::RequestSpan;
 use crate::{
-    ProcessError, admin, audit_log, auth, bulk, export, extract, geoip, links, metrics, ops,
+    ProcessError, admin, audit_log, auth, bulk, export, extract, geoip, links, metrics, ops, qr,
 };
 
 /// What every handler shares. Built once at start.
@@ -289,6 +289,7 @@ fn api_routes(ops: &mut Operations) {
     export::api_routes(ops);
     bulk::api_routes(ops);
     links::api_routes(ops);
+    qr::api_routes(ops);
     audit_log::api_routes(ops);
 }
 

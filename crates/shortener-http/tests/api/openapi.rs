@@ -159,6 +159,7 @@ async fn the_documented_secured_operations_answer_with_the_right_key() {
         "get_link",
         "update_link",
         "link_stats",
+        "link_qr",
         "account_stats",
         "account_audit_log",
         "create_account",
