@@ -7,8 +7,6 @@
 //! a range of buckets at a time, each range in one transaction (the rows leave the journal
 //! and reach the days in the same commit), so totals read the same before, during and after.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, SmallInt, Text, Uuid as SqlUuid};
 use diesel::{QueryableByName, sql_query};
@@ -138,14 +136,15 @@ impl<'a> VisitJournal<'a> {
     }
 }
 
+/// What a fold took from the click journal, and the (link, day) pairs it added to.
 #[derive(QueryableByName)]
-struct JournalRow {
-    #[diesel(sql_type = Array<SqlUuid>)]
-    link_ids: Vec<Uuid>,
-    #[diesel(sql_type = Array<Date>)]
-    days: Vec<NaiveDate>,
-    #[diesel(sql_type = Array<BigInt>)]
-    clicks: Vec<i64>,
+struct Taken {
+    #[diesel(sql_type = BigInt)]
+    entries: i64,
+    #[diesel(sql_type = BigInt)]
+    journal_rows: i64,
+    #[diesel(sql_type = BigInt)]
+    pairs: i64,
 }
 
 /// The journal's size, as `shortener.click_journal_size` keeps it (migration `000014`).
@@ -170,29 +169,6 @@ impl Size {
 struct Locked {
     #[diesel(sql_type = Bool)]
     locked: bool,
-}
-
-/// Adds journal rows up by link and day, sorted so that two folds (which the advisory
-/// lock makes rare) upsert in the same order and cannot deadlock.
-fn fold_rows(rows: Vec<JournalRow>) -> (Vec<Uuid>, Vec<NaiveDate>, Vec<i64>) {
-    let mut sums: HashMap<(Uuid, NaiveDate), i64> = HashMap::new();
-    for row in rows {
-        for ((link, day), n) in row.link_ids.into_iter().zip(row.days).zip(row.clicks) {
-            let sum = sums.entry((link, day)).or_default();
-            *sum = sum.saturating_add(n);
-        }
-    }
-    let mut sums: Vec<_> = sums.into_iter().collect();
-    sums.sort_unstable_by_key(|(key, _)| *key);
-    let mut links = Vec::with_capacity(sums.len());
-    let mut days = Vec::with_capacity(sums.len());
-    let mut clicks = Vec::with_capacity(sums.len());
-    for ((link, day), n) in sums {
-        links.push(link);
-        days.push(day);
-        clicks.push(n);
-    }
-    (links, days, clicks)
 }
 
 impl ClickStore for PgStore {
@@ -281,33 +257,33 @@ impl ClickStore for PgStore {
                     if !lock.locked {
                         return Ok::<_, diesel::result::Error>(None);
                     }
-                    let rows: Vec<JournalRow> = sql_query(
-                        "DELETE FROM shortener.click_journal WHERE bucket BETWEEN $1 AND $2 \
-                         RETURNING link_ids, days, clicks",
+                    // The range's clicks, added up by link and day in SQL (as the visits
+                    // below), upserted in key order, as a concurrent fold would.
+                    let taken = sql_query(
+                        "WITH taken AS (DELETE FROM shortener.click_journal \
+                                        WHERE bucket BETWEEN $1 AND $2 \
+                                        RETURNING link_ids, days, clicks), \
+                              folded AS ( \
+                                INSERT INTO shortener.link_daily_clicks (link_id, day, clicks) \
+                                SELECT j.link_id, j.day, \
+                                       least(sum(j.n), 9223372036854775807)::bigint \
+                                FROM taken t, unnest(t.link_ids, t.days, t.clicks) \
+                                    AS j (link_id, day, n) \
+                                GROUP BY 1, 2 ORDER BY 1, 2 \
+                                ON CONFLICT (link_id, day) DO UPDATE \
+                                SET clicks = link_daily_clicks.clicks + excluded.clicks \
+                                RETURNING 1) \
+                         SELECT (SELECT coalesce(sum(cardinality(link_ids)), 0) FROM taken)::bigint \
+                                    AS entries, \
+                                (SELECT count(*) FROM taken) AS journal_rows, \
+                                (SELECT count(*) FROM folded) AS pairs",
                     )
                     .bind::<SmallInt, _>(first)
                     .bind::<SmallInt, _>(last)
-                    .load(conn)
+                    .get_result::<Taken>(conn)
                     .await?;
-                    let taken = (
-                        rows.iter().map(|r| r.link_ids.len() as i64).sum::<i64>(),
-                        rows.len() as i64,
-                    );
-                    let (links, days, clicks) = fold_rows(rows);
-                    let n = links.len() as u64;
-                    if n > 0 {
-                        sql_query(
-                            "INSERT INTO shortener.link_daily_clicks (link_id, day, clicks) \
-                             SELECT * FROM unnest($1::uuid[], $2::date[], $3::bigint[]) \
-                             ON CONFLICT (link_id, day) DO UPDATE \
-                             SET clicks = link_daily_clicks.clicks + excluded.clicks",
-                        )
-                        .bind::<Array<SqlUuid>, _>(ArrayParam(&links))
-                        .bind::<Array<Date>, _>(ArrayParam(&days))
-                        .bind::<Array<BigInt>, _>(ArrayParam(&clicks))
-                        .execute(conn)
-                        .await?;
-                    }
+                    let n = u64::try_from(taken.pairs).unwrap_or(0);
+                    let taken = (taken.entries, taken.journal_rows);
                     // Room to add the range's visits up and sort them in memory (a
                     // minute under load is a few hundred thousand rows a range).
                     sql_query("SET LOCAL work_mem = '32MB'")
@@ -449,36 +425,5 @@ mod tests {
         assert_eq!(j.runs.ends, vec![3, 4]);
         assert_eq!(j.links, vec![a, a, c, b]);
         assert_eq!(j.clicks, vec![2, 1, 7, 4]);
-    }
-
-    #[test]
-    fn folding_adds_up_the_same_link_and_day_across_rows() {
-        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let d = |n| NaiveDate::from_ymd_opt(2026, 11, n).unwrap_or(NaiveDate::MIN);
-        let rows = vec![
-            JournalRow {
-                link_ids: vec![b, a],
-                days: vec![d(1), d(1)],
-                clicks: vec![3, 1],
-            },
-            JournalRow {
-                link_ids: vec![a, a],
-                days: vec![d(1), d(2)],
-                clicks: vec![5, i64::MAX],
-            },
-            JournalRow {
-                link_ids: vec![a],
-                days: vec![d(2)],
-                clicks: vec![1],
-            },
-        ];
-        let (links, days, clicks) = fold_rows(rows);
-        assert_eq!(links, vec![a, a, b]);
-        assert_eq!(days, vec![d(1), d(2), d(1)]);
-        assert_eq!(
-            clicks,
-            vec![6, i64::MAX, 3],
-            "saturates instead of wrapping"
-        );
     }
 }

@@ -230,6 +230,34 @@ async fn journalled_clicks_read_the_same_before_and_after_they_are_folded() {
 }
 
 #[tokio::test]
+async fn a_fold_adds_one_link_day_up_across_the_journal_rows_of_many_batches() {
+    use shortener_app::ClickStore;
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let (_, made) = fixtures(&store).account("Acme").with_links(2).await;
+    let (a, b) = (&made[0], &made[1]);
+    for clicks in 1..=4 {
+        store
+            .add_clicks(&batch(&[(a, 5, clicks), (b, 6, 10)]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(journal_rows(&db.url).await, 8, "a row per batch and link");
+    assert_eq!(store.fold_clicks().await.unwrap(), 2, "two link-days");
+    assert_eq!(journal_rows(&db.url).await, 0);
+    assert_eq!(kept_size(&db.url).await, Unfolded::default());
+    assert_eq!(seen(&store, a).await, (10, vec![(nov(5), 10)]));
+    assert_eq!(seen(&store, b).await, (40, vec![(nov(6), 40)]));
+    let day_rows = select_total(
+        &db.url,
+        "SELECT count(*)::bigint AS total FROM shortener.link_daily_clicks",
+    )
+    .await;
+    assert_eq!(day_rows, 2);
+}
+
+#[tokio::test]
 async fn a_batch_retried_after_its_fold_still_counts_once() {
     use shortener_app::ClickStore;
 
