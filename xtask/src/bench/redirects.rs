@@ -124,6 +124,8 @@ pub struct Redirects {
     /// Counting on with visit analytics and without (the default), side by side (issue
     /// #17).
     pub analytics_pairs: Vec<(Load, Load)>,
+    /// The same, with the cached links asked for by Zipf's law (visitors.lua `zipf`).
+    pub zipf_pairs: Vec<(Load, Load)>,
     /// Counting on with visit analytics and the bare server, side by side (issue #17).
     pub bare_pairs: Vec<(Load, Load)>,
     pub cold: Vec<Load>,
@@ -345,6 +347,7 @@ pub fn measure(
         cached_unmetered: cached.unmetered,
         metrics_pairs: cached.metrics_pairs,
         analytics_pairs: cached.analytics_pairs,
+        zipf_pairs: cached.zipf_pairs,
         bare_pairs: cached.bare_pairs,
         cold: cold.cold,
         cold_wrapped: cold.wrapped,
@@ -617,6 +620,7 @@ struct Cached {
     unmetered: Vec<Load>,
     metrics_pairs: Vec<(Load, Load)>,
     analytics_pairs: Vec<(Load, Load)>,
+    zipf_pairs: Vec<(Load, Load)>,
     bare_pairs: Vec<(Load, Load)>,
     rss_cached: u64,
     gets_answered: u64,
@@ -717,18 +721,31 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
         ("analytics on", analysed.addr(), analysed.pid()),
         ("analytics off", on.addr(), on.pid()),
     )?;
+    // The same with links asked for as real traffic asks for them (a few hot links): the
+    // counter adds a hot link's repeated visits up before they are written.
+    let zipf_pairs = ab_pairs_with(
+        setup,
+        &zipf_args(),
+        ("analytics on", analysed.addr(), analysed.pid()),
+        ("analytics off", on.addr(), on.pid()),
+    )?;
     let bare_pairs = ab_pairs(
         setup,
         ("analytics on", analysed.addr(), analysed.pid()),
         ("bare", bare.addr(), bare.pid()),
     )?;
-    for (pairs, both_count) in [(&analytics_pairs, true), (&bare_pairs, false)] {
+    for (pairs, both_count) in [
+        (&analytics_pairs, true),
+        (&zipf_pairs, true),
+        (&bare_pairs, false),
+    ] {
         for pair in pairs {
             gets_answered += pair.requests.0 + if both_count { pair.requests.1 } else { 0 };
             counted_runs += if both_count { 4 } else { 2 };
         }
     }
     let analytics_pairs = analytics_pairs.into_iter().map(|p| p.loads).collect();
+    let zipf_pairs = zipf_pairs.into_iter().map(|p| p.loads).collect();
     let bare_pairs = bare_pairs.into_iter().map(|p| p.loads).collect();
     let metrics_pairs = metrics_pairs.into_iter().map(|p| p.loads).collect();
     // SIGTERM, and the service writes every click it counted before it exits.
@@ -747,6 +764,7 @@ fn cached_rounds(setup: &Setup, bare_exe: &Path) -> Result<Cached> {
         unmetered,
         metrics_pairs,
         analytics_pairs,
+        zipf_pairs,
         bare_pairs,
         rss_cached,
         gets_answered,
@@ -775,14 +793,30 @@ fn ab_pairs(
     a: (&str, SocketAddr, u32),
     b: (&str, SocketAddr, u32),
 ) -> Result<Vec<Pair>> {
+    ab_pairs_with(setup, &["1".to_owned(), CACHED.to_string()], a, b)
+}
+
+/// visitors.lua's arguments for the cached set asked for by Zipf's law.
+fn zipf_args() -> Vec<String> {
+    vec!["1".to_owned(), CACHED.to_string(), "zipf".to_owned()]
+}
+
+/// [`ab_pairs`] with visitors.lua's `args`.
+fn ab_pairs_with(
+    setup: &Setup,
+    random_args: &[String],
+    a: (&str, SocketAddr, u32),
+    b: (&str, SocketAddr, u32),
+) -> Result<Vec<Pair>> {
     let script = &setup.scripts.visitors;
-    let random_args = vec!["1".to_owned(), CACHED.to_string()];
     let runs = pair_count(setup.opts.rounds);
     let (threads, connections) = (1, wrk::CONNECTIONS / 2);
     println!(
         "    {} / {}: {runs} runs of {PAIR_SECONDS} s with both loaded at once, each by wrk \
-         -t{threads} -c{connections}",
-        a.0, b.0
+         -t{threads} -c{connections}, visitors.lua {}",
+        a.0,
+        b.0,
+        random_args.join(" ")
     );
     let mut out = Vec::with_capacity(runs);
     for run in 0..runs {
@@ -794,7 +828,7 @@ fn ab_pairs(
             ];
             let runs = std::thread::scope(|scope| {
                 let started = order.map(|(_, addr, _)| {
-                    let args = &random_args;
+                    let args = random_args;
                     scope.spawn(move || {
                         wrk::run_with(
                             &format!("http://{addr}"),

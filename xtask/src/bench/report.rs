@@ -626,6 +626,15 @@ impl Report {
             );
             check(
                 &format!(
+                    "the same, links asked for by Zipf's law (top 1 % of links: 62 % of requests), side by side, {} runs of {} s (#17)",
+                    r.zipf_pairs.len(),
+                    redirects::PAIR_SECONDS
+                ),
+                side_by_side(&r.zipf_pairs),
+                Some((0.97, true)),
+            );
+            check(
+                &format!(
                     "cached redirects (counting on, analytics on) / bare, requests/s, side by side, {} runs of {} s (#17)",
                     r.bare_pairs.len(),
                     redirects::PAIR_SECONDS
@@ -662,6 +671,18 @@ impl Report {
             t.row(vec![
                 "analytics' CPU per cached redirect, on - off, service, side by side (ns) (#17)"
                     .to_owned(),
+                extra.map_or_else(|| "n/a".to_owned(), |s| format!("{:.0}", s.median)),
+                extra.map_or_else(String::new, |s| s.range(|v| format!("{v:.0}"))),
+                "none set".to_owned(),
+                String::new(),
+            ]);
+            let extra = Spread::of(
+                r.zipf_pairs
+                    .iter()
+                    .filter_map(|(on, off)| Some((cpu_server(on)? - cpu_server(off)?) * 1000.0)),
+            );
+            t.row(vec![
+                "the same, links asked for by Zipf's law (ns) (#17)".to_owned(),
                 extra.map_or_else(|| "n/a".to_owned(), |s| format!("{:.0}", s.median)),
                 extra.map_or_else(String::new, |s| s.range(|v| format!("{v:.0}"))),
                 "none set".to_owned(),

@@ -1,7 +1,11 @@
 -- cargo xtask bench: like random.lua (one of the bench codes FIRST..LAST at random), each
 -- request as a visitor would send it: a user agent and a referrer drawn from mixes shaped
 -- like real traffic (most visits from a few browsers, a tail of others and of crawlers;
--- about a third without a referrer). Script arguments: FIRST LAST.
+-- about a third without a referrer). Script arguments: FIRST LAST [zipf]. With `zipf`, the
+-- code is drawn as real traffic asks for links: by Zipf's law (s = 1) over FIRST..LAST,
+-- FIRST the most asked for, so that of 100 000 links the top 1 % get 62 % of the
+-- requests; without, uniformly (every link as likely: the worst case for everything that
+-- adds clicks up).
 
 local function code(n)
    return string.format("k%06x", (n * 2654435761) % 16777216)
@@ -56,11 +60,39 @@ function setup(thread)
    thread:set("id", counter)
 end
 
-local first, last
+local first, last, cdf
 
 function init(args)
    first, last = tonumber(args[1]), tonumber(args[2])
+   if args[3] == "zipf" then
+      cdf = {}
+      local sum = 0
+      for k = 1, last - first + 1 do
+         sum = sum + 1 / k
+         cdf[k] = sum
+      end
+      for k = 1, #cdf do
+         cdf[k] = cdf[k] / sum
+      end
+   end
    math.randomseed(os.time() + id * 7919)
+end
+
+local function pick()
+   if not cdf then
+      return math.random(first, last)
+   end
+   local u = math.random()
+   local lo, hi = 1, #cdf
+   while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if cdf[mid] < u then
+         lo = mid + 1
+      else
+         hi = mid
+      end
+   end
+   return first + lo - 1
 end
 
 function request()
@@ -69,5 +101,5 @@ function request()
    if referrer then
       headers["Referer"] = referrer
    end
-   return wrk.format(nil, "/" .. code(math.random(first, last)), headers)
+   return wrk.format(nil, "/" .. code(pick()), headers)
 end
