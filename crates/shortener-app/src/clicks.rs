@@ -413,7 +413,12 @@ const SCAN: usize = 16;
 /// A pair's visits with their clicks.
 #[derive(Debug)]
 enum Visits {
+    /// None yet, or (once past one) a few, scanned in order.
     Few(Vec<(VisitKey, u64)>),
+    /// Exactly one: most pairs, when nearly every click is a visit of its own, so it is
+    /// held without an allocation.
+    One(VisitKey, u64),
+    /// More than [`SCAN`].
     Many(HashMap<VisitKey, u64, foldhash::fast::RandomState>),
 }
 
@@ -427,6 +432,7 @@ impl Visits {
     /// Adds a click to `visit` if it is held; whether it was.
     fn bump(&mut self, visit: &VisitKey) -> bool {
         let n = match self {
+            Visits::One(key, n) => (key == visit).then_some(n),
             Visits::Few(few) => few.iter_mut().find(|(k, _)| k == visit).map(|(_, n)| n),
             Visits::Many(many) => many.get_mut(visit),
         };
@@ -435,15 +441,21 @@ impl Visits {
 
     /// Holds a visit not held yet, with its first click.
     fn insert(&mut self, visit: VisitKey) {
-        match self {
-            Visits::Few(few) if few.len() < SCAN => few.push((visit, 1)),
+        match std::mem::take(self) {
+            Visits::Few(few) if few.is_empty() => *self = Visits::One(visit, 1),
+            Visits::One(key, n) => *self = Visits::Few(vec![(key, n), (visit, 1)]),
+            Visits::Few(mut few) if few.len() < SCAN => {
+                few.push((visit, 1));
+                *self = Visits::Few(few);
+            }
             Visits::Few(few) => {
-                let mut many: HashMap<_, _, _> = few.drain(..).collect();
+                let mut many: HashMap<_, _, _> = few.into_iter().collect();
                 many.insert(visit, 1);
                 *self = Visits::Many(many);
             }
-            Visits::Many(many) => {
+            Visits::Many(mut many) => {
                 many.insert(visit, 1);
+                *self = Visits::Many(many);
             }
         }
     }
@@ -455,6 +467,7 @@ impl Visits {
         day: NaiveDate,
     ) -> impl ExactSizeIterator<Item = VisitCount> {
         let visits = match self {
+            Visits::One(key, n) => VisitsIter::One(Some((key, n))),
             Visits::Few(few) => VisitsIter::Few(few.into_iter()),
             Visits::Many(many) => VisitsIter::Many(many.into_iter()),
         };
@@ -469,6 +482,7 @@ impl Visits {
 
 /// [`Visits`] taken apart (without boxing: a cut takes apart every pair).
 enum VisitsIter {
+    One(Option<(VisitKey, u64)>),
     Few(std::vec::IntoIter<(VisitKey, u64)>),
     Many(std::collections::hash_map::IntoIter<VisitKey, u64>),
 }
@@ -478,6 +492,7 @@ impl Iterator for VisitsIter {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
+            VisitsIter::One(one) => one.take(),
             VisitsIter::Few(few) => few.next(),
             VisitsIter::Many(many) => many.next(),
         }
@@ -485,6 +500,10 @@ impl Iterator for VisitsIter {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self {
+            VisitsIter::One(one) => {
+                let n = usize::from(one.is_some());
+                (n, Some(n))
+            }
             VisitsIter::Few(few) => few.size_hint(),
             VisitsIter::Many(many) => many.size_hint(),
         }
@@ -1065,6 +1084,44 @@ mod tests {
         counter.flush().await;
         assert_eq!(store.total(), (2 * BATCH_LIMIT + 5) as u64);
         assert_eq!(store.statements.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_pairs_visits_add_up_the_same_held_one_a_few_or_many() {
+        let link = LinkId::new();
+        let key = |i: usize| visit_from(link, i).visit.expect("a visit");
+        for n in [1, 2, SCAN, SCAN + 1, 3 * SCAN] {
+            let keys: Vec<VisitKey> = (0..n).map(key).collect();
+            let mut visits = Visits::default();
+            for _ in 0..3 {
+                for k in &keys {
+                    if !visits.bump(k) {
+                        visits.insert(k.clone());
+                    }
+                }
+            }
+            let shape = match &visits {
+                Visits::One(..) => "one",
+                Visits::Few(_) => "a few",
+                Visits::Many(_) => "many",
+            };
+            let expected = match n {
+                1 => "one",
+                n if n <= SCAN => "a few",
+                _ => "many",
+            };
+            assert_eq!(shape, expected, "{n} visits");
+            let counts: Vec<VisitCount> = visits.into_counts(link, day(1)).collect();
+            assert_eq!(counts.len(), n);
+            let seen: std::collections::HashSet<&VisitKey> =
+                counts.iter().map(|c| &c.visit).collect();
+            assert_eq!(seen.len(), n, "each visit once");
+            assert!(
+                counts
+                    .iter()
+                    .all(|c| c.clicks == 3 && c.link == link && c.day == day(1))
+            );
+        }
     }
 
     /// A visit of its own: `n` makes the referring host.
