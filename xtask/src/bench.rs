@@ -42,6 +42,7 @@
 //! sampling) and `report`.
 
 mod build;
+mod callgrind;
 mod cli;
 mod cluster;
 mod cpu;

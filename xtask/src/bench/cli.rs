@@ -26,7 +26,10 @@ on fresh databases of that one server:
     taking turns cannot resolve): metrics on and off (counting off), visit analytics on
     and off (counting on), and analytics on against the bare server; each round also
     runs a freshly started cold service and the pgbench lookup. Every cached load asks
-    as visitors do: a mix of user agents and referrers (visitors.lua). Beside requests/s, the CPU time per request of the server
+    as visitors do: a mix of user agents and referrers (visitors.lua). Then, under
+    valgrind's callgrind (installed with apt-get when missing), the instructions per
+    cached redirect of the bare server and of the service with analytics off and on:
+    a count that does not move with the machine. Beside requests/s, the CPU time per request of the server
     and of PostgreSQL (postmaster and children), read from /proc over each measured run;
   - the service's resident memory holding 1 000 000 links in its cache;
   - click reads: GET /api/v1/links?limit=100 with the click journal empty (the

@@ -34,6 +34,7 @@ use anyhow::{Context, Result, bail};
 
 use super::WARM_UP;
 use super::build::Binaries;
+use super::callgrind;
 use super::cli::Options;
 use super::cluster::Cluster;
 use super::cpu::{Meter, PerRequest};
@@ -126,6 +127,8 @@ pub struct Redirects {
     pub analytics_pairs: Vec<(Load, Load)>,
     /// The same, with the cached links asked for by Zipf's law (visitors.lua `zipf`).
     pub zipf_pairs: Vec<(Load, Load)>,
+    /// Instructions per cached redirect, counted by callgrind.
+    pub instructions: Instructions,
     /// Counting on with visit analytics and the bare server, side by side (issue #17).
     pub bare_pairs: Vec<(Load, Load)>,
     pub cold: Vec<Load>,
@@ -337,6 +340,8 @@ pub fn measure(
     );
     log_notes.extend(log_note(work, "memory", "memory")?);
 
+    let instructions = instructions(&setup, bare_exe)?;
+
     Ok(Redirects {
         wrk_version,
         plan,
@@ -349,6 +354,7 @@ pub fn measure(
         analytics_pairs: cached.analytics_pairs,
         zipf_pairs: cached.zipf_pairs,
         bare_pairs: cached.bare_pairs,
+        instructions,
         cold: cold.cold,
         cold_wrapped: cold.wrapped,
         lookup: cold.lookup,
@@ -445,6 +451,80 @@ fn write_cycle(setup: &Setup, name: &str, more: &[(&str, String)]) -> Result<Wri
         }
     );
     Ok(written)
+}
+
+/// Instructions per cached redirect (visitors.lua, the uniform load), counted by callgrind
+/// over the whole process: the bare server, and the service counting clicks with visit
+/// analytics off and on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Instructions {
+    pub bare: f64,
+    pub analytics_off: f64,
+    pub analytics_on: f64,
+}
+
+/// Each server of [`Instructions`] under callgrind, one after the other: every cached code
+/// asked for once and the load's user agents seen (a warm-up, not counted), then
+/// `--seconds` of `wrk -t1 -c8` counted. The services count only after their first fold,
+/// so that no fold (once a minute) falls in the count.
+fn instructions(setup: &Setup, bare_exe: &Path) -> Result<Instructions> {
+    callgrind::ensure_installed()?;
+    println!(
+        "==> instructions per cached redirect, counted by callgrind: {} s of visitors.lua \
+         (wrk -t1 -c8) each, the bare server and the service counting clicks, analytics \
+         off and on",
+        setup.opts.seconds
+    );
+    let (script, out) = callgrind::wrapper(setup.work, "bare", bare_exe)?;
+    let links_file = setup.work.join("links.tsv");
+    let bare = Bare::start(&script, setup.work, &links_file, WORKERS, &format!("/{}", code(1)))?;
+    let requests = counted_load(setup, bare.addr(), bare.pid())?;
+    drop(bare);
+    let bare = per_request("bare", &out, requests)?;
+    let service = |name: &str, more: &[(&str, String)]| -> Result<f64> {
+        let (script, out) = callgrind::wrapper(setup.work, name, setup.exe)?;
+        let started = Instant::now();
+        let service = setup.start_exe(&script, name, more)?;
+        sleep_until(started + FIRST_FOLD + Duration::from_secs(4));
+        let requests = counted_load(setup, service.addr(), service.pid())?;
+        drop(service);
+        per_request(name, &out, requests)
+    };
+    let analytics_off = service("counted-off", &[])?;
+    let analytics_on = service(
+        "counted-on",
+        &[("SHORTENER__ANALYTICS__ENABLED", "true".to_owned())],
+    )?;
+    Ok(Instructions {
+        bare,
+        analytics_off,
+        analytics_on,
+    })
+}
+
+/// The warm-up and the counted load of [`instructions`]; the requests counted.
+fn counted_load(setup: &Setup, addr: SocketAddr, pid: u32) -> Result<u64> {
+    let url = format!("http://{addr}");
+    let args = vec!["1".to_owned(), CACHED.to_string()];
+    touch(addr, "GET", 1, CACHED, setup.opts.clients * 2)?;
+    let script = &setup.scripts.visitors;
+    wrk::run_with(&url, script, &args, 3, 1, 8)?.check("callgrind warm-up")?;
+    callgrind::count(pid, true)?;
+    let run = wrk::run_with(&url, script, &args, setup.opts.seconds, 1, 8);
+    callgrind::count(pid, false)?;
+    let run = run?;
+    run.check("callgrind run")?;
+    Ok(run.requests)
+}
+
+fn per_request(name: &str, out: &Path, requests: u64) -> Result<f64> {
+    let total = callgrind::totals(out)?;
+    if requests == 0 {
+        bail!("{name}: no request answered under callgrind");
+    }
+    let per = total as f64 / requests as f64;
+    println!("    {name}: {requests} requests, {per:.0} instructions each");
+    Ok(per)
 }
 
 fn sleep_until(at: Instant) {
@@ -570,6 +650,23 @@ impl Setup<'_> {
         settings.extend(more.iter().cloned());
         Service::start_with(
             self.exe,
+            self.work,
+            &self.url,
+            self.opts.clients,
+            &format!("shortener-{name}.log"),
+            &settings,
+        )
+    }
+
+    /// [`Self::start_with`] counting clicks, with `exe` (a wrapper of the service's).
+    fn start_exe(&self, exe: &Path, name: &str, more: &[(&str, String)]) -> Result<Service> {
+        let mut settings = vec![
+            ("SHORTENER__SERVER__WORKERS", WORKERS.to_string()),
+            ("SHORTENER__REDIRECT__COUNT_CLICKS", "true".to_owned()),
+        ];
+        settings.extend(more.iter().cloned());
+        Service::start_with(
+            exe,
             self.work,
             &self.url,
             self.opts.clients,

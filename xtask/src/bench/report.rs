@@ -688,6 +688,33 @@ impl Report {
                 "none set".to_owned(),
                 String::new(),
             ]);
+            // Instructions per cached redirect, counted by callgrind: unlike the rows
+            // above, they do not move with the machine.
+            let i = r.instructions;
+            t.row(vec![
+                "instructions per cached redirect (callgrind): bare / counting on, analytics off / on"
+                    .to_owned(),
+                format!(
+                    "{:.0} / {:.0} / {:.0}",
+                    i.bare, i.analytics_off, i.analytics_on
+                ),
+                String::new(),
+                "none set".to_owned(),
+                String::new(),
+            ]);
+            for (what, a, b) in [
+                ("analytics on / off", i.analytics_on, i.analytics_off),
+                ("analytics on / bare", i.analytics_on, i.bare),
+                ("counting on, analytics off / bare", i.analytics_off, i.bare),
+            ] {
+                t.row(vec![
+                    format!("instructions per cached redirect, {what} (#17)"),
+                    ratio(a, b).map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}")),
+                    String::new(),
+                    "none set".to_owned(),
+                    String::new(),
+                ]);
+            }
             // What writing a click costs, over a whole write cycle (flushes and fold).
             for (what, w) in [
                 ("analytics off", r.written_plain),
