@@ -86,7 +86,8 @@ pub(crate) struct CreateBody {
     expires_at: Option<DateTime<Utc>>,
     /// Up to 10 tags of 1 to 32 characters of `[a-z0-9_-]`. Each is lower-cased first
     /// (ASCII letters; any other letter is refused), then validated; a tag given twice
-    /// (also in another letter case) is kept once, in the place it was first given.
+    /// (also in another letter case) is kept once, in the place it was first given (the
+    /// 10 count what is given, repeats included).
     /// Absent or `null`: no tags.
     #[schema(max_items = 10, example = json!(["launch", "q4"]))]
     tags: Option<Vec<String>>,

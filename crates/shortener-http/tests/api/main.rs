@@ -19,6 +19,7 @@ mod monitoring;
 mod openapi;
 mod qr;
 mod rate_limits;
+mod search;
 mod request_ids;
 mod subscriptions;
 mod support;
