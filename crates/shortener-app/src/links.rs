@@ -17,8 +17,8 @@ use audit::{Action, Actor, Changes, Value};
 
 use crate::idempotency;
 use crate::{
-    Answer, AppError, Breakdown, Clock, IdempotencyKey, Inserted, LinkStore, Page,
-    PageRequest, Recorded, ResolveCache, TOP_VALUES, Tx, UnitOfWork, audit_log,
+    Answer, AppError, Breakdown, Clock, IdempotencyKey, Inserted, LinkStore, Page, PageRequest,
+    Recorded, ResolveCache, TOP_VALUES, Tx, UnitOfWork, audit_log,
 };
 
 /// Single creates waiting to be grouped, at most: past it, a create waits to be queued.

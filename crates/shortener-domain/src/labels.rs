@@ -172,7 +172,10 @@ mod tests {
         assert!(Tags::parse(&ten).is_ok());
         let mut eleven = ten.clone();
         eleven.push("T0".into());
-        assert!(Tags::parse(&eleven).is_err(), "eleven given, even with a repeat");
+        assert!(
+            Tags::parse(&eleven).is_err(),
+            "eleven given, even with a repeat"
+        );
         assert!(Tags::parse::<&str>(&[]).unwrap().is_empty());
         assert!(Tags::parse(&["ok", "not ok"]).is_err());
     }

@@ -94,7 +94,10 @@ async fn an_export_holds_every_live_link_of_the_account_and_no_other() {
     assert_eq!((&first[3], &first[4]), ("", ""), "no title, no tags");
     let later = row(expiring["code"].as_str().unwrap());
     assert_eq!(&later[6], "2999-01-02T03:04:05.000000Z");
-    assert_eq!(&later[3], "Later, \"maybe\"", "the title, quoted, read back whole");
+    assert_eq!(
+        &later[3], "Later, \"maybe\"",
+        "the title, quoted, read back whole"
+    );
     assert_eq!(&later[4], "q4,launch", "the tags, comma-joined, as stored");
     assert_eq!(
         chrono::DateTime::parse_from_rfc3339(&later[5]).unwrap(),

@@ -99,7 +99,7 @@ async fn tags_and_titles_are_kept_as_the_rules_say_and_bad_ones_create_nothing()
         .link(
             &key,
             json!({"url": "https://example.com/", "tags": ten, "title": "é".repeat(200),
-                   }),
+            }),
         )
         .await;
     assert_eq!(edge["tags"].as_array().unwrap().len(), 10);
@@ -136,7 +136,12 @@ async fn tags_and_titles_are_kept_as_the_rules_say_and_bad_ones_create_nothing()
             .unwrap()
             .extend(fields.as_object().unwrap().clone());
         let r = app
-            .request(Method::POST, "/api/v1/links", Some(&key), Some(body.clone()))
+            .request(
+                Method::POST,
+                "/api/v1/links",
+                Some(&key),
+                Some(body.clone()),
+            )
             .await;
         r.assert_problem(400, "validation");
         let detail = r.body["detail"].as_str().unwrap();
@@ -218,7 +223,11 @@ async fn patch_sets_changes_and_clears_tags_and_title_and_the_audit_log_records_
     assert_eq!(field(0, "tags"), change(Value::Null, json!(["b", "a"])));
     assert_eq!(field(0, "title"), change(Value::Null, json!("First")));
     assert_eq!(
-        entries[1]["changes"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        entries[1]["changes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
         ["url"],
         "an unchanged field is not recorded"
     );
@@ -232,7 +241,11 @@ async fn patch_sets_changes_and_clears_tags_and_title_and_the_audit_log_records_
     assert_eq!(field(4, "tags"), change(Value::Null, json!(["x"])));
     assert_eq!(field(5, "tags"), change(json!(["x"]), Value::Null));
     assert_eq!(
-        entries[5]["changes"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        entries[5]["changes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
         ["tags"]
     );
     assert_eq!(entries.len(), 6, "the refused patches recorded nothing");
@@ -301,7 +314,10 @@ async fn tag_and_q_keep_the_links_that_match_case_insensitively_and_literally() 
     assert_eq!(codes(&app, &key, &q("promo")).await, [b.clone(), a.clone()]);
     assert_eq!(codes(&app, &key, &q("PROMO")).await, [b.clone(), a.clone()]);
     assert_eq!(codes(&app, &key, &q("alpha-p")).await, [a.clone()]);
-    assert_eq!(codes(&app, &key, &q("BLOG.EXAMPLE/post")).await, [b.clone()]);
+    assert_eq!(
+        codes(&app, &key, &q("BLOG.EXAMPLE/post")).await,
+        [b.clone()]
+    );
     assert_eq!(codes(&app, &key, &q("WEEK")).await, [b.clone()]);
     // `%`, `_` and `\` match only themselves (as wildcards, `100%25_` would find `d`'s
     // `100x25-`, and `f_p` its `Halfxprice`).
