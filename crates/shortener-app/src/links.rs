@@ -1333,4 +1333,70 @@ mod tests {
         let tie = Breakdown::of(Dimension::Os, vec![("b".into(), 1), ("a".into(), 1)], 10);
         assert_eq!(tie.top, vec![("a".to_owned(), 1), ("b".to_owned(), 1)]);
     }
+
+    #[test]
+    fn a_filter_takes_a_tag_as_tags_are_written_and_refuses_texts_no_link_can_hold() {
+        let f = LinkFilter::parse(Some("Launch"), Some("")).unwrap();
+        assert_eq!(f.tag().map(|t| t.as_str()), Some("launch"));
+        assert_eq!(f.text(), None, "an empty q filters nothing");
+        assert_eq!(
+            LinkFilter::parse(None, None).unwrap(),
+            LinkFilter::default()
+        );
+        for (tag, q) in [
+            (Some(""), None),
+            (Some("no way"), None),
+            (None, Some("a\tb")),
+            (None, Some("a\nb")),
+        ] {
+            assert!(
+                matches!(LinkFilter::parse(tag, q), Err(AppError::Validation(_))),
+                "{tag:?} {q:?}"
+            );
+        }
+        let long = "é".repeat(MAX_SEARCH_CHARS);
+        assert!(LinkFilter::parse(None, Some(&long)).is_ok());
+        assert!(LinkFilter::parse(None, Some(&format!("{long}é"))).is_err());
+    }
+
+    #[tokio::test]
+    async fn lists_keep_what_the_filter_keeps_page_after_page() {
+        let Services {
+            accounts,
+            links,
+            admin,
+            ..
+        } = Services::with_plans(plans(100));
+        let account = accounts.create(admin, "Acme").await.unwrap().account.id;
+        for i in 0..9 {
+            let tags = if i % 3 == 0 {
+                vec!["Odd".to_owned()]
+            } else {
+                vec![]
+            };
+            let title = (i % 2 == 0).then(|| format!("Needle {i}"));
+            let req = NewLink {
+                url: format!("https://example.com/{i}"),
+                tags,
+                title,
+                ..Default::default()
+            };
+            links.create(account, req).await.unwrap();
+        }
+        let filter = LinkFilter::parse(Some("odd"), Some("NEEDLE")).unwrap();
+        let mut after = None;
+        let mut seen = Vec::new();
+        loop {
+            let page = links
+                .list(account, &filter, PageRequest { after, limit: 1 })
+                .await
+                .unwrap();
+            seen.extend(page.items.iter().map(|l| l.target.to_string()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["https://example.com/6", "https://example.com/0"]);
+    }
 }
