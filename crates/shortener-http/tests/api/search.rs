@@ -446,3 +446,71 @@ async fn filtered_pages_follow_the_cursor_without_gaps_or_repeats() {
     assert_eq!(r.body["items"].as_array().unwrap().len(), 50);
     assert_eq!(r.body["next_cursor"], Value::Null);
 }
+
+/// A search reads the newest 4 096 links one by one, then turns to the index for older
+/// ones (`PgStore::search_links`): pages across that line hold every match once too.
+#[actix_web::test]
+async fn searches_reaching_past_the_newest_links_page_without_gaps_or_repeats() {
+    let app = TestApp::spawn().await;
+    let (account, key) = pro(&app).await;
+    // 6 000 links, newest last: a needle on every 90th (so sparse among the newest: the
+    // index finds the older ones), every 180th also tagged; `example` on all of them.
+    let mut conn = app.db.conn().await;
+    for chunk in (0..6000u32).collect::<Vec<_>>().chunks(1000) {
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|n| {
+                let id = uuid::Uuid::now_v7();
+                let tags = if n % 180 == 0 { "{odd}" } else { "{}" };
+                let title = if n % 90 == 0 {
+                    format!("'a NEEDLE {n}'")
+                } else {
+                    "NULL".to_owned()
+                };
+                format!(
+                    "('{id}', 'deep{n}', '{account}', 'https://example.com/{n}', now(), \
+                     '{tags}', {title})"
+                )
+            })
+            .collect();
+        conn.batch_execute(&format!(
+            "INSERT INTO shortener.links (id, code, account_id, target, created_at, tags, \
+             title) VALUES {}",
+            rows.join(", ")
+        ))
+        .await
+        .unwrap();
+    }
+    conn.batch_execute("ANALYZE shortener.links").await.unwrap();
+    let expect = |keep: &dyn Fn(u32) -> bool| -> Vec<String> {
+        (0..6000u32)
+            .rev()
+            .filter(|n| keep(*n))
+            .map(|n| format!("deep{n}"))
+            .collect()
+    };
+    let listed = |query: &'static str, page: u32| {
+        let (app, key) = (&app, &key);
+        async move {
+            all(app, key, query, page)
+                .await
+                .iter()
+                .map(|l| l["code"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let needles = expect(&|n| n % 90 == 0);
+    assert_eq!(needles.len(), 67);
+    for page in [3, 17, 50] {
+        assert_eq!(listed("q=needle", page).await, needles, "pages of {page}");
+    }
+    assert_eq!(
+        listed("q=needle&tag=odd", 4).await,
+        expect(&|n| n % 180 == 0)
+    );
+    // Dense: every link matches; the first pages come from the newest links alone.
+    let first = all(&app, &key, "q=EXAMPLE.com", 500).await;
+    assert_eq!(first.len(), 6000);
+    let codes: Vec<&str> = first.iter().map(|l| l["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, expect(&|_| true));
+}
