@@ -17,9 +17,12 @@
 -- extensions (normally `public`); the service only uses operators and the index, both of
 -- which need no privilege of their own.
 --
--- Texts that trigrams cannot narrow (one or two characters, or words on most rows such as
--- `https`) are found by walking `links_account_page_idx` newest first and stopping after a
--- page of matches; the planner picks that from the index statistics of the expression.
+-- Texts on many links (`https`), or too short to hold a trigram, are found faster by
+-- reading the account's newest links one by one until a page is full than through this
+-- index; PostgreSQL cannot tell them apart from rare ones (its estimate of a substring
+-- match is a rule of the pattern's length), so the search statement reads the newest
+-- links first and turns to the index only for what they do not hold (shortener-pg,
+-- `PgStore::search_links`).
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
 ALTER TABLE shortener.links
