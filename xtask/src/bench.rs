@@ -25,7 +25,9 @@
 //! - rate limits (`limits`): an API read with limits on and off, and what a flood of
 //!   unknown codes costs PostgreSQL with them on and off;
 //! - stats (`stats`): a link's stats over a year of visits from 100 000 referring hosts,
-//!   before its days are capped and after.
+//!   before its days are capped and after;
+//! - search (`search`): an account's list filtered by `q` and `tag` over 1 000 000 links,
+//!   next to the unfiltered list.
 //!
 //! Then print the table, with the ratios and the targets (`report`), write it to
 //! `bench/results.md` (a full run only), stop the services and (if this run started it)
@@ -38,7 +40,7 @@
 //! The modules, one job each: `cli` (options, `--help`), `build` (the release build),
 //! `cluster` (the private PostgreSQL and its tools), `pgbench`, `process` (child
 //! servers: start, wait, stop), `http` (a small HTTP/1.1 client), `service` (the service
-//! and the bare server, the admin API), `creates`, `redirects`, `reads`, `limits`, `stats`, `wrk`, `cpu` (`/proc`
+//! and the bare server, the admin API), `creates`, `redirects`, `reads`, `limits`, `stats`, `search`, `wrk`, `cpu` (`/proc`
 //! sampling) and `report`.
 
 mod build;
@@ -54,6 +56,7 @@ pub mod process;
 mod reads;
 mod redirects;
 mod report;
+mod search;
 mod service;
 mod stats;
 mod wrk;
@@ -148,6 +151,11 @@ fn measure(
     } else {
         None
     };
+    let search = if opts.only.search() {
+        Some(search::measure(pg, bins, work)?)
+    } else {
+        None
+    };
     Ok(Report {
         server,
         creation,
@@ -155,5 +163,6 @@ fn measure(
         reads,
         limits,
         stats,
+        search,
     })
 }

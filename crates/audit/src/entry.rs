@@ -78,6 +78,8 @@ pub enum Value {
     Bool(bool),
     /// An instant.
     Time(DateTime<Utc>),
+    /// Texts in order (a link's tags).
+    List(Vec<String>),
 }
 
 impl From<&str> for Value {

@@ -17,11 +17,19 @@ use crate::{AppError, Page, PageRequest, StoredKey};
 // ---------------------------------------------------------------------------------------
 // What each change records.
 
-/// The fields of a link that a change can touch.
-pub(crate) fn link_fields(link: &Link) -> [(&'static str, Value); 2] {
+/// The fields of a link that a change can touch. No tags reads as `null`, like every
+/// other absent field, so a link made without tags records no `tags` change.
+pub(crate) fn link_fields(link: &Link) -> [(&'static str, Value); 4] {
+    let tags = if link.tags.is_empty() {
+        Value::Null
+    } else {
+        Value::List(link.tags.to_strings())
+    };
     [
         ("url", link.target.as_str().into()),
         ("expires_at", link.expires_at.into()),
+        ("tags", tags),
+        ("title", link.title.as_ref().map(|t| t.as_str()).into()),
     ]
 }
 
@@ -157,6 +165,7 @@ mod tests {
             url: url.into(),
             code: code.map(str::to_owned),
             expires_at: None,
+            ..Default::default()
         }
     }
 
@@ -193,6 +202,7 @@ mod tests {
         let patch = |url: &str| LinkPatch {
             url: Some(url.into()),
             expires_at: None,
+            ..Default::default()
         };
         f.links
             .update(account.id, "mine", patch("https://b.example/"))

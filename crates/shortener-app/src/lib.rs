@@ -40,8 +40,8 @@ pub use error::{AppError, Cause, Chain};
 pub use idempotency::{Answer, IdempotencyKey, KEEP_KEYS};
 pub use keys::{Authenticator, IssuedKey, KeyOnFile, KeyOwner, Principal, StoredKey};
 pub use links::{
-    AccountClicks, AccountStats, BULK_LIMIT, DailyClicks, LinkPatch, LinkService, LinkStats,
-    NewLink,
+    AccountClicks, AccountStats, BULK_LIMIT, DailyClicks, LinkFilter, LinkPatch, LinkService,
+    LinkStats, MAX_SEARCH_CHARS, NewLink,
 };
 pub use page::{Page, PageRequest};
 pub use ports::{

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use shortener_domain::visit::Dimension;
-use shortener_domain::{AccountId, Link, LinkId, ShortCode, TargetUrl, UrlPolicy, link};
+use shortener_domain::{
+    AccountId, Link, LinkId, ShortCode, Tag, Tags, TargetUrl, Title, UrlPolicy, link,
+};
 use subscriptions::Plans;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -39,16 +41,90 @@ pub struct NewLink {
     pub code: Option<String>,
     /// When the link stops redirecting.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The owner's tags, as given (lower-cased and deduplicated by [`Tags::parse`]).
+    pub tags: Vec<String>,
+    /// The owner's label.
+    pub title: Option<String>,
 }
 
 /// A partial edit: `None` leaves a field as it is; `expires_at: Some(None)` removes the
-/// expiry.
+/// expiry, `tags: Some(vec![])` every tag, `title: Some(None)` the title.
 #[derive(Debug, Clone, Default)]
 pub struct LinkPatch {
     /// A new target.
     pub url: Option<String>,
     /// A new expiry, or its removal.
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// The new tags, all of them (they replace the old ones; empty removes them all).
+    pub tags: Option<Vec<String>>,
+    /// A new title, or its removal.
+    pub title: Option<Option<String>>,
+}
+
+/// The longest search text, in characters: as long as the longest URL.
+pub const MAX_SEARCH_CHARS: usize = 2048;
+
+/// Which links a list keeps: those that pass every filter given (none: all of them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkFilter {
+    tag: Option<Tag>,
+    text: Option<String>,
+}
+
+impl LinkFilter {
+    /// A filter from a list request: `tag` keeps links carrying that tag (lower-cased
+    /// first, like the tags it is compared with); `text` those whose code, URL or title
+    /// contains it, ignoring letter case. An empty text filters nothing. Control
+    /// characters are refused: no code, URL or title holds one, and a store may use one
+    /// to keep the three apart in a single searchable text.
+    pub fn parse(tag: Option<&str>, text: Option<&str>) -> Result<LinkFilter, AppError> {
+        let tag = tag
+            .map(|t| Tag::parse(t).map_err(|e| AppError::Validation(format!("tag: {e}"))))
+            .transpose()?;
+        let text = text.filter(|q| !q.is_empty());
+        if let Some(q) = text {
+            if q.chars().count() > MAX_SEARCH_CHARS {
+                return Err(AppError::Validation(format!(
+                    "q must be at most {MAX_SEARCH_CHARS} characters"
+                )));
+            }
+            if q.chars().any(char::is_control) {
+                return Err(AppError::Validation(
+                    "q must not contain control characters".into(),
+                ));
+            }
+        }
+        Ok(LinkFilter {
+            tag,
+            text: text.map(str::to_owned),
+        })
+    }
+
+    /// The tag a link must carry.
+    pub fn tag(&self) -> Option<&Tag> {
+        self.tag.as_ref()
+    }
+
+    /// The text a link's code, URL or title must contain, ignoring letter case.
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+
+    /// Whether `link` passes: the rule, for stores that filter in memory.
+    pub fn keeps(&self, link: &Link) -> bool {
+        let tagged = self.tag.as_ref().is_none_or(|t| link.tags.contains(t));
+        let found = self.text.as_ref().is_none_or(|q| {
+            let q = q.to_lowercase();
+            [
+                link.code.as_str(),
+                link.target.as_str(),
+                link.title.as_ref().map_or("", |t| t.as_str()),
+            ]
+            .iter()
+            .any(|field| field.to_lowercase().contains(&q))
+        });
+        tagged && found
+    }
 }
 
 /// Clicks of one day.
@@ -189,6 +265,8 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                 .map(ShortCode::parse_custom)
                 .transpose()?,
             expires_at: self.future_expiry(req.expires_at, now)?,
+            tags: Tags::parse(&req.tags)?,
+            title: req.title.as_deref().map(Title::parse).transpose()?,
         })
     }
 
@@ -338,18 +416,24 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
         owned(self.store.link_by_code(&code).await?, account)
     }
 
-    /// `account`'s live links, newest first.
+    /// `account`'s live links that pass `filter`, newest first. The position of a page is
+    /// a link's id whatever the filter, so a cursor followed with the same filter walks
+    /// the filtered list without gaps or repeats.
     pub async fn list(
         &self,
         account: AccountId,
+        filter: &LinkFilter,
         page: PageRequest,
     ) -> Result<Page<Link>, AppError> {
-        let rows = self.store.list_links(account, page.overfetch()).await?;
+        let rows = self
+            .store
+            .list_links(account, filter, page.overfetch())
+            .await?;
         Ok(Page::from_overfetch(rows, page.limit, |l| l.id.as_uuid()))
     }
 
-    /// Changes a link's target and/or expiry, and records what changed. A patch that
-    /// changes nothing writes nothing (and records nothing).
+    /// Changes a link's target, expiry, tags and/or title, and records what changed. A
+    /// patch that changes nothing writes nothing (and records nothing).
     pub async fn update(
         &self,
         account: AccountId,
@@ -367,6 +451,11 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             .expires_at
             .map(|at| self.future_expiry(at, now))
             .transpose()?;
+        let tags = patch.tags.as_deref().map(Tags::parse).transpose()?;
+        let title = patch
+            .title
+            .map(|title| title.as_deref().map(Title::parse).transpose())
+            .transpose()?;
         let key = code.clone();
         let updated = self
             .store
@@ -379,6 +468,12 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                     }
                     if let Some(expires_at) = expires_at {
                         after.expires_at = expires_at;
+                    }
+                    if let Some(tags) = tags {
+                        after.tags = tags;
+                    }
+                    if let Some(title) = title {
+                        after.title = title;
                     }
                     let changes = Changes::diff(
                         &audit_log::link_fields(&before),
@@ -551,6 +646,8 @@ struct Prepared {
     target: TargetUrl,
     custom: Option<ShortCode>,
     expires_at: Option<DateTime<Utc>>,
+    tags: Tags,
+    title: Option<Title>,
 }
 
 impl Prepared {
@@ -564,6 +661,8 @@ impl Prepared {
             created_at: now,
             expires_at: self.expires_at,
             clicks: 0,
+            tags: self.tags.clone(),
+            title: self.title.clone(),
         }
     }
 }
@@ -887,6 +986,7 @@ mod tests {
             url: url.to_owned(),
             code: None,
             expires_at: None,
+            ..Default::default()
         };
         let first = links
             .create(account.id, new("https://a.example/1"))
@@ -920,6 +1020,7 @@ mod tests {
         let patch = LinkPatch {
             url: Some("https://b.example/".into()),
             expires_at: None,
+            ..Default::default()
         };
         links.update(account.id, second, patch).await.unwrap();
         assert_eq!(
@@ -949,6 +1050,7 @@ mod tests {
             url: url.to_owned(),
             code: code.map(str::to_owned),
             expires_at: None,
+            ..Default::default()
         }
     }
 
@@ -1150,6 +1252,7 @@ mod tests {
                     url: "https://a.example/".into(),
                     code: None,
                     expires_at: None,
+                    ..Default::default()
                 },
             )
             .await
@@ -1229,5 +1332,71 @@ mod tests {
         assert_eq!(b.total(), (1..=13).sum::<i64>());
         let tie = Breakdown::of(Dimension::Os, vec![("b".into(), 1), ("a".into(), 1)], 10);
         assert_eq!(tie.top, vec![("a".to_owned(), 1), ("b".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn a_filter_takes_a_tag_as_tags_are_written_and_refuses_texts_no_link_can_hold() {
+        let f = LinkFilter::parse(Some("Launch"), Some("")).unwrap();
+        assert_eq!(f.tag().map(|t| t.as_str()), Some("launch"));
+        assert_eq!(f.text(), None, "an empty q filters nothing");
+        assert_eq!(
+            LinkFilter::parse(None, None).unwrap(),
+            LinkFilter::default()
+        );
+        for (tag, q) in [
+            (Some(""), None),
+            (Some("no way"), None),
+            (None, Some("a\tb")),
+            (None, Some("a\nb")),
+        ] {
+            assert!(
+                matches!(LinkFilter::parse(tag, q), Err(AppError::Validation(_))),
+                "{tag:?} {q:?}"
+            );
+        }
+        let long = "é".repeat(MAX_SEARCH_CHARS);
+        assert!(LinkFilter::parse(None, Some(&long)).is_ok());
+        assert!(LinkFilter::parse(None, Some(&format!("{long}é"))).is_err());
+    }
+
+    #[tokio::test]
+    async fn lists_keep_what_the_filter_keeps_page_after_page() {
+        let Services {
+            accounts,
+            links,
+            admin,
+            ..
+        } = Services::with_plans(plans(100));
+        let account = accounts.create(admin, "Acme").await.unwrap().account.id;
+        for i in 0..9 {
+            let tags = if i % 3 == 0 {
+                vec!["Odd".to_owned()]
+            } else {
+                vec![]
+            };
+            let title = (i % 2 == 0).then(|| format!("Needle {i}"));
+            let req = NewLink {
+                url: format!("https://example.com/{i}"),
+                tags,
+                title,
+                ..Default::default()
+            };
+            links.create(account, req).await.unwrap();
+        }
+        let filter = LinkFilter::parse(Some("odd"), Some("NEEDLE")).unwrap();
+        let mut after = None;
+        let mut seen = Vec::new();
+        loop {
+            let page = links
+                .list(account, &filter, PageRequest { after, limit: 1 })
+                .await
+                .unwrap();
+            seen.extend(page.items.iter().map(|l| l.target.to_string()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["https://example.com/6", "https://example.com/0"]);
     }
 }

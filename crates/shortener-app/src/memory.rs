@@ -355,6 +355,7 @@ impl LinkStore for MemoryStore {
     async fn list_links(
         &self,
         account: AccountId,
+        filter: &crate::LinkFilter,
         page: PageRequest,
     ) -> Result<Vec<Link>, AppError> {
         let s = self.0.lock().unwrap();
@@ -362,6 +363,7 @@ impl LinkStore for MemoryStore {
             .links
             .iter()
             .filter(|(l, deleted)| l.account_id == account && !deleted)
+            .filter(|(l, _)| filter.keeps(l))
             .filter(|(l, _)| page.after.is_none_or(|a| l.id.as_uuid() < a))
             .map(|(l, _)| l.clone())
             .collect();

@@ -16,7 +16,8 @@ use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State, Subscription, Versioned};
 
 use crate::{
-    AccountClicks, AccountView, AppError, KeyOnFile, PageRequest, Resolved, StoredKey, VisitReport,
+    AccountClicks, AccountView, AppError, KeyOnFile, LinkFilter, PageRequest, Resolved, StoredKey,
+    VisitReport,
 };
 
 /// Whether an insert took its code.
@@ -219,10 +220,12 @@ pub trait LinkStore: Send + Sync + 'static {
         &self,
         code: &ShortCode,
     ) -> impl Future<Output = Result<Option<Link>, AppError>> + Send;
-    /// An account's live links, newest first, after the page cursor; at most `page.limit`.
+    /// An account's live links that pass `filter` ([`LinkFilter::keeps`]), newest first,
+    /// after the page cursor; at most `page.limit`.
     fn list_links(
         &self,
         account: AccountId,
+        filter: &LinkFilter,
         page: PageRequest,
     ) -> impl Future<Output = Result<Vec<Link>, AppError>> + Send;
     /// Per-day counts in `from..=to`; days without clicks are absent.

@@ -620,7 +620,12 @@ mod tests {
         async fn link_by_code(&self, _: &ShortCode) -> Result<Option<Link>, AppError> {
             Ok(None)
         }
-        async fn list_links(&self, _: AccountId, _: PageRequest) -> Result<Vec<Link>, AppError> {
+        async fn list_links(
+            &self,
+            _: AccountId,
+            _: &crate::LinkFilter,
+            _: PageRequest,
+        ) -> Result<Vec<Link>, AppError> {
             Ok(Vec::new())
         }
         async fn daily_clicks(

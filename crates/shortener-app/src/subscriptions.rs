@@ -289,6 +289,7 @@ mod tests {
             url: "https://example.com/".into(),
             code: code.map(str::to_owned),
             expires_at: None,
+            ..Default::default()
         };
         assert!(matches!(
             f.links.create(id, new(Some("mine"))).await,

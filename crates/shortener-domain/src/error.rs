@@ -15,4 +15,10 @@ pub enum DomainError {
     /// An account name broke a rule.
     #[error("name {0}")]
     InvalidName(&'static str),
+    /// A link's tags broke a rule.
+    #[error("tags {0}")]
+    InvalidTags(&'static str),
+    /// A link's title broke a rule.
+    #[error("title {0}")]
+    InvalidTitle(&'static str),
 }

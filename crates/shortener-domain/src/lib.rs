@@ -1,6 +1,6 @@
-//! The shortener's domain: short codes, target URLs, links, accounts and their ids, and
-//! the rules that make each valid; the rate limits' sliding-window rule (`rate`); and what
-//! a visit is counted as (`visit`).
+//! The shortener's domain: short codes, target URLs, links and their tags and titles,
+//! accounts and their ids, and the rules that make each valid; the rate limits'
+//! sliding-window rule (`rate`); and what a visit is counted as (`visit`).
 //!
 //! Pure: no I/O, no clock, no infrastructure. It must never depend on diesel, actix,
 //! tokio, config or tracing (or on any crate outside its allow-list in `Cargo.toml`);
@@ -11,6 +11,7 @@ mod account;
 mod code;
 mod error;
 mod ids;
+mod labels;
 pub mod link;
 pub mod rate;
 mod target;
@@ -20,5 +21,6 @@ pub use account::{Account, AccountName};
 pub use code::{CodeRule, RESERVED_FOR_NEW_CODES, RESERVED_WORDS, ShortCode};
 pub use error::DomainError;
 pub use ids::{AccountId, KeyId, LinkId};
+pub use labels::{MAX_TAG_LEN, MAX_TAGS, MAX_TITLE_CHARS, Tag, Tags, Title};
 pub use link::Link;
 pub use target::{TargetUrl, UrlPolicy, UrlRule};

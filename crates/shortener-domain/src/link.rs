@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{AccountId, LinkId, ShortCode, TargetUrl};
+use crate::{AccountId, LinkId, ShortCode, Tags, TargetUrl, Title};
 
 /// A short link as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,10 @@ pub struct Link {
     pub expires_at: Option<DateTime<Utc>>,
     /// Clicks counted so far.
     pub clicks: i64,
+    /// The owner's tags (none: empty).
+    pub tags: Tags,
+    /// The owner's label for it, if any.
+    pub title: Option<Title>,
 }
 
 /// The one expiry rule, for the redirect and for the expiry a link may be given: expired

@@ -129,6 +129,7 @@ enum ValueDto<'a> {
     Int(i64),
     Bool(bool),
     Time(String),
+    List(&'a [String]),
 }
 
 impl<'a> From<&'a Value> for ValueDto<'a> {
@@ -139,6 +140,7 @@ impl<'a> From<&'a Value> for ValueDto<'a> {
             Value::Int(i) => ValueDto::Int(*i),
             Value::Bool(b) => ValueDto::Bool(*b),
             Value::Time(t) => ValueDto::Time(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            Value::List(items) => ValueDto::List(items),
         }
     }
 }
@@ -147,10 +149,12 @@ impl<'a> From<&'a Value> for ValueDto<'a> {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Change)]
 struct ChangeDto<'a> {
-    /// A string, an integer, a boolean, an RFC 3339 time, or `null`.
+    /// A string, an integer, a boolean, an RFC 3339 time, an array of strings (tags), or
+    /// `null`.
     #[schema(value_type = serde_json::Value)]
     old: ValueDto<'a>,
-    /// A string, an integer, a boolean, an RFC 3339 time, or `null`.
+    /// A string, an integer, a boolean, an RFC 3339 time, an array of strings (tags), or
+    /// `null`.
     #[schema(value_type = serde_json::Value)]
     new: ValueDto<'a>,
 }

@@ -3,8 +3,9 @@
 //! pages of CSV in flight at most).
 //!
 //! The columns are the contract's: `code, short_url, url, title, tags, created_at,
-//! expires_at, max_visits, clicks` (`title`, `tags` and `max_visits` stay empty until
-//! links have them); `shortener import` reads the same columns back.
+//! expires_at, max_visits, clicks` (`max_visits` stays empty until links have it); `tags`
+//! are joined by [`TAG_SEPARATOR`] (a tag never holds one), so a link's tags are one
+//! cell. `shortener import` reads the same columns back.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,7 +13,7 @@ use std::task::{Context, Poll};
 use actix_web::HttpResponse;
 use actix_web::http::header;
 use actix_web::web::{self, Bytes};
-use shortener_app::{AppError, Chain, PageRequest};
+use shortener_app::{AppError, Chain, LinkFilter, PageRequest};
 use shortener_domain::Link;
 use tokio::sync::mpsc;
 
@@ -33,6 +34,9 @@ pub const COLUMNS: [&str; 9] = [
     "max_visits",
     "clicks",
 ];
+
+/// Between the tags of a link in its `tags` cell.
+pub const TAG_SEPARATOR: &str = ",";
 
 /// Links read per query, and so per chunk of the body.
 const PAGE: u32 = 500;
@@ -65,12 +69,13 @@ fn rows(state: &State, links: &[Link], header: bool) -> Result<Bytes, Error> {
             .expires_at
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
             .unwrap_or_default();
+        let tags = link.tags.to_strings().join(TAG_SEPARATOR);
         out.write_record([
             link.code.as_str(),
             &state.short_url(link.code.as_str()),
             link.target.as_str(),
-            "",
-            "",
+            link.title.as_ref().map_or("", |t| t.as_str()),
+            &tags,
             &created,
             &expires,
             "",
@@ -90,7 +95,7 @@ fn rows(state: &State, links: &[Link], header: bool) -> Result<Bytes, Error> {
     path = "/api/v1/links/export",
     operation_id = "export_links",
     tag = "links",
-    responses((status = 200, description = "`code, short_url, url, title, tags, created_at, expires_at, max_visits, clicks`, one row a link, streamed.",
+    responses((status = 200, description = "`code, short_url, url, title, tags, created_at, expires_at, max_visits, clicks`, one row a link, streamed; `tags` holds the link's tags joined by commas (`launch,q4`), empty when none.",
         content_type = "text/csv", body = String)),
 )]
 /// The export. The first page is read before answering, so a database that is away is a
@@ -99,7 +104,8 @@ fn rows(state: &State, links: &[Link], header: bool) -> Result<Bytes, Error> {
 async fn export(state: web::Data<State>, caller: AccountCaller) -> Result<HttpResponse, Error> {
     let account = caller.account_id;
     let page = |after| PageRequest { after, limit: PAGE };
-    let first = state.links.list(account, page(None)).await?;
+    let all = LinkFilter::default();
+    let first = state.links.list(account, &all, page(None)).await?;
     let head = rows(&state, &first.items, true)?;
     let (tx, rx) = mpsc::channel(AHEAD);
     let mut next = first.next;
@@ -110,7 +116,7 @@ async fn export(state: web::Data<State>, caller: AccountCaller) -> Result<HttpRe
             return;
         }
         while let Some(after) = next {
-            let chunk = match producer.links.list(account, page(Some(after))).await {
+            let chunk = match producer.links.list(account, &all, page(Some(after))).await {
                 Ok(p) => {
                     next = p.next;
                     rows(&producer, &p.items, false)

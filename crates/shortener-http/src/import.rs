@@ -4,9 +4,10 @@
 //!
 //! The columns are found by name, in any order: this service's export (`code`, `url`,
 //! `expires_at`, ...) and Shlink's web-client export (`shortCode`, `longUrl`, ...) map
-//! cleanly; see [`Columns`]. Columns that links do not have yet (`title`, `tags`,
-//! `max_visits`) are read and reported as ignored; columns that belong to the old service
-//! (short URL, clicks, creation time) are skipped silently.
+//! cleanly; see [`Columns`]. A `tags` cell holds a link's tags split by commas (this
+//! service's export), `|` (Shlink's) or whitespace. Columns that links do not have yet
+//! (`max_visits`) are read and reported as ignored; columns that belong to the old
+//! service (short URL, clicks, creation time) are skipped silently.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -23,7 +24,9 @@ enum Role {
     Url,
     Code,
     ExpiresAt,
-    /// A field links will have (title, tags, max visits): noted as not imported yet.
+    Title,
+    Tags,
+    /// A field links will have (max visits): noted as not imported yet.
     NotYet,
     /// The old service's own facts (its short URL, clicks, dates, domain): not ours to
     /// carry over.
@@ -41,8 +44,8 @@ const NAMES: &[(&str, Role)] = &[
     ("short_code", Role::Code),
     ("expires_at", Role::ExpiresAt),
     ("validuntil", Role::ExpiresAt),
-    ("title", Role::NotYet),
-    ("tags", Role::NotYet),
+    ("title", Role::Title),
+    ("tags", Role::Tags),
     ("max_visits", Role::NotYet),
     ("maxvisits", Role::NotYet),
     ("short_url", Role::Theirs),
@@ -61,6 +64,8 @@ pub struct Columns {
     url: usize,
     code: Option<usize>,
     expires_at: Option<usize>,
+    title: Option<usize>,
+    tags: Option<usize>,
     /// Columns read but not imported, by name: links do not have them yet.
     pub not_yet: Vec<String>,
     /// Columns no source we know of writes: ignored, and said so.
@@ -76,6 +81,10 @@ pub struct Row {
     pub code: Option<String>,
     /// An expiry, RFC 3339, if the row has one.
     pub expires_at: Option<String>,
+    /// A title, if the row has one.
+    pub title: Option<String>,
+    /// Tags, as split from the cell (the create validates them).
+    pub tags: Vec<String>,
 }
 
 impl Columns {
@@ -91,6 +100,8 @@ impl Columns {
                 Some(Role::Url) => "url",
                 Some(Role::Code) => "code",
                 Some(Role::ExpiresAt) => "expires_at",
+                Some(Role::Title) => "title",
+                Some(Role::Tags) => "tags",
                 Some(Role::NotYet) => {
                     not_yet.push(name.to_owned());
                     continue;
@@ -112,6 +123,8 @@ impl Columns {
             url,
             code: found.get("code").copied(),
             expires_at: found.get("expires_at").copied(),
+            title: found.get("title").copied(),
+            tags: found.get("tags").copied(),
             not_yet,
             unknown,
         })
@@ -129,6 +142,15 @@ impl Columns {
             url: record.get(self.url).unwrap_or("").trim().to_owned(),
             code: cell(self.code),
             expires_at: cell(self.expires_at),
+            title: cell(self.title),
+            tags: cell(self.tags)
+                .map(|tags| {
+                    tags.split(|c: char| c == ',' || c == '|' || c.is_whitespace())
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -186,6 +208,8 @@ fn read_row(columns: &Columns, record: &csv::StringRecord) -> Read {
             url: row.url,
             code: row.code,
             expires_at,
+            tags: row.tags,
+            title: row.title,
         },
     )
 }
@@ -319,14 +343,14 @@ mod tests {
     #[test]
     fn this_services_export_maps_whole() {
         let c = Columns::of(&record(&crate::export::COLUMNS)).unwrap();
-        assert_eq!(c.not_yet, ["title", "tags", "max_visits"]);
+        assert_eq!(c.not_yet, ["max_visits"]);
         assert!(c.unknown.is_empty());
         let row = c.row(&record(&[
             "abc",
             "https://sho.rt/abc",
             "https://example.com/",
-            "",
-            "",
+            "Launch, part 2",
+            "launch,q4",
             "2026-01-01T00:00:00Z",
             "2999-01-01T00:00:00.000000Z",
             "",
@@ -338,6 +362,8 @@ mod tests {
                 url: "https://example.com/".into(),
                 code: Some("abc".into()),
                 expires_at: Some("2999-01-01T00:00:00.000000Z".into()),
+                title: Some("Launch, part 2".into()),
+                tags: vec!["launch".into(), "q4".into()],
             }
         );
     }
@@ -355,7 +381,7 @@ mod tests {
             "visits",
         ];
         let c = Columns::of(&record(&header)).unwrap();
-        assert_eq!(c.not_yet, ["title", "tags"]);
+        assert!(c.not_yet.is_empty());
         let row = c.row(&record(&[
             "2024-05-01T10:00:00+00:00",
             "",
@@ -369,6 +395,8 @@ mod tests {
         assert_eq!(row.code.as_deref(), Some("promo"));
         assert_eq!(row.url, "https://example.com/p");
         assert_eq!(row.expires_at, None);
+        assert_eq!(row.title.as_deref(), Some("Promo"));
+        assert_eq!(row.tags, ["a", "b"]);
     }
 
     #[test]

@@ -5,7 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use shortener_app::{AccountStats, Breakdown, DailyClicks, LinkPatch, LinkStats, NewLink};
+use shortener_app::{
+    AccountStats, Breakdown, DailyClicks, LinkFilter, LinkPatch, LinkStats, NewLink,
+};
 use shortener_domain::Link;
 use shortener_domain::visit::Dimension;
 
@@ -22,7 +24,7 @@ use crate::{Error, State, idempotency};
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Link, example = json!({"code": "aZ3kQ9x", "short_url": "https://sho.rt/aZ3kQ9x",
     "url": "https://example.com/a?b=c", "created_at": "2026-11-22T10:00:00Z",
-    "expires_at": null, "clicks": 0}))]
+    "expires_at": null, "clicks": 0, "tags": ["launch", "q4"], "title": "Launch post"}))]
 pub struct LinkDto {
     /// The short code: 7 generated base62 characters, or the custom code.
     code: String,
@@ -37,6 +39,10 @@ pub struct LinkDto {
     expires_at: Option<DateTime<Utc>>,
     /// GET redirects answered so far (counted in batches: up to a second late).
     clicks: i64,
+    /// The owner's tags, lower-case, in the order given; `[]` when none.
+    tags: Vec<String>,
+    /// The owner's label for the link; `null` when none.
+    title: Option<String>,
 }
 
 impl LinkDto {
@@ -53,6 +59,8 @@ impl LinkDto {
             created_at: link.created_at,
             expires_at: link.expires_at,
             clicks: link.clicks,
+            tags: link.tags.to_strings(),
+            title: link.title.map(|t| t.to_string()),
         }
     }
 }
@@ -61,7 +69,7 @@ impl LinkDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewLink, example = json!({"url": "https://example.com/a?b=c", "code": "launch",
-    "expires_at": "2027-01-01T00:00:00Z"}))]
+    "expires_at": "2027-01-01T00:00:00Z", "tags": ["launch", "q4"], "title": "Launch post"}))]
 pub(crate) struct CreateBody {
     /// Absolute `http` or `https` URL with a host, at most 2048 bytes, no user-info, not
     /// this service, not a private address (unless the operator allows it).
@@ -76,6 +84,17 @@ pub(crate) struct CreateBody {
     code: Option<String>,
     /// In the future, in the years 1970 to 9999.
     expires_at: Option<DateTime<Utc>>,
+    /// Up to 10 tags of 1 to 32 characters of `[a-z0-9_-]`. Each is lower-cased first
+    /// (ASCII letters; any other letter is refused), then validated; a tag given twice
+    /// (also in another letter case) is kept once, in the place it was first given (the
+    /// 10 count what is given, repeats included).
+    /// Absent or `null`: no tags.
+    #[schema(max_items = 10, example = json!(["launch", "q4"]))]
+    tags: Option<Vec<String>>,
+    /// The owner's own label: 1 to 200 characters (Unicode scalar values), no control
+    /// characters; kept exactly as given. Absent or `null`: none.
+    #[schema(min_length = 1, max_length = 200)]
+    title: Option<String>,
 }
 
 impl CreateBody {
@@ -88,6 +107,8 @@ impl CreateBody {
                 .expires_at
                 .map(|at| instant("expires_at", at))
                 .transpose()?,
+            tags: self.tags.unwrap_or_default(),
+            title: self.title,
         })
     }
 }
@@ -102,7 +123,8 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 /// A change to a link: only the fields present change.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(as = LinkPatch, example = json!({"url": "https://example.com/b", "expires_at": null}))]
+#[schema(as = LinkPatch, example = json!({"url": "https://example.com/b", "expires_at": null,
+    "tags": ["q1"], "title": null}))]
 struct PatchBody {
     /// A new target (same rules as at creation); cannot be `null`.
     #[serde(default, deserialize_with = "present")]
@@ -112,6 +134,38 @@ struct PatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     expires_at: Option<Option<DateTime<Utc>>>,
+    /// The link's tags, all of them: they replace the old ones (same rules as at
+    /// creation); `[]` or `null` removes every tag.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 10)]
+    tags: Option<Option<Vec<String>>>,
+    /// A new title (same rules as at creation), or `null` for none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    title: Option<Option<String>>,
+}
+
+/// `?limit=&cursor=&tag=&q=`: a page of the account's links, filtered.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`, as it was (opaque). Send the same `tag` and `q`
+    /// with it: the cursor holds only a position in the list.
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
+    cursor: Option<String>,
+    /// Only links carrying this tag (lower-cased first, then validated as tags are:
+    /// 1 to 32 characters of `[a-z0-9_-]`).
+    #[param(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_-]{1,32}$")]
+    tag: Option<String>,
+    /// Only links whose code, URL or title contains this text, ignoring letter case (a
+    /// plain substring: `%`, `_` and `\` match themselves). Empty: no filter. At most
+    /// 2048 characters, no control characters. With `tag`, both must match.
+    #[param(max_length = 2048)]
+    q: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -312,24 +366,27 @@ async fn create(
         .json(LinkDto::new(&state, link)))
 }
 
-/// The account's links, newest first.
+/// The account's links, newest first; with `tag` and/or `q`, only those that match.
 #[utoipa::path(
     get,
     path = "/api/v1/links",
     operation_id = "list_links",
     tag = "links",
-    params(PageQuery),
+    params(ListQuery),
     responses((status = 200, description = "A page of links.", body = PageDto<LinkDto>)),
 )]
 async fn list(
     state: web::Data<State>,
     caller: AccountCaller,
-    query: Query<PageQuery>,
+    query: Query<ListQuery>,
 ) -> Result<HttpResponse, Error> {
-    let page = state
-        .links
-        .list(caller.account_id, query.to_request()?)
-        .await?;
+    let filter = LinkFilter::parse(query.tag.as_deref(), query.q.as_deref())?;
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .to_request()?;
+    let page = state.links.list(caller.account_id, &filter, page).await?;
     Ok(HttpResponse::Ok().json(PageDto::new(page, |l| LinkDto::new(&state, l))))
 }
 
@@ -351,7 +408,7 @@ async fn get(
     Ok(HttpResponse::Ok().json(LinkDto::new(&state, link)))
 }
 
-/// Changes a link's target or expiry.
+/// Changes a link's target, expiry, tags or title.
 #[utoipa::path(
     patch,
     path = "/api/v1/links/{code}",
@@ -379,6 +436,8 @@ async fn update(
             .expires_at
             .map(|at| at.map(|at| instant("expires_at", at)).transpose())
             .transpose()?,
+        tags: body.tags.map(Option::unwrap_or_default),
+        title: body.title,
     };
     let link = state.links.update(caller.account_id, &code, patch).await?;
     Ok(HttpResponse::Ok().json(LinkDto::new(&state, link)))

@@ -133,6 +133,7 @@ fn value_to_json(v: &Value) -> Json {
         Value::Int(i) => Json::from(*i),
         Value::Bool(b) => Json::Bool(*b),
         Value::Time(t) => Json::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        Value::List(items) => Json::Array(items.iter().cloned().map(Json::String).collect()),
     }
 }
 
@@ -143,6 +144,13 @@ fn value_from_json(j: &Json) -> Result<Value, PgError> {
         Json::String(s) => Value::Text(s.clone()),
         Json::Bool(b) => Value::Bool(*b),
         Json::Number(n) => Value::Int(n.as_i64().ok_or_else(|| corrupt("audit value", n))?),
+        Json::Array(items) => Value::List(
+            items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(|| corrupt("audit value", j))?,
+        ),
         other => return Err(corrupt("audit value", other)),
     })
 }

@@ -30,6 +30,8 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
+        tags -> Array<Text>,
+        title -> Nullable<Text>,
     }
 }
 

@@ -128,6 +128,8 @@ impl LinkWrites for PgTx<'_> {
                 .set((
                     links::target.eq(link.target.as_str()),
                     links::expires_at.eq(link.expires_at),
+                    links::tags.eq(link.tags.to_strings()),
+                    links::title.eq(link.title.as_ref().map(|t| t.as_str())),
                 ))
                 .execute(self.conn)
                 .await)?;

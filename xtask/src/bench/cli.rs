@@ -39,9 +39,12 @@ on fresh databases of that one server:
     limits on and off (cached redirects with limits off run with the redirects);
   - stats: GET /api/v1/links/{code}/stats?days=366 and ?days=30 of a link with a year
     of visits from 100 000 referring hosts, before its days are capped (the baseline)
-    and after.
+    and after;
+  - search: GET /api/v1/links?q=&tag= of an account of 1 000 000 links (selective,
+    unselective and 2-character q, common and rare tags), next to the plain list of
+    the same account (the baseline).
 Prints the figures (medians over the rounds), their ratios (medians of the ratios within
-each round, with their range) and the targets of issues #5, #12, #15 and #17, and (full runs only)
+each round, with their range) and the targets of issues #5, #12, #15, #17 and #18, and (full runs only)
 writes them to bench/results.md.
 
 options:
@@ -52,7 +55,8 @@ options:
   --clients N   concurrent clients, pgbench connections and service pool size (default 16)
   --accounts N  spread the creating clients over N accounts, round robin (default 1:
                 every create then queues on that account's monthly counter row)
-  --only WHAT   `creates`, `redirects`, `reads`, `limits` or `stats`: measure only that part
+  --only WHAT   `creates`, `redirects`, `reads`, `limits`, `stats` or `search`: measure
+                only that part
                 (bench/results.md is then left alone)";
 
 /// Which half of the bench to run.
@@ -64,6 +68,7 @@ pub enum Only {
     Reads,
     Limits,
     Stats,
+    Search,
 }
 
 impl Only {
@@ -85,6 +90,10 @@ impl Only {
 
     pub fn stats(self) -> bool {
         matches!(self, Only::All | Only::Stats)
+    }
+
+    pub fn search(self) -> bool {
+        matches!(self, Only::All | Only::Search)
     }
 }
 
@@ -143,8 +152,9 @@ pub fn parse(args: &[String]) -> Result<Option<Options>> {
                 "reads" => Only::Reads,
                 "limits" => Only::Limits,
                 "stats" => Only::Stats,
+                "search" => Only::Search,
                 _ => bail!(
-                    "--only: {value:?} is not `creates`, `redirects`, `reads`, `limits` or `stats`"
+                    "--only: {value:?} is not `creates`, `redirects`, `reads`, `limits`, `stats` or `search`"
                 ),
             };
             continue;
@@ -213,6 +223,7 @@ mod tests {
         assert_eq!(only(&["--only", "creates"]), Some(Only::Creates));
         assert_eq!(only(&["--only=redirects"]), Some(Only::Redirects));
         assert_eq!(only(&["--only", "stats"]), Some(Only::Stats));
+        assert_eq!(only(&["--only", "search"]), Some(Only::Search));
         let rounds = |a: &[&str]| parse(&args(a)).unwrap().map(|o| o.rounds);
         assert_eq!(rounds(&["--rounds=1"]), Some(1));
         assert_eq!(rounds(&["--only", "redirects", "--rounds", "7"]), Some(7));

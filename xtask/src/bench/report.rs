@@ -13,6 +13,7 @@ use super::creates::{self, Creation};
 use super::limits::{LimitRuns, Read};
 use super::reads::ClickReads;
 use super::redirects::{self, Load, mb};
+use super::search::SearchReads;
 use super::stats::StatsReads;
 use super::wrk;
 
@@ -24,6 +25,7 @@ pub struct Report {
     pub reads: Option<ClickReads>,
     pub limits: Option<LimitRuns>,
     pub stats: Option<StatsReads>,
+    pub search: Option<SearchReads>,
 }
 
 /// When, on what and from which tree the bench ran.
@@ -843,6 +845,12 @@ impl Report {
                 stats_table(st),
             ));
         }
+        if let Some(se) = &self.search {
+            tables.push((
+                "Search: GET /api/v1/links?q=&tag=, an account of 1 000 000 links, first page (issue #18)",
+                search_table(se),
+            ));
+        }
         (tables, notes)
     }
 
@@ -1034,6 +1042,43 @@ fn stats_table(st: &StatsReads) -> Table {
         "time to write the year / to cap it".to_owned(),
         format!("{:.1} s", st.fill.as_secs_f64()),
         format!("{:.1} s", st.cap.as_secs_f64()),
+        String::new(),
+        String::new(),
+    ]);
+    t
+}
+
+/// Search latency against the plain list of the same account, and the target: a p99
+/// under 50 ms for each search but the worst case.
+fn search_table(se: &SearchReads) -> Table {
+    let mut t = Table::new(&["read", "query", "found", "median", "p99", "target p99", ""]);
+    for r in &se.reads {
+        let p99 = r.p99.as_secs_f64() * 1e3;
+        let (target, verdict) = if r.target {
+            ("< 50 ms", if p99 < 50.0 { "PASS" } else { "MISS" })
+        } else {
+            ("", "")
+        };
+        t.row(vec![
+            r.name.clone(),
+            if r.query.is_empty() {
+                "-".to_owned()
+            } else {
+                r.query.clone()
+            },
+            r.found.to_string(),
+            ms(Some(r.p50.as_secs_f64() * 1e3)),
+            ms(Some(p99)),
+            target.to_owned(),
+            verdict.to_owned(),
+        ]);
+    }
+    t.row(vec![
+        format!("time to write the {} links", thousands(se.links)),
+        String::new(),
+        String::new(),
+        format!("{:.1} s", se.fill.as_secs_f64()),
+        String::new(),
         String::new(),
         String::new(),
     ]);

@@ -135,6 +135,43 @@ async fn a_plan_without_custom_codes_refuses_those_items_alone() {
 }
 
 #[actix_web::test]
+async fn items_carry_their_tags_and_titles_and_a_bad_one_is_refused_alone() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let r = bulk(
+        &app,
+        &key,
+        vec![
+            json!({"url": "https://example.com/0", "tags": ["Q4", "launch"], "title": "Zero"}),
+            json!({"url": "https://example.com/1", "tags": ["not ok"]}),
+            json!({"url": "https://example.com/2", "title": ""}),
+            json!({"url": "https://example.com/3"}),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items[0]["link"]["tags"], json!(["q4", "launch"]));
+    assert_eq!(items[0]["link"]["title"], "Zero");
+    assert_item_problem(&items[1], 1, 400, "validation");
+    assert_item_problem(&items[2], 2, 400, "validation");
+    assert_eq!(items[3]["link"]["tags"], json!([]));
+    assert_eq!(items[3]["link"]["title"], Value::Null);
+    assert_eq!(links_and_entries(&app).await, (2, 2));
+    // Stored as answered, and recorded.
+    let code = items[0]["link"]["code"].as_str().unwrap();
+    let read = app.get(&format!("/api/v1/links/{code}"), Some(&key)).await;
+    assert_eq!(read.body["tags"], json!(["q4", "launch"]));
+    assert_eq!(read.body["title"], "Zero");
+    let log = app
+        .get(&format!("/api/v1/audit?entity_id={code}"), Some(&key))
+        .await;
+    let changes = &log.body["items"][0]["changes"];
+    assert_eq!(changes["tags"]["new"], json!(["q4", "launch"]));
+    assert_eq!(changes["title"]["new"], "Zero");
+}
+
+#[actix_web::test]
 async fn an_allowance_short_by_one_creates_nothing() {
     let app = TestApp::spawn_with(&[("SHORTENER__PLANS__TRIAL__LINKS_PER_MONTH", "5")]).await;
     let (_, key) = app.account("Acme").with_key().await;

@@ -38,7 +38,8 @@ async fn an_export_holds_every_live_link_of_the_account_and_no_other() {
     let expiring = app
         .link(
             &key,
-            json!({"url": "https://example.com/later", "expires_at": "2999-01-02T03:04:05Z"}),
+            json!({"url": "https://example.com/later", "expires_at": "2999-01-02T03:04:05Z",
+                   "title": "Later, \"maybe\"", "tags": ["Q4", "launch"]}),
         )
         .await;
     let deleted = app.code(&key, "https://example.com/gone").await;
@@ -90,8 +91,14 @@ async fn an_export_holds_every_live_link_of_the_account_and_no_other() {
         "quoted, read back whole"
     );
     assert_eq!(&first[8], "1", "its click");
+    assert_eq!((&first[3], &first[4]), ("", ""), "no title, no tags");
     let later = row(expiring["code"].as_str().unwrap());
     assert_eq!(&later[6], "2999-01-02T03:04:05.000000Z");
+    assert_eq!(
+        &later[3], "Later, \"maybe\"",
+        "the title, quoted, read back whole"
+    );
+    assert_eq!(&later[4], "q4,launch", "the tags, comma-joined, as stored");
     assert_eq!(
         chrono::DateTime::parse_from_rfc3339(&later[5]).unwrap(),
         chrono::DateTime::parse_from_rfc3339(expiring["created_at"].as_str().unwrap()).unwrap()
@@ -129,7 +136,8 @@ async fn an_export_imports_into_an_account_of_another_instance() {
     let two = there
         .link(
             &from,
-            json!({"url": "https://example.com/two?a=1,2", "expires_at": "2999-01-01T00:00:00Z"}),
+            json!({"url": "https://example.com/two?a=1,2", "expires_at": "2999-01-01T00:00:00Z",
+                   "title": "Two, too", "tags": ["b", "a"]}),
         )
         .await;
     let export = there.get("/api/v1/links/export", Some(&from)).await;
@@ -164,7 +172,7 @@ async fn an_export_imports_into_an_account_of_another_instance() {
         "the skipped rows by line: {stdout}"
     );
     assert!(
-        stderr.contains("not imported (links have no such field yet): title, tags, max_visits"),
+        stderr.contains("not imported (links have no such field yet): max_visits"),
         "{stderr}"
     );
 
@@ -177,6 +185,8 @@ async fn an_export_imports_into_an_account_of_another_instance() {
         .await;
     assert_eq!(imported.body["url"], "https://example.com/two?a=1,2");
     assert_eq!(imported.body["expires_at"], "2999-01-01T00:00:00Z");
+    assert_eq!(imported.body["title"], "Two, too");
+    assert_eq!(imported.body["tags"], json!(["b", "a"]));
     // And they redirect here.
     assert_eq!(
         here.get(&format!("/{one}"), None)

@@ -20,6 +20,7 @@ mod openapi;
 mod qr;
 mod rate_limits;
 mod request_ids;
+mod search;
 mod subscriptions;
 mod support;
 mod visits;

@@ -110,6 +110,7 @@ async fn a_listener_cut_off_drops_only_what_changed_while_it_was_away() {
     let patch = LinkPatch {
         url: Some("https://b.example/".into()),
         expires_at: None,
+        ..Default::default()
     };
     fixtures
         .link_service()

@@ -69,6 +69,7 @@ async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
                 url: "https://example.com/".into(),
                 code: None,
                 expires_at: None,
+                ..Default::default()
             },
         )
         .await;
@@ -101,6 +102,7 @@ async fn an_audit_write_that_fails_after_the_change_takes_the_change_with_it() {
                 url: "https://example.com/".into(),
                 code: None,
                 expires_at: None,
+                ..Default::default()
             },
         )
         .await
@@ -247,6 +249,8 @@ async fn many_links_go_in_one_insert_that_skips_taken_codes() {
         created_at: Utc::now(),
         expires_at: None,
         clicks: 0,
+        tags: shortener_domain::Tags::default(),
+        title: None,
     };
     let first = vec![link("one"), link("two")];
     let second = vec![link("two"), link("three"), link("three"), link("four")];
