@@ -12,7 +12,8 @@ use anyhow::{Context, Result, bail};
 
 /// What `valgrind` on `PATH` is, installing it (apt-get, as root) when it is missing.
 pub fn ensure_installed() -> Result<()> {
-    if crate::find_on_path("valgrind").is_some() && crate::find_on_path("callgrind_control").is_some()
+    if crate::find_on_path("valgrind").is_some()
+        && crate::find_on_path("callgrind_control").is_some()
     {
         return Ok(());
     }

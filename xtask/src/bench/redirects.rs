@@ -477,7 +477,13 @@ fn instructions(setup: &Setup, bare_exe: &Path) -> Result<Instructions> {
     );
     let (script, out) = callgrind::wrapper(setup.work, "bare", bare_exe)?;
     let links_file = setup.work.join("links.tsv");
-    let bare = Bare::start(&script, setup.work, &links_file, WORKERS, &format!("/{}", code(1)))?;
+    let bare = Bare::start(
+        &script,
+        setup.work,
+        &links_file,
+        WORKERS,
+        &format!("/{}", code(1)),
+    )?;
     let requests = counted_load(setup, bare.addr(), bare.pid())?;
     drop(bare);
     let bare = per_request("bare", &out, requests)?;
