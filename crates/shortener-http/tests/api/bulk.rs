@@ -40,20 +40,6 @@ async fn bulk(app: &TestApp, key: &str, links: Vec<Value>) -> Reply {
     .await
 }
 
-/// An account on the pro plan (custom codes, 10 000 links a month) and its key.
-async fn pro(app: &TestApp) -> String {
-    let (id, key) = app.account("Acme").with_key().await;
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/admin/v1/accounts/{id}/subscription/activate"),
-            Some(json!({"plan": "pro"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    key
-}
-
 #[track_caller]
 fn assert_item_problem(item: &Value, index: usize, status: u16, slug: &str) {
     assert_eq!(item["index"], index, "{item}");
@@ -67,7 +53,7 @@ fn assert_item_problem(item: &Value, index: usize, status: u16, slug: &str) {
 #[actix_web::test]
 async fn mixed_items_are_answered_in_order_and_the_valid_ones_created() {
     let app = TestApp::spawn().await;
-    let key = pro(&app).await;
+    let (_, key) = app.pro_account().await;
     app.link(
         &key,
         json!({"url": "https://example.com/", "code": "taken1"}),
@@ -214,7 +200,7 @@ async fn an_inactive_subscription_refuses_the_whole_request() {
 #[actix_web::test]
 async fn a_thousand_links_in_one_request_past_the_usual_body_limit() {
     let app = TestApp::spawn().await;
-    let key = pro(&app).await;
+    let (_, key) = app.pro_account().await;
     let path = "p".repeat(80);
     let links: Vec<Value> = (0..1000)
         .map(|i| json!({"url": format!("https://example.com/{path}/{i}")}))
@@ -245,7 +231,7 @@ async fn a_thousand_links_in_one_request_past_the_usual_body_limit() {
 #[actix_web::test]
 async fn no_items_or_more_than_a_thousand_is_a_bad_request() {
     let app = TestApp::spawn().await;
-    let key = pro(&app).await;
+    let (_, key) = app.pro_account().await;
     bulk(&app, &key, vec![])
         .await
         .assert_problem(400, "validation");
@@ -271,7 +257,7 @@ async fn no_items_or_more_than_a_thousand_is_a_bad_request() {
 async fn bulk_and_export_are_not_new_codes_but_links_that_have_them_still_redirect() {
     let app = TestApp::spawn().await;
     let (account, _) = app.account("Acme").with_key().await;
-    let key = pro(&app).await;
+    let (_, key) = app.pro_account().await;
     for code in ["bulk", "Export"] {
         app.request(
             Method::POST,

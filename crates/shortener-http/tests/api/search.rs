@@ -21,18 +21,22 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-/// An account on the pro plan (custom codes, 600 requests a minute): its id and key.
-async fn pro(app: &TestApp) -> (String, String) {
-    let (id, key) = app.account("Acme").with_key().await;
-    let r = app
-        .admin(
-            Method::POST,
-            &format!("/admin/v1/accounts/{id}/subscription/activate"),
-            Some(json!({"plan": "pro"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    (id, key)
+/// The codes of every page of `query`, `page` a page, in order.
+async fn codes_by(app: &TestApp, key: &str, query: &str, page: u32) -> Vec<String> {
+    all(app, key, query, page)
+        .await
+        .iter()
+        .map(|l| l["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Codes `<prefix>0` to `<prefix><n - 1>` that `keep` keeps, newest (highest) first.
+fn newest_first(prefix: &str, n: u32, keep: &dyn Fn(u32) -> bool) -> Vec<String> {
+    (0..n)
+        .rev()
+        .filter(|n| keep(*n))
+        .map(|n| format!("{prefix}{n}"))
+        .collect()
 }
 
 /// Every link of the list `query` selects, following the cursor `page` links at a time;
@@ -62,11 +66,7 @@ async fn all(app: &TestApp, key: &str, query: &str, page: u32) -> Vec<Value> {
 
 /// The codes of the links `query` selects, in the order listed.
 async fn codes(app: &TestApp, key: &str, query: &str) -> Vec<String> {
-    all(app, key, query, 50)
-        .await
-        .iter()
-        .map(|l| l["code"].as_str().unwrap().to_owned())
-        .collect()
+    codes_by(app, key, query, 50).await
 }
 
 #[actix_web::test]
@@ -254,7 +254,7 @@ async fn patch_sets_changes_and_clears_tags_and_title_and_the_audit_log_records_
 #[actix_web::test]
 async fn tag_and_q_keep_the_links_that_match_case_insensitively_and_literally() {
     let app = TestApp::spawn().await;
-    let (_, key) = pro(&app).await;
+    let (_, key) = app.pro_account().await;
     let (_, other) = app.account("Other").with_key().await;
     let code = |l: &Value| l["code"].as_str().unwrap().to_owned();
     let a = code(
@@ -384,7 +384,7 @@ async fn tag_and_q_keep_the_links_that_match_case_insensitively_and_literally() 
 #[actix_web::test]
 async fn filtered_pages_follow_the_cursor_without_gaps_or_repeats() {
     let app = TestApp::spawn().await;
-    let (account, key) = pro(&app).await;
+    let (account, key) = app.pro_account().await;
     // 300 links written straight into the table, newest last: every third tagged `odd`,
     // every second titled with a needle in a different letter case.
     let rows: Vec<String> = (0..300)
@@ -410,23 +410,8 @@ async fn filtered_pages_follow_the_cursor_without_gaps_or_repeats() {
     ))
     .await
     .unwrap();
-    let expect = |keep: &dyn Fn(u32) -> bool| -> Vec<String> {
-        (0..300u32)
-            .rev()
-            .filter(|n| keep(*n))
-            .map(|n| format!("page{n}"))
-            .collect()
-    };
-    let listed = |query: &'static str, page: u32| {
-        let (app, key) = (&app, &key);
-        async move {
-            all(app, key, query, page)
-                .await
-                .iter()
-                .map(|l| l["code"].as_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        }
-    };
+    let expect = |keep: &dyn Fn(u32) -> bool| newest_first("page", 300, keep);
+    let listed = |query: &'static str, page: u32| codes_by(&app, &key, query, page);
     let both = expect(&|n| n % 6 == 0);
     assert_eq!(both.len(), 50);
     for page in [1, 7, 49, 50, 500] {
@@ -452,7 +437,7 @@ async fn filtered_pages_follow_the_cursor_without_gaps_or_repeats() {
 #[actix_web::test]
 async fn searches_reaching_past_the_newest_links_page_without_gaps_or_repeats() {
     let app = TestApp::spawn().await;
-    let (account, key) = pro(&app).await;
+    let (account, key) = app.pro_account().await;
     // 6 000 links, newest last: a needle on every 90th (so sparse among the newest: the
     // index finds the older ones), every 180th also tagged; `example` on all of them.
     let mut conn = app.db.conn().await;
@@ -482,23 +467,8 @@ async fn searches_reaching_past_the_newest_links_page_without_gaps_or_repeats() 
         .unwrap();
     }
     conn.batch_execute("ANALYZE shortener.links").await.unwrap();
-    let expect = |keep: &dyn Fn(u32) -> bool| -> Vec<String> {
-        (0..6000u32)
-            .rev()
-            .filter(|n| keep(*n))
-            .map(|n| format!("deep{n}"))
-            .collect()
-    };
-    let listed = |query: &'static str, page: u32| {
-        let (app, key) = (&app, &key);
-        async move {
-            all(app, key, query, page)
-                .await
-                .iter()
-                .map(|l| l["code"].as_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        }
-    };
+    let expect = |keep: &dyn Fn(u32) -> bool| newest_first("deep", 6000, keep);
+    let listed = |query: &'static str, page: u32| codes_by(&app, &key, query, page);
     let needles = expect(&|n| n % 90 == 0);
     assert_eq!(needles.len(), 67);
     for page in [3, 17, 50] {

@@ -106,6 +106,21 @@ impl TestApp {
         TestApp::spawn_on(self.db.clone(), self.clock.clone(), extra).await
     }
 
+    /// An account named "Acme" on the pro plan (custom codes, tags and the higher limits):
+    /// its id and key.
+    pub async fn pro_account(&self) -> (String, String) {
+        let (id, key) = self.account("Acme").with_key().await;
+        let r = self
+            .admin(
+                Method::POST,
+                &format!("/admin/v1/accounts/{id}/subscription/activate"),
+                Some(json!({"plan": "pro"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        (id, key)
+    }
+
     async fn spawn_on(db: Arc<TestDb>, clock: Arc<ManualClock>, extra: &[(&str, &str)]) -> TestApp {
         let urls = shortener_http::DatabaseUrls {
             url: db.service_url.clone(),
