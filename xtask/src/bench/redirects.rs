@@ -490,7 +490,7 @@ fn instructions(setup: &Setup, bare_exe: &Path) -> Result<Instructions> {
     let service = |name: &str, more: &[(&str, String)]| -> Result<f64> {
         let (script, out) = callgrind::wrapper(setup.work, name, setup.exe)?;
         let started = Instant::now();
-        let service = setup.start_exe(&script, name, more)?;
+        let service = setup.start_exe(&script, true, name, more)?;
         sleep_until(started + FIRST_FOLD + Duration::from_secs(4));
         let requests = counted_load(setup, service.addr(), service.pid())?;
         drop(service);
@@ -646,29 +646,23 @@ impl Setup<'_> {
         name: &str,
         more: &[(&str, String)],
     ) -> Result<Service> {
+        self.start_exe(self.exe, count_clicks, name, more)
+    }
+
+    /// [`Self::start_with`] with `exe` for the service's executable (a wrapper of it).
+    fn start_exe(
+        &self,
+        exe: &Path,
+        count_clicks: bool,
+        name: &str,
+        more: &[(&str, String)],
+    ) -> Result<Service> {
         let mut settings = vec![
             ("SHORTENER__SERVER__WORKERS", WORKERS.to_string()),
             (
                 "SHORTENER__REDIRECT__COUNT_CLICKS",
                 count_clicks.to_string(),
             ),
-        ];
-        settings.extend(more.iter().cloned());
-        Service::start_with(
-            self.exe,
-            self.work,
-            &self.url,
-            self.opts.clients,
-            &format!("shortener-{name}.log"),
-            &settings,
-        )
-    }
-
-    /// [`Self::start_with`] counting clicks, with `exe` (a wrapper of the service's).
-    fn start_exe(&self, exe: &Path, name: &str, more: &[(&str, String)]) -> Result<Service> {
-        let mut settings = vec![
-            ("SHORTENER__SERVER__WORKERS", WORKERS.to_string()),
-            ("SHORTENER__REDIRECT__COUNT_CLICKS", "true".to_owned()),
         ];
         settings.extend(more.iter().cloned());
         Service::start_with(
