@@ -19,7 +19,7 @@ use crate::{AppError, Page, PageRequest, StoredKey};
 
 /// The fields of a link that a change can touch. No tags reads as `null`, like every
 /// other absent field, so a link made without tags records no `tags` change.
-pub(crate) fn link_fields(link: &Link) -> [(&'static str, Value); 4] {
+pub(crate) fn link_fields(link: &Link) -> [(&'static str, Value); 5] {
     let tags = if link.tags.is_empty() {
         Value::Null
     } else {
@@ -30,6 +30,12 @@ pub(crate) fn link_fields(link: &Link) -> [(&'static str, Value); 4] {
         ("expires_at", link.expires_at.into()),
         ("tags", tags),
         ("title", link.title.as_ref().map(|t| t.as_str()).into()),
+        // The limit, not what is used of it: taking a visit is not a change to the link.
+        (
+            "max_visits",
+            link.visit_limit
+                .map_or(Value::Null, |l| Value::Int(i64::from(l.max.get()))),
+        ),
     ]
 }
 

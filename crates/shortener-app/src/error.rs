@@ -29,6 +29,9 @@ pub enum AppError {
     /// The link exists but its expiry has passed.
     #[error("this link has expired")]
     LinkExpired,
+    /// The link has answered as many GET redirects as its `max_visits` allows.
+    #[error("this link has reached its visit limit")]
+    VisitLimitReached,
     /// Missing, unknown or revoked API key.
     #[error("a valid API key is required")]
     Unauthorized,

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use shortener_domain::visit::Dimension;
 use shortener_domain::{
-    AccountId, Link, LinkId, ShortCode, Tag, Tags, TargetUrl, Title, UrlPolicy, link,
+    AccountId, Link, LinkId, MaxVisits, ShortCode, Tag, Tags, TargetUrl, Title, UrlPolicy,
+    VisitLimit, link,
 };
 use subscriptions::Plans;
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +46,8 @@ pub struct NewLink {
     pub tags: Vec<String>,
     /// The owner's label.
     pub title: Option<String>,
+    /// The most GET redirects it may answer (as given: [`MaxVisits::new`] checks it).
+    pub max_visits: Option<i64>,
 }
 
 /// A partial edit: `None` leaves a field as it is; `expires_at: Some(None)` removes the
@@ -59,6 +62,9 @@ pub struct LinkPatch {
     pub tags: Option<Vec<String>>,
     /// A new title, or its removal.
     pub title: Option<Option<String>>,
+    /// A new visit limit, or its removal. Raising or lowering a limit keeps what was used
+    /// of it; a limit put on a link that had none starts from the clicks it already had.
+    pub max_visits: Option<Option<i64>>,
 }
 
 /// The longest search text, in characters: as long as the longest URL.
@@ -267,6 +273,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             expires_at: self.future_expiry(req.expires_at, now)?,
             tags: Tags::parse(&req.tags)?,
             title: req.title.as_deref().map(Title::parse).transpose()?,
+            max_visits: req.max_visits.map(MaxVisits::new).transpose()?,
         })
     }
 
@@ -432,7 +439,8 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
         Ok(Page::from_overfetch(rows, page.limit, |l| l.id.as_uuid()))
     }
 
-    /// Changes a link's target, expiry, tags and/or title, and records what changed. A
+    /// Changes a link's target, expiry, tags, title and/or visit limit, and records what
+    /// changed. A
     /// patch that changes nothing writes nothing (and records nothing).
     pub async fn update(
         &self,
@@ -456,6 +464,10 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             .title
             .map(|title| title.as_deref().map(Title::parse).transpose())
             .transpose()?;
+        let max_visits = patch
+            .max_visits
+            .map(|max| max.map(MaxVisits::new).transpose())
+            .transpose()?;
         let key = code.clone();
         let updated = self
             .store
@@ -474,6 +486,13 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                     }
                     if let Some(title) = title {
                         after.title = title;
+                    }
+                    if let Some(max) = max_visits {
+                        after.visit_limit = match (max, before.visit_limit) {
+                            (None, _) => None,
+                            (Some(max), Some(limit)) => Some(limit.with_max(max)),
+                            (Some(max), None) => Some(VisitLimit::starting(max, before.clicks)),
+                        };
                     }
                     let changes = Changes::diff(
                         &audit_log::link_fields(&before),
@@ -648,6 +667,7 @@ struct Prepared {
     expires_at: Option<DateTime<Utc>>,
     tags: Tags,
     title: Option<Title>,
+    max_visits: Option<MaxVisits>,
 }
 
 impl Prepared {
@@ -663,6 +683,7 @@ impl Prepared {
             clicks: 0,
             tags: self.tags.clone(),
             title: self.title.clone(),
+            visit_limit: self.max_visits.map(|max| VisitLimit::starting(max, 0)),
         }
     }
 }
@@ -1034,6 +1055,99 @@ mod tests {
         clicks.flush().await;
         assert_eq!(links.get(account.id, second).await.unwrap().clicks, 3);
         assert_eq!(links.get(account.id, first).await.unwrap().clicks, 0);
+    }
+
+    #[tokio::test]
+    async fn a_limited_link_redirects_exactly_its_visits_until_its_limit_is_raised() {
+        let Services {
+            store,
+            clock,
+            cache,
+            accounts,
+            links,
+            admin,
+            ..
+        } = Services::new();
+        let clicks = ClickCounter::start(store.clone(), ClickSettings::default()).0;
+        // One worker's redirects (not `Sync`), followed concurrently on its own thread.
+        let redirects = std::rc::Rc::new(Redirects::start(
+            cache.clone(),
+            store.clone(),
+            4,
+            clicks.clone(),
+            clock.clone(),
+            &crate::metrics::Meter::off(),
+        ));
+        let local = tokio::task::LocalSet::new();
+        let account = accounts.create(admin, "Acme").await.unwrap().account;
+        let limited = |max: i64| NewLink {
+            url: "https://a.example/".into(),
+            max_visits: Some(max),
+            ..Default::default()
+        };
+        for bad in [0, -1, 1_000_000_001] {
+            let refused = links.create(account.id, limited(bad)).await;
+            assert!(
+                matches!(refused, Err(AppError::Domain(_))),
+                "{bad}: {refused:?}"
+            );
+        }
+        let link = links.create(account.id, limited(10)).await.unwrap();
+        assert_eq!(link.visit_limit.map(|l| l.left()), Some(10));
+        let code = link.code.as_str().to_owned();
+        let follows = |n: usize| {
+            let mut all = tokio::task::JoinSet::new();
+            for _ in 0..n {
+                let (redirects, code) = (redirects.clone(), code.clone());
+                all.spawn_local_on(
+                    async move { redirects.follow(&code, &Anonymous).await.unwrap() },
+                    &local,
+                );
+            }
+            async move {
+                let mut outcomes = Vec::new();
+                while let Some(followed) = all.join_next().await {
+                    outcomes.push(followed.unwrap().outcome());
+                }
+                let found = outcomes.iter().filter(|o| **o == "found").count();
+                let spent = outcomes.iter().filter(|o| **o == "spent").count();
+                (found, spent)
+            }
+        };
+        assert_eq!(local.run_until(follows(100)).await, (10, 90));
+        // A HEAD takes nothing and tells the truth; a spent link stays spent.
+        assert_eq!(
+            redirects.peek(&code, &Anonymous).await.unwrap(),
+            Followed::Spent
+        );
+        let read = links.get(account.id, &code).await.unwrap();
+        assert_eq!(read.visit_limit.map(|l| (l.used, l.left())), Some((10, 0)));
+
+        // Raised: what was used stays used.
+        let raise = |max: Option<i64>| LinkPatch {
+            max_visits: Some(max),
+            ..Default::default()
+        };
+        links
+            .update(account.id, &code, raise(Some(15)))
+            .await
+            .unwrap();
+        assert!(matches!(
+            redirects.peek(&code, &Anonymous).await.unwrap(),
+            Followed::Found(_)
+        ));
+        assert_eq!(local.run_until(follows(8)).await, (5, 3));
+        // Removed: the link redirects like any other.
+        links.update(account.id, &code, raise(None)).await.unwrap();
+        assert_eq!(local.run_until(follows(3)).await, (3, 0));
+        // Set again on a link with clicks: they count toward it.
+        clicks.flush().await;
+        let again = links
+            .update(account.id, &code, raise(Some(20)))
+            .await
+            .unwrap();
+        assert_eq!(again.visit_limit.map(|l| l.left()), Some(2));
+        assert_eq!(local.run_until(follows(4)).await, (2, 2));
     }
 
     fn plans(links_per_month: u64) -> Plans {

@@ -115,6 +115,9 @@ impl LinkWrites for MemoryTx {
                 Some((l, _)) => {
                     l.target = link.target.clone();
                     l.expires_at = link.expires_at;
+                    l.tags = link.tags.clone();
+                    l.title = link.title.clone();
+                    l.visit_limit = link.visit_limit;
                     true
                 }
                 None => false,
@@ -342,6 +345,23 @@ impl LinkStore for MemoryStore {
             }
         }
         Ok(found)
+    }
+
+    async fn take_visits(&self, asks: &[(LinkId, u64)]) -> Result<Vec<(LinkId, u64)>, AppError> {
+        let mut s = self.0.lock().unwrap();
+        let mut left = Vec::new();
+        for (id, asked) in asks {
+            let limit = s
+                .links
+                .iter_mut()
+                .find(|(l, deleted)| l.id == *id && !deleted)
+                .and_then(|(l, _)| l.visit_limit.as_mut());
+            if let Some(limit) = limit {
+                left.push((*id, limit.left()));
+                limit.used += (*asked).min(limit.left());
+            }
+        }
+        Ok(left)
     }
 
     async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {

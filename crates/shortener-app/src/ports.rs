@@ -215,6 +215,15 @@ pub trait LinkStore: Send + Sync + 'static {
         &self,
         codes: &[ShortCode],
     ) -> impl Future<Output = Result<Vec<(ShortCode, Resolved)>, AppError>> + Send;
+    /// Takes visits of limited links, one statement for all of `asks` (each link once,
+    /// with how many visits its requests take: 0 when they only look): of each live
+    /// link with a limit, `min(asked, left)` visits are taken, atomically against every
+    /// other instance, and the answer says how many it had left before. A link absent
+    /// from the answer has no limit (any more).
+    fn take_visits(
+        &self,
+        asks: &[(LinkId, u64)],
+    ) -> impl Future<Output = Result<Vec<(LinkId, u64)>, AppError>> + Send;
     /// The live (not deleted) link with this code.
     fn link_by_code(
         &self,

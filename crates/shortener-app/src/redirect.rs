@@ -91,6 +91,9 @@ pub struct Resolved {
     pub target: TargetUrl,
     /// When it stops redirecting.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Whether it has a visit limit: then every GET takes a visit from the database
+    /// before it is answered (exact across instances), and a spent link answers 410.
+    pub limited: bool,
 }
 
 impl From<Link> for Resolved {
@@ -99,6 +102,7 @@ impl From<Link> for Resolved {
             id: l.id,
             target: l.target,
             expires_at: l.expires_at,
+            limited: l.visit_limit.is_some(),
         }
     }
 }
@@ -114,15 +118,19 @@ pub enum Followed {
     NotFound,
     /// The link exists but its expiry has passed.
     Expired,
+    /// The link exists but has answered as many GET redirects as its limit allows.
+    Spent,
 }
 
 impl Followed {
-    /// The outcome's stable name (`found`, `not_found`, `expired`), e.g. a metric label.
+    /// The outcome's stable name (`found`, `not_found`, `expired`, `spent`), e.g. a
+    /// metric label.
     pub fn outcome(&self) -> &'static str {
         match self {
             Followed::Found(_) => "found",
             Followed::NotFound => "not_found",
             Followed::Expired => "expired",
+            Followed::Spent => "spent",
         }
     }
 }
@@ -135,6 +143,8 @@ pub struct Redirects {
     /// This worker's parts of the cache's counters.
     counts: CacheShards,
     lookups: Lookups,
+    /// Visits of limited links, taken in batches.
+    takes: Takes,
     clicks: ClickCounter,
     clock: Arc<dyn Clock>,
     /// Visit analytics, when on: what each counted click is recorded as.
@@ -162,7 +172,8 @@ impl Redirects {
                 misses: cache.counts.misses.shard(),
             },
             cache,
-            lookups: Lookups::start(store, in_flight, LookupMetrics::new(meter)),
+            lookups: Lookups::start(store.clone(), in_flight, LookupMetrics::new(meter)),
+            takes: Takes::start(store, in_flight),
             clicks,
             clock,
             classifier: None,
@@ -182,6 +193,7 @@ impl Redirects {
     /// never waits: the click goes to the counter task, which writes clicks in batches.
     pub async fn follow(&self, code: &str, visitor: &impl Visitor) -> Result<Followed, AppError> {
         let (followed, now) = self.resolve(code, visitor).await?;
+        let followed = self.within_limit(code, followed, Ask::Take).await?;
         if let Followed::Found(link) = &followed {
             self.clicks.count(Click {
                 link: link.id,
@@ -195,7 +207,31 @@ impl Redirects {
     /// Looks a link up for a HEAD: the same answer as [`Self::follow`], and no click (link
     /// checkers and previews are not visits).
     pub async fn peek(&self, code: &str, visitor: &impl Visitor) -> Result<Followed, AppError> {
-        Ok(self.resolve(code, visitor).await?.0)
+        let (followed, _) = self.resolve(code, visitor).await?;
+        self.within_limit(code, followed, Ask::Look).await
+    }
+
+    /// `followed`, unless it is a limited link without a visit left for this request
+    /// (`ask`): then `Spent`. Links without a limit pass untouched, with no database
+    /// round trip. A link found spent is cached as spent: nothing but an edit (which
+    /// invalidates the code everywhere) gives it visits back, so a flood of requests for
+    /// a used one-time link costs the database nothing more.
+    async fn within_limit(
+        &self,
+        code: &str,
+        followed: Followed,
+        ask: Ask,
+    ) -> Result<Followed, AppError> {
+        let link = match &followed {
+            Followed::Found(link) if link.limited => link,
+            _ => return Ok(followed),
+        };
+        let epoch = self.cache.epoch(code);
+        if self.takes.ask(link.id, ask).await? {
+            return Ok(followed);
+        }
+        self.cache.keep(code, Answer::Spent, epoch);
+        Ok(Followed::Spent)
     }
 
     /// The answer for `code` at this instant. Answered from the cache when it can;
@@ -212,7 +248,7 @@ impl Redirects {
         let answer = match self.cache.get(code) {
             Some(answer) => {
                 match answer {
-                    Answer::Link(_) => counts.hits.add(1),
+                    Answer::Link(_) | Answer::Spent => counts.hits.add(1),
                     Answer::Missing { .. } => counts.negative_hits.add(1),
                 }
                 answer
@@ -232,6 +268,7 @@ impl Redirects {
         let now = self.clock.now();
         let followed = match answer {
             Answer::Missing { .. } => Followed::NotFound,
+            Answer::Spent => Followed::Spent,
             Answer::Link(l) if link::is_expired(l.expires_at, now) => Followed::Expired,
             Answer::Link(l) => Followed::Found(l),
         };
@@ -247,11 +284,12 @@ const STRIPES: usize = 1024;
 /// How long "no such link" is believed.
 pub const MISS_TTL: Duration = Duration::from_secs(1);
 
-/// A cached answer: a live link, or none until an instant (so a flood of unknown codes
-/// stays here).
+/// A cached answer: a live link, a limited link with no visit left, or none until an
+/// instant (so a flood of unknown codes stays here).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
     Link(Arc<Resolved>),
+    Spent,
     Missing { until: Instant },
 }
 
@@ -412,25 +450,78 @@ impl ResolveCache {
 }
 
 // ---------------------------------------------------------------------------------------
-// The lookups.
+// The lookups, and the visits of limited links: both batched.
 
-/// One cache miss waiting for the database.
-type Lookup = (
-    ShortCode,
-    oneshot::Sender<Result<Option<Resolved>, AppError>>,
-);
+/// A request waiting in a batch, and where its answer goes.
+type Waiting<Q, A> = (Q, oneshot::Sender<Result<A, AppError>>);
+
+/// Sends `request` to the batching task behind `tx` (named `task` in errors) and waits
+/// for its answer.
+async fn ask<Q, A>(
+    tx: &mpsc::Sender<Waiting<Q, A>>,
+    request: Q,
+    task: &str,
+) -> Result<A, AppError> {
+    let (answer, wait) = oneshot::channel();
+    tx.send((request, answer))
+        .await
+        .map_err(|_| AppError::internal(format!("the {task} task is gone")))?;
+    wait.await
+        .map_err(|_| AppError::internal(format!("the {task} task dropped a request")))?
+}
+
+/// The batching loop shared by lookups and takes: whatever is waiting when a query may go
+/// (at most `max` requests) goes in one, up to `in_flight` queries at once (which should
+/// be the size of the store's pool: more would only wait for a connection). While queries
+/// are out, requests queue, so the busier the database, the larger and fewer the queries.
+/// `answer` runs one batch's query and answers each of its requests.
+async fn run_batches<Q, A, F, Fut>(
+    mut rx: mpsc::Receiver<Waiting<Q, A>>,
+    max: usize,
+    in_flight: usize,
+    answer: F,
+) where
+    F: Fn(Vec<Waiting<Q, A>>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(in_flight.max(1)));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(waiting) => batch.push(waiting),
+                Err(_) => break,
+            }
+        }
+        let work = answer(batch);
+        tokio::spawn(async move {
+            work.await;
+            drop(permit);
+        });
+    }
+}
+
+/// Answers every request of `batch` with `error`: one failure answers the whole batch,
+/// each request with the same kind and cause.
+fn fail_all<Q, A>(batch: Vec<Waiting<Q, A>>, error: AppError) {
+    for (_, answer) in batch {
+        let _ = answer.send(Err(error.clone()));
+    }
+}
 
 /// Most codes asked for in one query.
 const LOOKUP_BATCH: usize = 256;
 
 /// Cache misses, batched: concurrent misses go to one task, which asks the database for
-/// all of them in one query (up to `in_flight` queries at once, which should be the size
-/// of the store's pool: more would only wait for a connection). While queries are out,
-/// misses queue, so the busier the database, the larger and fewer the queries: a flood of
-/// first touches costs the database far fewer round trips than requests.
+/// all of them in one query ([`run_batches`]): a flood of first touches costs the
+/// database far fewer round trips than requests.
 #[derive(Clone)]
 struct Lookups {
-    tx: mpsc::Sender<Lookup>,
+    tx: mpsc::Sender<Waiting<ShortCode, Option<Resolved>>>,
 }
 
 /// How the lookups are measured.
@@ -452,67 +543,102 @@ impl LookupMetrics {
 impl Lookups {
     /// Starts the lookup task on the current tokio runtime.
     fn start<S: LinkStore + Clone>(store: S, in_flight: usize, metrics: LookupMetrics) -> Lookups {
-        let (tx, rx) = mpsc::channel(LOOKUP_BATCH * 16);
-        tokio::spawn(run_lookups(store, rx, in_flight.max(1), metrics));
+        let (tx, rx) = mpsc::channel::<Waiting<ShortCode, Option<Resolved>>>(LOOKUP_BATCH * 16);
+        tokio::spawn(run_batches(rx, LOOKUP_BATCH, in_flight, move |batch| {
+            let store = store.clone();
+            let metrics = metrics.clone();
+            async move {
+                let codes: Vec<ShortCode> = batch.iter().map(|(c, _)| c.clone()).collect();
+                metrics.batch.record(codes.len() as f64);
+                let started = Instant::now();
+                let found = store.resolve_codes(&codes).await;
+                metrics.duration.record(started.elapsed());
+                match found {
+                    Ok(found) => {
+                        let found: HashMap<ShortCode, Resolved> = found.into_iter().collect();
+                        for (code, answer) in batch {
+                            let _ = answer.send(Ok(found.get(&code).cloned()));
+                        }
+                    }
+                    Err(e) => fail_all(batch, e),
+                }
+            }
+        }));
         Lookups { tx }
     }
 
     /// What the database says of `code`.
     async fn resolve(&self, code: ShortCode) -> Result<Option<Resolved>, AppError> {
-        let (answer, wait) = oneshot::channel();
-        self.tx
-            .send((code, answer))
-            .await
-            .map_err(|_| AppError::internal("the lookup task is gone"))?;
-        wait.await
-            .map_err(|_| AppError::internal("the lookup task dropped a request"))?
+        ask(&self.tx, code, "lookup").await
     }
 }
 
-async fn run_lookups<S: LinkStore + Clone>(
-    store: S,
-    mut rx: mpsc::Receiver<Lookup>,
-    in_flight: usize,
-    metrics: LookupMetrics,
-) {
-    let permits = Arc::new(Semaphore::new(in_flight));
-    loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let Some(first) = rx.recv().await else { return };
-        let mut batch = vec![first];
-        while batch.len() < LOOKUP_BATCH {
-            match rx.try_recv() {
-                Ok(lookup) => batch.push(lookup),
-                Err(_) => break,
-            }
-        }
-        let store = store.clone();
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let codes: Vec<ShortCode> = batch.iter().map(|(c, _)| c.clone()).collect();
-            metrics.batch.record(codes.len() as f64);
-            let started = Instant::now();
-            let found = store.resolve_codes(&codes).await;
-            metrics.duration.record(started.elapsed());
-            match found {
-                Ok(found) => {
-                    let found: HashMap<ShortCode, Resolved> = found.into_iter().collect();
-                    for (code, answer) in batch {
-                        let _ = answer.send(Ok(found.get(&code).cloned()));
+/// What a request asks of a limited link: a GET takes one of its visits, a HEAD only
+/// looks whether one is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    Take,
+    Look,
+}
+
+/// Most requests of limited links in one query.
+const TAKE_BATCH: usize = 256;
+
+/// Visits of limited links, taken in batches like lookups: the requests waiting for one
+/// link become one row update however many there are, so a burst on a one-time link
+/// costs the database one statement, and PostgreSQL's row lock keeps every instance's
+/// takes exact.
+#[derive(Clone)]
+struct Takes {
+    tx: mpsc::Sender<Waiting<(LinkId, Ask), bool>>,
+}
+
+impl Takes {
+    /// Starts the task on the current tokio runtime.
+    fn start<S: LinkStore + Clone>(store: S, in_flight: usize) -> Takes {
+        let (tx, rx) = mpsc::channel::<Waiting<(LinkId, Ask), bool>>(TAKE_BATCH * 16);
+        tokio::spawn(run_batches(rx, TAKE_BATCH, in_flight, move |batch| {
+            let store = store.clone();
+            async move {
+                // Per link, how many of the batch's requests take a visit.
+                let mut asks: Vec<(LinkId, u64)> = Vec::new();
+                for ((id, ask), _) in &batch {
+                    let taking = u64::from(*ask == Ask::Take);
+                    match asks.iter_mut().find(|(link, _)| link == id) {
+                        Some((_, n)) => *n += taking,
+                        None => asks.push((*id, taking)),
                     }
                 }
-                // One failure answers every request of the batch, each with the same
-                // kind and cause.
-                Err(e) => {
-                    for (_, answer) in batch {
-                        let _ = answer.send(Err(e.clone()));
+                match store.take_visits(&asks).await {
+                    Ok(left) => {
+                        let mut left: HashMap<LinkId, u64> = left.into_iter().collect();
+                        // Requests are granted in the order they came, while visits last.
+                        for ((id, ask), answer) in batch {
+                            let granted = match left.get_mut(&id) {
+                                // Not limited any more (the limit was just removed).
+                                None => true,
+                                Some(0) => false,
+                                Some(n) => {
+                                    if ask == Ask::Take {
+                                        *n -= 1;
+                                    }
+                                    true
+                                }
+                            };
+                            let _ = answer.send(Ok(granted));
+                        }
                     }
+                    Err(e) => fail_all(batch, e),
                 }
             }
-            drop(permit);
-        });
+        }));
+        Takes { tx }
+    }
+
+    /// Whether a request may be answered as a redirect of `link`; when `ask` takes,
+    /// a granted request has used one of its visits. Not granted means none is left.
+    async fn ask(&self, link: LinkId, ask: Ask) -> Result<bool, AppError> {
+        self::ask(&self.tx, (link, ask), "visit limit").await
     }
 }
 
@@ -529,6 +655,7 @@ mod tests {
             id: LinkId::new(),
             target: TargetUrl::from_storage("https://example.com/".into()),
             expires_at: None,
+            limited: false,
         }))
     }
 
@@ -612,10 +739,14 @@ mod tests {
                             id: LinkId::new(),
                             target: TargetUrl::from_storage(format!("https://x/{c}")),
                             expires_at: expired.then_some(DateTime::<Utc>::UNIX_EPOCH),
+                            limited: false,
                         },
                     )
                 })
                 .collect())
+        }
+        async fn take_visits(&self, _: &[(LinkId, u64)]) -> Result<Vec<(LinkId, u64)>, AppError> {
+            Ok(Vec::new())
         }
         async fn link_by_code(&self, _: &ShortCode) -> Result<Option<Link>, AppError> {
             Ok(None)

@@ -21,4 +21,7 @@ pub enum DomainError {
     /// A link's title broke a rule.
     #[error("title {0}")]
     InvalidTitle(&'static str),
+    /// A visit limit out of its bounds.
+    #[error("max_visits must be between 1 and {max}", max = crate::link::MaxVisits::MAX)]
+    InvalidMaxVisits,
 }

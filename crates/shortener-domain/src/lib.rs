@@ -22,5 +22,5 @@ pub use code::{CodeRule, RESERVED_FOR_NEW_CODES, RESERVED_WORDS, ShortCode};
 pub use error::DomainError;
 pub use ids::{AccountId, KeyId, LinkId};
 pub use labels::{MAX_TAG_LEN, MAX_TAGS, MAX_TITLE_CHARS, Tag, Tags, Title};
-pub use link::Link;
+pub use link::{Link, MaxVisits, VisitLimit};
 pub use target::{TargetUrl, UrlPolicy, UrlRule};

@@ -3,7 +3,7 @@
 //! pages of CSV in flight at most).
 //!
 //! The columns are the contract's: `code, short_url, url, title, tags, created_at,
-//! expires_at, max_visits, clicks` (`max_visits` stays empty until links have it); `tags`
+//! expires_at, max_visits, clicks` (`max_visits` empty for a link without a limit); `tags`
 //! are joined by [`TAG_SEPARATOR`] (a tag never holds one), so a link's tags are one
 //! cell. `shortener import` reads the same columns back.
 
@@ -70,6 +70,10 @@ fn rows(state: &State, links: &[Link], header: bool) -> Result<Bytes, Error> {
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
             .unwrap_or_default();
         let tags = link.tags.to_strings().join(TAG_SEPARATOR);
+        let max_visits = link
+            .visit_limit
+            .map(|l| l.max.get().to_string())
+            .unwrap_or_default();
         out.write_record([
             link.code.as_str(),
             &state.short_url(link.code.as_str()),
@@ -78,7 +82,7 @@ fn rows(state: &State, links: &[Link], header: bool) -> Result<Bytes, Error> {
             &tags,
             &created,
             &expires,
-            "",
+            &max_visits,
             &link.clicks.to_string(),
         ])
         .map_err(fail)?;
@@ -95,7 +99,7 @@ fn rows(state: &State, links: &[Link], header: bool) -> Result<Bytes, Error> {
     path = "/api/v1/links/export",
     operation_id = "export_links",
     tag = "links",
-    responses((status = 200, description = "`code, short_url, url, title, tags, created_at, expires_at, max_visits, clicks`, one row a link, streamed; `tags` holds the link's tags joined by commas (`launch,q4`), empty when none.",
+    responses((status = 200, description = "`code, short_url, url, title, tags, created_at, expires_at, max_visits, clicks`, one row a link, streamed; `tags` holds the link's tags joined by commas (`launch,q4`), empty when none; `max_visits` is empty for a link without a limit.",
         content_type = "text/csv", body = String)),
 )]
 /// The export. The first page is read before answering, so a database that is away is a

@@ -5,8 +5,9 @@
 //! The columns are found by name, in any order: this service's export (`code`, `url`,
 //! `expires_at`, ...) and Shlink's web-client export (`shortCode`, `longUrl`, ...) map
 //! cleanly; see [`Columns`]. A `tags` cell holds a link's tags split by commas (this
-//! service's export), `|` (Shlink's) or whitespace. Columns that links do not have yet
-//! (`max_visits`) are read and reported as ignored; columns that belong to the old
+//! service's export), `|` (Shlink's) or whitespace. A `max_visits` (or Shlink's
+//! `maxVisits`) cell is the link's visit limit, which starts afresh: the old service's
+//! clicks are not carried over, so none of it is used. Columns that belong to the old
 //! service (short URL, clicks, creation time) are skipped silently.
 
 use std::collections::BTreeMap;
@@ -26,8 +27,7 @@ enum Role {
     ExpiresAt,
     Title,
     Tags,
-    /// A field links will have (max visits): noted as not imported yet.
-    NotYet,
+    MaxVisits,
     /// The old service's own facts (its short URL, clicks, dates, domain): not ours to
     /// carry over.
     Theirs,
@@ -46,8 +46,8 @@ const NAMES: &[(&str, Role)] = &[
     ("validuntil", Role::ExpiresAt),
     ("title", Role::Title),
     ("tags", Role::Tags),
-    ("max_visits", Role::NotYet),
-    ("maxvisits", Role::NotYet),
+    ("max_visits", Role::MaxVisits),
+    ("maxvisits", Role::MaxVisits),
     ("short_url", Role::Theirs),
     ("shorturl", Role::Theirs),
     ("created_at", Role::Theirs),
@@ -66,8 +66,7 @@ pub struct Columns {
     expires_at: Option<usize>,
     title: Option<usize>,
     tags: Option<usize>,
-    /// Columns read but not imported, by name: links do not have them yet.
-    pub not_yet: Vec<String>,
+    max_visits: Option<usize>,
     /// Columns no source we know of writes: ignored, and said so.
     pub unknown: Vec<String>,
 }
@@ -85,6 +84,8 @@ pub struct Row {
     pub title: Option<String>,
     /// Tags, as split from the cell (the create validates them).
     pub tags: Vec<String>,
+    /// A visit limit, as written, if the row has one.
+    pub max_visits: Option<String>,
 }
 
 impl Columns {
@@ -92,7 +93,7 @@ impl Columns {
     /// named twice is ambiguous.
     pub fn of(header: &csv::StringRecord) -> Result<Columns, String> {
         let mut found: BTreeMap<&'static str, usize> = BTreeMap::new();
-        let (mut not_yet, mut unknown) = (Vec::new(), Vec::new());
+        let mut unknown = Vec::new();
         for (i, name) in header.iter().enumerate() {
             let key = name.trim().to_ascii_lowercase();
             let role = NAMES.iter().find(|(n, _)| *n == key).map(|(_, r)| *r);
@@ -102,10 +103,7 @@ impl Columns {
                 Some(Role::ExpiresAt) => "expires_at",
                 Some(Role::Title) => "title",
                 Some(Role::Tags) => "tags",
-                Some(Role::NotYet) => {
-                    not_yet.push(name.to_owned());
-                    continue;
-                }
+                Some(Role::MaxVisits) => "max_visits",
                 Some(Role::Theirs) => continue,
                 None => {
                     unknown.push(name.to_owned());
@@ -125,7 +123,7 @@ impl Columns {
             expires_at: found.get("expires_at").copied(),
             title: found.get("title").copied(),
             tags: found.get("tags").copied(),
-            not_yet,
+            max_visits: found.get("max_visits").copied(),
             unknown,
         })
     }
@@ -151,6 +149,7 @@ impl Columns {
                         .collect()
                 })
                 .unwrap_or_default(),
+            max_visits: cell(self.max_visits),
         }
     }
 }
@@ -201,6 +200,18 @@ fn read_row(columns: &Columns, record: &csv::StringRecord) -> Read {
             });
         }
     };
+    let max_visits = match row.max_visits.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            return Read::Refused(Skipped {
+                line,
+                what,
+                slug: "validation",
+                detail: "max_visits is not a whole number".into(),
+            });
+        }
+    };
     Read::Create(
         line,
         what,
@@ -210,6 +221,7 @@ fn read_row(columns: &Columns, record: &csv::StringRecord) -> Read {
             expires_at,
             tags: row.tags,
             title: row.title,
+            max_visits,
         },
     )
 }
@@ -233,15 +245,6 @@ pub async fn import<S: LinkStore + UnitOfWork + Clone>(
     let say = |progress: &mut dyn Write, text: String| -> Result<(), ProcessError> {
         writeln!(progress, "{text}").map_err(ProcessError::Output)
     };
-    if !columns.not_yet.is_empty() {
-        say(
-            progress,
-            format!(
-                "not imported (links have no such field yet): {}",
-                columns.not_yet.join(", ")
-            ),
-        )?;
-    }
     if !columns.unknown.is_empty() {
         say(
             progress,
@@ -343,7 +346,6 @@ mod tests {
     #[test]
     fn this_services_export_maps_whole() {
         let c = Columns::of(&record(&crate::export::COLUMNS)).unwrap();
-        assert_eq!(c.not_yet, ["max_visits"]);
         assert!(c.unknown.is_empty());
         let row = c.row(&record(&[
             "abc",
@@ -353,7 +355,7 @@ mod tests {
             "launch,q4",
             "2026-01-01T00:00:00Z",
             "2999-01-01T00:00:00.000000Z",
-            "",
+            "10",
             "7",
         ]));
         assert_eq!(
@@ -364,6 +366,7 @@ mod tests {
                 expires_at: Some("2999-01-01T00:00:00.000000Z".into()),
                 title: Some("Launch, part 2".into()),
                 tags: vec!["launch".into(), "q4".into()],
+                max_visits: Some("10".into()),
             }
         );
     }
@@ -381,7 +384,7 @@ mod tests {
             "visits",
         ];
         let c = Columns::of(&record(&header)).unwrap();
-        assert!(c.not_yet.is_empty());
+        assert!(c.unknown.is_empty());
         let row = c.row(&record(&[
             "2024-05-01T10:00:00+00:00",
             "",

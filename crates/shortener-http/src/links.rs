@@ -24,7 +24,8 @@ use crate::{Error, State, idempotency};
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Link, example = json!({"code": "aZ3kQ9x", "short_url": "https://sho.rt/aZ3kQ9x",
     "url": "https://example.com/a?b=c", "created_at": "2026-11-22T10:00:00Z",
-    "expires_at": null, "clicks": 0, "tags": ["launch", "q4"], "title": "Launch post"}))]
+    "expires_at": null, "clicks": 0, "tags": ["launch", "q4"], "title": "Launch post",
+    "max_visits": 100, "visits_left": 58}))]
 pub struct LinkDto {
     /// The short code: 7 generated base62 characters, or the custom code.
     code: String,
@@ -43,6 +44,12 @@ pub struct LinkDto {
     tags: Vec<String>,
     /// The owner's label for the link; `null` when none.
     title: Option<String>,
+    /// The most GET redirects the link answers; `null`: no limit.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    max_visits: Option<u32>,
+    /// GET redirects it may still answer (exact, unlike `clicks`); after the last, the
+    /// redirect answers 410 `link-expired`. `null` when there is no limit.
+    visits_left: Option<u64>,
 }
 
 impl LinkDto {
@@ -61,6 +68,8 @@ impl LinkDto {
             clicks: link.clicks,
             tags: link.tags.to_strings(),
             title: link.title.map(|t| t.to_string()),
+            max_visits: link.visit_limit.map(|l| l.max.get()),
+            visits_left: link.visit_limit.map(|l| l.left()),
         }
     }
 }
@@ -95,6 +104,10 @@ pub(crate) struct CreateBody {
     /// characters; kept exactly as given. Absent or `null`: none.
     #[schema(min_length = 1, max_length = 200)]
     title: Option<String>,
+    /// The most GET redirects the link answers (1 to 10^9; `1`: a one-time link), exact
+    /// across instances; then it answers 410 `link-expired`. Absent or `null`: no limit.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    max_visits: Option<i64>,
 }
 
 impl CreateBody {
@@ -109,6 +122,7 @@ impl CreateBody {
                 .transpose()?,
             tags: self.tags.unwrap_or_default(),
             title: self.title,
+            max_visits: self.max_visits,
         })
     }
 }
@@ -143,6 +157,12 @@ struct PatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
     title: Option<Option<String>>,
+    /// A new visit limit (1 to 10^9), or `null` for none. Raising or lowering a limit
+    /// keeps the visits used; a limit put on a link without one counts the clicks it
+    /// already has.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000)]
+    max_visits: Option<Option<i64>>,
 }
 
 /// `?limit=&cursor=&tag=&q=`: a page of the account's links, filtered.
@@ -438,6 +458,7 @@ async fn update(
             .transpose()?,
         tags: body.tags.map(Option::unwrap_or_default),
         title: body.title,
+        max_visits: body.max_visits,
     };
     let link = state.links.update(caller.account_id, &code, patch).await?;
     Ok(HttpResponse::Ok().json(LinkDto::new(&state, link)))

@@ -262,6 +262,7 @@ impl Error {
                     (Slug::CodeTaken, format!("code `{code}` is already taken"))
                 }
                 AppError::LinkExpired => (Slug::LinkExpired, "this link has expired".into()),
+                AppError::VisitLimitReached => (Slug::LinkExpired, e.to_string()),
                 AppError::Unauthorized => (Slug::Unauthorized, e.to_string()),
                 AppError::Forbidden(m) => (Slug::Forbidden, m.clone()),
                 AppError::QuotaExceeded(m) => (Slug::QuotaExceeded, m.clone()),

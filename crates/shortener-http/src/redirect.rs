@@ -109,5 +109,6 @@ pub async fn redirect_or_not_found(
         // Counted toward `unknown-codes`; past its limit, answered 429.
         Followed::NotFound => Err(redirector.limits.unknown_code(visitor.address()).into()),
         Followed::Expired => Err(AppError::LinkExpired.into()),
+        Followed::Spent => Err(AppError::VisitLimitReached.into()),
     }
 }

@@ -32,6 +32,8 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         tags -> Array<Text>,
         title -> Nullable<Text>,
+        max_visits -> Nullable<Int4>,
+        visits_used -> Int8,
     }
 }
 

@@ -10,7 +10,8 @@ use shortener_app::{
 };
 use shortener_domain::visit::{Device, Dimension};
 use shortener_domain::{
-    Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, Tags, TargetUrl, Title,
+    Account, AccountId, AccountName, KeyId, Link, LinkId, MaxVisits, ShortCode, Tags, TargetUrl,
+    Title, VisitLimit,
 };
 use subscriptions::{PlanName, State, Subscription, Versioned};
 use uuid::Uuid;
@@ -55,6 +56,8 @@ pub(crate) struct LinkRow {
     expires_at: Option<DateTime<Utc>>,
     tags: Vec<String>,
     title: Option<String>,
+    max_visits: Option<i32>,
+    visits_used: i64,
     /// The sum of the link's days: totals are not stored twice.
     #[diesel(skip_insertion)]
     #[diesel(sql_type = BigInt)]
@@ -76,7 +79,8 @@ const SEARCH_TEXT: &str = "(code || E'\\n' || target || E'\\n' || coalesce(title
 const SEARCH_WALK: i64 = 4096;
 
 /// The columns of a link row, as [`LinkRow`] reads them by name (`clicks` aside).
-const LINK_COLUMNS: &str = "id, code, account_id, target, created_at, expires_at, tags, title";
+const LINK_COLUMNS: &str =
+    "id, code, account_id, target, created_at, expires_at, tags, title, max_visits, visits_used";
 
 /// `text` as a `LIKE` pattern matching any text that contains it: `%`, `_` and the escape
 /// character `\` itself are escaped, so they match only themselves.
@@ -104,6 +108,10 @@ impl LinkRow {
             expires_at: l.expires_at,
             tags: l.tags.to_strings(),
             title: l.title.as_ref().map(|t| t.as_str().to_owned()),
+            max_visits: l.visit_limit.map(|v| v.max.get() as i32),
+            visits_used: l
+                .visit_limit
+                .map_or(0, |v| i64::try_from(v.used).unwrap_or(i64::MAX)),
             clicks: l.clicks,
         }
     }
@@ -119,6 +127,15 @@ impl LinkRow {
             clicks: self.clicks,
             tags: Tags::from_storage(self.tags),
             title: self.title.map(Title::from_storage),
+            visit_limit: self
+                .max_visits
+                .map(|max| {
+                    Ok::<_, PgError>(VisitLimit {
+                        max: MaxVisits::new(max.into()).map_err(|e| corrupt("max_visits", e))?,
+                        used: u64::try_from(self.visits_used).unwrap_or(0),
+                    })
+                })
+                .transpose()?,
         })
     }
 }
@@ -269,26 +286,86 @@ impl LinkStore for PgStore {
     ) -> Result<Vec<(ShortCode, Resolved)>, AppError> {
         let wanted: Vec<&str> = codes.iter().map(ShortCode::as_str).collect();
         let mut conn = self.db.conn().await?;
-        let rows: Vec<(Uuid, String, String, Option<DateTime<Utc>>)> = links::table
+        /// id, code, target, expiry, and whether it has a visit limit.
+        type Row = (Uuid, String, String, Option<DateTime<Utc>>, bool);
+        let rows: Vec<Row> = links::table
             .filter(links::code.eq_any(wanted))
             .filter(links::deleted_at.is_null())
-            .select((links::id, links::code, links::target, links::expires_at))
+            .select((
+                links::id,
+                links::code,
+                links::target,
+                links::expires_at,
+                links::max_visits.is_not_null(),
+            ))
             .load(&mut conn)
             .await
             .map_err(PgError::from)?;
         rows.into_iter()
-            .map(|(id, code, target, expires_at)| {
+            .map(|(id, code, target, expires_at, limited)| {
                 Ok((
                     ShortCode::parse(&code).map_err(|e| corrupt("code", e))?,
                     Resolved {
                         id: LinkId::from_uuid(id),
                         target: TargetUrl::from_storage(target),
                         expires_at,
+                        limited,
                     },
                 ))
             })
             .collect::<Result<_, PgError>>()
             .map_err(AppError::from)
+    }
+
+    async fn take_visits(&self, asks: &[(LinkId, u64)]) -> Result<Vec<(LinkId, u64)>, AppError> {
+        #[derive(QueryableByName)]
+        struct Left {
+            #[diesel(sql_type = SqlUuid)]
+            id: Uuid,
+            #[diesel(sql_type = BigInt)]
+            left_before: i64,
+        }
+        let ids: Vec<Uuid> = asks.iter().map(|(id, _)| id.as_uuid()).collect();
+        let asked: Vec<i64> = asks
+            .iter()
+            .map(|(_, n)| i64::try_from(*n).unwrap_or(i64::MAX))
+            .collect();
+        let mut conn = self.db.conn().await?;
+        // The rows are locked first (in id order, so two instances' batches cannot
+        // deadlock), then each takes what it can give. Under READ COMMITTED a row locked
+        // after another instance's take is read again as that take left it, so what is
+        // left is never counted twice.
+        let left: Vec<Left> = diesel::sql_query(
+            "WITH asked AS ( \
+                 SELECT id, n FROM unnest($1::uuid[], $2::bigint[]) AS a(id, n) \
+             ), held AS ( \
+                 SELECT l.id, asked.n, greatest(l.max_visits - l.visits_used, 0) AS left_before \
+                 FROM shortener.links l JOIN asked ON asked.id = l.id \
+                 WHERE l.deleted_at IS NULL AND l.max_visits IS NOT NULL \
+                 ORDER BY l.id \
+                 FOR UPDATE OF l \
+             ), taken AS ( \
+                 UPDATE shortener.links l \
+                 SET visits_used = l.visits_used + least(held.n, held.left_before) \
+                 FROM held \
+                 WHERE l.id = held.id AND held.n > 0 AND held.left_before > 0 \
+             ) \
+             SELECT id, left_before FROM held",
+        )
+        .bind::<Array<SqlUuid>, _>(&ids)
+        .bind::<Array<BigInt>, _>(&asked)
+        .load(&mut conn)
+        .await
+        .map_err(PgError::from)?;
+        Ok(left
+            .into_iter()
+            .map(|l| {
+                (
+                    LinkId::from_uuid(l.id),
+                    u64::try_from(l.left_before).unwrap_or(0),
+                )
+            })
+            .collect())
     }
 
     async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {

@@ -130,6 +130,10 @@ impl LinkWrites for PgTx<'_> {
                     links::expires_at.eq(link.expires_at),
                     links::tags.eq(link.tags.to_strings()),
                     links::title.eq(link.title.as_ref().map(|t| t.as_str())),
+                    links::max_visits.eq(link.visit_limit.map(|v| v.max.get() as i32)),
+                    links::visits_used.eq(link
+                        .visit_limit
+                        .map_or(0, |v| i64::try_from(v.used).unwrap_or(i64::MAX))),
                 ))
                 .execute(self.conn)
                 .await)?;

@@ -3,7 +3,7 @@
 
 use awc::http::{Method, StatusCode};
 use diesel_async::SimpleAsyncConnection;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::TestApp;
 
@@ -114,7 +114,8 @@ async fn an_export_holds_every_live_link_of_the_account_and_no_other() {
 }
 
 /// The operator's way in: another instance's export, imported with `shortener import`,
-/// makes the same links (codes, targets, expiries) in an account here, skips what it cannot
+/// makes the same links (codes, targets, expiries, titles, tags, visit limits) in an
+/// account here, skips what it cannot
 /// make and says why. (Codes are global and never reused, so the export of an account on
 /// the same database would only meet its own codes, taken.)
 #[actix_web::test]
@@ -137,7 +138,7 @@ async fn an_export_imports_into_an_account_of_another_instance() {
         .link(
             &from,
             json!({"url": "https://example.com/two?a=1,2", "expires_at": "2999-01-01T00:00:00Z",
-                   "title": "Two, too", "tags": ["b", "a"]}),
+                   "title": "Two, too", "tags": ["b", "a"], "max_visits": 5}),
         )
         .await;
     let export = there.get("/api/v1/links/export", Some(&from)).await;
@@ -171,10 +172,6 @@ async fn an_export_imports_into_an_account_of_another_instance() {
         stdout.contains("line 4: "),
         "the skipped rows by line: {stdout}"
     );
-    assert!(
-        stderr.contains("not imported (links have no such field yet): max_visits"),
-        "{stderr}"
-    );
 
     let imported = here.get(&format!("/api/v1/links/{one}"), Some(&to)).await;
     assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
@@ -187,6 +184,9 @@ async fn an_export_imports_into_an_account_of_another_instance() {
     assert_eq!(imported.body["expires_at"], "2999-01-01T00:00:00Z");
     assert_eq!(imported.body["title"], "Two, too");
     assert_eq!(imported.body["tags"], json!(["b", "a"]));
+    assert_eq!(imported.body["max_visits"], 5);
+    let unlimited = here.get(&format!("/api/v1/links/{one}"), Some(&to)).await;
+    assert_eq!(unlimited.body["max_visits"], Value::Null);
     // And they redirect here.
     assert_eq!(
         here.get(&format!("/{one}"), None)

@@ -23,4 +23,5 @@ mod request_ids;
 mod search;
 mod subscriptions;
 mod support;
+mod visit_limits;
 mod visits;

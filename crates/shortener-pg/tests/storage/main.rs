@@ -15,3 +15,4 @@ mod support;
 mod sweep;
 mod unit_of_work;
 mod visit_caps;
+mod visit_limits;
