@@ -289,8 +289,13 @@ async fn cached_redirects_answer_through_a_stopped_postgres() {
     let (_, key) = a.account("Acme").with_key().await;
     let target = "https://cached.example/";
     let code = a.code(&key, target).await;
+    let limited = a.link(&key, json!({"url": target, "max_visits": 5})).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     until_listener_settled(&pg.url).await;
     until(&a, &code, 302, Some(target), Duration::from_secs(1)).await;
+    until(&a, &limited, 302, Some(target), Duration::from_secs(1)).await;
     // Every 302 answered is a click (`until` stops at the first).
     let mut redirected = 1;
 
@@ -302,8 +307,12 @@ async fn cached_redirects_answer_through_a_stopped_postgres() {
         assert_eq!(r.header("location").as_deref(), Some(target));
         redirected += 1;
     }
-    // ...what is not is unavailable, not "not found".
+    // ...what is not is unavailable, not "not found"; so is a limited link, cached or
+    // not: its visits are taken in the database, and none is given without it.
     a.get("/neverseen", None)
+        .await
+        .assert_problem(503, "service-unavailable");
+    a.get(&format!("/{limited}"), None)
         .await
         .assert_problem(503, "service-unavailable");
     actix_web::rt::time::sleep(Duration::from_secs(2)).await; // the listener notices, retries
@@ -331,6 +340,10 @@ async fn cached_redirects_answer_through_a_stopped_postgres() {
         );
         actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     }
+    // The limited link took one visit (the redirect before the outage), none while it
+    // answered 503.
+    let r = a.get(&format!("/api/v1/links/{limited}"), Some(&key)).await;
+    assert_eq!(r.body["visits_left"], 4, "{}", r.body);
     drop(a);
     pg.remove().await;
 }
