@@ -973,6 +973,24 @@ mod tests {
     use crate::memory::{MemoryStore, Services};
     use crate::{Anonymous, ClickCounter, ClickSettings, Followed, Redirects};
 
+    /// An HTTP worker's redirects over `store`, sharing `cache` and `clock`, counting into
+    /// `clicks`.
+    fn worker(
+        cache: &Arc<crate::ResolveCache>,
+        clock: &Arc<crate::ManualClock>,
+        store: MemoryStore,
+        clicks: &ClickCounter,
+    ) -> Redirects {
+        Redirects::start(
+            cache.clone(),
+            store,
+            4,
+            clicks.clone(),
+            clock.clone(),
+            &crate::metrics::Meter::off(),
+        )
+    }
+
     fn target(followed: Followed) -> String {
         match followed {
             Followed::Found(link) => link.target.to_string(),
@@ -992,16 +1010,7 @@ mod tests {
             ..
         } = Services::new();
         let clicks = ClickCounter::start(store.clone(), ClickSettings::default()).0;
-        let worker = |store: MemoryStore| {
-            Redirects::start(
-                cache.clone(),
-                store,
-                1,
-                clicks.clone(),
-                clock.clone(),
-                &crate::metrics::Meter::off(),
-            )
-        };
+        let worker = |store: MemoryStore| worker(&cache, &clock, store, &clicks);
         let account = accounts.create(admin, "Acme").await.unwrap().account;
         let new = |url: &str| NewLink {
             url: url.to_owned(),
@@ -1070,14 +1079,7 @@ mod tests {
         } = Services::new();
         let clicks = ClickCounter::start(store.clone(), ClickSettings::default()).0;
         // One worker's redirects (not `Sync`), followed concurrently on its own thread.
-        let redirects = std::rc::Rc::new(Redirects::start(
-            cache.clone(),
-            store.clone(),
-            4,
-            clicks.clone(),
-            clock.clone(),
-            &crate::metrics::Meter::off(),
-        ));
+        let redirects = std::rc::Rc::new(worker(&cache, &clock, store.clone(), &clicks));
         let local = tokio::task::LocalSet::new();
         let account = accounts.create(admin, "Acme").await.unwrap().account;
         let limited = |max: i64| NewLink {
@@ -1349,15 +1351,7 @@ mod tests {
         } = Services::new();
         let clicks = ClickCounter::start(store.clone(), ClickSettings::default()).0;
         let classifier = crate::Classifier::new(None, Some(Arc::from("sho.rt")));
-        let redirects = Redirects::start(
-            cache,
-            store.clone(),
-            1,
-            clicks.clone(),
-            clock.clone(),
-            &crate::metrics::Meter::off(),
-        )
-        .with_visits(classifier);
+        let redirects = worker(&cache, &clock, store.clone(), &clicks).with_visits(classifier);
         let account = accounts.create(admin, "Acme").await.unwrap().account;
         let link = links
             .create(

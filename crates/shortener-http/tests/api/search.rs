@@ -166,16 +166,7 @@ async fn patch_sets_changes_and_clears_tags_and_title_and_the_audit_log_records_
         .await;
     let code = created["code"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/links/{code}");
-    let patch = |body: Value| {
-        let (app, key, path) = (&app, &key, &path);
-        async move {
-            let r = app
-                .request(Method::PATCH, path, Some(key), Some(body))
-                .await;
-            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-            r.body
-        }
-    };
+    let patch = |body: Value| app.patch_link(&key, &code, body);
     // Absent fields stay as they are.
     let moved = patch(json!({"url": "https://example.com/moved"})).await;
     assert_eq!(moved["tags"], json!(["b", "a"]));

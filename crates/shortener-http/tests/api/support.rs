@@ -333,6 +333,16 @@ impl Api {
             .to_owned()
     }
 
+    /// PATCHes link `code` with `body`; asserts 200 and returns the Link.
+    pub async fn patch_link(&self, key: &str, code: &str, body: Value) -> Value {
+        let path = format!("/api/v1/links/{code}");
+        let r = self
+            .request(Method::PATCH, &path, Some(key), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "PATCH {path}: {}", r.body);
+        r.body
+    }
+
     /// Creates a link; asserts 201.
     pub async fn link(&self, key: &str, body: Value) -> Value {
         let r = self

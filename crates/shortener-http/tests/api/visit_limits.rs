@@ -136,16 +136,7 @@ async fn patch_raises_lowers_and_removes_a_limit_and_the_audit_log_records_it() 
     let (_, key) = app.account("Acme").with_key().await;
     let code = app.code(&key, "https://example.com/").await;
     let path = format!("/api/v1/links/{code}");
-    let patch = |body: Value| {
-        let (app, key, path) = (&app, &key, &path);
-        async move {
-            let r = app
-                .request(Method::PATCH, path, Some(key), Some(body))
-                .await;
-            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-            r.body
-        }
-    };
+    let patch = |body: Value| app.patch_link(&key, &code, body);
     // A link without a limit shows none, and its redirects count as clicks.
     assert_eq!(follow_at_once(&[&app, &b], &code, 4).await, (4, 0));
     app.flush_clicks().await;
