@@ -70,7 +70,7 @@ pub(crate) struct LinkRow {
 const TOTAL_CLICKS: &str = "shortener.link_clicks(links.id)";
 
 /// What `?q=` searches: code, target and title in one text, exactly as the trigram index
-/// `links_search_idx` (migration `000020`) spells it, so the planner can use the index.
+/// `links_tags_search_idx` (migration `000023`) spells it, so the planner can use the index.
 /// The line feeds keep the fields apart: [`LinkFilter`] refuses control characters.
 const SEARCH_TEXT: &str = "(code || E'\\n' || target || E'\\n' || coalesce(title, ''))";
 

@@ -3,7 +3,7 @@
 //! baseline, measured in the same run).
 //!
 //! The links are written with SQL straight into `shortener.links`, with the indexes of
-//! migration 000020 in place (so the write is what a real account's writes add up to):
+//! migrations 000020 and 000023 in place (so the write is what a real account's writes add up to):
 //! ids that sort by creation as UUIDv7 do, unique 8 to 9 character codes, URLs on 20
 //! hosts with 12 path shapes, a hex slug and, on a quarter of them, UTM parameters; a
 //! title on 30 % of them (a dozen phrases, numbered); one of eight tags on 40 % of them,
