@@ -15,6 +15,7 @@ use super::reads::ClickReads;
 use super::redirects::{self, Load, mb};
 use super::search::SearchReads;
 use super::stats::StatsReads;
+use super::visit_limits::{self, VisitLimitRuns};
 use super::wrk;
 
 /// What one run measured.
@@ -26,6 +27,7 @@ pub struct Report {
     pub limits: Option<LimitRuns>,
     pub stats: Option<StatsReads>,
     pub search: Option<SearchReads>,
+    pub visit_limits: Option<VisitLimitRuns>,
 }
 
 /// When, on what and from which tree the bench ran.
@@ -374,6 +376,21 @@ impl Report {
                  its exited children (cutime + cstime); wrk and pgbench's client side are not \
                  counted",
                 r.cpu_ticks_per_second
+            ));
+        }
+        if let Some(v) = &self.visit_limits {
+            lines.push(format!(
+                "visit limits: {}, `wrk -t{} -c{} --latency`, random.lua; one service, {} HTTP \
+                 workers, pool {} connections, counting clicks on, every rate limit off; {} \
+                 rounds, the three loads taking turns in an order rotated every round; CPU per \
+                 request as for the redirects (clock ticks of 1/{} s)",
+                v.wrk_version,
+                wrk::THREADS,
+                wrk::CONNECTIONS,
+                redirects::WORKERS,
+                opts.clients,
+                v.rounds,
+                v.cpu_ticks_per_second
             ));
         }
         if self.creation.is_some() {
@@ -851,6 +868,46 @@ impl Report {
                 search_table(se),
             ));
         }
+        if let Some(v) = &self.visit_limits {
+            tables.push((
+                "Visit limits: GET of links with and without max_visits, one service, counting on (issue #18)",
+                visit_limits_table(v),
+            ));
+            tables.push((
+                "Visit limits, ratios within each round (no target set)",
+                visit_limits_ratios(v),
+            ));
+            tables.push((
+                "Visit limit rounds, requests/s (CPU µs per request, service + PostgreSQL)",
+                visit_limits_rounds(v),
+            ));
+            notes.push(format!(
+                "visit limits: after the wrk runs the limited links had used {} visits for {} \
+                 GETs wrk saw answered ({} runs, warm-ups included; up to {} more answers in \
+                 flight when wrk stopped): {}",
+                thousands(v.visits_used),
+                thousands(v.gets_answered),
+                v.wrk_runs,
+                thousands(v.wrk_runs * wrk::CONNECTIONS as u64),
+                visit_limits::takes_mismatch(v.visits_used, v.gets_answered, v.wrk_runs)
+                    .unwrap_or_else(|| "consistent".to_owned())
+            ));
+            notes.push(format!(
+                "visit limits, exact count: {} GETs answered 302 by {} blocking clients (each \
+                 limited link once, the hot link as often) in {:.1} s; {} visits used \
+                 meanwhile: {}",
+                thousands(v.exact_gets),
+                opts.clients * 2,
+                v.exact_took.as_secs_f64(),
+                thousands(v.exact_taken),
+                if v.exact_gets == v.exact_taken {
+                    "CONSISTENT"
+                } else {
+                    "INCONSISTENT"
+                }
+            ));
+            notes.extend(v.log_note.iter().cloned());
+        }
         (tables, notes)
     }
 
@@ -1082,6 +1139,111 @@ fn search_table(se: &SearchReads) -> Table {
         String::new(),
         String::new(),
     ]);
+    t
+}
+
+/// The three loads of the visit-limit part: medians over the rounds (requests/s with
+/// its range, p99, CPU per request and its parts).
+fn visit_limits_table(v: &VisitLimitRuns) -> Table {
+    let mut t = Table::new(&[
+        "GET of",
+        "requests/s",
+        "range",
+        "p99",
+        "CPU µs: service",
+        "PostgreSQL",
+        "total",
+        "range",
+    ]);
+    let links = thousands(visit_limits::LINKS);
+    for (name, loads) in [
+        (
+            format!("(a) {links} links without a limit (cached), random"),
+            &v.unlimited,
+        ),
+        (
+            format!("(b) {links} links with max_visits, random (a take each)"),
+            &v.limited,
+        ),
+        (
+            "(c) one link with max_visits alone (hot: one row)".to_owned(),
+            &v.hot,
+        ),
+    ] {
+        let median =
+            |figure: fn(&Load) -> Option<f64>| over_rounds(loads, figure).map(|s| s.median);
+        t.row(vec![
+            name,
+            median(rps).map_or_else(|| "n/a".to_owned(), per_second),
+            over_rounds(loads, rps).map_or_else(String::new, |s| s.range(per_second)),
+            ms(median(p99)),
+            two(median(cpu_server)),
+            two(median(cpu_pg)),
+            two(median(cpu_total)),
+            over_rounds(loads, cpu_total)
+                .map_or_else(String::new, |s| s.range(|v| format!("{v:.2}"))),
+        ]);
+    }
+    t
+}
+
+/// Limited and hot against unlimited, within each round: median and range.
+fn visit_limits_ratios(v: &VisitLimitRuns) -> Table {
+    let mut t = Table::new(&["ratio", "value", "range"]);
+    type Figure = fn(&Load) -> Option<f64>;
+    let figures: [(&str, Figure); 3] = [
+        ("requests/s", rps),
+        ("p99", p99),
+        ("CPU per request, service + PostgreSQL", cpu_total),
+    ];
+    for (what, loads) in [("limited", &v.limited), ("hot", &v.hot)] {
+        for (figure, f) in figures {
+            let r = paired(loads, &v.unlimited, f);
+            t.row(vec![
+                format!("{what} / unlimited, {figure}"),
+                two(r.map(|s| s.median)),
+                r.map_or_else(String::new, |s| s.range(|v| format!("{v:.2}"))),
+            ]);
+        }
+    }
+    t
+}
+
+/// Each round of the visit-limit part, in the order its loads ran.
+fn visit_limits_rounds(v: &VisitLimitRuns) -> Table {
+    let mut t = Table::new(&[
+        "round",
+        "unlimited",
+        "limited",
+        "hot",
+        "limited/unlimited",
+        "hot/unlimited",
+    ]);
+    for round in 0..v.rounds {
+        let order: Vec<&str> = (0..visit_limits::LOADS.len())
+            .map(|turn| visit_limits::LOADS[visit_limits::turn(round, turn)])
+            .collect();
+        let at = |loads: &[Load]| loads.get(round).copied();
+        let cell = |l: Option<Load>| {
+            l.map_or_else(
+                || "n/a".to_owned(),
+                |l| format!("{} ({})", per_second(l.per_second), two(l.cpu.total_us())),
+            )
+        };
+        let within = |a: &[Load]| {
+            two(at(a)
+                .zip(at(&v.unlimited))
+                .and_then(|(a, b)| ratio(a.per_second, b.per_second)))
+        };
+        t.row(vec![
+            format!("{} ({})", round + 1, order.join(", ")),
+            cell(at(&v.unlimited)),
+            cell(at(&v.limited)),
+            cell(at(&v.hot)),
+            within(&v.limited),
+            within(&v.hot),
+        ]);
+    }
     t
 }
 
