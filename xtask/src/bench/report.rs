@@ -830,7 +830,10 @@ impl Report {
                 verdict(bulk_ratio, BULK_RATIO_TARGET, true).to_owned(),
             ]);
         }
-        tables.push(("Ratios (targets of issues #5, #12 and #15)", t));
+        // Empty in a partial run of a part without these ratios.
+        if !t.rows.is_empty() {
+            tables.push(("Ratios (targets of issues #5, #12 and #15)", t));
+        }
         if let Some(l) = &self.limits {
             tables.push(("Rate limits: on against off (issue #14)", limits_table(l)));
         }
@@ -1154,9 +1157,10 @@ fn visit_limits_table(v: &VisitLimitRuns) -> Table {
         "PostgreSQL",
         "total",
         "range",
+        "write xacts / GET",
     ]);
     let links = thousands(visit_limits::LINKS);
-    for (name, loads) in [
+    for (which, (name, loads)) in [
         (
             format!("(a) {links} links without a limit (cached), random"),
             &v.unlimited,
@@ -1169,7 +1173,10 @@ fn visit_limits_table(v: &VisitLimitRuns) -> Table {
             "(c) one link with max_visits alone (hot: one row)".to_owned(),
             &v.hot,
         ),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let median =
             |figure: fn(&Load) -> Option<f64>| over_rounds(loads, figure).map(|s| s.median);
         t.row(vec![
@@ -1182,6 +1189,8 @@ fn visit_limits_table(v: &VisitLimitRuns) -> Table {
             two(median(cpu_total)),
             over_rounds(loads, cpu_total)
                 .map_or_else(String::new, |s| s.range(|v| format!("{v:.2}"))),
+            Spread::of(v.writes_per_get[which].iter().copied())
+                .map_or_else(|| "n/a".to_owned(), |s| format!("{:.3}", s.median)),
         ]);
     }
     t

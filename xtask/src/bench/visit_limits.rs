@@ -12,7 +12,12 @@
 //!
 //! Each round every load takes a turn of wrk (`random.lua FIRST LAST`, after a warm-up),
 //! the order rotated by one each round; CPU time per request of the service and of
-//! PostgreSQL as the redirect part measures it (`cpu`). Every answer must be a redirect.
+//! PostgreSQL as the redirect part measures it (`cpu`), and the transactions that wrote
+//! in the database per GET (transaction ids assigned over the run, read from
+//! `pg_current_snapshot()`, which unlike the statistics views is current at once): for
+//! the limited loads, take statements (each commits, so each waits for its WAL flush)
+//! plus the click counter's writes, so its inverse is about the GETs one take answers.
+//! Every answer must be a redirect.
 //!
 //! Then the takes are checked against the answers. wrk does not count the answers still
 //! in flight when it stops (at most one a connection), and the service may have taken
@@ -81,6 +86,8 @@ pub struct VisitLimitRuns {
     pub unlimited: Vec<Load>,
     pub limited: Vec<Load>,
     pub hot: Vec<Load>,
+    /// Write transactions per GET of each run, by [`LOADS`]' index, in round order.
+    pub writes_per_get: [Vec<f64>; 3],
     pub rounds: usize,
     /// After the wrk runs: the visits the limited links (hot included) have used, the
     /// GETs of them wrk saw answered (warm-ups included), and the wrk runs that asked.
@@ -138,6 +145,7 @@ pub fn measure(
     let base = format!("http://{}", service.addr());
     let (secs, warm) = (opts.seconds, WARM_UP.as_secs());
     let mut loads: [Vec<Load>; 3] = Default::default();
+    let mut writes_per_get: [Vec<f64>; 3] = Default::default();
     let (mut gets_answered, mut wrk_runs) = (0, 0);
     for round in 0..opts.rounds {
         println!(
@@ -156,9 +164,11 @@ pub fn measure(
             warm_run
                 .check(&format!("{what}, warm-up"))
                 .map_err(with_log)?;
+            let xids = next_xid(pg)?;
             let before = meter.read(Some(service.pid()), true)?;
             let run = wrk::run(&base, &script, &args, secs)?;
             let cpu = meter.since(before, run.requests)?;
+            let writes = next_xid(pg)?.saturating_sub(xids);
             run.check(&what).map_err(with_log)?;
             if which > 0 {
                 gets_answered += warm_run.requests + run.requests;
@@ -166,7 +176,10 @@ pub fn measure(
             }
             let load = Load::of(&run, cpu);
             redirects::print_load(LOADS[which], &load);
+            let per_get = writes as f64 / run.requests.max(1) as f64;
+            println!("        {writes} write transactions, {per_get:.3} a GET");
             loads[which].push(load);
+            writes_per_get[which].push(per_get);
         }
     }
 
@@ -216,6 +229,7 @@ pub fn measure(
         unlimited,
         limited,
         hot,
+        writes_per_get,
         rounds: opts.rounds,
         visits_used,
         gets_answered,
@@ -289,6 +303,15 @@ fn limited_visits_used(pg: &Cluster) -> Result<u64> {
     )?;
     out.parse()
         .with_context(|| format!("unexpected visits used {out:?}"))
+}
+
+/// The next transaction id the cluster will assign: the transactions that wrote since
+/// an earlier reading are the difference (a read-only query, this one included, takes
+/// none).
+fn next_xid(pg: &Cluster) -> Result<u64> {
+    let out = pg.psql(DB, "SELECT pg_snapshot_xmax(pg_current_snapshot())")?;
+    out.parse()
+        .with_context(|| format!("unexpected transaction id {out:?}"))
 }
 
 /// Visits used by the hot link.
