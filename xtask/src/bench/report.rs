@@ -1496,6 +1496,54 @@ mod tests {
     }
 
     #[test]
+    fn visit_limit_tables_pair_each_round_with_its_unlimited_run() {
+        let with_cpu = |per_second: f64, total: f64| Load {
+            cpu: PerRequest {
+                server_us: Some(total / 2.0),
+                pg_us: Some(total / 2.0),
+            },
+            ..load(per_second, 10.0)
+        };
+        let v = VisitLimitRuns {
+            wrk_version: "wrk 4.1.0".to_owned(),
+            unlimited: vec![with_cpu(40_000.0, 14.0), with_cpu(20_000.0, 16.0)],
+            limited: vec![with_cpu(10_000.0, 84.0), with_cpu(6_000.0, 80.0)],
+            hot: vec![with_cpu(12_000.0, 70.0)],
+            writes_per_get: [vec![0.0, 0.0], vec![0.05, 0.04], vec![0.05]],
+            rounds: 2,
+            visits_used: 0,
+            gets_answered: 0,
+            wrk_runs: 0,
+            exact_gets: 0,
+            exact_taken: 0,
+            exact_took: std::time::Duration::ZERO,
+            log_note: None,
+            cpu_ticks_per_second: 100,
+        };
+        let table = visit_limits_table(&v).text();
+        assert!(table.contains("requests/s"), "{table}");
+        let limited = table.lines().find(|l| l.starts_with("(b)")).unwrap();
+        // Medians of two rounds: 8 000/s, 82 µs; write transactions 0.045 a GET.
+        assert!(
+            limited.contains("8000") && limited.contains("6000–10000"),
+            "{limited}"
+        );
+        assert!(
+            limited.contains("82.00") && limited.contains("0.045"),
+            "{limited}"
+        );
+        let ratios = visit_limits_ratios(&v).text();
+        // Within each round: 0.25 and 0.30; hot ran in round 1 only.
+        let line = |start: &str| ratios.lines().find(|l| l.starts_with(start)).unwrap();
+        assert!(line("limited / unlimited, requests/s").contains("0.28  0.25–0.30"));
+        assert!(line("hot / unlimited, requests/s").contains("0.30  0.30–0.30"));
+        let rounds = visit_limits_rounds(&v).text();
+        assert!(rounds.contains("1 (unlimited, limited, hot)"), "{rounds}");
+        assert!(rounds.contains("2 (limited, hot, unlimited)"), "{rounds}");
+        assert!(rounds.lines().nth(2).unwrap().contains("n/a"), "{rounds}");
+    }
+
+    #[test]
     fn cpu_per_request_is_service_plus_postgres_over_bare() {
         let bare = [cpu(Some(7.5), None), cpu(Some(8.0), None)];
         let on = [cpu(Some(8.5), Some(0.15)), cpu(Some(8.0), Some(0.8))];
