@@ -27,7 +27,10 @@
 //! - stats (`stats`): a link's stats over a year of visits from 100 000 referring hosts,
 //!   before its days are capped and after;
 //! - search (`search`): an account's list filtered by `q` and `tag` over 1 000 000 links,
-//!   next to the unfiltered list.
+//!   next to the unfiltered list;
+//! - visit limits (`visit-limits`): GETs of links with `max_visits` (each takes a visit
+//!   from the link's row), of one such link alone, and of links without a limit (cached),
+//!   in rounds on one service, and the visits used checked against the GETs answered.
 //!
 //! Then print the table, with the ratios and the targets (`report`), write it to
 //! `bench/results.md` (a full run only), stop the services and (if this run started it)
@@ -40,7 +43,7 @@
 //! The modules, one job each: `cli` (options, `--help`), `build` (the release build),
 //! `cluster` (the private PostgreSQL and its tools), `pgbench`, `process` (child
 //! servers: start, wait, stop), `http` (a small HTTP/1.1 client), `service` (the service
-//! and the bare server, the admin API), `creates`, `redirects`, `reads`, `limits`, `stats`, `search`, `wrk`, `cpu` (`/proc`
+//! and the bare server, the admin API), `creates`, `redirects`, `reads`, `limits`, `stats`, `search`, `visit_limits`, `wrk`, `cpu` (`/proc`
 //! sampling) and `report`.
 
 mod build;
@@ -59,6 +62,7 @@ mod report;
 mod search;
 mod service;
 mod stats;
+mod visit_limits;
 mod wrk;
 
 use std::path::Path;
@@ -84,7 +88,7 @@ pub fn main(args: &[String]) -> Result<()> {
     let started = Instant::now();
     // What is measured: the tree as it is now, before results.md changes.
     let about = report::About::gather(args);
-    let wrk = if opts.only.redirects() || opts.only.limits() {
+    let wrk = if opts.only.redirects() || opts.only.limits() || opts.only.visit_limits() {
         Some(wrk::ensure_installed()?)
     } else {
         None
@@ -130,9 +134,9 @@ fn measure(
     } else {
         None
     };
-    let redirects = match (&bins.bare, wrk) {
+    let redirects = match (&bins.bare, &wrk) {
         (Some(bare), Some(wrk)) if opts.only.redirects() => {
-            Some(redirects::measure(pg, bins, bare, work, opts, wrk)?)
+            Some(redirects::measure(pg, bins, bare, work, opts, wrk.clone())?)
         }
         _ => None,
     };
@@ -156,6 +160,12 @@ fn measure(
     } else {
         None
     };
+    let visit_limits = match wrk {
+        Some(wrk) if opts.only.visit_limits() => {
+            Some(visit_limits::measure(pg, bins, work, opts, wrk)?)
+        }
+        _ => None,
+    };
     Ok(Report {
         server,
         creation,
@@ -164,5 +174,6 @@ fn measure(
         limits,
         stats,
         search,
+        visit_limits,
     })
 }

@@ -42,21 +42,26 @@ on fresh databases of that one server:
     and after;
   - search: GET /api/v1/links?q=&tag= of an account of 1 000 000 links (selective,
     unselective and 2-character q, common and rare tags), next to the plain list of
-    the same account (the baseline).
+    the same account (the baseline);
+  - visit limits: GET of 10 000 links without a limit (cached), of 10 000 links with
+    max_visits (each GET takes a visit from the link's row) and of one limited link
+    alone (every GET on the same row), one service counting clicks, wrk -t2 -c128, 2
+    HTTP workers, in rounds (the order rotated each round); then the visits used are
+    checked against the GETs answered, and counted exactly with blocking clients.
 Prints the figures (medians over the rounds), their ratios (medians of the ratios within
 each round, with their range) and the targets of issues #5, #12, #15, #17 and #18, and (full runs only)
 writes them to bench/results.md.
 
 options:
   --seconds N   length of each measurement, after a 2 s warm-up (default 10)
-  --rounds N    rounds of the redirect comparisons (default 3); link creation runs
-                once. Each cold round walks the same fresh codes, so longer --seconds
-                write more links, up to 3 000 000
+  --rounds N    rounds of the redirect and visit-limit comparisons (default 3); link
+                creation runs once. Each cold round walks the same fresh codes, so
+                longer --seconds write more links, up to 3 000 000
   --clients N   concurrent clients, pgbench connections and service pool size (default 16)
   --accounts N  spread the creating clients over N accounts, round robin (default 1:
                 every create then queues on that account's monthly counter row)
-  --only WHAT   `creates`, `redirects`, `reads`, `limits`, `stats` or `search`: measure
-                only that part
+  --only WHAT   `creates`, `redirects`, `reads`, `limits`, `stats`, `search` or
+                `visit-limits`: measure only that part
                 (bench/results.md is then left alone)";
 
 /// Which half of the bench to run.
@@ -69,6 +74,7 @@ pub enum Only {
     Limits,
     Stats,
     Search,
+    VisitLimits,
 }
 
 impl Only {
@@ -95,12 +101,16 @@ impl Only {
     pub fn search(self) -> bool {
         matches!(self, Only::All | Only::Search)
     }
+
+    pub fn visit_limits(self) -> bool {
+        matches!(self, Only::All | Only::VisitLimits)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     pub seconds: u64,
-    /// Rounds of the redirect comparisons.
+    /// Rounds of the redirect and visit-limit comparisons.
     pub rounds: usize,
     pub clients: usize,
     pub accounts: usize,
@@ -153,8 +163,10 @@ pub fn parse(args: &[String]) -> Result<Option<Options>> {
                 "limits" => Only::Limits,
                 "stats" => Only::Stats,
                 "search" => Only::Search,
+                "visit-limits" => Only::VisitLimits,
                 _ => bail!(
-                    "--only: {value:?} is not `creates`, `redirects`, `reads`, `limits`, `stats` or `search`"
+                    "--only: {value:?} is not `creates`, `redirects`, `reads`, `limits`, \
+                     `stats`, `search` or `visit-limits`"
                 ),
             };
             continue;
@@ -224,6 +236,9 @@ mod tests {
         assert_eq!(only(&["--only=redirects"]), Some(Only::Redirects));
         assert_eq!(only(&["--only", "stats"]), Some(Only::Stats));
         assert_eq!(only(&["--only", "search"]), Some(Only::Search));
+        assert_eq!(only(&["--only", "visit-limits"]), Some(Only::VisitLimits));
+        assert_eq!(only(&["--only=visit-limits"]), Some(Only::VisitLimits));
+        assert!(parse(&args(&["--only", "visit_limits"])).is_err());
         let rounds = |a: &[&str]| parse(&args(a)).unwrap().map(|o| o.rounds);
         assert_eq!(rounds(&["--rounds=1"]), Some(1));
         assert_eq!(rounds(&["--only", "redirects", "--rounds", "7"]), Some(7));

@@ -72,7 +72,7 @@ pub fn code(n: u64) -> String {
 }
 
 /// [`code`] in SQL, of the bigint expression `n`.
-fn code_sql(n: &str) -> String {
+pub(super) fn code_sql(n: &str) -> String {
     format!("'k' || lpad(to_hex(({n} * {SCRAMBLE}) & 16777215), 6, '0')")
 }
 
@@ -92,7 +92,7 @@ pub struct Load {
 
 impl Load {
     /// A wrk run's figures, with the CPU time per request measured around it.
-    fn of(run: &wrk::Run, cpu: PerRequest) -> Load {
+    pub(super) fn of(run: &wrk::Run, cpu: PerRequest) -> Load {
         Load {
             per_second: run.requests_per_sec,
             p50_ms: Some(run.p50_ms),
@@ -1097,7 +1097,7 @@ fn cold_rounds(setup: &Setup, plan: Plan, log_notes: &mut Vec<String>) -> Result
 
 /// One line summing up the warnings and errors in the log of the service run `name`
 /// (`None` when there are none): `run: 3× WARN message (last: fields); ...`.
-fn log_note(work: &Path, name: &str, run: &str) -> Result<Option<String>> {
+pub(super) fn log_note(work: &Path, name: &str, run: &str) -> Result<Option<String>> {
     let path = work.join(format!("shortener-{name}.log"));
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -1169,7 +1169,7 @@ fn strip_ansi(line: &str) -> String {
     }
     out
 }
-fn print_load(name: &str, load: &Load) {
+pub(super) fn print_load(name: &str, load: &Load) {
     let ms = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2} ms"));
     println!(
         "      {name}: {:.1} requests/s, p50 {}, p99 {}; CPU µs per request ({}): {}",
@@ -1302,8 +1302,8 @@ fn lookup_run(setup: &Setup, script: &Path) -> Result<(Load, u64)> {
 // ---------------------------------------------------------------------------------------
 // Touching codes once: a blocking client per thread, each on its own keep-alive connection.
 
-struct Touched {
-    requests: u64,
+pub(super) struct Touched {
+    pub(super) requests: u64,
     elapsed: Duration,
 }
 
@@ -1316,7 +1316,13 @@ impl Touched {
 /// Asks for each code of `first..=last` once (`method` GET or HEAD) from `threads`
 /// threads (thread `t` takes every `threads`-th code from `first + t`); every answer
 /// must be a 302.
-fn touch(addr: SocketAddr, method: &str, first: u64, last: u64, threads: usize) -> Result<Touched> {
+pub(super) fn touch(
+    addr: SocketAddr,
+    method: &str,
+    first: u64,
+    last: u64,
+    threads: usize,
+) -> Result<Touched> {
     let started = Instant::now();
     let done = AtomicU64::new(0);
     let failed = AtomicBool::new(false);

@@ -15,6 +15,7 @@ use super::reads::ClickReads;
 use super::redirects::{self, Load, mb};
 use super::search::SearchReads;
 use super::stats::StatsReads;
+use super::visit_limits::{self, VisitLimitRuns};
 use super::wrk;
 
 /// What one run measured.
@@ -26,6 +27,7 @@ pub struct Report {
     pub limits: Option<LimitRuns>,
     pub stats: Option<StatsReads>,
     pub search: Option<SearchReads>,
+    pub visit_limits: Option<VisitLimitRuns>,
 }
 
 /// When, on what and from which tree the bench ran.
@@ -374,6 +376,21 @@ impl Report {
                  its exited children (cutime + cstime); wrk and pgbench's client side are not \
                  counted",
                 r.cpu_ticks_per_second
+            ));
+        }
+        if let Some(v) = &self.visit_limits {
+            lines.push(format!(
+                "visit limits: {}, `wrk -t{} -c{} --latency`, random.lua; one service, {} HTTP \
+                 workers, pool {} connections, counting clicks on, every rate limit off; {} \
+                 rounds, the three loads taking turns in an order rotated every round; CPU per \
+                 request as for the redirects (clock ticks of 1/{} s)",
+                v.wrk_version,
+                wrk::THREADS,
+                wrk::CONNECTIONS,
+                redirects::WORKERS,
+                opts.clients,
+                v.rounds,
+                v.cpu_ticks_per_second
             ));
         }
         if self.creation.is_some() {
@@ -813,7 +830,10 @@ impl Report {
                 verdict(bulk_ratio, BULK_RATIO_TARGET, true).to_owned(),
             ]);
         }
-        tables.push(("Ratios (targets of issues #5, #12 and #15)", t));
+        // Empty in a partial run of a part without these ratios.
+        if !t.rows.is_empty() {
+            tables.push(("Ratios (targets of issues #5, #12 and #15)", t));
+        }
         if let Some(l) = &self.limits {
             tables.push(("Rate limits: on against off (issue #14)", limits_table(l)));
         }
@@ -850,6 +870,46 @@ impl Report {
                 "Search: GET /api/v1/links?q=&tag=, an account of 1 000 000 links, first page (issue #18)",
                 search_table(se),
             ));
+        }
+        if let Some(v) = &self.visit_limits {
+            tables.push((
+                "Visit limits: GET of links with and without max_visits, one service, counting on (issue #18)",
+                visit_limits_table(v),
+            ));
+            tables.push((
+                "Visit limits, ratios within each round (no target set)",
+                visit_limits_ratios(v),
+            ));
+            tables.push((
+                "Visit limit rounds, requests/s (CPU µs per request, service + PostgreSQL)",
+                visit_limits_rounds(v),
+            ));
+            notes.push(format!(
+                "visit limits: after the wrk runs the limited links had used {} visits for {} \
+                 GETs wrk saw answered ({} runs, warm-ups included; up to {} more answers in \
+                 flight when wrk stopped): {}",
+                thousands(v.visits_used),
+                thousands(v.gets_answered),
+                v.wrk_runs,
+                thousands(v.wrk_runs * wrk::CONNECTIONS as u64),
+                visit_limits::takes_mismatch(v.visits_used, v.gets_answered, v.wrk_runs)
+                    .unwrap_or_else(|| "consistent".to_owned())
+            ));
+            notes.push(format!(
+                "visit limits, exact count: {} GETs answered 302 by {} blocking clients (each \
+                 limited link once, the hot link as often) in {:.1} s; {} visits used \
+                 meanwhile: {}",
+                thousands(v.exact_gets),
+                opts.clients * 2,
+                v.exact_took.as_secs_f64(),
+                thousands(v.exact_taken),
+                if v.exact_gets == v.exact_taken {
+                    "CONSISTENT"
+                } else {
+                    "INCONSISTENT"
+                }
+            ));
+            notes.extend(v.log_note.iter().cloned());
         }
         (tables, notes)
     }
@@ -1082,6 +1142,117 @@ fn search_table(se: &SearchReads) -> Table {
         String::new(),
         String::new(),
     ]);
+    t
+}
+
+/// The three loads of the visit-limit part: medians over the rounds (requests/s with
+/// its range, p99, CPU per request and its parts).
+fn visit_limits_table(v: &VisitLimitRuns) -> Table {
+    let mut t = Table::new(&[
+        "GET of",
+        "requests/s",
+        "range",
+        "p99",
+        "CPU µs: service",
+        "PostgreSQL",
+        "total",
+        "range",
+        "write xacts / GET",
+    ]);
+    let links = thousands(visit_limits::LINKS);
+    for (which, (name, loads)) in [
+        (
+            format!("(a) {links} links without a limit (cached), random"),
+            &v.unlimited,
+        ),
+        (
+            format!("(b) {links} links with max_visits, random (a take each)"),
+            &v.limited,
+        ),
+        (
+            "(c) one link with max_visits alone (hot: one row)".to_owned(),
+            &v.hot,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let median =
+            |figure: fn(&Load) -> Option<f64>| over_rounds(loads, figure).map(|s| s.median);
+        t.row(vec![
+            name,
+            median(rps).map_or_else(|| "n/a".to_owned(), per_second),
+            over_rounds(loads, rps).map_or_else(String::new, |s| s.range(per_second)),
+            ms(median(p99)),
+            two(median(cpu_server)),
+            two(median(cpu_pg)),
+            two(median(cpu_total)),
+            over_rounds(loads, cpu_total)
+                .map_or_else(String::new, |s| s.range(|v| format!("{v:.2}"))),
+            Spread::of(v.writes_per_get[which].iter().copied())
+                .map_or_else(|| "n/a".to_owned(), |s| format!("{:.3}", s.median)),
+        ]);
+    }
+    t
+}
+
+/// Limited and hot against unlimited, within each round: median and range.
+fn visit_limits_ratios(v: &VisitLimitRuns) -> Table {
+    let mut t = Table::new(&["ratio", "value", "range"]);
+    type Figure = fn(&Load) -> Option<f64>;
+    let figures: [(&str, Figure); 3] = [
+        ("requests/s", rps),
+        ("p99", p99),
+        ("CPU per request, service + PostgreSQL", cpu_total),
+    ];
+    for (what, loads) in [("limited", &v.limited), ("hot", &v.hot)] {
+        for (figure, f) in figures {
+            let r = paired(loads, &v.unlimited, f);
+            t.row(vec![
+                format!("{what} / unlimited, {figure}"),
+                two(r.map(|s| s.median)),
+                r.map_or_else(String::new, |s| s.range(|v| format!("{v:.2}"))),
+            ]);
+        }
+    }
+    t
+}
+
+/// Each round of the visit-limit part, in the order its loads ran.
+fn visit_limits_rounds(v: &VisitLimitRuns) -> Table {
+    let mut t = Table::new(&[
+        "round",
+        "unlimited",
+        "limited",
+        "hot",
+        "limited/unlimited",
+        "hot/unlimited",
+    ]);
+    for round in 0..v.rounds {
+        let order: Vec<&str> = (0..visit_limits::LOADS.len())
+            .map(|turn| visit_limits::LOADS[visit_limits::turn(round, turn)])
+            .collect();
+        let at = |loads: &[Load]| loads.get(round).copied();
+        let cell = |l: Option<Load>| {
+            l.map_or_else(
+                || "n/a".to_owned(),
+                |l| format!("{} ({})", per_second(l.per_second), two(l.cpu.total_us())),
+            )
+        };
+        let within = |a: &[Load]| {
+            two(at(a)
+                .zip(at(&v.unlimited))
+                .and_then(|(a, b)| ratio(a.per_second, b.per_second)))
+        };
+        t.row(vec![
+            format!("{} ({})", round + 1, order.join(", ")),
+            cell(at(&v.unlimited)),
+            cell(at(&v.limited)),
+            cell(at(&v.hot)),
+            within(&v.limited),
+            within(&v.hot),
+        ]);
+    }
     t
 }
 
@@ -1322,6 +1493,54 @@ mod tests {
         // Ratios of rounds that ran on one side only are left out.
         assert_eq!(paired(&on[..1], &bare, rps).map(|s| s.max), Some(0.9));
         assert_eq!(paired(&[], &bare, rps), None);
+    }
+
+    #[test]
+    fn visit_limit_tables_pair_each_round_with_its_unlimited_run() {
+        let with_cpu = |per_second: f64, total: f64| Load {
+            cpu: PerRequest {
+                server_us: Some(total / 2.0),
+                pg_us: Some(total / 2.0),
+            },
+            ..load(per_second, 10.0)
+        };
+        let v = VisitLimitRuns {
+            wrk_version: "wrk 4.1.0".to_owned(),
+            unlimited: vec![with_cpu(40_000.0, 14.0), with_cpu(20_000.0, 16.0)],
+            limited: vec![with_cpu(10_000.0, 84.0), with_cpu(6_000.0, 80.0)],
+            hot: vec![with_cpu(12_000.0, 70.0)],
+            writes_per_get: [vec![0.0, 0.0], vec![0.05, 0.04], vec![0.05]],
+            rounds: 2,
+            visits_used: 0,
+            gets_answered: 0,
+            wrk_runs: 0,
+            exact_gets: 0,
+            exact_taken: 0,
+            exact_took: std::time::Duration::ZERO,
+            log_note: None,
+            cpu_ticks_per_second: 100,
+        };
+        let table = visit_limits_table(&v).text();
+        assert!(table.contains("requests/s"), "{table}");
+        let limited = table.lines().find(|l| l.starts_with("(b)")).unwrap();
+        // Medians of two rounds: 8 000/s, 82 µs; write transactions 0.045 a GET.
+        assert!(
+            limited.contains("8000") && limited.contains("6000–10000"),
+            "{limited}"
+        );
+        assert!(
+            limited.contains("82.00") && limited.contains("0.045"),
+            "{limited}"
+        );
+        let ratios = visit_limits_ratios(&v).text();
+        // Within each round: 0.25 and 0.30; hot ran in round 1 only.
+        let line = |start: &str| ratios.lines().find(|l| l.starts_with(start)).unwrap();
+        assert!(line("limited / unlimited, requests/s").contains("0.28  0.25–0.30"));
+        assert!(line("hot / unlimited, requests/s").contains("0.30  0.30–0.30"));
+        let rounds = visit_limits_rounds(&v).text();
+        assert!(rounds.contains("1 (unlimited, limited, hot)"), "{rounds}");
+        assert!(rounds.contains("2 (limited, hot, unlimited)"), "{rounds}");
+        assert!(rounds.lines().nth(2).unwrap().contains("n/a"), "{rounds}");
     }
 
     #[test]
