@@ -31,6 +31,15 @@
 //! and reads a header only when something here asks, so it costs nothing while nothing
 //! reads it. A per-visit dimension (visit analytics) is read from it in
 //! [`Redirects::follow`] and carried in the [`Click`].
+//!
+//! **Password-protected links** resolve like any other, their hash cached beside the
+//! target ([`Resolved::password`]), so a change of password (which notifies like any
+//! edit) reaches the cache too. Following one answers [`Followed::Protected`] and counts
+//! nothing: the visitor is asked for the password first. The password given is checked by
+//! [`Redirects::unlock`], on the shared [`Passwords`] hasher (off the async workers, a
+//! bounded number at once), which counts the click only when it is right. How many wrong
+//! guesses an address may make is the edge's rule (the `passwords` policy), asked before
+//! `unlock` so a refused guess costs no hash.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -40,12 +49,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use shortener_domain::{Link, LinkId, ShortCode, TargetUrl, link};
+use shortener_domain::{Link, LinkId, PasswordHash, ShortCode, TargetUrl, link};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::metrics::{self, Counter, Histogram, Meter, Shard, ShardedCounter};
 use crate::visits::Classifier;
-use crate::{AppError, Click, ClickCounter, Clock, LinkStore};
+use crate::{AppError, Click, ClickCounter, Clock, LinkStore, Passwords};
 
 /// How the redirect sees the request that asked for it. Implemented by the HTTP edge over
 /// the request itself, so each method reads the request only when called.
@@ -91,6 +100,8 @@ pub struct Resolved {
     pub target: TargetUrl,
     /// When it stops redirecting.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The hash of the password a visitor must give first, if the link has one.
+    pub password: Option<PasswordHash>,
 }
 
 impl From<Link> for Resolved {
@@ -99,6 +110,7 @@ impl From<Link> for Resolved {
             id: l.id,
             target: l.target,
             expires_at: l.expires_at,
+            password: l.password,
         }
     }
 }
@@ -110,6 +122,9 @@ impl From<Link> for Resolved {
 pub enum Followed {
     /// A live link: send the client to its target.
     Found(Arc<Resolved>),
+    /// A live link with a password: ask the client for it ([`Redirects::unlock`] checks
+    /// it). Nothing was counted.
+    Protected(Arc<Resolved>),
     /// No live link has this code (never had, deleted, or not a well-formed code).
     NotFound,
     /// The link exists but its expiry has passed.
@@ -117,14 +132,26 @@ pub enum Followed {
 }
 
 impl Followed {
-    /// The outcome's stable name (`found`, `not_found`, `expired`), e.g. a metric label.
+    /// The outcome's stable name (`found`, `protected`, `not_found`, `expired`), e.g. a
+    /// metric label.
     pub fn outcome(&self) -> &'static str {
         match self {
             Followed::Found(_) => "found",
+            Followed::Protected(_) => "protected",
             Followed::NotFound => "not_found",
             Followed::Expired => "expired",
         }
     }
+}
+
+/// What a password given for a protected link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlocked {
+    /// It was right (or the link has no password): send the client on; the click is
+    /// counted.
+    Open,
+    /// It was wrong: nothing counted (but the edge counts the guess).
+    Wrong,
 }
 
 /// Follows links: the redirect's path, cache first, then a batched lookup, then the
@@ -139,6 +166,8 @@ pub struct Redirects {
     clock: Arc<dyn Clock>,
     /// Visit analytics, when on: what each counted click is recorded as.
     classifier: Option<Classifier>,
+    /// Checks the passwords of protected links (shared by every worker).
+    passwords: Arc<Passwords>,
 }
 
 impl Redirects {
@@ -166,7 +195,15 @@ impl Redirects {
             clicks,
             clock,
             classifier: None,
+            passwords: Arc::new(Passwords::per_core()),
         }
+    }
+
+    /// These redirects checking passwords on `passwords`: the instance's one hasher, so
+    /// that its bound on hashes at once holds across every worker (without it, each
+    /// [`Redirects`] has a hasher of its own).
+    pub fn with_passwords(self, passwords: Arc<Passwords>) -> Redirects {
+        Redirects { passwords, ..self }
     }
 
     /// These redirects with visit analytics: each counted click also carries what
@@ -180,16 +217,41 @@ impl Redirects {
 
     /// Follows a link for a GET: resolves it and, when found, counts the click. Counting
     /// never waits: the click goes to the counter task, which writes clicks in batches.
+    /// A protected link counts nothing here: only its [`Self::unlock`] does.
     pub async fn follow(&self, code: &str, visitor: &impl Visitor) -> Result<Followed, AppError> {
         let (followed, now) = self.resolve(code, visitor).await?;
         if let Followed::Found(link) = &followed {
-            self.clicks.count(Click {
-                link: link.id,
-                day: now.date_naive(),
-                visit: self.classifier.as_ref().map(|c| c.visit(visitor)),
-            });
+            self.count(link, now, visitor);
         }
         Ok(followed)
+    }
+
+    /// Checks `guess` against the password of `link` (as [`Self::follow`] or
+    /// [`Self::peek`] found it protected) off the async workers and, when it is right,
+    /// counts the click exactly as a followed GET does. A link without a password opens
+    /// without one.
+    pub async fn unlock(
+        &self,
+        link: &Resolved,
+        guess: String,
+        visitor: &impl Visitor,
+    ) -> Result<Unlocked, AppError> {
+        if let Some(hash) = &link.password
+            && !self.passwords.verify(guess, hash).await?
+        {
+            return Ok(Unlocked::Wrong);
+        }
+        self.count(link, self.clock.now(), visitor);
+        Ok(Unlocked::Open)
+    }
+
+    /// Hands a followed link's click to the counter.
+    fn count(&self, link: &Resolved, now: DateTime<Utc>, visitor: &impl Visitor) {
+        self.clicks.count(Click {
+            link: link.id,
+            day: now.date_naive(),
+            visit: self.classifier.as_ref().map(|c| c.visit(visitor)),
+        });
     }
 
     /// Looks a link up for a HEAD: the same answer as [`Self::follow`], and no click (link
@@ -233,6 +295,7 @@ impl Redirects {
         let followed = match answer {
             Answer::Missing { .. } => Followed::NotFound,
             Answer::Link(l) if link::is_expired(l.expires_at, now) => Followed::Expired,
+            Answer::Link(l) if l.password.is_some() => Followed::Protected(l),
             Answer::Link(l) => Followed::Found(l),
         };
         Ok((followed, now))
@@ -529,6 +592,7 @@ mod tests {
             id: LinkId::new(),
             target: TargetUrl::from_storage("https://example.com/".into()),
             expires_at: None,
+            password: None,
         }))
     }
 
@@ -612,6 +676,7 @@ mod tests {
                             id: LinkId::new(),
                             target: TargetUrl::from_storage(format!("https://x/{c}")),
                             expires_at: expired.then_some(DateTime::<Utc>::UNIX_EPOCH),
+                            password: None,
                         },
                     )
                 })

@@ -21,4 +21,7 @@ pub enum DomainError {
     /// A link's title broke a rule.
     #[error("title {0}")]
     InvalidTitle(&'static str),
+    /// A link's password broke a rule (the message never holds the password).
+    #[error("password {0}")]
+    InvalidPassword(&'static str),
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{AccountId, LinkId, ShortCode, Tags, TargetUrl, Title};
+use crate::{AccountId, LinkId, PasswordHash, ShortCode, Tags, TargetUrl, Title};
 
 /// A short link as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct Link {
     pub tags: Tags,
     /// The owner's label for it, if any.
     pub title: Option<Title>,
+    /// The hash of the password a visitor must give before being redirected, if any.
+    pub password: Option<PasswordHash>,
 }
 
 /// The one expiry rule, for the redirect and for the expiry a link may be given: expired

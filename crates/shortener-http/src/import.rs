@@ -8,6 +8,11 @@
 //! service's export), `|` (Shlink's) or whitespace. Columns that links do not have yet
 //! (`max_visits`) are read and reported as ignored; columns that belong to the old
 //! service (short URL, clicks, creation time) are skipped silently.
+//!
+//! Passwords are never imported: no export carries one (this service keeps only hashes
+//! and exports neither), and a file of plaintext passwords is not something to invite. A
+//! `password` column is reported as unknown like any other; protect imported links
+//! afterwards with `PATCH /api/v1/links/{code}`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -210,6 +215,7 @@ fn read_row(columns: &Columns, record: &csv::StringRecord) -> Read {
             expires_at,
             tags: row.tags,
             title: row.title,
+            password: None,
         },
     )
 }

@@ -24,7 +24,8 @@ use crate::{Error, State, idempotency};
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Link, example = json!({"code": "aZ3kQ9x", "short_url": "https://sho.rt/aZ3kQ9x",
     "url": "https://example.com/a?b=c", "created_at": "2026-11-22T10:00:00Z",
-    "expires_at": null, "clicks": 0, "tags": ["launch", "q4"], "title": "Launch post"}))]
+    "expires_at": null, "clicks": 0, "tags": ["launch", "q4"], "title": "Launch post",
+    "password_protected": false}))]
 pub struct LinkDto {
     /// The short code: 7 generated base62 characters, or the custom code.
     code: String,
@@ -43,6 +44,9 @@ pub struct LinkDto {
     tags: Vec<String>,
     /// The owner's label for the link; `null` when none.
     title: Option<String>,
+    /// Whether the link asks visitors for a password before it redirects (the password
+    /// itself is never shown).
+    password_protected: bool,
 }
 
 impl LinkDto {
@@ -61,6 +65,7 @@ impl LinkDto {
             clicks: link.clicks,
             tags: link.tags.to_strings(),
             title: link.title.map(|t| t.to_string()),
+            password_protected: link.password.is_some(),
         }
     }
 }
@@ -95,6 +100,12 @@ pub(crate) struct CreateBody {
     /// characters; kept exactly as given. Absent or `null`: none.
     #[schema(min_length = 1, max_length = 200)]
     title: Option<String>,
+    /// A password visitors must give before they are redirected: 8 to 128 characters
+    /// (Unicode scalar values, not bytes), kept exactly as given. Write-only: only its
+    /// Argon2id hash is stored, and a Link shows only `password_protected`. Absent or
+    /// `null`: none.
+    #[schema(min_length = 8, max_length = 128, write_only, format = Password)]
+    password: Option<String>,
 }
 
 impl CreateBody {
@@ -109,6 +120,7 @@ impl CreateBody {
                 .transpose()?,
             tags: self.tags.unwrap_or_default(),
             title: self.title,
+            password: self.password,
         })
     }
 }
@@ -143,6 +155,11 @@ struct PatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
     title: Option<Option<String>>,
+    /// A new password (same rules as at creation; it replaces any other), or `null` to
+    /// remove the password. Write-only.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 128, write_only, format = Password)]
+    password: Option<Option<String>>,
 }
 
 /// `?limit=&cursor=&tag=&q=`: a page of the account's links, filtered.
@@ -408,7 +425,7 @@ async fn get(
     Ok(HttpResponse::Ok().json(LinkDto::new(&state, link)))
 }
 
-/// Changes a link's target, expiry, tags or title.
+/// Changes a link's target, expiry, tags, title or password.
 #[utoipa::path(
     patch,
     path = "/api/v1/links/{code}",
@@ -438,6 +455,7 @@ async fn update(
             .transpose()?,
         tags: body.tags.map(Option::unwrap_or_default),
         title: body.title,
+        password: body.password,
     };
     let link = state.links.update(caller.account_id, &code, patch).await?;
     Ok(HttpResponse::Ok().json(LinkDto::new(&state, link)))

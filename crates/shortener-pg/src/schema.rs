@@ -32,6 +32,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         tags -> Array<Text>,
         title -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
     }
 }
 

@@ -10,7 +10,8 @@ use shortener_app::{
 };
 use shortener_domain::visit::{Device, Dimension};
 use shortener_domain::{
-    Account, AccountId, AccountName, KeyId, Link, LinkId, ShortCode, Tags, TargetUrl, Title,
+    Account, AccountId, AccountName, KeyId, Link, LinkId, PasswordHash, ShortCode, Tags, TargetUrl,
+    Title,
 };
 use subscriptions::{PlanName, State, Subscription, Versioned};
 use uuid::Uuid;
@@ -55,6 +56,8 @@ pub(crate) struct LinkRow {
     expires_at: Option<DateTime<Utc>>,
     tags: Vec<String>,
     title: Option<String>,
+    /// The password's PHC string, if the link has one.
+    password_hash: Option<String>,
     /// The sum of the link's days: totals are not stored twice.
     #[diesel(skip_insertion)]
     #[diesel(sql_type = BigInt)]
@@ -76,7 +79,8 @@ const SEARCH_TEXT: &str = "(code || E'\\n' || target || E'\\n' || coalesce(title
 const SEARCH_WALK: i64 = 4096;
 
 /// The columns of a link row, as [`LinkRow`] reads them by name (`clicks` aside).
-const LINK_COLUMNS: &str = "id, code, account_id, target, created_at, expires_at, tags, title";
+const LINK_COLUMNS: &str =
+    "id, code, account_id, target, created_at, expires_at, tags, title, password_hash";
 
 /// `text` as a `LIKE` pattern matching any text that contains it: `%`, `_` and the escape
 /// character `\` itself are escaped, so they match only themselves.
@@ -104,6 +108,7 @@ impl LinkRow {
             expires_at: l.expires_at,
             tags: l.tags.to_strings(),
             title: l.title.as_ref().map(|t| t.as_str().to_owned()),
+            password_hash: l.password.as_ref().map(|h| h.as_str().to_owned()),
             clicks: l.clicks,
         }
     }
@@ -119,6 +124,7 @@ impl LinkRow {
             clicks: self.clicks,
             tags: Tags::from_storage(self.tags),
             title: self.title.map(Title::from_storage),
+            password: self.password_hash.map(PasswordHash::from_storage),
         })
     }
 }
@@ -269,21 +275,29 @@ impl LinkStore for PgStore {
     ) -> Result<Vec<(ShortCode, Resolved)>, AppError> {
         let wanted: Vec<&str> = codes.iter().map(ShortCode::as_str).collect();
         let mut conn = self.db.conn().await?;
-        let rows: Vec<(Uuid, String, String, Option<DateTime<Utc>>)> = links::table
+        type Row = (Uuid, String, String, Option<DateTime<Utc>>, Option<String>);
+        let rows: Vec<Row> = links::table
             .filter(links::code.eq_any(wanted))
             .filter(links::deleted_at.is_null())
-            .select((links::id, links::code, links::target, links::expires_at))
+            .select((
+                links::id,
+                links::code,
+                links::target,
+                links::expires_at,
+                links::password_hash,
+            ))
             .load(&mut conn)
             .await
             .map_err(PgError::from)?;
         rows.into_iter()
-            .map(|(id, code, target, expires_at)| {
+            .map(|(id, code, target, expires_at, password)| {
                 Ok((
                     ShortCode::parse(&code).map_err(|e| corrupt("code", e))?,
                     Resolved {
                         id: LinkId::from_uuid(id),
                         target: TargetUrl::from_storage(target),
                         expires_at,
+                        password: password.map(PasswordHash::from_storage),
                     },
                 ))
             })

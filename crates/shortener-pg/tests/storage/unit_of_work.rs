@@ -251,6 +251,7 @@ async fn many_links_go_in_one_insert_that_skips_taken_codes() {
         clicks: 0,
         tags: shortener_domain::Tags::default(),
         title: None,
+        password: None,
     };
     let first = vec![link("one"), link("two")];
     let second = vec![link("two"), link("three"), link("three"), link("four")];
