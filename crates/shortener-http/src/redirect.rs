@@ -21,6 +21,12 @@ use shortener_app::{AppError, Followed, Redirects, Resolved, Unlocked, Visitor};
 use crate::rate_limit::Limits;
 use crate::{Error, password_form};
 
+/// The methods a code's path has (for `Allow`): `POST` only unlocks a link with a
+/// password, and a link without one says so in its own 405 ([`LINK_METHODS`]).
+const CODE_METHODS: &str = "GET, HEAD, POST";
+/// The methods of a link without a password.
+const LINK_METHODS: &str = "GET, HEAD";
+
 /// The largest password form body: a 128-character password, each character up to 4
 /// bytes of UTF-8 and each byte percent-encoded as 3, is 1.5 KiB.
 pub const FORM_LIMIT: usize = 4 * 1024;
@@ -116,7 +122,7 @@ pub async fn redirect_or_not_found(
         Method::GET => redirects.follow(code, &visitor).await?,
         Method::HEAD => redirects.peek(code, &visitor).await?,
         Method::POST => return unlock(&redirector, code, &visitor, body).await,
-        _ => return Err(Error::MethodNotAllowed("GET, HEAD".into())),
+        _ => return Err(Error::MethodNotAllowed(CODE_METHODS.into())),
     };
     match followed {
         Followed::Found(link) => Ok(redirect_to(redirector.status, link.target.as_str())),
@@ -127,10 +133,39 @@ pub async fn redirect_or_not_found(
     }
 }
 
+/// The password form's body, as a browser posts it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = PasswordForm)]
+#[allow(dead_code)] // read from the body by [`form_password`]; this only documents it
+struct PasswordForm {
+    /// The link's password, exactly as its owner set it.
+    #[schema(format = Password, write_only)]
+    password: String,
+}
+
 /// `POST /{code}`: the password form's answer. The link is looked up as a HEAD does
 /// (nothing counted); an unknown or expired one answers as to a GET, one without a
 /// password 405. A client over the `passwords` limit for this link is refused before its
 /// password is read or hashed; a wrong password counts toward that limit.
+#[utoipa::path(
+    post,
+    path = "/{code}",
+    operation_id = "unlock",
+    tag = "redirect",
+    summary = "Opens a password-protected link.",
+    description = "What the form of a password-protected link posts. The right password answers the redirect, exactly as `GET /{code}` of a link without a password (the status is the operator's choice) and counts the click; a wrong one answers the form again with 401 and counts toward the `passwords` rate-limit policy of the client address and the link (10 wrong passwords a minute by default); past it, tries are refused with 429 before the password is checked. Only wrong passwords count. A link without a password answers 405; an unknown or expired one as `GET /{code}` does.",
+    params(("code" = String, Path, description = "The short code.")),
+    request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded",
+        description = "The form's one field, `password` (at most 4 KiB of form)."),
+    responses(
+        (status = 301, description = "The right password: redirect (when configured).", headers(("Location" = String), ("Cache-Control" = String))),
+        (status = 302, description = "The right password: redirect (the default).", headers(("Location" = String, description = "The target."), ("Cache-Control" = String, description = "`private, max-age=0`."))),
+        (status = 307, description = "The right password: redirect (when configured).", headers(("Location" = String), ("Cache-Control" = String))),
+        (status = 308, description = "The right password: redirect (when configured).", headers(("Location" = String), ("Cache-Control" = String))),
+        (status = 401, description = "A wrong password: the form again, saying so.", content_type = "text/html", body = String,
+            headers(("Cache-Control" = String, description = "`no-store`."), ("Content-Security-Policy" = String), ("Referrer-Policy" = String, description = "`no-referrer`."))),
+    ),
+)]
 async fn unlock(
     redirector: &Redirector,
     code: &str,
@@ -139,7 +174,7 @@ async fn unlock(
 ) -> Result<HttpResponse, Error> {
     let link: Arc<Resolved> = match redirector.redirects.peek(code, visitor).await? {
         Followed::Protected(link) => link,
-        Followed::Found(_) => return Err(Error::MethodNotAllowed("GET, HEAD".into())),
+        Followed::Found(_) => return Err(Error::MethodNotAllowed(LINK_METHODS.into())),
         Followed::NotFound => {
             return Err(redirector.limits.unknown_code(visitor.address()).into());
         }

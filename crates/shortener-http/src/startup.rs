@@ -281,6 +281,19 @@ fn public_routes(ops: &mut Operations) {
             Slug::ServiceUnavailable,
             Slug::Internal,
         ],
+    )
+    .document_default_service(
+        redirect::__path_unlock,
+        &[
+            Slug::Validation,
+            Slug::PayloadTooLarge,
+            Slug::MethodNotAllowed,
+            Slug::NotFound,
+            Slug::LinkExpired,
+            Slug::RateLimited,
+            Slug::ServiceUnavailable,
+            Slug::Internal,
+        ],
     );
 }
 
