@@ -33,8 +33,9 @@ pub const BULK_LIMIT: usize = 1000;
 /// The longest stats window, so one request cannot ask for a century of rows.
 pub const MAX_STATS_DAYS: u32 = 366;
 
-/// A request to shorten a URL, as the caller sent it (unvalidated).
-#[derive(Debug, Clone, Default)]
+/// A request to shorten a URL, as the caller sent it (unvalidated). Its `Debug` shows
+/// whether a password was given, never the password.
+#[derive(Clone, Default)]
 pub struct NewLink {
     /// The target URL.
     pub url: String,
@@ -50,10 +51,26 @@ pub struct NewLink {
     pub password: Option<String>,
 }
 
+impl std::fmt::Debug for NewLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewLink")
+            .field("url", &self.url)
+            .field("code", &self.code)
+            .field("expires_at", &self.expires_at)
+            .field("tags", &self.tags)
+            .field("title", &self.title)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+/// What `Debug` shows of a password given in a request.
+const REDACTED: &str = "[redacted]";
+
 /// A partial edit: `None` leaves a field as it is; `expires_at: Some(None)` removes the
 /// expiry, `tags: Some(vec![])` every tag, `title: Some(None)` the title,
-/// `password: Some(None)` the password.
-#[derive(Debug, Clone, Default)]
+/// `password: Some(None)` the password. Its `Debug` never shows a password.
+#[derive(Clone, Default)]
 pub struct LinkPatch {
     /// A new target.
     pub url: Option<String>,
@@ -65,6 +82,21 @@ pub struct LinkPatch {
     pub title: Option<Option<String>>,
     /// A new password (replacing any), or its removal.
     pub password: Option<Option<String>>,
+}
+
+impl std::fmt::Debug for LinkPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkPatch")
+            .field("url", &self.url)
+            .field("expires_at", &self.expires_at)
+            .field("tags", &self.tags)
+            .field("title", &self.title)
+            .field(
+                "password",
+                &self.password.as_ref().map(|p| p.as_ref().map(|_| REDACTED)),
+            )
+            .finish()
+    }
 }
 
 /// The longest search text, in characters: as long as the longest URL.

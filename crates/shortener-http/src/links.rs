@@ -71,7 +71,8 @@ impl LinkDto {
 }
 
 /// A new link (also each item of a bulk create).
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewLink, example = json!({"url": "https://example.com/a?b=c", "code": "launch",
     "expires_at": "2027-01-01T00:00:00Z", "tags": ["launch", "q4"], "title": "Launch post"}))]
@@ -133,7 +134,8 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 }
 
 /// A change to a link: only the fields present change.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = LinkPatch, example = json!({"url": "https://example.com/b", "expires_at": null,
     "tags": ["q1"], "title": null}))]
