@@ -644,10 +644,10 @@ mod tests {
         assert!(cache.len() <= 1000, "{}", cache.len());
     }
 
-    /// Knows codes starting with `k` (those ending in `x` expired long ago); remembers the
-    /// size of every query.
+    /// Knows codes starting with `k` (those ending in `x` expired long ago, those starting
+    /// with `kp` protected by `.1`'s hash); remembers the size of every query.
     #[derive(Clone, Default)]
-    struct Counting(Arc<std::sync::Mutex<Vec<usize>>>);
+    struct Counting(Arc<std::sync::Mutex<Vec<usize>>>, Option<PasswordHash>);
 
     impl Counting {
         fn queries(&self) -> Vec<usize> {
@@ -676,7 +676,7 @@ mod tests {
                             id: LinkId::new(),
                             target: TargetUrl::from_storage(format!("https://x/{c}")),
                             expires_at: expired.then_some(DateTime::<Utc>::UNIX_EPOCH),
-                            password: None,
+                            password: self.1.clone().filter(|_| c.as_str().starts_with("kp")),
                         },
                     )
                 })
@@ -814,6 +814,66 @@ mod tests {
         let written = written.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         assert_eq!(written.len(), 1, "{written:?}");
         assert_eq!(written[0].clicks, 1);
+    }
+
+    #[tokio::test]
+    async fn a_protected_link_counts_a_click_only_when_unlocked_with_its_password() {
+        let passwords = Arc::new(Passwords::new(1));
+        let hash = passwords
+            .hash(shortener_domain::Password::parse("open sesame").unwrap())
+            .await
+            .unwrap();
+        let store = Counting(Arc::default(), Some(hash));
+        let written = Written::default();
+        let clicks = ClickCounter::start(written.clone(), ClickSettings::default()).0;
+        let redirects = Redirects::start(
+            Arc::new(ResolveCache::new(100)),
+            store,
+            1,
+            clicks.clone(),
+            ManualClock::new(),
+            &Meter::off(),
+        )
+        .with_passwords(passwords);
+        let Followed::Protected(link) = redirects.follow("kpsecret", &Anonymous).await.unwrap()
+        else {
+            panic!("a protected link is not found open");
+        };
+        assert_eq!(
+            redirects
+                .peek("kpsecret", &Anonymous)
+                .await
+                .unwrap()
+                .outcome(),
+            "protected"
+        );
+        // Another link without a password is not protected by the same store.
+        assert!(matches!(
+            redirects.follow("kopen", &Anonymous).await.unwrap(),
+            Followed::Found(_)
+        ));
+        for wrong in ["open sesame!", "short", ""] {
+            assert_eq!(
+                redirects
+                    .unlock(&link, wrong.into(), &Anonymous)
+                    .await
+                    .unwrap(),
+                Unlocked::Wrong
+            );
+        }
+        assert_eq!(
+            redirects
+                .unlock(&link, "open sesame".into(), &Anonymous)
+                .await
+                .unwrap(),
+            Unlocked::Open
+        );
+        clicks.flush().await;
+        let written = written.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // The open link's GET and the right password's unlock: one click each.
+        assert!(written.iter().all(|c| c.clicks == 1), "{written:?}");
+        assert!(written.iter().any(|c| c.link == link.id), "{written:?}");
+        assert_eq!(written.len(), 2, "{written:?}");
     }
 
     /// Keeps every count written.
