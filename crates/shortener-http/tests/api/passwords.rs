@@ -623,3 +623,49 @@ async fn bulk_creates_take_a_password_per_item_and_an_idempotent_retry_replays()
     assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
     assert_link(&again, true);
 }
+
+#[actix_web::test]
+async fn an_unlocked_click_is_a_visit_like_any_other_when_analytics_are_on() {
+    let app = TestApp::spawn_with(&[("SHORTENER__ANALYTICS__ENABLED", "true")]).await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let code = app
+        .link(&key, json!({"url": TARGET, "password": PASSWORD}))
+        .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/{code}");
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
+    let agent = [("user-agent", firefox)];
+    // The form and a wrong password are no visits; the right password is one.
+    let form_page = app
+        .request_with(Method::GET, &path, None, None, &agent)
+        .await;
+    assert_eq!(form_page.status, StatusCode::OK);
+    let wrong = app
+        .post_form(&path, Some(FORM), &form("not the one"), &agent)
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let right = app
+        .post_form(&path, Some(FORM), &form(PASSWORD), &agent)
+        .await;
+    assert_eq!(right.status, StatusCode::FOUND);
+    wait_for_clicks(&app, &key, &code, 1).await;
+    let stats = app
+        .get(&format!("/api/v1/links/{code}/stats"), Some(&key))
+        .await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+    assert_eq!(stats.body["clicks"], 1, "{}", stats.body);
+    assert_eq!(
+        stats.body["browsers"],
+        json!([{"value": "Firefox", "clicks": 1}]),
+        "{}",
+        stats.body
+    );
+    assert_eq!(
+        stats.body["devices"],
+        json!([{"value": "desktop", "clicks": 1}]),
+        "{}",
+        stats.body
+    );
+}
