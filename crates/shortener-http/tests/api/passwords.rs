@@ -602,6 +602,17 @@ async fn bulk_creates_take_a_password_per_item_and_an_idempotent_retry_replays()
         StatusCode::FOUND
     );
 
+    // The export has no password column, and holds no password or hash anywhere.
+    let export = app.get("/api/v1/links/export", Some(&key)).await;
+    assert_eq!(export.status, StatusCode::OK);
+    let csv = html(&export);
+    assert!(
+        csv.starts_with("code,short_url,url,title,tags,created_at,expires_at,max_visits,clicks"),
+        "{csv}"
+    );
+    assert!(csv.contains(protected), "{csv}");
+    assert_no_secret(&export);
+
     // An idempotent create with a password: the retry gets the first link back.
     let once = |password: &'static str| {
         let (app, key) = (&app, key.clone());
