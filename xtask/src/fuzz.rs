@@ -176,8 +176,8 @@ pub fn run(target: &Path) -> Result<()> {
         .as_str()
         .context("the new account has no id")?
         .to_owned();
-    let link = |url: &str| -> Result<String> {
-        let body = serde_json::json!({ "url": url }).to_string();
+    let link_with = |body: serde_json::Value| -> Result<String> {
+        let body = body.to_string();
         let (status, answer) = Http::new(addr)
             .request("POST", "/api/v1/links", Some(&account_key), Some(&body))
             .context("POST /api/v1/links")?;
@@ -193,7 +193,14 @@ pub fn run(target: &Path) -> Result<()> {
             .map(str::to_owned)
             .context("the new link has no code")
     };
+    let link = |url: &str| link_with(serde_json::json!({ "url": url }));
     let redirect_code = link("https://example.com/redirected")?;
+    // `POST /{code}` is the form of a password-protected link: fuzzed against one, so its
+    // bodies reach the password check rather than a link without a password's 405.
+    let protected_code = link_with(serde_json::json!({
+        "url": "https://example.com/protected",
+        "password": "fuzzing passphrase",
+    }))?;
     let api_code = link("https://example.com/edited")?;
     // The one DELETE deletes: were it `api_code`, every later read or edit of that code
     // (the stateful phase's included) would meet a 404 for a link it was told exists.
@@ -232,7 +239,13 @@ bearer = "{admin_key}"
 
 [[operations]]
 include-path = "/{{code}}"
+exclude-method = "POST"
 parameters = {{ code = "{redirect_code}" }}
+
+[[operations]]
+include-path = "/{{code}}"
+include-method = "POST"
+parameters = {{ code = "{protected_code}" }}
 
 [[operations]]
 include-path-regex = "^/api/v1/links/[{{]code[}}]"

@@ -6,7 +6,8 @@
 //! their change.
 
 use audit::{
-    Action, Actor, AuditCursor, AuditEntry, AuditFilter, AuditLog, AuditQuery, Changes, Value,
+    Action, Actor, AuditCursor, AuditEntry, AuditFilter, AuditLog, AuditQuery, Change, Changes,
+    Value,
 };
 use chrono::{DateTime, Utc};
 use shortener_domain::{Account, AccountId, Link};
@@ -17,9 +18,14 @@ use crate::{AppError, Page, PageRequest, StoredKey};
 // ---------------------------------------------------------------------------------------
 // What each change records.
 
+/// What the log shows of a link's password: this text when it has one (`null` when not),
+/// never any part of the password or of its hash.
+pub(crate) const REDACTED: &str = "[redacted]";
+
 /// The fields of a link that a change can touch. No tags reads as `null`, like every
-/// other absent field, so a link made without tags records no `tags` change.
-pub(crate) fn link_fields(link: &Link) -> [(&'static str, Value); 5] {
+/// other absent field, so a link made without tags records no `tags` change. A password
+/// reads as [`REDACTED`].
+pub(crate) fn link_fields(link: &Link) -> [(&'static str, Value); 6] {
     let tags = if link.tags.is_empty() {
         Value::Null
     } else {
@@ -36,7 +42,27 @@ pub(crate) fn link_fields(link: &Link) -> [(&'static str, Value); 5] {
             link.visit_limit
                 .map_or(Value::Null, |l| Value::Int(i64::from(l.max.get()))),
         ),
+        ("password", link.password.as_ref().map(|_| REDACTED).into()),
     ]
+}
+
+/// What an edit of a link changed. `password_replaced`: a new password was given to a
+/// link that had one, which the fields alone cannot show (both read as [`REDACTED`]), so
+/// it is recorded as `[redacted]` to `[redacted]`.
+pub(crate) fn link_changes(before: &Link, after: &Link, password_replaced: bool) -> Changes {
+    let changes = Changes::diff(&link_fields(before), &link_fields(after));
+    if !(password_replaced && before.password.is_some()) {
+        return changes;
+    }
+    let mut fields = changes.fields().clone();
+    fields.insert(
+        "password".to_owned(),
+        Change {
+            old: REDACTED.into(),
+            new: REDACTED.into(),
+        },
+    );
+    Changes::from_map(fields)
 }
 
 /// The fields of a subscription, for whatever state it is in (absent fields diff as null).

@@ -19,6 +19,7 @@ mod keys;
 mod links;
 pub mod metrics;
 mod page;
+mod passwords;
 mod ports;
 mod rate_limit;
 mod redirect;
@@ -44,13 +45,14 @@ pub use links::{
     LinkStats, MAX_SEARCH_CHARS, NewLink,
 };
 pub use page::{Page, PageRequest};
+pub use passwords::{ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, Passwords};
 pub use ports::{
     AccountStore, AccountWrites, Countries, IdempotencyWrites, Inserted, KeyStore, KeyWrites,
     LinkStore, LinkWrites, Recorded, Revoked, Rewind, Stored, SubscriptionStore,
     SubscriptionWrites, Tx, UnitOfWork,
 };
 pub use rate_limit::{AddressLimiter, KeyLimiter, MAX_LEASE, RateLedger, Take, Taken};
-pub use redirect::{Anonymous, Followed, Redirects, ResolveCache, Resolved, Visitor};
+pub use redirect::{Anonymous, Followed, Redirects, ResolveCache, Resolved, Unlocked, Visitor};
 pub use throttle::Throttle;
 pub use visits::{
     Breakdown, CLASSIFIED, Classifier, TOP_VALUES, VisitCount, VisitKey, VisitReport, VisitValue,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use shortener_domain::visit::Dimension;
 use shortener_domain::{
-    AccountId, Link, LinkId, MaxVisits, ShortCode, Tag, Tags, TargetUrl, Title, UrlPolicy,
-    VisitLimit, link,
+    AccountId, Link, LinkId, MaxVisits, Password, PasswordHash, ShortCode, Tag, Tags, TargetUrl,
+    Title, UrlPolicy, VisitLimit, link,
 };
 use subscriptions::Plans;
 use tokio::sync::{mpsc, oneshot};
@@ -19,7 +19,7 @@ use audit::{Action, Actor, Changes, Value};
 use crate::idempotency;
 use crate::{
     Answer, AppError, Breakdown, Clock, IdempotencyKey, Inserted, LinkStore, Page, PageRequest,
-    Recorded, ResolveCache, TOP_VALUES, Tx, UnitOfWork, audit_log,
+    Passwords, Recorded, ResolveCache, TOP_VALUES, Tx, UnitOfWork, audit_log,
 };
 
 /// Single creates waiting to be grouped, at most: past it, a create waits to be queued.
@@ -33,8 +33,9 @@ pub const BULK_LIMIT: usize = 1000;
 /// The longest stats window, so one request cannot ask for a century of rows.
 pub const MAX_STATS_DAYS: u32 = 366;
 
-/// A request to shorten a URL, as the caller sent it (unvalidated).
-#[derive(Debug, Clone, Default)]
+/// A request to shorten a URL, as the caller sent it (unvalidated). Its `Debug` shows
+/// whether a password was given, never the password.
+#[derive(Clone, Default)]
 pub struct NewLink {
     /// The target URL.
     pub url: String,
@@ -48,11 +49,31 @@ pub struct NewLink {
     pub title: Option<String>,
     /// The most GET redirects it may answer (as given: [`MaxVisits::new`] checks it).
     pub max_visits: Option<i64>,
+    /// The password visitors must give (validated by [`Password::parse`], then hashed).
+    pub password: Option<String>,
 }
 
+impl std::fmt::Debug for NewLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewLink")
+            .field("url", &self.url)
+            .field("code", &self.code)
+            .field("expires_at", &self.expires_at)
+            .field("tags", &self.tags)
+            .field("title", &self.title)
+            .field("max_visits", &self.max_visits)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+/// What `Debug` shows of a password given in a request.
+const REDACTED: &str = "[redacted]";
+
 /// A partial edit: `None` leaves a field as it is; `expires_at: Some(None)` removes the
-/// expiry, `tags: Some(vec![])` every tag, `title: Some(None)` the title.
-#[derive(Debug, Clone, Default)]
+/// expiry, `tags: Some(vec![])` every tag, `title: Some(None)` the title,
+/// `password: Some(None)` the password. Its `Debug` never shows a password.
+#[derive(Clone, Default)]
 pub struct LinkPatch {
     /// A new target.
     pub url: Option<String>,
@@ -65,6 +86,24 @@ pub struct LinkPatch {
     /// A new visit limit, or its removal. Raising or lowering a limit keeps what was used
     /// of it; a limit put on a link that had none starts from the clicks it already had.
     pub max_visits: Option<Option<i64>>,
+    /// A new password (replacing any), or its removal.
+    pub password: Option<Option<String>>,
+}
+
+impl std::fmt::Debug for LinkPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkPatch")
+            .field("url", &self.url)
+            .field("expires_at", &self.expires_at)
+            .field("tags", &self.tags)
+            .field("title", &self.title)
+            .field("max_visits", &self.max_visits)
+            .field(
+                "password",
+                &self.password.as_ref().map(|p| p.as_ref().map(|_| REDACTED)),
+            )
+            .finish()
+    }
 }
 
 /// The longest search text, in characters: as long as the longest URL.
@@ -197,6 +236,8 @@ pub struct LinkService<S> {
     /// Where single creates go to be committed with those of the same account that wait
     /// beside them ([`Grouped`]); `None` outside a Tokio runtime, where each commits alone.
     grouped: Option<mpsc::Sender<Job>>,
+    /// Hashes the passwords links are given, off the async workers.
+    passwords: Arc<Passwords>,
 }
 
 /// `link` if it exists and is `account`'s; another account's link is `NotFound`, exactly
@@ -243,7 +284,14 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             plans,
             cache,
             grouped,
+            passwords: Arc::new(Passwords::per_core()),
         }
+    }
+
+    /// This service hashing passwords on `passwords`: the instance's one hasher, shared
+    /// with the redirects (without it, the service has a hasher of its own).
+    pub fn with_passwords(self, passwords: Arc<Passwords>) -> Self {
+        LinkService { passwords, ..self }
     }
 
     /// An expiry a link may be given now: none, or one not yet reached.
@@ -260,10 +308,23 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
         Ok(expires_at)
     }
 
-    /// Validates a create request: everything that can be decided without the database.
-    /// The single and the bulk create both start here, so their rules cannot drift.
-    fn prepare(&self, req: NewLink, now: DateTime<Utc>) -> Result<Prepared, AppError> {
-        Ok(Prepared {
+    /// Validates a create request and hashes its password: everything that can be done
+    /// without the database, and before a transaction is opened (a hash takes tens of
+    /// milliseconds). The single and the bulk create both start here, so their rules
+    /// cannot drift.
+    async fn prepare(&self, req: NewLink, now: DateTime<Utc>) -> Result<Prepared, AppError> {
+        let (prepared, password) = self.validate(req, now)?;
+        prepared.hashed(password, &self.passwords).await
+    }
+
+    /// [`Self::prepare`] without the hashing: the rules, and the password still to hash.
+    fn validate(
+        &self,
+        req: NewLink,
+        now: DateTime<Utc>,
+    ) -> Result<(Prepared, Option<Password>), AppError> {
+        let password = req.password.as_deref().map(Password::parse).transpose()?;
+        let prepared = Prepared {
             target: TargetUrl::parse(&req.url, &self.policy)?,
             custom: req
                 .code
@@ -274,7 +335,9 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             tags: Tags::parse(&req.tags)?,
             title: req.title.as_deref().map(Title::parse).transpose()?,
             max_visits: req.max_visits.map(MaxVisits::new).transpose()?,
-        })
+            password: None,
+        };
+        Ok((prepared, password))
     }
 
     /// Shortens a URL for `account`. A custom code that is taken is a conflict; a generated
@@ -286,7 +349,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
     /// back.
     pub async fn create(&self, account: AccountId, req: NewLink) -> Result<Link, AppError> {
         let now = self.clock.now();
-        let prepared = self.prepare(req, now)?;
+        let prepared = self.prepare(req, now).await?;
         if let Some(jobs) = &self.grouped {
             let (reply, answer) = oneshot::channel();
             let job = Job {
@@ -329,7 +392,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
         R: FnOnce(&Result<Link, AppError>) -> Recorded + Send + 'static,
     {
         let now = self.clock.now();
-        let prepared = self.prepare(req, now);
+        let prepared = self.prepare(req, now).await;
         let plans = self.plans.clone();
         let done = idempotency::once(
             &self.store,
@@ -355,7 +418,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
         reqs: Vec<NewLink>,
     ) -> Result<Vec<Result<Link, AppError>>, AppError> {
         let now = self.clock.now();
-        let prepared = self.prepare_many(reqs, now)?;
+        let prepared = self.prepare_many(reqs, now).await?;
         let plans = self.plans.clone();
         let created = self
             .store
@@ -379,7 +442,7 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
         R: FnOnce(&Result<Vec<Result<Link, AppError>>, AppError>) -> Recorded + Send + 'static,
     {
         let now = self.clock.now();
-        let prepared = self.prepare_many(reqs, now);
+        let prepared = self.prepare_many(reqs, now).await;
         let plans = self.plans.clone();
         let done = idempotency::once(
             &self.store,
@@ -395,8 +458,9 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
         Ok(done.answer(|items| self.invalidate_created(items)))
     }
 
-    /// Validates each item of a bulk create on its own; the count is the request's.
-    fn prepare_many(
+    /// Validates each item of a bulk create on its own (the count is the request's), then
+    /// hashes the passwords of the valid ones, as many at once as the hasher allows.
+    async fn prepare_many(
         &self,
         reqs: Vec<NewLink>,
         now: DateTime<Utc>,
@@ -407,7 +471,27 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                 reqs.len()
             )));
         }
-        Ok(reqs.into_iter().map(|r| self.prepare(r, now)).collect())
+        let mut items: Vec<Result<Prepared, AppError>> = Vec::with_capacity(reqs.len());
+        let mut hashing = JoinSet::new();
+        for (i, req) in reqs.into_iter().enumerate() {
+            match self.validate(req, now) {
+                Ok((prepared, Some(password))) => {
+                    let passwords = self.passwords.clone();
+                    hashing.spawn(async move { (i, passwords.hash(password).await) });
+                    items.push(Ok(prepared));
+                }
+                Ok((prepared, None)) => items.push(Ok(prepared)),
+                Err(e) => items.push(Err(e)),
+            }
+        }
+        while let Some(done) = hashing.join_next().await {
+            let (i, hash) =
+                done.map_err(|e| AppError::internal(format!("a password hash stopped: {e}")))?;
+            if let Some(Ok(prepared)) = items.get_mut(i) {
+                prepared.password = Some(hash?);
+            }
+        }
+        Ok(items)
     }
 
     fn invalidate_created(&self, items: &[Result<Link, AppError>]) {
@@ -439,9 +523,10 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
         Ok(Page::from_overfetch(rows, page.limit, |l| l.id.as_uuid()))
     }
 
-    /// Changes a link's target, expiry, tags, title and/or visit limit, and records what
-    /// changed. A
-    /// patch that changes nothing writes nothing (and records nothing).
+    /// Changes a link's target, expiry, tags, title, visit limit and/or password, and
+    /// records what changed. A patch that changes nothing writes nothing (and records
+    /// nothing); a new password always changes something (it is hashed with a new salt,
+    /// and its owner asked for it), and is recorded without any part of it or of its hash.
     pub async fn update(
         &self,
         account: AccountId,
@@ -468,6 +553,16 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
             .max_visits
             .map(|max| max.map(MaxVisits::new).transpose())
             .transpose()?;
+        let password = patch
+            .password
+            .map(|p| p.as_deref().map(Password::parse).transpose())
+            .transpose()?;
+        // Hashed before the transaction opens: the row lock is not held for a hash.
+        let password: Option<Option<PasswordHash>> = match password {
+            Some(Some(p)) => Some(Some(self.passwords.hash(p).await?)),
+            Some(None) => Some(None),
+            None => None,
+        };
         let key = code.clone();
         let updated = self
             .store
@@ -494,10 +589,11 @@ impl<S: LinkStore + UnitOfWork + Clone> LinkService<S> {
                             (Some(max), None) => Some(VisitLimit::starting(max, before.clicks)),
                         };
                     }
-                    let changes = Changes::diff(
-                        &audit_log::link_fields(&before),
-                        &audit_log::link_fields(&after),
-                    );
+                    let replaced = matches!(password, Some(Some(_)));
+                    if let Some(password) = password {
+                        after.password = password;
+                    }
+                    let changes = audit_log::link_changes(&before, &after, replaced);
                     if changes.is_empty() {
                         return Ok(after);
                     }
@@ -668,9 +764,23 @@ struct Prepared {
     tags: Tags,
     title: Option<Title>,
     max_visits: Option<MaxVisits>,
+    /// The password's hash, once [`Prepared::hashed`].
+    password: Option<PasswordHash>,
 }
 
 impl Prepared {
+    /// This request with `password` hashed into it.
+    async fn hashed(
+        mut self,
+        password: Option<Password>,
+        passwords: &Passwords,
+    ) -> Result<Prepared, AppError> {
+        if let Some(password) = password {
+            self.password = Some(passwords.hash(password).await?);
+        }
+        Ok(self)
+    }
+
     /// The link it makes: its custom code, or a freshly drawn one.
     fn link(&self, account: AccountId, now: DateTime<Utc>) -> Link {
         Link {
@@ -684,6 +794,7 @@ impl Prepared {
             tags: self.tags.clone(),
             title: self.title.clone(),
             visit_limit: self.max_visits.map(|max| VisitLimit::starting(max, 0)),
+            password: self.password.clone(),
         }
     }
 }

@@ -80,7 +80,7 @@ catalog! {
         "Time from the request's arrival to its response, by route template (never the raw path), method and status."),
     /// `GET`/`HEAD /{code}` answers.
     REDIRECTS = ("shortener_redirects_total", Counter, ["outcome"],
-        "Answers of GET and HEAD /{code}: found, not_found, expired, rate_limited, failed (5xx)."),
+        "Answers of GET, HEAD and POST /{code}: found, protected (a password form), wrong_password, not_found, expired (past its expiry or its `max_visits`), rate_limited, failed (5xx)."),
     /// Codes in the resolve cache.
     CACHE_ENTRIES = ("shortener_resolve_cache_entries", Gauge, [],
         "Codes held by the resolve cache (links and remembered unknown codes)."),

@@ -31,6 +31,15 @@
 //! and reads a header only when something here asks, so it costs nothing while nothing
 //! reads it. A per-visit dimension (visit analytics) is read from it in
 //! [`Redirects::follow`] and carried in the [`Click`].
+//!
+//! **Password-protected links** resolve like any other, their hash cached beside the
+//! target ([`Resolved::password`]), so a change of password (which notifies like any
+//! edit) reaches the cache too. Following one answers [`Followed::Protected`] and counts
+//! nothing: the visitor is asked for the password first. The password given is checked by
+//! [`Redirects::unlock`], on the shared [`Passwords`] hasher (off the async workers, a
+//! bounded number at once), which counts the click only when it is right. How many wrong
+//! guesses an address may make is the edge's rule (the `passwords` policy), asked before
+//! `unlock` so a refused guess costs no hash.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -40,12 +49,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use shortener_domain::{Link, LinkId, ShortCode, TargetUrl, link};
+use shortener_domain::{Link, LinkId, PasswordHash, ShortCode, TargetUrl, link};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::metrics::{self, Counter, Histogram, Meter, Shard, ShardedCounter};
 use crate::visits::Classifier;
-use crate::{AppError, Click, ClickCounter, Clock, LinkStore};
+use crate::{AppError, Click, ClickCounter, Clock, LinkStore, Passwords};
 
 /// How the redirect sees the request that asked for it. Implemented by the HTTP edge over
 /// the request itself, so each method reads the request only when called.
@@ -94,6 +103,8 @@ pub struct Resolved {
     /// Whether it has a visit limit: then every GET takes a visit from the database
     /// before it is answered (exact across instances), and a spent link answers 410.
     pub limited: bool,
+    /// The hash of the password a visitor must give first, if the link has one.
+    pub password: Option<PasswordHash>,
 }
 
 impl From<Link> for Resolved {
@@ -103,6 +114,7 @@ impl From<Link> for Resolved {
             target: l.target,
             expires_at: l.expires_at,
             limited: l.visit_limit.is_some(),
+            password: l.password,
         }
     }
 }
@@ -114,6 +126,9 @@ impl From<Link> for Resolved {
 pub enum Followed {
     /// A live link: send the client to its target.
     Found(Arc<Resolved>),
+    /// A live link with a password: ask the client for it ([`Redirects::unlock`] checks
+    /// it). Nothing was counted.
+    Protected(Arc<Resolved>),
     /// No live link has this code (never had, deleted, or not a well-formed code).
     NotFound,
     /// The link exists but its expiry has passed.
@@ -123,16 +138,29 @@ pub enum Followed {
 }
 
 impl Followed {
-    /// The outcome's stable name (`found`, `not_found`, `expired`, `spent`), e.g. a
-    /// metric label.
+    /// The outcome's stable name (`found`, `protected`, `not_found`, `expired`, `spent`),
+    /// e.g. a metric label.
     pub fn outcome(&self) -> &'static str {
         match self {
             Followed::Found(_) => "found",
+            Followed::Protected(_) => "protected",
             Followed::NotFound => "not_found",
             Followed::Expired => "expired",
             Followed::Spent => "spent",
         }
     }
+}
+
+/// What a password given for a protected link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlocked {
+    /// It was right (or the link has no password): send the client on; the click is
+    /// counted.
+    Open,
+    /// It was wrong: nothing counted (but the edge counts the guess).
+    Wrong,
+    /// It was right, but the link has a visit limit and no visit left.
+    Spent,
 }
 
 /// Follows links: the redirect's path, cache first, then a batched lookup, then the
@@ -149,6 +177,8 @@ pub struct Redirects {
     clock: Arc<dyn Clock>,
     /// Visit analytics, when on: what each counted click is recorded as.
     classifier: Option<Classifier>,
+    /// Checks the passwords of protected links (shared by every worker).
+    passwords: Arc<Passwords>,
 }
 
 impl Redirects {
@@ -177,7 +207,15 @@ impl Redirects {
             clicks,
             clock,
             classifier: None,
+            passwords: Arc::new(Passwords::per_core()),
         }
+    }
+
+    /// These redirects checking passwords on `passwords`: the instance's one hasher, so
+    /// that its bound on hashes at once holds across every worker (without it, each
+    /// [`Redirects`] has a hasher of its own).
+    pub fn with_passwords(self, passwords: Arc<Passwords>) -> Redirects {
+        Redirects { passwords, ..self }
     }
 
     /// These redirects with visit analytics: each counted click also carries what
@@ -191,17 +229,46 @@ impl Redirects {
 
     /// Follows a link for a GET: resolves it and, when found, counts the click. Counting
     /// never waits: the click goes to the counter task, which writes clicks in batches.
+    /// A protected link counts nothing here: only its [`Self::unlock`] does.
     pub async fn follow(&self, code: &str, visitor: &impl Visitor) -> Result<Followed, AppError> {
         let (followed, now) = self.resolve(code, visitor).await?;
         let followed = self.within_limit(code, followed, Ask::Take).await?;
         if let Followed::Found(link) = &followed {
-            self.clicks.count(Click {
-                link: link.id,
-                day: now.date_naive(),
-                visit: self.classifier.as_ref().map(|c| c.visit(visitor)),
-            });
+            self.count(link, now, visitor);
         }
         Ok(followed)
+    }
+
+    /// Checks `guess` against the password of `link` (as [`Self::follow`] or
+    /// [`Self::peek`] found it protected) off the async workers and, when it is right,
+    /// counts the click exactly as a followed GET does. A link without a password opens
+    /// without one.
+    pub async fn unlock(
+        &self,
+        link: &Resolved,
+        guess: String,
+        visitor: &impl Visitor,
+    ) -> Result<Unlocked, AppError> {
+        if let Some(hash) = &link.password
+            && !self.passwords.verify(guess, hash).await?
+        {
+            return Ok(Unlocked::Wrong);
+        }
+        // Only a right password takes a visit of a limited link.
+        if link.limited && !self.takes.ask(link.id, Ask::Take).await? {
+            return Ok(Unlocked::Spent);
+        }
+        self.count(link, self.clock.now(), visitor);
+        Ok(Unlocked::Open)
+    }
+
+    /// Hands a followed link's click to the counter.
+    fn count(&self, link: &Resolved, now: DateTime<Utc>, visitor: &impl Visitor) {
+        self.clicks.count(Click {
+            link: link.id,
+            day: now.date_naive(),
+            visit: self.classifier.as_ref().map(|c| c.visit(visitor)),
+        });
     }
 
     /// Looks a link up for a HEAD: the same answer as [`Self::follow`], and no click (link
@@ -212,8 +279,9 @@ impl Redirects {
     }
 
     /// `followed`, unless it is a limited link without a visit left for this request
-    /// (`ask`): then `Spent`. Links without a limit pass untouched, with no database
-    /// round trip. A link found spent is cached as spent: nothing but an edit (which
+    /// (`ask`): then `Spent`. A protected link only looks (its form takes nothing; a
+    /// right password does, in [`Self::unlock`]), so a spent one answers 410, not a form.
+    /// Links without a limit pass untouched, with no database round trip. A link found spent is cached as spent: nothing but an edit (which
     /// invalidates the code everywhere) gives it visits back, so a flood of requests for
     /// a used one-time link costs the database nothing more.
     async fn within_limit(
@@ -222,8 +290,9 @@ impl Redirects {
         followed: Followed,
         ask: Ask,
     ) -> Result<Followed, AppError> {
-        let link = match &followed {
-            Followed::Found(link) if link.limited => link,
+        let (link, ask) = match &followed {
+            Followed::Found(link) if link.limited => (link, ask),
+            Followed::Protected(link) if link.limited => (link, Ask::Look),
             _ => return Ok(followed),
         };
         let epoch = self.cache.epoch(code);
@@ -270,6 +339,7 @@ impl Redirects {
             Answer::Missing { .. } => Followed::NotFound,
             Answer::Spent => Followed::Spent,
             Answer::Link(l) if link::is_expired(l.expires_at, now) => Followed::Expired,
+            Answer::Link(l) if l.password.is_some() => Followed::Protected(l),
             Answer::Link(l) => Followed::Found(l),
         };
         Ok((followed, now))
@@ -656,6 +726,7 @@ mod tests {
             target: TargetUrl::from_storage("https://example.com/".into()),
             expires_at: None,
             limited: false,
+            password: None,
         }))
     }
 
@@ -707,10 +778,10 @@ mod tests {
         assert!(cache.len() <= 1000, "{}", cache.len());
     }
 
-    /// Knows codes starting with `k` (those ending in `x` expired long ago); remembers the
-    /// size of every query.
+    /// Knows codes starting with `k` (those ending in `x` expired long ago, those starting
+    /// with `kp` protected by `.1`'s hash); remembers the size of every query.
     #[derive(Clone, Default)]
-    struct Counting(Arc<std::sync::Mutex<Vec<usize>>>);
+    struct Counting(Arc<std::sync::Mutex<Vec<usize>>>, Option<PasswordHash>);
 
     impl Counting {
         fn queries(&self) -> Vec<usize> {
@@ -740,6 +811,7 @@ mod tests {
                             target: TargetUrl::from_storage(format!("https://x/{c}")),
                             expires_at: expired.then_some(DateTime::<Utc>::UNIX_EPOCH),
                             limited: false,
+                            password: self.1.clone().filter(|_| c.as_str().starts_with("kp")),
                         },
                     )
                 })
@@ -880,6 +952,66 @@ mod tests {
         let written = written.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         assert_eq!(written.len(), 1, "{written:?}");
         assert_eq!(written[0].clicks, 1);
+    }
+
+    #[tokio::test]
+    async fn a_protected_link_counts_a_click_only_when_unlocked_with_its_password() {
+        let passwords = Arc::new(Passwords::new(1));
+        let hash = passwords
+            .hash(shortener_domain::Password::parse("open sesame").unwrap())
+            .await
+            .unwrap();
+        let store = Counting(Arc::default(), Some(hash));
+        let written = Written::default();
+        let clicks = ClickCounter::start(written.clone(), ClickSettings::default()).0;
+        let redirects = Redirects::start(
+            Arc::new(ResolveCache::new(100)),
+            store,
+            1,
+            clicks.clone(),
+            ManualClock::new(),
+            &Meter::off(),
+        )
+        .with_passwords(passwords);
+        let Followed::Protected(link) = redirects.follow("kpsecret", &Anonymous).await.unwrap()
+        else {
+            panic!("a protected link is not found open");
+        };
+        assert_eq!(
+            redirects
+                .peek("kpsecret", &Anonymous)
+                .await
+                .unwrap()
+                .outcome(),
+            "protected"
+        );
+        // Another link without a password is not protected by the same store.
+        assert!(matches!(
+            redirects.follow("kopen", &Anonymous).await.unwrap(),
+            Followed::Found(_)
+        ));
+        for wrong in ["open sesame!", "short", ""] {
+            assert_eq!(
+                redirects
+                    .unlock(&link, wrong.into(), &Anonymous)
+                    .await
+                    .unwrap(),
+                Unlocked::Wrong
+            );
+        }
+        assert_eq!(
+            redirects
+                .unlock(&link, "open sesame".into(), &Anonymous)
+                .await
+                .unwrap(),
+            Unlocked::Open
+        );
+        clicks.flush().await;
+        let written = written.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // The open link's GET and the right password's unlock: one click each.
+        assert!(written.iter().all(|c| c.clicks == 1), "{written:?}");
+        assert!(written.iter().any(|c| c.link == link.id), "{written:?}");
+        assert_eq!(written.len(), 2, "{written:?}");
     }
 
     /// Keeps every count written.

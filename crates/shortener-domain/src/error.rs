@@ -24,4 +24,7 @@ pub enum DomainError {
     /// A visit limit out of its bounds.
     #[error("max_visits must be between 1 and {max}", max = crate::link::MaxVisits::MAX)]
     InvalidMaxVisits,
+    /// A link's password broke a rule (the message never holds the password).
+    #[error("password {0}")]
+    InvalidPassword(&'static str),
 }

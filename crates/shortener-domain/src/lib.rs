@@ -1,5 +1,5 @@
-//! The shortener's domain: short codes, target URLs, links and their tags and titles,
-//! accounts and their ids, and the rules that make each valid; the rate limits'
+//! The shortener's domain: short codes, target URLs, links and their tags, titles and
+//! passwords, accounts and their ids, and the rules that make each valid; the rate limits'
 //! sliding-window rule (`rate`); and what a visit is counted as (`visit`).
 //!
 //! Pure: no I/O, no clock, no infrastructure. It must never depend on diesel, actix,
@@ -13,6 +13,7 @@ mod error;
 mod ids;
 mod labels;
 pub mod link;
+mod password;
 pub mod rate;
 mod target;
 pub mod visit;
@@ -23,4 +24,5 @@ pub use error::DomainError;
 pub use ids::{AccountId, KeyId, LinkId};
 pub use labels::{MAX_TAG_LEN, MAX_TAGS, MAX_TITLE_CHARS, Tag, Tags, Title};
 pub use link::{Link, MaxVisits, VisitLimit};
+pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password, PasswordHash};
 pub use target::{TargetUrl, UrlPolicy, UrlRule};

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{AccountId, DomainError, LinkId, ShortCode, Tags, TargetUrl, Title};
+use crate::{AccountId, DomainError, LinkId, PasswordHash, ShortCode, Tags, TargetUrl, Title};
 
 /// A short link as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct Link {
     pub title: Option<Title>,
     /// How many more GET redirects it may answer, if it is limited.
     pub visit_limit: Option<VisitLimit>,
+    /// The hash of the password a visitor must give before being redirected, if any.
+    pub password: Option<PasswordHash>,
 }
 
 /// The most GET redirects a limited link answers: 1 to [`MaxVisits::MAX`].

@@ -22,7 +22,8 @@ use crate::{Error, State, idempotency};
 pub const BULK_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Links to create together.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: its items may hold passwords.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewLinks)]
 struct BulkBody {

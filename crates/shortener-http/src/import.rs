@@ -9,6 +9,11 @@
 //! `maxVisits`) cell is the link's visit limit, which starts afresh: the old service's
 //! clicks are not carried over, so none of it is used. Columns that belong to the old
 //! service (short URL, clicks, creation time) are skipped silently.
+//!
+//! Passwords are never imported: no export carries one (this service keeps only hashes
+//! and exports neither), and a file of plaintext passwords is not something to invite. A
+//! `password` column is reported as unknown like any other; protect imported links
+//! afterwards with `PATCH /api/v1/links/{code}`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -222,6 +227,7 @@ fn read_row(columns: &Columns, record: &csv::StringRecord) -> Read {
             tags: row.tags,
             title: row.title,
             max_visits,
+            password: None,
         },
     )
 }

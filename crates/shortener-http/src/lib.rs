@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod openapi;
 mod ops;
 mod page;
+mod password_form;
 pub mod problem;
 mod qr;
 pub mod rate_limit;

@@ -25,7 +25,7 @@ use crate::{Error, State, idempotency};
 #[schema(as = Link, example = json!({"code": "aZ3kQ9x", "short_url": "https://sho.rt/aZ3kQ9x",
     "url": "https://example.com/a?b=c", "created_at": "2026-11-22T10:00:00Z",
     "expires_at": null, "clicks": 0, "tags": ["launch", "q4"], "title": "Launch post",
-    "max_visits": 100, "visits_left": 58}))]
+    "max_visits": 100, "visits_left": 58, "password_protected": false}))]
 pub struct LinkDto {
     /// The short code: 7 generated base62 characters, or the custom code.
     code: String,
@@ -50,6 +50,9 @@ pub struct LinkDto {
     /// GET redirects it may still answer (exact, unlike `clicks`); after the last, the
     /// redirect answers 410 `link-expired`. `null` when there is no limit.
     visits_left: Option<u64>,
+    /// Whether the link asks visitors for a password before it redirects (the password
+    /// itself is never shown).
+    password_protected: bool,
 }
 
 impl LinkDto {
@@ -70,12 +73,14 @@ impl LinkDto {
             title: link.title.map(|t| t.to_string()),
             max_visits: link.visit_limit.map(|l| l.max.get()),
             visits_left: link.visit_limit.map(|l| l.left()),
+            password_protected: link.password.is_some(),
         }
     }
 }
 
 /// A new link (also each item of a bulk create).
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewLink, example = json!({"url": "https://example.com/a?b=c", "code": "launch",
     "expires_at": "2027-01-01T00:00:00Z", "tags": ["launch", "q4"], "title": "Launch post"}))]
@@ -108,6 +113,12 @@ pub(crate) struct CreateBody {
     /// across instances; then it answers 410 `link-expired`. Absent or `null`: no limit.
     #[schema(minimum = 1, maximum = 1_000_000_000)]
     max_visits: Option<i64>,
+    /// A password visitors must give before they are redirected: 8 to 128 characters
+    /// (Unicode scalar values, not bytes), kept exactly as given. Write-only: only its
+    /// Argon2id hash is stored, and a Link shows only `password_protected`. Absent or
+    /// `null`: none.
+    #[schema(min_length = 8, max_length = 128, write_only, format = Password)]
+    password: Option<String>,
 }
 
 impl CreateBody {
@@ -123,6 +134,7 @@ impl CreateBody {
             tags: self.tags.unwrap_or_default(),
             title: self.title,
             max_visits: self.max_visits,
+            password: self.password,
         })
     }
 }
@@ -135,7 +147,8 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 }
 
 /// A change to a link: only the fields present change.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = LinkPatch, example = json!({"url": "https://example.com/b", "expires_at": null,
     "tags": ["q1"], "title": null}))]
@@ -163,6 +176,11 @@ struct PatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000)]
     max_visits: Option<Option<i64>>,
+    /// A new password (same rules as at creation; it replaces any other), or `null` to
+    /// remove the password. Write-only.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 128, write_only, format = Password)]
+    password: Option<Option<String>>,
 }
 
 /// `?limit=&cursor=&tag=&q=`: a page of the account's links, filtered.
@@ -428,7 +446,7 @@ async fn get(
     Ok(HttpResponse::Ok().json(LinkDto::new(&state, link)))
 }
 
-/// Changes a link's target, expiry, tags or title.
+/// Changes a link's target, expiry, tags, title or password.
 #[utoipa::path(
     patch,
     path = "/api/v1/links/{code}",
@@ -459,6 +477,7 @@ async fn update(
         tags: body.tags.map(Option::unwrap_or_default),
         title: body.title,
         max_visits: body.max_visits,
+        password: body.password,
     };
     let link = state.links.update(caller.account_id, &code, patch).await?;
     Ok(HttpResponse::Ok().json(LinkDto::new(&state, link)))

@@ -487,6 +487,9 @@ fn method_label(method: &Method) -> &'static str {
 fn redirect_outcome(status: StatusCode) -> Option<&'static str> {
     match status.as_u16() {
         301 | 302 | 307 | 308 => Some("found"),
+        // A password-protected link's form, and the form again after a wrong password.
+        200 => Some("protected"),
+        401 => Some("wrong_password"),
         404 => Some("not_found"),
         410 => Some("expired"),
         429 => Some("rate_limited"),
@@ -498,7 +501,15 @@ fn redirect_outcome(status: StatusCode) -> Option<&'static str> {
 /// Registers every series an operator's alert or panel expects to exist before the first
 /// event of its kind: a counter that is missing is not zero to PromQL.
 pub fn announce(meter: &Meter) {
-    for outcome in ["found", "not_found", "expired", "rate_limited", "failed"] {
+    for outcome in [
+        "found",
+        "protected",
+        "wrong_password",
+        "not_found",
+        "expired",
+        "rate_limited",
+        "failed",
+    ] {
         meter.counter(&metrics::REDIRECTS, &[outcome]).increment(0);
     }
     for policy in Policy::ALL {

@@ -70,14 +70,20 @@ async fn problem_page(slug: web::Path<String>) -> Result<HttpResponse, Error> {
         .body(html))
 }
 
+/// Marks an error response that a handler meant to answer with a body of its own, not a
+/// problem document: the password form's 401 (in the response's extensions).
+#[derive(Debug, Clone, Copy)]
+pub struct NotAProblem;
+
 /// Last line of defence: any error response that is not already problem+json (actix's
-/// own 405 for a known path with the wrong method, for example) becomes one.
+/// own 405 for a known path with the wrong method, for example) becomes one, unless its
+/// handler marked it [`NotAProblem`].
 pub fn ensure_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_problem = res
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if is_problem {
+    if is_problem || res.response().extensions().contains::<NotAProblem>() {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

@@ -8,7 +8,9 @@
 //!   of those carries the key's fields;
 //! - `unknown-codes` is asked by the redirect only on a cache miss (before the lookup) and
 //!   counted on each 404 of `GET /{code}`: a found, cached code pays nothing;
-//! - `passwords` is built here for password-protected links.
+//! - `passwords` is asked by `POST /{code}` of a password-protected link before the
+//!   password is hashed, and counted on each wrong one: only wrong tries count, so a
+//!   visitor who types the right password is never held back by it.
 //!
 //! Time is the app's clock, in whole-second slots, so tests move windows by moving it.
 
@@ -48,8 +50,8 @@ pub struct Limits {
     admin: Option<Limit>,
     auth_failures: Option<AddressLimiter<ClientAddress>>,
     unknown_codes: Option<AddressLimiter<ClientAddress>>,
-    /// Wrong passwords per address and link (used by password-protected links).
-    pub passwords: Option<AddressLimiter<(ClientAddress, LinkId)>>,
+    /// Wrong passwords per address and link.
+    passwords: Option<AddressLimiter<(ClientAddress, LinkId)>>,
     trusted_proxies: Vec<Cidr>,
     clock: Arc<dyn Clock>,
 }
@@ -138,6 +140,29 @@ impl Limits {
                 policy: Policy::UnknownCodes,
                 retry_after_secs,
             },
+        }
+    }
+
+    /// `POST /{code}` asks before it checks a password: an address over `passwords` for
+    /// this link is refused without a hash being computed. (An address that is not known,
+    /// which only happens outside a real connection, is not limited.)
+    pub fn refuse_password(&self, ip: Option<IpAddr>, link: LinkId) -> Result<(), AppError> {
+        let (Some(limiter), Some(ip)) = (&self.passwords, ip) else {
+            return Ok(());
+        };
+        match limiter.over(&(ClientAddress::new(ip), link), self.slot()) {
+            Some(retry_after_secs) => Err(AppError::RateLimited {
+                policy: Policy::Passwords,
+                retry_after_secs,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a wrong password for `link` from `ip` toward `passwords`.
+    pub fn wrong_password(&self, ip: Option<IpAddr>, link: LinkId) {
+        if let (Some(limiter), Some(ip)) = (&self.passwords, ip) {
+            limiter.record((ClientAddress::new(ip), link), self.slot());
         }
     }
 

@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use shortener_app::metrics::{self as instruments, Meter};
 use shortener_app::{
     AccountService, AuditService, Authenticator, Chain, Classifier, ClickCounter, ClickSettings,
-    Clock, KEEP_KEYS, LinkService, Redirects, ResolveCache, SubscriptionService,
+    Clock, KEEP_KEYS, LinkService, Passwords, Redirects, ResolveCache, SubscriptionService,
 };
 use shortener_domain::UrlPolicy;
 use shortener_pg::{Db, PgStore, PoolSettings};
@@ -281,6 +281,19 @@ fn public_routes(ops: &mut Operations) {
             Slug::ServiceUnavailable,
             Slug::Internal,
         ],
+    )
+    .document_default_service(
+        redirect::__path_unlock,
+        &[
+            Slug::Validation,
+            Slug::PayloadTooLarge,
+            Slug::MethodNotAllowed,
+            Slug::NotFound,
+            Slug::LinkExpired,
+            Slug::RateLimited,
+            Slug::ServiceUnavailable,
+            Slug::Internal,
+        ],
     );
 }
 
@@ -403,6 +416,9 @@ pub async fn start(
         store.clone(),
         clock.clone(),
     ));
+    // One password hasher for the instance: the creates and edits that hash and every
+    // worker's redirects that verify share its bound of one hash per core at once.
+    let passwords = Arc::new(Passwords::per_core());
     let state = web::Data::new(State {
         links: LinkService::new(
             store.clone(),
@@ -410,7 +426,8 @@ pub async fn start(
             policy,
             settings.plans.clone(),
             cache.clone(),
-        ),
+        )
+        .with_passwords(passwords.clone()),
         accounts: AccountService::new(store.clone(), clock.clone(), settings.plans.clone()),
         subscriptions: SubscriptionService::new(
             store.clone(),
@@ -482,7 +499,8 @@ pub async fn start(
             worker_clicks.clone(),
             clock.clone(),
             &meter,
-        );
+        )
+        .with_passwords(passwords.clone());
         let redirects = if analytics {
             redirects.with_visits(Classifier::new(countries.clone(), own_host.clone()))
         } else {

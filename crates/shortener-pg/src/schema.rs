@@ -34,6 +34,7 @@ diesel::table! {
         title -> Nullable<Text>,
         max_visits -> Nullable<Int4>,
         visits_used -> Int8,
+        password_hash -> Nullable<Text>,
     }
 }
 

@@ -10,8 +10,8 @@ use shortener_app::{
 };
 use shortener_domain::visit::{Device, Dimension};
 use shortener_domain::{
-    Account, AccountId, AccountName, KeyId, Link, LinkId, MaxVisits, ShortCode, Tags, TargetUrl,
-    Title, VisitLimit,
+    Account, AccountId, AccountName, KeyId, Link, LinkId, MaxVisits, PasswordHash, ShortCode, Tags,
+    TargetUrl, Title, VisitLimit,
 };
 use subscriptions::{PlanName, State, Subscription, Versioned};
 use uuid::Uuid;
@@ -58,6 +58,8 @@ pub(crate) struct LinkRow {
     title: Option<String>,
     max_visits: Option<i32>,
     visits_used: i64,
+    /// The password's PHC string, if the link has one.
+    password_hash: Option<String>,
     /// The sum of the link's days: totals are not stored twice.
     #[diesel(skip_insertion)]
     #[diesel(sql_type = BigInt)]
@@ -79,8 +81,8 @@ const SEARCH_TEXT: &str = "(code || E'\\n' || target || E'\\n' || coalesce(title
 const SEARCH_WALK: i64 = 4096;
 
 /// The columns of a link row, as [`LinkRow`] reads them by name (`clicks` aside).
-const LINK_COLUMNS: &str =
-    "id, code, account_id, target, created_at, expires_at, tags, title, max_visits, visits_used";
+const LINK_COLUMNS: &str = "id, code, account_id, target, created_at, expires_at, tags, title, max_visits, visits_used, \
+     password_hash";
 
 /// `text` as a `LIKE` pattern matching any text that contains it: `%`, `_` and the escape
 /// character `\` itself are escaped, so they match only themselves.
@@ -112,6 +114,7 @@ impl LinkRow {
             visits_used: l
                 .visit_limit
                 .map_or(0, |v| i64::try_from(v.used).unwrap_or(i64::MAX)),
+            password_hash: l.password.as_ref().map(|h| h.as_str().to_owned()),
             clicks: l.clicks,
         }
     }
@@ -136,6 +139,7 @@ impl LinkRow {
                     })
                 })
                 .transpose()?,
+            password: self.password_hash.map(PasswordHash::from_storage),
         })
     }
 }
@@ -286,8 +290,15 @@ impl LinkStore for PgStore {
     ) -> Result<Vec<(ShortCode, Resolved)>, AppError> {
         let wanted: Vec<&str> = codes.iter().map(ShortCode::as_str).collect();
         let mut conn = self.db.conn().await?;
-        /// id, code, target, expiry, and whether it has a visit limit.
-        type Row = (Uuid, String, String, Option<DateTime<Utc>>, bool);
+        /// id, code, target, expiry, whether it has a visit limit, its password's hash.
+        type Row = (
+            Uuid,
+            String,
+            String,
+            Option<DateTime<Utc>>,
+            bool,
+            Option<String>,
+        );
         let rows: Vec<Row> = links::table
             .filter(links::code.eq_any(wanted))
             .filter(links::deleted_at.is_null())
@@ -297,12 +308,13 @@ impl LinkStore for PgStore {
                 links::target,
                 links::expires_at,
                 links::max_visits.is_not_null(),
+                links::password_hash,
             ))
             .load(&mut conn)
             .await
             .map_err(PgError::from)?;
         rows.into_iter()
-            .map(|(id, code, target, expires_at, limited)| {
+            .map(|(id, code, target, expires_at, limited, password)| {
                 Ok((
                     ShortCode::parse(&code).map_err(|e| corrupt("code", e))?,
                     Resolved {
@@ -310,6 +322,7 @@ impl LinkStore for PgStore {
                         target: TargetUrl::from_storage(target),
                         expires_at,
                         limited,
+                        password: password.map(PasswordHash::from_storage),
                     },
                 ))
             })

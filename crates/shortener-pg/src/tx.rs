@@ -89,7 +89,7 @@ impl LinkWrites for PgTx<'_> {
     ) -> BoxFuture<'a, Result<Vec<LinkId>, AppError>> {
         Box::pin(async move {
             let rows: Vec<LinkRow> = links.iter().map(LinkRow::from_link).collect();
-            // One statement for the lot (6 parameters a row: 1000 rows stay far below
+            // One statement for the lot (9 parameters a row: 1000 rows stay far below
             // PostgreSQL's 65 535); a row whose code is taken, by a stored link or by one
             // earlier in `rows`, is skipped and missing from the ids returned.
             let ids: Vec<uuid::Uuid> = db(diesel::insert_into(links::table)
@@ -134,6 +134,7 @@ impl LinkWrites for PgTx<'_> {
                     links::visits_used.eq(link
                         .visit_limit
                         .map_or(0, |v| i64::try_from(v.used).unwrap_or(i64::MAX))),
+                    links::password_hash.eq(link.password.as_ref().map(|h| h.as_str())),
                 ))
                 .execute(self.conn)
                 .await)?;

@@ -17,6 +17,7 @@ mod links;
 mod metrics;
 mod monitoring;
 mod openapi;
+mod passwords;
 mod qr;
 mod rate_limits;
 mod request_ids;

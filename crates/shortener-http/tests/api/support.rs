@@ -290,6 +290,26 @@ impl Api {
         self.read(&mut res).await
     }
 
+    /// A `POST` without a key: `body` as it is, with `ctype` (if any) and `headers`, as a
+    /// browser sends a form (`application/x-www-form-urlencoded`).
+    pub async fn post_form(
+        &self,
+        path: &str,
+        ctype: Option<&str>,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.client.post(format!("{}{path}", self.base));
+        if let Some(ct) = ctype {
+            req = req.insert_header(("content-type", ct));
+        }
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        let mut res = req.send_body(body.to_owned()).await.expect("request sent");
+        self.read(&mut res).await
+    }
+
     async fn read<S>(&self, res: &mut awc::ClientResponse<S>) -> Reply
     where
         S: futures_core::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>

@@ -278,3 +278,43 @@ async fn a_limit_is_validated_at_creation_in_single_and_bulk_creates() {
         Some(true)
     );
 }
+
+#[actix_web::test]
+async fn a_protected_limited_link_spends_a_visit_only_on_a_right_password() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let link = app
+        .link(
+            &key,
+            json!({"url": "https://example.com/", "max_visits": 1, "password": "open sesame"}),
+        )
+        .await;
+    let code = link["code"].as_str().unwrap();
+    let path = format!("/api/v1/links/{code}");
+    let left = || async { app.get(&path, Some(&key)).await.body["visits_left"].clone() };
+    let post = |password: &'static str| {
+        let app = &app;
+        async move {
+            let body = format!("password={}", password.replace(' ', "+"));
+            let ctype = Some("application/x-www-form-urlencoded");
+            app.post_form(&format!("/{code}"), ctype, &body, &[]).await
+        }
+    };
+    // The form takes nothing, nor does a wrong password.
+    assert_eq!(
+        app.get(&format!("/{code}"), None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(post("wrong guess").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(left().await, 1);
+    // The right one takes the visit; then the link is spent, form or not.
+    let opened = post("open sesame").await;
+    assert_eq!(opened.status, StatusCode::FOUND, "{}", opened.body);
+    assert_eq!(left().await, 0);
+    post("open sesame")
+        .await
+        .assert_problem(410, "link-expired");
+    app.get(&format!("/{code}"), None)
+        .await
+        .assert_problem(410, "link-expired");
+}

@@ -252,6 +252,7 @@ async fn many_links_go_in_one_insert_that_skips_taken_codes() {
         tags: shortener_domain::Tags::default(),
         title: None,
         visit_limit: None,
+        password: None,
     };
     let first = vec![link("one"), link("two")];
     let second = vec![link("two"), link("three"), link("three"), link("four")];
