@@ -533,6 +533,22 @@ fn per_request(name: &str, out: &Path, requests: u64) -> Result<f64> {
     Ok(per)
 }
 
+/// The first error of the client threads `handles` (a panic is one), once every one has
+/// ended.
+pub fn first_error(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>>,
+) -> Option<anyhow::Error> {
+    let errors: Vec<anyhow::Error> = handles
+        .into_iter()
+        .filter_map(|h| match h.join() {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(anyhow::anyhow!("a client thread panicked")),
+        })
+        .collect();
+    errors.into_iter().next()
+}
+
 fn sleep_until(at: Instant) {
     if let Some(wait) = at.checked_duration_since(Instant::now()) {
         std::thread::sleep(wait);
@@ -1327,7 +1343,7 @@ pub(super) fn touch(
     let done = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
     let step = threads as u64;
-    let errors = std::thread::scope(|s| {
+    let error = std::thread::scope(|s| {
         let handles: Vec<_> = (0..step)
             .map(|t| {
                 let (done, failed) = (&done, &failed);
@@ -1354,16 +1370,9 @@ pub(super) fn touch(
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| match h.join() {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(anyhow::anyhow!("a client thread panicked")),
-            })
-            .collect::<Vec<_>>()
+        first_error(handles)
     });
-    if let Some(e) = errors.into_iter().next() {
+    if let Some(e) = error {
         return Err(e.context(format!("asking for codes {first}..={last}")));
     }
     let touched = Touched {

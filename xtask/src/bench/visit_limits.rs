@@ -355,7 +355,7 @@ fn exact_gets(addr: SocketAddr, threads: usize) -> Result<u64> {
     let (first, last) = range(1);
     let hot_path = format!("/{}", redirects::code(hot()));
     let step = threads as u64;
-    let errors = std::thread::scope(|s| {
+    let error = std::thread::scope(|s| {
         let handles: Vec<_> = (0..step)
             .map(|t| {
                 let (done, hot_path) = (&done, &hot_path);
@@ -378,16 +378,9 @@ fn exact_gets(addr: SocketAddr, threads: usize) -> Result<u64> {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| match h.join() {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(anyhow::anyhow!("a client thread panicked")),
-            })
-            .collect::<Vec<_>>()
+        redirects::first_error(handles)
     });
-    if let Some(e) = errors.into_iter().next() {
+    if let Some(e) = error {
         return Err(e.context("the exact count of visits"));
     }
     Ok(done.load(Ordering::Relaxed))

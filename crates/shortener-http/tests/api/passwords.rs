@@ -23,6 +23,15 @@ fn form(password: &str) -> String {
         .finish()
 }
 
+/// A new link of `key`'s account to [`TARGET`] behind [`PASSWORD`]; its code.
+async fn protected<D>(app: &TestApp<D>, key: &str) -> String {
+    app.link(key, json!({"url": TARGET, "password": PASSWORD}))
+        .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// The answer's body as text.
 fn html(r: &Reply) -> String {
     String::from_utf8(r.raw.clone()).unwrap()
@@ -162,12 +171,7 @@ async fn a_protected_link_asks_for_its_password_and_counts_only_the_redirect() {
 async fn the_form_loads_nothing_from_anywhere() {
     let app = TestApp::spawn().await;
     let (_, key) = app.account("Acme").with_key().await;
-    let code = app
-        .link(&key, json!({"url": TARGET, "password": PASSWORD}))
-        .await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = protected(&app, &key).await;
     for r in [
         app.get(&format!("/{code}"), None).await,
         app.post_form(
@@ -280,12 +284,7 @@ async fn a_low_limit_from_configuration_holds_and_zero_turns_it_off() {
     let app =
         TestApp::spawn_with(&[("SHORTENER__RATE_LIMIT__PASSWORD_TRIES_PER_MINUTE", "2")]).await;
     let (_, key) = app.account("Acme").with_key().await;
-    let code = app
-        .link(&key, json!({"url": TARGET, "password": PASSWORD}))
-        .await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = protected(&app, &key).await;
     let path = format!("/{code}");
     for _ in 0..2 {
         let r = app
@@ -300,12 +299,7 @@ async fn a_low_limit_from_configuration_holds_and_zero_turns_it_off() {
     let off =
         TestApp::spawn_with(&[("SHORTENER__RATE_LIMIT__PASSWORD_TRIES_PER_MINUTE", "0")]).await;
     let (_, key) = off.account("Acme").with_key().await;
-    let code = off
-        .link(&key, json!({"url": TARGET, "password": PASSWORD}))
-        .await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = protected(&off, &key).await;
     for _ in 0..12 {
         let r = off
             .post_form(&format!("/{code}"), Some(FORM), &form("nope nope"), &[])
@@ -497,12 +491,7 @@ async fn a_bad_form_is_a_400_and_other_links_answer_as_a_get_would() {
     let app = TestApp::spawn().await;
     let (_, key) = app.account("Acme").with_key().await;
     let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let code = app
-        .link(&key, json!({"url": TARGET, "password": PASSWORD}))
-        .await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = protected(&app, &key).await;
     let path = format!("/{code}");
     let bad_forms: [(Option<&str>, String); 7] = [
         (Some(FORM), "pass=correct+horse+battery".into()),
@@ -639,12 +628,7 @@ async fn bulk_creates_take_a_password_per_item_and_an_idempotent_retry_replays()
 async fn an_unlocked_click_is_a_visit_like_any_other_when_analytics_are_on() {
     let app = TestApp::spawn_with(&[("SHORTENER__ANALYTICS__ENABLED", "true")]).await;
     let (_, key) = app.account("Acme").with_key().await;
-    let code = app
-        .link(&key, json!({"url": TARGET, "password": PASSWORD}))
-        .await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = protected(&app, &key).await;
     let path = format!("/{code}");
     let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
     let agent = [("user-agent", firefox)];
