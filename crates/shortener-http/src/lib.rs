@@ -20,6 +20,7 @@ pub mod geoip;
 mod idempotency;
 pub mod import;
 mod links;
+mod markup;
 pub mod metrics;
 pub mod openapi;
 mod ops;

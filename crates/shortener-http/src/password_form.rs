@@ -35,26 +35,9 @@ button{width:100%;font-size:1rem;padding:.6rem;border:0;border-radius:.4rem;back
 .error{color:#b00020;font-weight:600}\
 @media (prefers-color-scheme:dark){.error{color:#ff8a80}}";
 
-/// `text` with the characters that mean something in HTML (text or a quoted attribute)
-/// escaped.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The page for the link `code`; `wrong` adds the message that the last try was wrong.
 pub fn page(code: &str, wrong: bool) -> String {
-    let code = escape(code);
+    let code = crate::markup::escape(code);
     let message = if wrong {
         r#"<p class="error" role="alert">Wrong password. Try again.</p>"#
     } else {

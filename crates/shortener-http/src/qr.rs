@@ -179,22 +179,6 @@ impl Symbol {
     }
 }
 
-/// Puts the characters XML gives a meaning to as references.
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A self-contained SVG of `symbol`: one unit of the `viewBox` a module, the quiet zone
 /// included, a white background and one black path (each row's runs of dark modules as
 /// rectangles). `text` is its title.
@@ -231,7 +215,7 @@ fn svg(symbol: &Symbol, text: &str) -> String {
          <title>{title}</title>\
          <rect width=\"{side}\" height=\"{side}\" fill=\"#fff\"/>\
          <path fill=\"#000\" d=\"{path}\"/></svg>\n",
-        title = xml_escape(text),
+        title = crate::markup::escape(text),
     )
 }
 
