@@ -8,6 +8,7 @@
 //! whole machine, and redirects of links without a password never wait for it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::Error as HashError;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
@@ -15,6 +16,7 @@ use shortener_domain::{Password, PasswordHash};
 use tokio::sync::Semaphore;
 
 use crate::AppError;
+use shortener_domain::rate::Policy;
 
 /// The Argon2id memory cost of every new hash, in KiB (19 MiB). With [`ARGON2_T_COST`]
 /// and [`ARGON2_P_COST`], OWASP's first recommended Argon2id configuration (Password
@@ -36,6 +38,15 @@ const PARAMS: Params = match Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, ARGON
     Err(_) => panic!("invalid Argon2 parameters"),
 };
 
+/// Guesses that may wait for the hasher, per hash it runs at once. Each waits about a
+/// hash's time (tens of milliseconds) for every [`GUESSES_WAITING_PER_HASH`] ahead of it
+/// per permit, so a full queue is about a second of work: past it, a guess is refused at
+/// once (429 `passwords`, retry in a second) instead of queueing without end and holding
+/// its connection and body meanwhile. Guesses come from anyone (each address and link
+/// has its own budget, but there are many addresses); hashes of passwords that owners
+/// set never wait for room, so a flood of guesses cannot stop an owner from setting one.
+pub const GUESSES_WAITING_PER_HASH: usize = 32;
+
 /// Makes and checks password hashes off the async workers, a bounded number at once.
 /// One per process, shared by the link use cases (which hash) and every worker's
 /// redirects (which verify), so the bound holds for the whole instance.
@@ -43,14 +54,20 @@ pub struct Passwords {
     argon2: Argon2<'static>,
     /// Hashes running or about to run.
     permits: Arc<Semaphore>,
+    /// Guesses waiting or being checked, and how many may be.
+    guesses: AtomicUsize,
+    max_guesses: usize,
 }
 
 impl Passwords {
     /// A hasher that runs at most `at_once` hashes at the same time (at least one).
     pub fn new(at_once: usize) -> Passwords {
+        let at_once = at_once.max(1);
         Passwords {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, PARAMS),
-            permits: Arc::new(Semaphore::new(at_once.max(1))),
+            permits: Arc::new(Semaphore::new(at_once)),
+            guesses: AtomicUsize::new(0),
+            max_guesses: at_once * GUESSES_WAITING_PER_HASH,
         }
     }
 
@@ -78,6 +95,15 @@ impl Passwords {
         if !Password::could_be(&guess) {
             return Ok(false);
         }
+        if self.guesses.fetch_add(1, Ordering::AcqRel) >= self.max_guesses {
+            self.guesses.fetch_sub(1, Ordering::AcqRel);
+            return Err(AppError::RateLimited {
+                policy: Policy::Passwords,
+                retry_after_secs: 1,
+            });
+        }
+        // Counted until this guess is answered, however it ends (a dropped request too).
+        let _waiting = Waiting(&self.guesses);
         let argon2 = self.argon2.clone();
         let hash = hash.clone();
         self.run(move || {
@@ -92,6 +118,8 @@ impl Passwords {
     }
 
     /// Runs `work` on the blocking pool once a permit is free.
+    ///
+    /// (A guess's place in [`Passwords::verify`]'s count is held by a [`Waiting`].)
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
@@ -109,6 +137,15 @@ impl Passwords {
         })
         .await
         .map_err(|e| AppError::internal(format!("a password hash did not finish: {e}")))?
+    }
+}
+
+/// A guess counted in [`Passwords`]' `guesses` until it is dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -164,6 +201,43 @@ mod tests {
             passwords.verify("whatever you say".into(), &broken).await,
             Err(AppError::Internal { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn guesses_past_the_queue_are_refused_at_once_and_owners_hashes_never_are() {
+        let passwords = Arc::new(Passwords::new(1));
+        let hash = passwords.hash(password("a long passphrase")).await.unwrap();
+        let n = GUESSES_WAITING_PER_HASH + 8;
+        let mut guesses = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (passwords, hash) = (passwords.clone(), hash.clone());
+            guesses
+                .spawn(async move { passwords.verify("not the passphrase".into(), &hash).await });
+        }
+        let (mut wrong, mut refused) = (0, 0);
+        while let Some(answer) = guesses.join_next().await {
+            match answer.unwrap() {
+                Ok(false) => wrong += 1,
+                Err(AppError::RateLimited {
+                    policy: Policy::Passwords,
+                    retry_after_secs: 1,
+                }) => refused += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(wrong + refused, n);
+        assert!(
+            refused >= 8 && wrong >= GUESSES_WAITING_PER_HASH / 2,
+            "{wrong} checked, {refused} refused"
+        );
+        // Once they are answered, the queue is empty again; an owner's hash is never held.
+        assert_eq!(passwords.guesses.load(Ordering::Acquire), 0);
+        assert!(
+            passwords
+                .verify("a long passphrase".into(), &hash)
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
