@@ -136,6 +136,43 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Installs Debian `packages` with `apt-get install -y` (after `apt-get update` when the
+/// package lists do not know them yet), as root; `what` names what is missing, `how` says
+/// how to install it by hand when this cannot.
+fn apt_install(packages: &[&str], what: &str, how: &str) -> Result<()> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false);
+    if !root || find_on_path("apt-get").is_none() {
+        bail!("{what} is not on PATH; {how}");
+    }
+    let apt = |args: &[&str]| {
+        println!("==> apt-get {} ({what} is not on PATH)", args.join(" "));
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let install: Vec<&str> = ["install", "-y"]
+        .into_iter()
+        .chain(packages.iter().copied())
+        .collect();
+    if apt(&install) || (apt(&["update"]) && apt(&install)) {
+        return Ok(());
+    }
+    bail!(
+        "`apt-get install -y {}` failed (see above); {how}",
+        packages.join(" ")
+    )
+}
+
 /// `<target>`: `CARGO_TARGET_DIR` (relative to the root) or `target` under the root.
 fn target_dir() -> PathBuf {
     let root = root();
@@ -196,6 +233,15 @@ fn ci() -> Result<()> {
 
     println!("==> check-monitoring");
     monitoring::check(&root(), &target_dir())?;
+
+    // The browser tests drive Debian's Chromium through its WebDriver.
+    if find_on_path("chromium").is_none() || find_on_path("chromedriver").is_none() {
+        apt_install(
+            &["chromium", "chromium-driver"],
+            "chromium or chromedriver",
+            "install them (Debian: `apt-get install chromium chromium-driver`) and run again",
+        )?;
+    }
 
     let mut test = cargo();
     test.args(["test", "--workspace", "--locked", "--no-fail-fast"]);

@@ -48,41 +48,9 @@ pub fn ensure_installed() -> Result<String> {
 const HOW_TO_INSTALL: &str = "install wrk and run again: `sudo apt-get install wrk` on Debian \
      or Ubuntu, or build it from its source (github.com/wg/wrk) and put it on PATH";
 
-/// `apt-get install -y wrk`, with `apt-get update` first when the package lists do not
-/// know it yet. Only as root: anything else gets the command to run.
+/// `apt-get install -y wrk`, as root; anything else gets the command to run.
 fn install() -> Result<()> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false);
-    if !root {
-        bail!("wrk (the HTTP load generator) is not on PATH; {HOW_TO_INSTALL}");
-    }
-    if crate::find_on_path("apt-get").is_none() {
-        bail!(
-            "wrk (the HTTP load generator) is not on PATH and there is no apt-get; {HOW_TO_INSTALL}"
-        );
-    }
-    let apt = |args: &[&str]| {
-        println!("==> apt-get {} (wrk is not on PATH)", args.join(" "));
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if apt(&["install", "-y", "wrk"]) {
-        return Ok(());
-    }
-    if apt(&["update"]) && apt(&["install", "-y", "wrk"]) {
-        return Ok(());
-    }
-    bail!("`apt-get install -y wrk` failed (see above); {HOW_TO_INSTALL}")
+    crate::apt_install(&["wrk"], "wrk (the HTTP load generator)", HOW_TO_INSTALL)
 }
 
 /// One wrk run, as its report tells it.

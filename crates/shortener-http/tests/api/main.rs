@@ -5,6 +5,7 @@
 
 mod admin;
 mod audit;
+mod browser;
 mod bulk;
 mod cache;
 mod cli;
