@@ -17,18 +17,13 @@ pub fn ensure_installed() -> Result<()> {
     {
         return Ok(());
     }
-    if crate::find_on_path("apt-get").is_none() {
-        bail!("valgrind is not on PATH and there is no apt-get: install valgrind and run again");
-    }
-    println!("==> apt-get install -y valgrind (valgrind is not on PATH)");
-    let ok = Command::new("apt-get")
-        .args(["install", "-y", "valgrind"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok || crate::find_on_path("callgrind_control").is_none() {
-        bail!("`apt-get install -y valgrind` failed (see above): install valgrind and run again");
+    crate::apt_install(
+        &["valgrind"],
+        "valgrind",
+        "install valgrind (Debian: `apt-get install valgrind`) and run again",
+    )?;
+    if crate::find_on_path("callgrind_control").is_none() {
+        bail!("valgrind was installed but callgrind_control is not on PATH");
     }
     Ok(())
 }
