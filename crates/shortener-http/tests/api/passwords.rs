@@ -392,13 +392,7 @@ async fn patch_sets_changes_and_removes_a_password_on_every_instance_and_the_log
     assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"));
 
     // The log: each change to the password, and never the password or its hash.
-    let log = app
-        .get(
-            &format!("/api/v1/audit?entity_type=link&entity_id={code}&limit=50"),
-            Some(&key),
-        )
-        .await;
-    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    let log = app.link_log(&key, &code).await;
     assert_no_secret(&log);
     let admin_log = app
         .admin(

@@ -199,13 +199,7 @@ async fn patch_sets_changes_and_clears_tags_and_title_and_the_audit_log_records_
     assert_eq!((&now["tags"], &now["title"]), (&json!([]), &json!("Third")));
 
     // The log, oldest first: what each change did to the tags and the title.
-    let log = app
-        .get(
-            &format!("/api/v1/audit?entity_type=link&entity_id={code}&limit=50"),
-            Some(&key),
-        )
-        .await;
-    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    let log = app.link_log(&key, &code).await;
     let mut entries = log.body["items"].as_array().unwrap().clone();
     entries.reverse();
     let field = |i: usize, name: &str| entries[i]["changes"][name].clone();

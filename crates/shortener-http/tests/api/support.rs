@@ -353,6 +353,15 @@ impl Api {
             .to_owned()
     }
 
+    /// The audit log of link `code`, as its account reads it (newest first, up to 50
+    /// entries); asserts 200.
+    pub async fn link_log(&self, key: &str, code: &str) -> Reply {
+        let path = format!("/api/v1/audit?entity_type=link&entity_id={code}&limit=50");
+        let r = self.get(&path, Some(key)).await;
+        assert_eq!(r.status, StatusCode::OK, "GET {path}: {}", r.body);
+        r
+    }
+
     /// PATCHes link `code` with `body`; asserts 200 and returns the Link.
     pub async fn patch_link(&self, key: &str, code: &str, body: Value) -> Value {
         let path = format!("/api/v1/links/{code}");

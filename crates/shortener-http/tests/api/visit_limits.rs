@@ -195,12 +195,7 @@ async fn patch_raises_lowers_and_removes_a_limit_and_the_audit_log_records_it() 
     }
     assert_eq!(app.get(&path, Some(&key)).await.body["max_visits"], 100);
 
-    let log = app
-        .get(
-            &format!("/api/v1/audit?entity_type=link&entity_id={code}&limit=50"),
-            Some(&key),
-        )
-        .await;
+    let log = app.link_log(&key, &code).await;
     let mut entries = log.body["items"].as_array().unwrap().clone();
     entries.reverse();
     let limits: Vec<Value> = entries
