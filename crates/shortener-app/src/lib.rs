@@ -31,7 +31,7 @@ mod visits;
 mod memory;
 
 pub use crate::subscriptions::SubscriptionService;
-pub use accounts::{AccountService, AccountView, NewKey};
+pub use accounts::{AccountService, AccountView, MAX_NAME_SEARCH_CHARS, NameSearch, NewKey};
 pub use audit_log::AuditService;
 pub use clicks::{
     BATCH_LIMIT, Click, ClickBatch, ClickCount, ClickCounter, ClickSettings, ClickStore, Unfolded,

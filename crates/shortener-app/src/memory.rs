@@ -18,9 +18,9 @@ use subscriptions::{State as SubState, Subscription, Versioned};
 use crate::{AccountClicks, Breakdown, Stored, VisitReport};
 use crate::{
     AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, IdempotencyWrites,
-    Inserted, KeyOnFile, KeyOwner, KeyStore, KeyWrites, LinkStore, LinkWrites, PageRequest,
-    Recorded, Revoked, Rewind, StoredKey, SubscriptionStore, SubscriptionWrites, Tx, Unfolded,
-    UnitOfWork,
+    Inserted, KeyOnFile, KeyOwner, KeyStore, KeyWrites, LinkStore, LinkWrites, NameSearch,
+    PageRequest, Recorded, Revoked, Rewind, StoredKey, SubscriptionStore, SubscriptionWrites, Tx,
+    Unfolded, UnitOfWork,
 };
 
 #[derive(Default, Clone)]
@@ -546,11 +546,16 @@ impl AccountStore for MemoryStore {
         Ok(s.accounts.iter().find(|v| v.account.id == id).cloned())
     }
 
-    async fn list_accounts(&self, page: PageRequest) -> Result<Vec<AccountView>, AppError> {
+    async fn list_accounts(
+        &self,
+        name: Option<&NameSearch>,
+        page: PageRequest,
+    ) -> Result<Vec<AccountView>, AppError> {
         let s = self.0.lock().unwrap();
         Ok(s.accounts
             .iter()
             .filter(|v| page.after.is_none_or(|a| v.account.id.as_uuid() > a))
+            .filter(|v| name.is_none_or(|n| n.keeps(&v.account.name)))
             .take(page.limit as usize)
             .cloned()
             .collect())
@@ -578,6 +583,18 @@ impl KeyStore for MemoryStore {
             ),
         };
         Ok(Some(KeyOnFile { key, plan }))
+    }
+
+    async fn keys_of(&self, account: AccountId) -> Result<Vec<StoredKey>, AppError> {
+        let s = self.0.lock().unwrap();
+        let mut keys: Vec<StoredKey> = s
+            .keys
+            .iter()
+            .filter(|k| k.owner == KeyOwner::Account(account))
+            .cloned()
+            .collect();
+        keys.sort_by_key(|k| std::cmp::Reverse((k.created_at, k.id)));
+        Ok(keys)
     }
 
     async fn put_bootstrap_key(&self, key: &StoredKey) -> Result<(), AppError> {

@@ -16,8 +16,8 @@ use shortener_domain::{Account, AccountId, KeyId, Link, LinkId, ShortCode};
 use subscriptions::{State, Subscription, Versioned};
 
 use crate::{
-    AccountClicks, AccountView, AppError, KeyOnFile, LinkFilter, PageRequest, Resolved, StoredKey,
-    VisitReport,
+    AccountClicks, AccountView, AppError, KeyOnFile, LinkFilter, NameSearch, PageRequest, Resolved,
+    StoredKey, VisitReport,
 };
 
 /// Whether an insert took its code.
@@ -280,8 +280,10 @@ pub trait AccountStore: Send + Sync + 'static {
         id: AccountId,
     ) -> impl Future<Output = Result<Option<AccountView>, AppError>> + Send;
     /// Accounts in creation order (oldest first), after the cursor; at most `page.limit`.
+    /// With `name`, only those whose name passes it ([`NameSearch::keeps`]).
     fn list_accounts(
         &self,
+        name: Option<&NameSearch>,
         page: PageRequest,
     ) -> impl Future<Output = Result<Vec<AccountView>, AppError>> + Send;
 }
@@ -294,6 +296,12 @@ pub trait KeyStore: Send + Sync + 'static {
         &self,
         lookup: &str,
     ) -> impl Future<Output = Result<Option<KeyOnFile>, AppError>> + Send;
+    /// The account's keys, newest first (by creation, then id), revoked ones included.
+    /// Not paged: an operator issues an account a handful of keys.
+    fn keys_of(
+        &self,
+        account: AccountId,
+    ) -> impl Future<Output = Result<Vec<StoredKey>, AppError>> + Send;
     /// Makes the configured bootstrap admin key exist (same lookup, new hash, not revoked).
     /// Configuration, not an API change, so it is not audited.
     fn put_bootstrap_key(

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shortener_app::AccountView;
+use shortener_app::{AccountView, NameSearch, StoredKey};
 use shortener_domain::AccountId;
 use subscriptions::{PlanName, State as SubState, Subscription, Transition, Versioned};
 use uuid::Uuid;
@@ -130,6 +130,57 @@ struct KeyDto {
     created_at: DateTime<Utc>,
 }
 
+/// One of an account's keys as listed: the prefix tells it apart, never the key or its
+/// hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Key, example = json!({"id": "019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7c",
+    "prefix": "shk_3hT9", "created_at": "2026-11-22T10:00:00Z",
+    "revoked_at": "2026-11-30T08:00:00Z"}))]
+struct KeyItem {
+    id: Uuid,
+    prefix: String,
+    created_at: DateTime<Utc>,
+    /// When it stopped working; `null` while it works.
+    #[schema(required = true)]
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<StoredKey> for KeyItem {
+    fn from(k: StoredKey) -> Self {
+        KeyItem {
+            id: k.id.as_uuid(),
+            prefix: k.prefix(),
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// An account's keys, newest first (not paged: an account has few).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = KeyList)]
+struct KeyList {
+    items: Vec<KeyItem>,
+}
+
+/// `?q=&limit=&cursor=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct AccountQuery {
+    /// Only accounts whose name contains this text, ignoring letter case (a plain
+    /// substring: `%`, `_` and `\` match themselves). Trimmed, then 1 to 100 characters.
+    #[param(min_length = 1, max_length = 100)]
+    q: Option<String>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`, as it was (opaque). Send the same `q` with it:
+    /// the cursor holds only a position in the list.
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
+    cursor: Option<String>,
+}
+
 /// Creates an account; it starts in a trial.
 #[utoipa::path(
     post,
@@ -154,20 +205,27 @@ async fn create_account(
         .json(AccountDto::from(view)))
 }
 
-/// Every account, oldest first.
+/// Every account, oldest first; with `q`, only those whose name contains it.
 #[utoipa::path(
     get,
     path = "/admin/v1/accounts",
     tag = "accounts",
-    params(PageQuery),
+    params(AccountQuery),
     responses((status = 200, description = "A page of accounts.", body = PageDto<AccountDto>)),
 )]
 async fn list_accounts(
     state: web::Data<State>,
     _admin: AdminCaller,
-    query: Query<PageQuery>,
+    query: Query<AccountQuery>,
 ) -> Result<HttpResponse, Error> {
-    let page = state.accounts.list(query.to_request()?).await?;
+    let q = query.into_inner();
+    let name = q.q.as_deref().map(NameSearch::parse).transpose()?;
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .to_request()?;
+    let page = state.accounts.list(name.as_ref(), page).await?;
     Ok(HttpResponse::Ok().json(PageDto::new(page, AccountDto::from)))
 }
 
@@ -216,6 +274,25 @@ async fn create_key(
             prefix: key.prefix,
             created_at: key.created_at,
         }))
+}
+
+/// The account's keys, newest first, revoked ones included: never the keys themselves.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/accounts/{id}/keys",
+    tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account's id.")),
+    responses((status = 200, description = "The account's keys.", body = KeyList)),
+)]
+async fn list_keys(
+    state: web::Data<State>,
+    _admin: AdminCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let keys = state.accounts.keys(path_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(KeyList {
+        items: keys.into_iter().map(KeyItem::from).collect(),
+    }))
 }
 
 /// Revokes a key: it stops working at once.
@@ -480,6 +557,7 @@ pub fn routes(ops: &mut Operations) {
     )
     .add(__path_list_accounts, list_accounts, &[Validation])
     .add(__path_get_account, get_account, &[NotFound])
+    .add(__path_list_keys, list_keys, &[NotFound])
     .add(__path_create_key, create_key, &[NotFound])
     .add(__path_revoke_key, revoke_key, &[NotFound])
     .add(__path_get_subscription, get_subscription, &[NotFound])

@@ -6,7 +6,8 @@ use diesel::sql_types::{Array, BigInt, Date, Nullable, SmallInt, Text, Uuid as S
 use diesel_async::RunQueryDsl;
 use shortener_app::{
     AccountClicks, AccountStore, AccountView, AppError, Breakdown, KeyOnFile, KeyOwner, KeyStore,
-    LinkFilter, LinkStore, PageRequest, Resolved, StoredKey, SubscriptionStore, VisitReport,
+    LinkFilter, LinkStore, NameSearch, PageRequest, Resolved, StoredKey, SubscriptionStore,
+    VisitReport,
 };
 use shortener_domain::visit::{Device, Dimension};
 use shortener_domain::{
@@ -85,7 +86,8 @@ const LINK_COLUMNS: &str = "id, code, account_id, target, created_at, expires_at
      password_hash";
 
 /// `text` as a `LIKE` pattern matching any text that contains it: `%`, `_` and the escape
-/// character `\` itself are escaped, so they match only themselves.
+/// character `\` itself are escaped, so they match only themselves. (Link search and
+/// account search both take their text through here.)
 fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
@@ -747,7 +749,11 @@ impl AccountStore for PgStore {
         Ok(row.map(account_view).transpose()?)
     }
 
-    async fn list_accounts(&self, page: PageRequest) -> Result<Vec<AccountView>, AppError> {
+    async fn list_accounts(
+        &self,
+        name: Option<&NameSearch>,
+        page: PageRequest,
+    ) -> Result<Vec<AccountView>, AppError> {
         let mut conn = self.db.conn().await?;
         let mut query = accounts::table
             .inner_join(subscription_rows::table.on(subscription_rows::account_id.eq(accounts::id)))
@@ -757,6 +763,11 @@ impl AccountStore for PgStore {
             .into_boxed();
         if let Some(after) = page.after {
             query = query.filter(accounts::id.gt(after));
+        }
+        // No index serves a substring: the accounts are read in id order and those whose
+        // name matches kept, until the page is full.
+        if let Some(name) = name {
+            query = query.filter(accounts::name.ilike(contains_pattern(name.as_str())));
         }
         let rows = query.load(&mut conn).await.map_err(PgError::from)?;
         Ok(rows
@@ -801,6 +812,21 @@ impl KeyStore for PgStore {
             (KeyOwner::Account(_), ..) => Some(PlanName::Trial),
         };
         Ok(Some(KeyOnFile { key, plan }))
+    }
+
+    async fn keys_of(&self, account: AccountId) -> Result<Vec<StoredKey>, AppError> {
+        let mut conn = self.db.conn().await?;
+        let rows = api_keys::table
+            .filter(api_keys::account_id.eq(account.as_uuid()))
+            .order((api_keys::created_at.desc(), api_keys::id.desc()))
+            .select(KeyRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(PgError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(KeyRow::into_key)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn put_bootstrap_key(&self, key: &StoredKey) -> Result<(), AppError> {

@@ -218,6 +218,154 @@ async fn keys_are_shown_once_stored_hashed_and_revocation_is_immediate() {
 }
 
 #[actix_web::test]
+async fn an_accounts_keys_are_listed_newest_first_without_the_keys() {
+    let app = TestApp::spawn().await;
+    let account = app.account("Acme").await;
+    let keys = format!("/admin/v1/accounts/{account}/keys");
+    let none = app.admin(Method::GET, &keys, None).await;
+    assert_eq!(none.status, StatusCode::OK, "{}", none.body);
+    assert_eq!(none.body, json!({"items": []}));
+
+    let first = app.admin(Method::POST, &keys, None).await.body;
+    app.clock.advance(chrono::Duration::seconds(1));
+    let second = app.admin(Method::POST, &keys, None).await.body;
+    // Another account's key is not listed with these.
+    let other = app.account("Other").await;
+    app.admin(
+        Method::POST,
+        &format!("/admin/v1/accounts/{other}/keys"),
+        None,
+    )
+    .await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    let revoke = app
+        .admin(
+            Method::DELETE,
+            &format!("{keys}/{}", first["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+
+    let listed = app.admin(Method::GET, &keys, None).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let items = listed.body["items"].as_array().unwrap();
+    let ids: Vec<&Value> = items.iter().map(|k| &k["id"]).collect();
+    assert_eq!(ids, [&second["id"], &first["id"]], "newest first");
+    for (item, made) in items.iter().zip([&second, &first]) {
+        let fields: Vec<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            fields,
+            ["created_at", "id", "prefix", "revoked_at"],
+            "never the key or its hash"
+        );
+        assert_eq!(item["prefix"], made["prefix"]);
+        assert_eq!(item["created_at"], made["created_at"]);
+    }
+    assert_eq!(items[0]["revoked_at"], Value::Null);
+    let revoked_at: chrono::DateTime<chrono::Utc> =
+        items[1]["revoked_at"].as_str().unwrap().parse().unwrap();
+    let created_at: chrono::DateTime<chrono::Utc> =
+        items[1]["created_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!((revoked_at - created_at).num_seconds(), 2);
+    let secret = first["key"].as_str().unwrap();
+    assert!(!listed.body.to_string().contains(secret));
+
+    app.admin(
+        Method::GET,
+        "/admin/v1/accounts/0190b3a4-0000-7000-8000-000000000000/keys",
+        None,
+    )
+    .await
+    .assert_problem(404, "not-found");
+    app.admin(Method::GET, "/admin/v1/accounts/not-a-uuid/keys", None)
+        .await
+        .assert_problem(404, "not-found");
+}
+
+/// The names of a page of accounts.
+fn names(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect()
+}
+
+#[actix_web::test]
+async fn accounts_are_searched_by_name_ignoring_case_page_after_page() {
+    let app = TestApp::spawn().await;
+    for name in [
+        "Acme Corp",
+        "Other",
+        "acme labs",
+        "100% Pure",
+        "1000 Pure",
+        "snake_case",
+        "snakeXcase",
+        "back\\slash",
+        "backslash",
+    ] {
+        app.account(name).await;
+    }
+    let mut seen = Vec::new();
+    let mut path = "/admin/v1/accounts?q=ACME&limit=1".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = app.admin(Method::GET, &path, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert_eq!(page.body["items"].as_array().unwrap().len(), 1);
+        seen.extend(names(&page.body).into_iter().map(str::to_owned));
+        pages += 1;
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/admin/v1/accounts?q=ACME&limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["Acme Corp", "acme labs"]);
+    assert_eq!(pages, 2);
+
+    // `%`, `_` and `\` match only themselves; spaces around the text are dropped.
+    for (q, want) in [
+        ("0%25", vec!["100% Pure"]),
+        ("e_c", vec!["snake_case"]),
+        ("k%5C", vec!["back\\slash"]),
+        ("%20%20labs%20", vec!["acme labs"]),
+        ("nothing", vec![]),
+    ] {
+        let page = app
+            .admin(Method::GET, &format!("/admin/v1/accounts?q={q}"), None)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{q}: {}", page.body);
+        assert_eq!(names(&page.body), want, "{q}");
+    }
+    let all = app.admin(Method::GET, "/admin/v1/accounts", None).await;
+    assert_eq!(names(&all.body).len(), 9, "no q: every account");
+
+    let long = "a".repeat(101);
+    for q in [long.as_str(), "", "%20%20"] {
+        app.admin(Method::GET, &format!("/admin/v1/accounts?q={q}"), None)
+            .await
+            .assert_problem(400, "validation");
+    }
+    let longest = "a".repeat(100);
+    let page = app
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/accounts?q={longest}"),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+}
+
+#[actix_web::test]
 async fn keys_are_checked_for_presence_validity_and_kind() {
     let app = TestApp::spawn().await;
     let (_, key) = app.account("Acme").with_key().await;

@@ -183,6 +183,7 @@ async fn the_documented_secured_operations_answer_with_the_right_key() {
         "list_accounts",
         "get_account",
         "create_key",
+        "list_keys",
         "get_subscription",
         "activate",
         "renew",
