@@ -67,11 +67,11 @@ pub struct IssuedKey {
     pub plaintext: String,
 }
 
-fn hash(token: &str) -> [u8; 32] {
+pub(crate) fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn random_base62(len: usize) -> String {
+pub(crate) fn random_base62(len: usize) -> String {
     rand::rng()
         .sample_iter(Alphanumeric)
         .take(len)
@@ -134,6 +134,25 @@ pub struct KeyOnFile {
     pub plan: Option<PlanName>,
 }
 
+impl KeyOnFile {
+    /// Who acts through this key, unless it has been revoked.
+    pub fn principal(self) -> Option<Principal> {
+        if self.key.revoked_at.is_some() {
+            return None;
+        }
+        Some(match self.key.owner {
+            KeyOwner::Admin => Principal::Admin {
+                key_id: self.key.id,
+            },
+            KeyOwner::Account(account_id) => Principal::Account {
+                account_id,
+                key_id: self.key.id,
+                plan: self.plan.unwrap_or(PlanName::Trial),
+            },
+        })
+    }
+}
+
 /// Who is calling, once their key checks out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Principal {
@@ -177,17 +196,12 @@ impl<S: KeyStore> Authenticator<S> {
             return Err(AppError::Unauthorized);
         };
         let matches: bool = hash(token).ct_eq(&stored.secret_hash).into();
-        if !matches || stored.revoked_at.is_some() {
+        if !matches {
             return Err(AppError::Unauthorized);
         }
-        Ok(match stored.owner {
-            KeyOwner::Admin => Principal::Admin { key_id: stored.id },
-            KeyOwner::Account(account_id) => Principal::Account {
-                account_id,
-                key_id: stored.id,
-                plan: plan.unwrap_or(PlanName::Trial),
-            },
-        })
+        KeyOnFile { key: stored, plan }
+            .principal()
+            .ok_or(AppError::Unauthorized)
     }
 
     /// Makes the configured bootstrap admin key work (and any previous one stop working).

@@ -23,6 +23,7 @@ mod passwords;
 mod ports;
 mod rate_limit;
 mod redirect;
+mod sessions;
 mod subscriptions;
 mod throttle;
 mod visits;
@@ -48,11 +49,12 @@ pub use page::{Page, PageRequest};
 pub use passwords::{ARGON2_M_COST_KIB, ARGON2_P_COST, ARGON2_T_COST, Passwords};
 pub use ports::{
     AccountStore, AccountWrites, Countries, IdempotencyWrites, Inserted, KeyStore, KeyWrites,
-    LinkStore, LinkWrites, Recorded, Revoked, Rewind, Stored, SubscriptionStore,
+    LinkStore, LinkWrites, Recorded, Revoked, Rewind, SessionStore, Stored, SubscriptionStore,
     SubscriptionWrites, Tx, UnitOfWork,
 };
 pub use rate_limit::{AddressLimiter, KeyLimiter, MAX_LEASE, RateLedger, Take, Taken};
 pub use redirect::{Anonymous, Followed, Redirects, ResolveCache, Resolved, Unlocked, Visitor};
+pub use sessions::{SessionToken, Sessions, SignedIn, StoredSession};
 pub use throttle::Throttle;
 pub use visits::{
     Breakdown, CLASSIFIED, Classifier, TOP_VALUES, VisitCount, VisitKey, VisitReport, VisitValue,

@@ -19,8 +19,8 @@ use crate::{AccountClicks, Breakdown, Stored, VisitReport};
 use crate::{
     AccountStore, AccountView, AccountWrites, AppError, ClickBatch, ClickStore, IdempotencyWrites,
     Inserted, KeyOnFile, KeyOwner, KeyStore, KeyWrites, LinkStore, LinkWrites, NameSearch,
-    PageRequest, Recorded, Revoked, Rewind, StoredKey, SubscriptionStore, SubscriptionWrites, Tx,
-    Unfolded, UnitOfWork,
+    PageRequest, Recorded, Revoked, Rewind, SessionStore, StoredKey, StoredSession,
+    SubscriptionStore, SubscriptionWrites, Tx, Unfolded, UnitOfWork,
 };
 
 #[derive(Default, Clone)]
@@ -31,6 +31,7 @@ pub struct State {
     visits: HashMap<(LinkId, Dimension, NaiveDate, String), i64>,
     accounts: Vec<AccountView>,
     keys: Vec<StoredKey>,
+    pub sessions: Vec<StoredSession>,
     usage: HashMap<(AccountId, NaiveDate), u64>,
     click_batches: std::collections::HashSet<uuid::Uuid>,
     answers: HashMap<(AccountId, String), ([u8; 32], Recorded)>,
@@ -565,24 +566,8 @@ impl AccountStore for MemoryStore {
 impl KeyStore for MemoryStore {
     async fn key_by_lookup(&self, lookup: &str) -> Result<Option<KeyOnFile>, AppError> {
         let s = self.0.lock().unwrap();
-        let Some(key) = s.keys.iter().find(|k| k.lookup == lookup).cloned() else {
-            return Ok(None);
-        };
-        let plan = match key.owner {
-            KeyOwner::Admin => None,
-            KeyOwner::Account(id) => Some(
-                match s
-                    .accounts
-                    .iter()
-                    .find(|v| v.account.id == id)
-                    .map(|v| &v.subscription.subscription)
-                {
-                    Some(Subscription::Active { plan, .. }) => *plan,
-                    _ => subscriptions::PlanName::Trial,
-                },
-            ),
-        };
-        Ok(Some(KeyOnFile { key, plan }))
+        let key = s.keys.iter().find(|k| k.lookup == lookup).cloned();
+        Ok(key.map(|key| MemoryStore::key_on_file(&s, key)))
     }
 
     async fn keys_of(&self, account: AccountId) -> Result<Vec<StoredKey>, AppError> {
@@ -602,6 +587,63 @@ impl KeyStore for MemoryStore {
         s.keys.retain(|k| k.lookup != key.lookup);
         s.keys.push(key.clone());
         Ok(())
+    }
+}
+
+impl MemoryStore {
+    fn key_on_file(s: &State, key: StoredKey) -> KeyOnFile {
+        let plan = match key.owner {
+            KeyOwner::Admin => None,
+            KeyOwner::Account(id) => Some(
+                match s
+                    .accounts
+                    .iter()
+                    .find(|v| v.account.id == id)
+                    .map(|v| &v.subscription.subscription)
+                {
+                    Some(Subscription::Active { plan, .. }) => *plan,
+                    _ => subscriptions::PlanName::Trial,
+                },
+            ),
+        };
+        KeyOnFile { key, plan }
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, session: &StoredSession) -> Result<(), AppError> {
+        self.0.lock().unwrap().sessions.push(session.clone());
+        Ok(())
+    }
+
+    async fn session_key(
+        &self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeyOnFile>, AppError> {
+        let s = self.0.lock().unwrap();
+        let key = s
+            .sessions
+            .iter()
+            .find(|x| &x.token_hash == token_hash && x.expires_at > now)
+            .and_then(|x| s.keys.iter().find(|k| k.id == x.key_id).cloned());
+        Ok(key.map(|key| MemoryStore::key_on_file(&s, key)))
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), AppError> {
+        self.0
+            .lock()
+            .unwrap()
+            .sessions
+            .retain(|x| &x.token_hash != token_hash);
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<usize, AppError> {
+        let mut s = self.0.lock().unwrap();
+        let before = s.sessions.len();
+        s.sessions.retain(|x| x.expires_at > now);
+        Ok(before - s.sessions.len())
     }
 }
 

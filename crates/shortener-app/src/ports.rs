@@ -17,7 +17,7 @@ use subscriptions::{State, Subscription, Versioned};
 
 use crate::{
     AccountClicks, AccountView, AppError, KeyOnFile, LinkFilter, NameSearch, PageRequest, Resolved,
-    StoredKey, VisitReport,
+    StoredKey, StoredSession, VisitReport,
 };
 
 /// Whether an insert took its code.
@@ -308,6 +308,32 @@ pub trait KeyStore: Send + Sync + 'static {
         &self,
         key: &StoredKey,
     ) -> impl Future<Output = Result<(), AppError>> + Send;
+}
+
+/// Sessions of the web interface (`sessions.rs`): stored by their token's hash.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a session just opened.
+    fn insert_session(
+        &self,
+        session: &StoredSession,
+    ) -> impl Future<Output = Result<(), AppError>> + Send;
+    /// The key behind the session with this token hash, if it exists and has not expired
+    /// at `now`; revoked or not (the caller decides), with its owner's current plan.
+    fn session_key(
+        &self,
+        token_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<KeyOnFile>, AppError>> + Send;
+    /// Deletes the session, if it exists.
+    fn delete_session(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> impl Future<Output = Result<(), AppError>> + Send;
+    /// Deletes the sessions that expired before `now`; how many.
+    fn delete_expired_sessions(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<usize, AppError>> + Send;
 }
 
 /// Reading subscriptions.

@@ -37,6 +37,7 @@ struct Raw {
     log: RawLog,
     metrics: RawMetrics,
     analytics: RawAnalytics,
+    ui: RawUi,
     /// Has no defaults: absent unless the operator sets it.
     #[serde(default)]
     geoip: RawGeoip,
@@ -56,6 +57,12 @@ pub struct Analytics {
     pub enabled: bool,
     /// Visit day rows older than this are deleted by the sweep (whole days).
     pub retention: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUi {
+    session_ttl: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,6 +276,8 @@ pub struct Settings {
     /// `geoip.database`: the MaxMind-format country database visits' countries come
     /// from; `None`: every country is unknown. Opened at start (`crate::geoip`).
     pub geoip: Option<PathBuf>,
+    /// How long a web-interface session lasts from sign-in (`ui.session_ttl`).
+    pub session_ttl: Duration,
 }
 
 fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, config::ConfigError> {
@@ -294,7 +303,8 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("log.filter", "info")?
         .set_default("metrics.enabled", true)?
         .set_default("analytics.enabled", false)?
-        .set_default("analytics.retention", "400d")?;
+        .set_default("analytics.retention", "400d")?
+        .set_default("ui.session_ttl", "12h")?;
     for name in [PlanName::Trial, PlanName::Pro, PlanName::Business] {
         let plan = Plan::default_for(name);
         let days = plan.period.as_secs() / 86_400;
@@ -535,6 +545,15 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
             .database
             .filter(|path| !path.trim().is_empty())
             .map(PathBuf::from),
+        session_ttl: match duration("ui.session_ttl", &raw.ui.session_ttl)? {
+            d if d < Duration::from_secs(60) => {
+                return Err(bad("ui.session_ttl", "must be at least 1m"));
+            }
+            d if d > Duration::from_secs(30 * 86_400) => {
+                return Err(bad("ui.session_ttl", "must be at most 30d"));
+            }
+            d => d,
+        },
     })
 }
 

@@ -35,6 +35,7 @@ mod request_span;
 mod startup;
 pub mod tail;
 pub mod telemetry;
+mod ui;
 
 pub use error::{Error, ProcessError};
 pub use startup::{

@@ -70,7 +70,7 @@ pub enum Format {
 }
 
 impl Format {
-    fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Format::Svg => "image/svg+xml",
             Format::Png { .. } => "image/png",
@@ -281,7 +281,7 @@ pub fn render(text: &str, format: Format) -> Result<Vec<u8>, Error> {
 }
 
 /// [`render`] on the blocking pool, [`RENDERS`] at a time.
-async fn render_off_the_workers(text: String, format: Format) -> Result<Vec<u8>, Error> {
+pub(crate) async fn render_off_the_workers(text: String, format: Format) -> Result<Vec<u8>, Error> {
     let _permit = RENDERING_NOW
         .acquire()
         .await

@@ -114,6 +114,14 @@ impl Limits {
         })
     }
 
+    /// A sign-in to the web interface with a wrong key counts as the 401 of an API call
+    /// would (the API's are counted by [`limit`]).
+    pub fn failed_authentication(&self, req: &HttpRequest) {
+        if let (Some(limiter), Some(client)) = (&self.auth_failures, self.client(req)) {
+            limiter.record(client, self.slot());
+        }
+    }
+
     /// The redirect asks on a cache miss: an address over `unknown-codes` costs no lookup.
     pub fn refuse_lookup(&self, ip: Option<IpAddr>) -> Result<(), AppError> {
         let (Some(limiter), Some(ip)) = (&self.unknown_codes, ip) else {

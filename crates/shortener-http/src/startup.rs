@@ -11,7 +11,8 @@ use secrecy::ExposeSecret;
 use shortener_app::metrics::{self as instruments, Meter};
 use shortener_app::{
     AccountService, AuditService, Authenticator, Chain, Classifier, ClickCounter, ClickSettings,
-    Clock, KEEP_KEYS, LinkService, Passwords, Redirects, ResolveCache, SubscriptionService,
+    Clock, KEEP_KEYS, LinkService, Passwords, Redirects, ResolveCache, Sessions,
+    SubscriptionService,
 };
 use shortener_domain::UrlPolicy;
 use shortener_pg::{Db, PgStore, PoolSettings};
@@ -26,7 +27,7 @@ use crate::redirect::{self, Redirector};
 use crate::request_id::RequestIds;
 use crate::request_span::RequestSpan;
 use crate::{
-    ProcessError, admin, audit_log, auth, bulk, export, extract, geoip, links, metrics, ops, qr,
+    ProcessError, admin, audit_log, auth, bulk, export, extract, geoip, links, metrics, ops, qr, ui,
 };
 
 /// What every handler shares. Built once at start.
@@ -47,6 +48,10 @@ pub struct State {
     pub public_base: String,
     /// Rate-limit policies (also held by each worker's [`Redirector`]).
     pub limits: Arc<Limits>,
+    /// The web interface's sessions.
+    pub sessions: Sessions<PgStore>,
+    /// Whether the public URL is https: then the web interface's cookies are `Secure`.
+    pub https: bool,
 }
 
 impl State {
@@ -122,8 +127,8 @@ const SWEEP_BATCH: u32 = 500;
 /// Writes down due expiries every `every`, so the audit trail records them close to when
 /// they happened. Reads never wait for this: they compute the effective state themselves.
 /// Several instances may sweep at once; conditional writes make each expiry happen once.
-/// The same tick prunes idempotency keys older than [`KEEP_KEYS`] and visit days past the
-/// retention, and caps the visit days two days old ([`compact_visit_days`]).
+/// The same tick prunes idempotency keys older than [`KEEP_KEYS`], expired web sessions
+/// and visit days past the retention, and caps the visit days two days old ([`compact_visit_days`]).
 async fn sweep_expiries(
     state: web::Data<State>,
     clock: Arc<dyn Clock>,
@@ -160,6 +165,9 @@ async fn sweep_expiries(
         }
         if let Some(last) = last_day_capped(clock.now()) {
             compact_visit_days(&state.db, last).await;
+        }
+        if let Err(e) = state.sessions.prune().await {
+            tracing::warn!(error = %Chain(&e), "pruning expired web sessions failed; retrying next tick");
         }
     }
 }
@@ -439,6 +447,8 @@ pub async fn start(
         db,
         public_base: public.as_str().trim_end_matches('/').to_owned(),
         limits: limits.clone(),
+        sessions: Sessions::new(store.clone(), clock.clone(), settings.session_ttl),
+        https: public.scheme() == "https",
     });
     let partitions = keep_audit_partitions(state.db.clone(), clock.clone());
     let expiries = sweep_expiries(
@@ -531,6 +541,7 @@ pub async fn start(
                 api_chain(web::scope(Part::Admin.prefix()))
                     .configure(serve(Part::Admin, admin_routes)),
             )
+            .service(ui::scope())
             .default_service(web::to(redirect::redirect_or_not_found))
     })
     .shutdown_timeout(10);

@@ -18,6 +18,7 @@ mod migrate;
 mod pool;
 mod rate;
 mod schema;
+mod sessions;
 mod store;
 mod tx;
 

@@ -23,7 +23,7 @@ use crate::{Db, PgError};
 /// All ports, one pool. Cheap to clone.
 #[derive(Clone)]
 pub struct PgStore {
-    db: Db,
+    pub(crate) db: Db,
 }
 
 impl PgStore {
@@ -777,23 +777,35 @@ impl AccountStore for PgStore {
     }
 }
 
-impl KeyStore for PgStore {
-    async fn key_by_lookup(&self, lookup: &str) -> Result<Option<KeyOnFile>, AppError> {
+/// How a key is found: by the lookup part a presented key names, or by the id a session
+/// row names.
+pub(crate) enum KeyBy<'a> {
+    Lookup(&'a str),
+    Id(Uuid),
+}
+
+impl PgStore {
+    /// The key, with its owner's plan read in the same statement: every request
+    /// authenticates, and the rate limit needs the plan's rate.
+    pub(crate) async fn key_on_file(&self, by: KeyBy<'_>) -> Result<Option<KeyOnFile>, AppError> {
         let mut conn = self.db.conn().await?;
-        // The owner's plan in the same statement: every request authenticates, and the
-        // rate limit needs the plan's rate.
-        let row: Option<(KeyRow, Option<String>, Option<String>)> = api_keys::table
+        let query = api_keys::table
             .left_join(
                 subscription_rows::table.on(subscription_rows::account_id
                     .nullable()
                     .eq(api_keys::account_id)),
             )
-            .filter(api_keys::lookup.eq(lookup))
             .select((
                 KeyRow::as_select(),
                 subscription_rows::state.nullable(),
                 subscription_rows::plan.nullable(),
             ))
+            .into_boxed();
+        let query = match by {
+            KeyBy::Lookup(lookup) => query.filter(api_keys::lookup.eq(lookup.to_owned())),
+            KeyBy::Id(id) => query.filter(api_keys::id.eq(id)),
+        };
+        let row: Option<(KeyRow, Option<String>, Option<String>)> = query
             .first(&mut conn)
             .await
             .optional()
@@ -812,6 +824,12 @@ impl KeyStore for PgStore {
             (KeyOwner::Account(_), ..) => Some(PlanName::Trial),
         };
         Ok(Some(KeyOnFile { key, plan }))
+    }
+}
+
+impl KeyStore for PgStore {
+    async fn key_by_lookup(&self, lookup: &str) -> Result<Option<KeyOnFile>, AppError> {
+        self.key_on_file(KeyBy::Lookup(lookup)).await
     }
 
     async fn keys_of(&self, account: AccountId) -> Result<Vec<StoredKey>, AppError> {

@@ -25,5 +25,6 @@ mod request_ids;
 mod search;
 mod subscriptions;
 mod support;
+mod ui;
 mod visit_limits;
 mod visits;
