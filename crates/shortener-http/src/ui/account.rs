@@ -228,7 +228,7 @@ impl LinkForm {
             Err(_) => {
                 self.refuse(
                     "expires_at",
-                    "expires_at must be a date and time, such as 2027-01-31T18:00 (UTC) (validation)".into(),
+                    "Expires at must be a date and time, such as 2027-01-31T18:00 (UTC) (validation)".into(),
                 );
                 None
             }
@@ -244,7 +244,7 @@ impl LinkForm {
             Err(_) => {
                 self.refuse(
                     "max_visits",
-                    "max_visits must be a whole number from 1 to 1000000000 (validation)".into(),
+                    "Max visits must be a whole number from 1 to 1000000000 (validation)".into(),
                 );
                 None
             }
@@ -259,7 +259,7 @@ impl LinkForm {
         if slug.status().is_server_error() || matches!(slug, Slug::RateLimited) {
             return Err(UiError::Page(error));
         }
-        let message = format!("{detail} ({})", slug.as_str());
+        let message = format!("{} ({})", super::sentence(&detail), slug.as_str());
         let field = match slug {
             Slug::InvalidUrl => Some("url"),
             Slug::InvalidCode | Slug::CodeTaken => Some("code"),

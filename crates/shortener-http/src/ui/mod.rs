@@ -172,6 +172,14 @@ struct ErrorPage {
     request_id: Option<String>,
 }
 
+/// A problem's detail as the start of a sentence (the API's details start in lower case).
+pub fn sentence(detail: &str) -> String {
+    let mut chars = detail.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
 /// What a person can do about a problem, in a sentence.
 fn what_to_do(slug: Slug) -> &'static str {
     match slug {
@@ -233,7 +241,7 @@ impl ResponseError for UiError {
             status: slug.status().as_u16(),
             slug: slug.as_str(),
             title: slug.title(),
-            detail,
+            detail: sentence(&detail),
             what_to_do: what_to_do(slug),
             request_id: RequestId::current().map(|id| id.to_string()),
         };

@@ -192,7 +192,7 @@ async fn create_account(state: web::Data<State>, posted: Posted) -> Result<HttpR
                 &AccountsQuery::default(),
                 slug.status(),
                 name,
-                Some(format!("{detail} ({})", slug.as_str())),
+                Some(format!("{} ({})", super::sentence(&detail), slug.as_str())),
             )
             .await
         }

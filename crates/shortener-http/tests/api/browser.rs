@@ -3,189 +3,12 @@
 //! client of our own (the protocol is a few JSON calls). Screenshots of each page at phone
 //! and desktop width go to `target/screenshots/`.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::TestApp;
-
-/// A chromedriver of this test's own and one headless Chromium session on it.
-struct Browser {
-    driver: Child,
-    base: String,
-    session: String,
-    client: awc::Client,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "chromedriver: {e}. `cargo xtask ci` installs it; by hand: \
-                     apt-get install chromium chromium-driver"
-                )
-            });
-        let client = awc::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .finish();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while client.get(format!("{base}/status")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut browser = Browser {
-            driver,
-            base,
-            session: String::new(),
-            client,
-        };
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,900"],
-            },
-        }}});
-        let session = browser.call("POST", "/session", Some(caps)).await;
-        browser.session = session["sessionId"].as_str().unwrap().to_owned();
-        browser
-    }
-
-    /// A WebDriver command; its `value`.
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let req = match method {
-            "GET" => self.client.get(&url),
-            "DELETE" => self.client.delete(&url),
-            _ => self.client.post(&url),
-        };
-        let mut res = match body {
-            Some(b) => req.send_json(&b).await,
-            None if method == "POST" => req.send_json(&json!({})).await,
-            None => req.send().await,
-        }
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let answer: Value = res.json().limit(64 << 20).await.unwrap();
-        assert!(res.status().is_success(), "{method} {path}: {answer}");
-        answer["value"].clone()
-    }
-
-    async fn session(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        self.call(method, &format!("/session/{}{path}", self.session), body)
-            .await
-    }
-
-    async fn open(&self, url: &str) {
-        self.session("POST", "/url", Some(json!({"url": url})))
-            .await;
-    }
-
-    async fn element(&self, css: &str) -> String {
-        let found = self
-            .session(
-                "POST",
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        // The W3C element reference's key.
-        found["element-6066-11e4-a52e-4f735466cecf"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no {css}: {found}"))
-            .to_owned()
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css).await;
-        self.session("POST", &format!("/element/{id}/clear"), None)
-            .await;
-        self.session(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
-    }
-
-    async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.session("POST", &format!("/element/{id}/click"), None)
-            .await;
-    }
-
-    async fn source(&self) -> String {
-        self.session("GET", "/source", None)
-            .await
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// Waits (at most 10 s) until the page holds `text`: a form posted navigates on its
-    /// own time.
-    async fn until_page_holds(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let source = self.source().await;
-            if source.contains(text) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "no {text:?} in {source}");
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn title(&self) -> String {
-        self.session("GET", "/title", None)
-            .await
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// Screenshots of the page at phone (390 px) and desktop (1280 px) width, as
-    /// `target/screenshots/{name}-{phone,desktop}.png`.
-    async fn screenshots(&self, name: &str) {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        for (width, height, label) in [(390, 844, "phone"), (1280, 900, "desktop")] {
-            self.session(
-                "POST",
-                "/window/rect",
-                Some(json!({"width": width, "height": height})),
-            )
-            .await;
-            let png = self.session("GET", "/screenshot", None).await;
-            let png = base64::engine::general_purpose::STANDARD
-                .decode(png.as_str().unwrap())
-                .unwrap();
-            assert!(png.starts_with(b"\x89PNG"), "a PNG");
-            std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
+use crate::webdriver::Browser;
 
 #[actix_web::test]
 async fn the_password_form_works_in_a_real_browser() {
@@ -240,5 +63,232 @@ async fn the_password_form_works_in_a_real_browser() {
         assert!(Instant::now() < deadline, "clicks: {clicks}");
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = browser.session("DELETE", "", None).await;
+    browser.quit().await;
+}
+
+/// Some visits from different browsers and places, so the statistics have something to
+/// show.
+async fn visit(app: &TestApp, code: &str) {
+    let visitors = [
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+            "https://news.example.org/today",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "https://social.example.com/post/1",
+        ),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
+            "",
+        ),
+        (
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "",
+        ),
+    ];
+    for (i, (agent, referrer)) in visitors.iter().enumerate() {
+        for _ in 0..=(3 - i) * 2 {
+            let mut headers = vec![("user-agent", *agent)];
+            if !referrer.is_empty() {
+                headers.push(("referer", *referrer));
+            }
+            let reply = app
+                .request_with(
+                    awc::http::Method::GET,
+                    &format!("/{code}"),
+                    None,
+                    None,
+                    &headers,
+                )
+                .await;
+            assert_eq!(reply.status.as_u16(), 302);
+        }
+    }
+    app.flush_clicks().await;
+}
+
+#[actix_web::test]
+async fn an_account_manages_its_links_in_a_real_browser() {
+    let app = TestApp::spawn_with(&[("SHORTENER__ANALYTICS__ENABLED", "true")]).await;
+    let (_, key) = app.account("Acme Corp").with_key().await;
+    let browser = Browser::start().await;
+    let base = app.base.clone();
+
+    // Signed out, the interface starts at the sign-in page.
+    browser.open(&format!("{base}/ui")).await;
+    browser.until_page_holds("Sign in with an API key").await;
+    assert_eq!(browser.title().await, "Sign in · shortener");
+    browser.assert_nothing_from_elsewhere(&base).await;
+    browser.screenshots("ui-sign-in").await;
+    browser.type_into("#key", "shk_wrong").await;
+    browser.click("button[type=submit]").await;
+    browser.until_page_holds("That key is not valid").await;
+    browser.type_into("#key", &key).await;
+    browser.click("button[type=submit]").await;
+    browser.until_page_holds("No links yet").await;
+    browser.assert_nothing_from_elsewhere(&base).await;
+    browser.screenshots("ui-links-empty").await;
+
+    // Create a link with tags, then a refusal shown beside its field.
+    browser.click("a[href='/ui/links/new']").await;
+    browser.until_page_holds("Target URL").await;
+    browser.type_into("#url", "ftp://example.com/nope").await;
+    browser.click("#link-form button[type=submit]").await;
+    browser.until_page_holds("invalid-url").await;
+    browser.screenshots("ui-link-form-refused").await;
+    browser
+        .type_into("#url", "https://example.com/spring-launch")
+        .await;
+    browser.type_into("#title", "Spring launch").await;
+    browser.type_into("#tags", "launch, q2").await;
+    browser.click("#link-form button[type=submit]").await;
+    browser.until_page_holds("Link created.").await;
+    let url = browser.url().await;
+    let code = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let link = app.get(&format!("/api/v1/links/{code}"), Some(&key)).await;
+    assert_eq!(link.status.as_u16(), 200);
+    assert_eq!(link.body["tags"], json!(["launch", "q2"]));
+    assert_eq!(link.body["title"], "Spring launch");
+    // And a second one the searches must not find.
+    app.link(
+        &key,
+        json!({"url": "https://example.com/other", "tags": ["misc"]}),
+    )
+    .await;
+
+    // Find it by tag, and by text.
+    browser.open(&format!("{base}/ui/links")).await;
+    browser.type_into("#tag", "launch").await;
+    browser.click("form[role=search] button[type=submit]").await;
+    browser.until_page_holds("Clear").await;
+    let found = browser.source().await;
+    assert!(
+        found.contains(&code) && !found.contains("example.com/other"),
+        "{found}"
+    );
+    browser.type_into("#tag", "").await;
+    browser.type_into("#q", "spring").await;
+    browser.click("form[role=search] button[type=submit]").await;
+    browser.until_page_holds("Spring launch").await;
+    assert!(!browser.source().await.contains("example.com/other"));
+    browser.screenshots("ui-links-search").await;
+
+    // Its statistics, as charts drawn on the server.
+    visit(&app, &code).await;
+    browser.click(&format!("a[href='/ui/links/{code}']")).await;
+    browser.until_page_holds("Clicks, last 30 days").await;
+    let page = browser.source().await;
+    assert!(page.contains("16 in these days (1 from bots)"), "{page}");
+    assert!(
+        page.contains("Referrers") && page.contains("news.example.org"),
+        "{page}"
+    );
+    assert!(page.contains("<svg class=\"chart\""), "{page}");
+    browser.assert_nothing_from_elsewhere(&base).await;
+    browser.screenshots("ui-link").await;
+
+    // A form posted without its CSRF token changes nothing.
+    browser.open(&format!("{base}/ui/links/{code}/edit")).await;
+    browser.type_into("#title", "Changed without a token").await;
+    browser
+        .execute("document.querySelector('#link-form input[name=csrf]').remove(); return null;")
+        .await;
+    browser.click("#link-form button[type=submit]").await;
+    browser.until_page_holds("forbidden").await;
+    let link = app.get(&format!("/api/v1/links/{code}"), Some(&key)).await;
+    assert_eq!(link.body["title"], "Spring launch");
+    browser.screenshots("ui-error-csrf").await;
+
+    // Delete it, after a confirmation page.
+    browser.open(&format!("{base}/ui/links/{code}")).await;
+    browser
+        .click(&format!("a[href='/ui/links/{code}/delete']"))
+        .await;
+    browser.until_page_holds("Delete the link").await;
+    browser.screenshots("ui-link-delete").await;
+    browser.click("button.danger").await;
+    browser.until_page_holds("deleted.").await;
+    let gone = app.get(&format!("/api/v1/links/{code}"), Some(&key)).await;
+    assert_eq!(gone.status.as_u16(), 404);
+    browser.quit().await;
+}
+
+#[actix_web::test]
+async fn an_operator_manages_accounts_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    let (account, key) = app.account("Acme Corp").with_key().await;
+    app.account("Globex").await;
+    let browser = Browser::start().await;
+    let base = app.base.clone();
+
+    browser.open(&format!("{base}/ui/sign-in")).await;
+    browser.type_into("#key", crate::support::ADMIN_KEY).await;
+    browser.click("button[type=submit]").await;
+    browser.until_page_holds("New account's name").await;
+    assert!(browser.source().await.contains("Globex"));
+    browser.assert_nothing_from_elsewhere(&base).await;
+    browser.screenshots("ui-accounts").await;
+
+    // Search, then open the account.
+    browser.type_into("#q", "acme").await;
+    browser.click("form[role=search] button[type=submit]").await;
+    browser.until_page_holds("Clear").await;
+    assert!(!browser.source().await.contains("Globex"));
+    browser
+        .click(&format!("a[href='/ui/accounts/{account}']"))
+        .await;
+    browser.until_page_holds("Activate a paid plan").await;
+
+    // Activate a plan.
+    browser.click("#plan option[value=business]").await;
+    browser
+        .click("form[action$='/subscription/activate'] button")
+        .await;
+    browser.until_page_holds("Subscription activated.").await;
+    let sub = app
+        .admin(
+            awc::http::Method::GET,
+            &format!("/admin/v1/accounts/{account}/subscription"),
+            None,
+        )
+        .await;
+    assert_eq!(sub.body["state"], "active", "{}", sub.body);
+    assert_eq!(sub.body["plan"], "business", "{}", sub.body);
+
+    // Make a key (shown once), then revoke the first one, confirming the dialog.
+    browser.click("form[action$='/keys'] button").await;
+    browser.until_page_holds("shown this once").await;
+    browser.assert_nothing_from_elsewhere(&base).await;
+    browser.screenshots("ui-account").await;
+    let prefix = &key[..16];
+    browser
+        .click(&format!("button[aria-label='Revoke {prefix}']"))
+        .await;
+    browser.accept_dialog().await;
+    browser
+        .until_page_holds("revoked: it stopped working")
+        .await;
+    let refused = app.get("/api/v1/links", Some(&key)).await;
+    refused.assert_problem(401, "unauthorized");
+
+    // The audit log, filtered to revocations.
+    browser.click("a[href='/ui/audit']").await;
+    browser.until_page_holds("Audit log").await;
+    browser.click("#action option[value='key.revoked']").await;
+    browser.click("form[role=search] button[type=submit]").await;
+    browser.until_page_holds("Clear").await;
+    let page = browser.source().await;
+    assert!(page.contains("<code>key.revoked</code>"), "{page}");
+    assert!(!page.contains("<code>account.created</code>"), "{page}");
+    browser.assert_nothing_from_elsewhere(&base).await;
+    browser.screenshots("ui-audit").await;
+    browser.quit().await;
 }

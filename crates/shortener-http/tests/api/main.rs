@@ -28,3 +28,4 @@ mod support;
 mod ui;
 mod visit_limits;
 mod visits;
+mod webdriver;

@@ -424,3 +424,74 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
 }
+
+#[actix_web::test]
+async fn a_subscription_change_from_a_stale_page_is_a_412_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let account = app.account("Acme").await;
+    let mut operator = Person::new(&app);
+    operator.sign_in(ADMIN_KEY).await;
+    let path = format!("/ui/accounts/{account}");
+    let shown = operator.get(&path).await;
+    let (csrf, version) = (hidden(&shown, "csrf"), hidden(&shown, "version"));
+    assert_eq!(version, "1");
+
+    // Someone else activates it meanwhile.
+    let activated = app
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/accounts/{account}/subscription/activate"),
+            Some(json!({"plan": "pro"})),
+        )
+        .await;
+    assert_eq!(activated.status, StatusCode::OK);
+
+    let stale = operator
+        .post(
+            &format!("{path}/subscription/cancel"),
+            &[("csrf", &csrf), ("version", &version), ("reason", "asked")],
+        )
+        .await;
+    assert_eq!(
+        stale.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        text(&stale)
+    );
+    let page = text(&stale);
+    assert!(page.contains("(version-mismatch)"), "{page}");
+    assert!(
+        page.contains("id=\"subscription-state\">active<"),
+        "the current state: {page}"
+    );
+    let sub = app
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{account}/subscription"),
+            None,
+        )
+        .await;
+    assert_eq!(sub.body["state"], "active");
+
+    // From the fresh page it goes through.
+    let fresh = operator.get(&path).await;
+    let done = operator
+        .post(
+            &format!("{path}/subscription/cancel"),
+            &[
+                ("csrf", &csrf),
+                ("version", &hidden(&fresh, "version")),
+                ("reason", "asked"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", text(&done));
+    let sub = app
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/accounts/{account}/subscription"),
+            None,
+        )
+        .await;
+    assert_eq!(sub.body["state"], "cancelled");
+}
