@@ -35,6 +35,13 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; scr
 /// The `/ui` routes.
 pub fn scope() -> Scope {
     web::scope("/ui")
+        // A query the pages cannot read is a page, like every other refusal here.
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            UiError::from(Error::Validation(format!(
+                "the address's query is malformed: {e}"
+            )))
+            .into()
+        }))
         .route("", web::get().to(start))
         .route("/", web::get().to(start))
         .route("/assets/{file}", web::get().to(assets::serve))

@@ -495,3 +495,79 @@ async fn a_subscription_change_from_a_stale_page_is_a_412_and_changes_nothing() 
         .await;
     assert_eq!(sub.body["state"], "cancelled");
 }
+
+#[actix_web::test]
+async fn hostile_requests_get_pages_never_a_server_error() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.account("Acme").with_key().await;
+    let mut person = Person::new(&app);
+    person.sign_in(&key).await;
+    let csrf = person.csrf("/ui/links").await;
+    let long = "x".repeat(5000);
+    let gets = [
+        "/ui/links?cursor=not-a-cursor".to_owned(),
+        "/ui/links?q=a&q=b".to_owned(),
+        format!("/ui/links?q={long}"),
+        "/ui/links?tag=NOT%20A%20TAG".to_owned(),
+        "/ui/links/%00%ff/edit".to_owned(),
+        "/ui/links/../../etc/passwd".to_owned(),
+        "/ui/links/abc/qr.png".to_owned(),
+        "/ui/accounts/not-a-uuid".to_owned(),
+        "/ui/audit?since=yesterday".to_owned(),
+        "/ui/assets/..%2f..%2fCargo.toml".to_owned(),
+        "/ui/nowhere".to_owned(),
+    ];
+    for path in &gets {
+        let reply = person.get(path).await;
+        assert!(
+            reply.status.is_client_error()
+                || reply.status.is_success()
+                || reply.status.is_redirection(),
+            "{path}: {}",
+            reply.status
+        );
+        assert!(
+            reply
+                .header("content-type")
+                .unwrap_or_default()
+                .starts_with("text/html"),
+            "{path}: {:?}",
+            reply.header("content-type")
+        );
+    }
+    let posts: [Vec<(&str, &str)>; 4] = [
+        vec![("csrf", &csrf), ("url", &long)],
+        vec![
+            ("csrf", &csrf),
+            ("url", "https://example.com"),
+            ("expires_at", "1999-01-01T00:00"),
+        ],
+        vec![
+            ("csrf", &csrf),
+            ("url", "https://example.com"),
+            ("max_visits", "99999999999999999999"),
+        ],
+        vec![
+            ("csrf", &csrf),
+            ("url", "https://example.com"),
+            ("password", "short"),
+        ],
+    ];
+    for fields in &posts {
+        let reply = person.post("/ui/links", fields).await;
+        assert!(
+            reply.status.is_client_error(),
+            "{fields:?}: {}",
+            reply.status
+        );
+    }
+    let not_a_form = app
+        .post_form("/ui/links", Some("application/json"), "{}", &[])
+        .await;
+    assert!(not_a_form.status.is_client_error(), "{}", not_a_form.status);
+    assert_eq!(
+        app.get("/api/v1/links", Some(&key)).await.body["items"],
+        json!([]),
+        "nothing was made"
+    );
+}
