@@ -571,3 +571,75 @@ async fn hostile_requests_get_pages_never_a_server_error() {
         "nothing was made"
     );
 }
+
+/// The `href` of the page's link with `rel="next"`, unescaped, if there is one.
+fn next_page(reply: &Reply) -> Option<String> {
+    let page = text(reply);
+    let end = page.find("\" rel=\"next\"")?;
+    let start = page[..end].rfind("href=\"")? + "href=\"".len();
+    Some(page[start..end].replace("&#38;", "&").replace("&amp;", "&"))
+}
+
+#[actix_web::test]
+async fn lists_page_through_everything_keeping_their_filters() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.pro_account().await;
+    for i in 0..30 {
+        let tags = if i % 2 == 0 {
+            json!(["even"])
+        } else {
+            json!(["odd"])
+        };
+        app.link(
+            &key,
+            json!({"url": format!("https://example.com/{i}"), "code": format!("page-{i:02}"), "tags": tags}),
+        )
+        .await;
+    }
+    let mut person = Person::new(&app);
+    person.sign_in(&key).await;
+
+    // All 30: 20, then 10, newest first, no code twice.
+    let mut seen = Vec::new();
+    let mut path = Some("/ui/links".to_owned());
+    while let Some(p) = path {
+        let reply = person.get(&p).await;
+        assert_eq!(reply.status, StatusCode::OK, "{p}: {}", text(&reply));
+        let page = text(&reply);
+        seen.extend(
+            (0..30)
+                .map(|i| format!("page-{i:02}"))
+                .filter(|code| page.contains(&format!("href=\"/ui/links/{code}\""))),
+        );
+        path = next_page(&reply);
+    }
+    assert_eq!(seen.len(), 30, "{seen:?}");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 30);
+
+    // Only the even ones, and the filter survives the page turn.
+    let first = person.get("/ui/links?tag=even&q=page").await;
+    let next = next_page(&first);
+    assert!(next.is_none(), "15 fit on one page: {next:?}");
+    let page = text(&first);
+    assert!(
+        page.contains("page-28") && !page.contains("page-29"),
+        "{page}"
+    );
+
+    // The audit log pages back too, with its filter kept.
+    let mut operator = Person::new(&app);
+    operator.sign_in(ADMIN_KEY).await;
+    let first = operator.get("/ui/audit?action=link.created").await;
+    let next = next_page(&first).expect("30 entries are two pages");
+    assert!(
+        next.contains("action=link.created") && next.contains("cursor="),
+        "{next}"
+    );
+    let older = operator.get(&next).await;
+    assert_eq!(older.status, StatusCode::OK);
+    assert!(!text(&older).contains("<code>account.created</code>"));
+    assert!(text(&older).contains("<code>link.created</code>"));
+}
