@@ -10,9 +10,6 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
-
-use crate::ops::NotAProblem;
 
 /// Nothing may be loaded from anywhere, inline styles aside; no script at all; the page
 /// may not be framed (so it cannot be overlaid to trick a visitor into typing). There is
@@ -72,27 +69,12 @@ pub fn page(code: &str, wrong: bool) -> String {
 /// The form as an answer: `200` when asked for, `401` after a wrong password (which is
 /// the page, not a problem document: a person reads it).
 pub fn respond(code: &str, status: StatusCode) -> HttpResponse {
-    let mut res = HttpResponse::build(status)
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        ))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .insert_header((
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .insert_header((
-            HeaderName::from_static("x-frame-options"),
-            HeaderValue::from_static("DENY"),
-        ))
-        .body(page(code, status == StatusCode::UNAUTHORIZED));
-    res.extensions_mut().insert(NotAProblem);
-    res
+    crate::markup::html_page(
+        status,
+        CONTENT_SECURITY_POLICY,
+        "no-referrer",
+        page(code, status == StatusCode::UNAUTHORIZED),
+    )
 }
 
 #[cfg(test)]

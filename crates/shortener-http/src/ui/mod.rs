@@ -16,12 +16,11 @@ pub mod session;
 
 use actix_web::cookie::time;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, Scope, web};
 use askama::Template;
 use shortener_app::{AppError, Chain, Principal};
 
-use crate::ops::NotAProblem;
 use crate::problem::Slug;
 use crate::request_id::RequestId;
 use crate::{Error, State};
@@ -115,27 +114,7 @@ pub fn page(status: StatusCode, template: &impl Template) -> Result<HttpResponse
 }
 
 fn html(status: StatusCode, body: String) -> HttpResponse {
-    let mut res = HttpResponse::build(status)
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        ))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .insert_header((
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        .insert_header((
-            HeaderName::from_static("x-frame-options"),
-            HeaderValue::from_static("DENY"),
-        ))
-        .body(body);
-    res.extensions_mut().insert(NotAProblem);
-    res
+    crate::markup::html_page(status, CONTENT_SECURITY_POLICY, "same-origin", body)
 }
 
 /// `303 See Other` to `location`: where a form's post sends the browser next.
