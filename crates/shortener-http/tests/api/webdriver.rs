@@ -53,6 +53,8 @@ impl Browser {
         };
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            // Chromium's DevTools events, the requests among them (`requested_urls`).
+            "goog:loggingPrefs": {"performance": "ALL"},
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
@@ -196,27 +198,48 @@ impl Browser {
         .await
     }
 
-    /// Every URL the page has loaded (itself and each resource), from the browser's own
-    /// record (Resource Timing): what a test checks for requests to other hosts.
+    /// Every URL the browser has asked for since the last call, from its own record: the
+    /// DevTools network events (each request the page started, also those a policy then
+    /// blocked), and the page's Resource Timing entries.
     pub async fn requested_urls(&self) -> Vec<String> {
-        let urls = self
+        let mut urls: Vec<String> = Vec::new();
+        let log = self
+            .session("POST", "/se/log", Some(json!({"type": "performance"})))
+            .await;
+        for entry in log.as_array().into_iter().flatten() {
+            let Some(message) = entry["message"].as_str() else {
+                continue;
+            };
+            let event: Value = serde_json::from_str(message).unwrap_or(Value::Null);
+            if event["message"]["method"] == "Network.requestWillBeSent"
+                && let Some(url) = event["message"]["params"]["request"]["url"].as_str()
+            {
+                urls.push(url.to_owned());
+            }
+        }
+        let timed = self
             .execute(
                 "return [location.href].concat(performance.getEntriesByType('resource')\
                  .map(function (e) { return e.name; }));",
             )
             .await;
-        urls.as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u.as_str().unwrap().to_owned())
-            .collect()
+        urls.extend(
+            timed
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u.as_str().unwrap().to_owned()),
+        );
+        urls
     }
 
-    /// Fails unless every URL the page loaded is under `base`.
+    /// Fails unless every URL the browser asked the network for is under `base`.
+    /// (`data:` URLs are no request: the browser's own controls draw their icons with
+    /// them.)
     pub async fn assert_nothing_from_elsewhere(&self, base: &str) {
         let urls = self.requested_urls().await;
         assert!(urls.len() > 1, "the page loaded its assets: {urls:?}");
-        for url in urls {
+        for url in urls.iter().filter(|u| !u.starts_with("data:")) {
             assert!(
                 url.starts_with(&format!("{base}/")),
                 "{url} is not under {base}"
