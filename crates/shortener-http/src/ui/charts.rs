@@ -20,7 +20,7 @@ use crate::markup::escape;
 const DAILY_WIDTH: f64 = 640.0;
 const DAILY_HEIGHT: f64 = 240.0;
 /// Room left of the plot for the tick values.
-const DAILY_LEFT: f64 = 44.0;
+const DAILY_LEFT: f64 = 56.0;
 const DAILY_RIGHT: f64 = 8.0;
 const DAILY_TOP: f64 = 12.0;
 /// Room under the plot for the first and last dates.
@@ -29,16 +29,18 @@ const DAILY_BOTTOM: f64 = 28.0;
 /// read at a phone's width.
 const MAX_INTERVALS: u64 = 4;
 
-/// The breakdown chart's `viewBox` width and the height of one row.
-const BREAKDOWN_WIDTH: f64 = 640.0;
-const ROW: f64 = 24.0;
+/// The breakdown chart's `viewBox` width and the height of one row: about the width a
+/// half-page card has on a desktop and a phone's screen, so its text is read at about
+/// its own size (a breakdown sits in a card of half the page on a desktop).
+const BREAKDOWN_WIDTH: f64 = 360.0;
+const ROW: f64 = 22.0;
 /// Room left of the bars for the names, about [`NAME_CHARS`] characters at the font size.
-const NAME_WIDTH: f64 = 200.0;
+const NAME_WIDTH: f64 = 130.0;
 /// Room right of the bars for the count and percentage.
-const VALUE_WIDTH: f64 = 110.0;
+const VALUE_WIDTH: f64 = 80.0;
 /// Names longer than this many characters are cut (with an ellipsis) so that a 255-char
 /// referrer host cannot push the bars off the chart; the full name is in the row's title.
-const NAME_CHARS: usize = 28;
+const NAME_CHARS: usize = 20;
 
 /// A bar chart of clicks per day over `days` (oldest first, as [`shortener_app::LinkStats`]
 /// gives them, zeros included): one bar a day, its bots the part at the bottom in
@@ -80,7 +82,7 @@ pub(crate) fn daily(days: &[DailyClicks]) -> String {
     let plot_height = DAILY_HEIGHT - DAILY_TOP - DAILY_BOTTOM;
     let base = DAILY_TOP + plot_height;
     let right = DAILY_WIDTH - DAILY_RIGHT;
-    let mut svg = open(DAILY_WIDTH, DAILY_HEIGHT, &aria);
+    let mut svg = open(DAILY_WIDTH, DAILY_HEIGHT, 14, &aria);
     // The frame: the y axis and the x axis.
     let _ = write!(
         svg,
@@ -200,6 +202,7 @@ pub(crate) fn breakdown<S: AsRef<str>>(label: &str, rows: &[(S, i64)]) -> String
         let mut svg = open(
             BREAKDOWN_WIDTH,
             ROW * 2.0,
+            11,
             &format!("{label}: no visits yet"),
         );
         let _ = write!(
@@ -212,7 +215,7 @@ pub(crate) fn breakdown<S: AsRef<str>>(label: &str, rows: &[(S, i64)]) -> String
     }
 
     let aria = format!("{label}: {}", plural(total, "visit"));
-    let mut svg = open(BREAKDOWN_WIDTH, rows.len() as f64 * ROW + 8.0, &aria);
+    let mut svg = open(BREAKDOWN_WIDTH, rows.len() as f64 * ROW + 8.0, 11, &aria);
     let bar_x = NAME_WIDTH + 8.0;
     let bar_room = BREAKDOWN_WIDTH - bar_x - VALUE_WIDTH;
     for (i, (name, n)) in rows.iter().enumerate() {
@@ -246,10 +249,12 @@ pub(crate) fn breakdown<S: AsRef<str>>(label: &str, rows: &[(S, i64)]) -> String
 /// The opening tag of a chart `width` × `height` in its own units, scaled to the width of
 /// its container, described by `aria` for screen readers (the picture alone says nothing
 /// to them).
-fn open(width: f64, height: f64, aria: &str) -> String {
+/// `font` is in the chart's units: the wide daily chart is shrunk more on a phone, so its
+/// labels are drawn larger.
+fn open(width: f64, height: f64, font: u32, aria: &str) -> String {
     format!(
         "<svg class=\"chart\" viewBox=\"0 0 {} {}\" width=\"100%\" role=\"img\" \
-         aria-label=\"{}\" font-size=\"11\">",
+         aria-label=\"{}\" font-size=\"{font}\">",
         num(width),
         num(height),
         text(aria),

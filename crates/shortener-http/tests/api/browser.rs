@@ -193,7 +193,7 @@ async fn an_account_manages_its_links_in_a_real_browser() {
     );
     assert!(page.contains("<svg class=\"chart\""), "{page}");
     browser.assert_nothing_from_elsewhere(&base).await;
-    browser.screenshots("ui-link").await;
+    browser.screenshots_whole("ui-link").await;
 
     // A form posted without its CSRF token changes nothing.
     browser.open(&format!("{base}/ui/links/{code}/edit")).await;

@@ -159,17 +159,37 @@ impl Browser {
     }
 
     /// Screenshots of the page at phone (390 px) and desktop (1280 px) width, as
-    /// `target/screenshots/{name}-{phone,desktop}.png`.
+    /// `target/screenshots/{name}-{phone,desktop}.png`: what a screen shows first.
     pub async fn screenshots(&self, name: &str) {
+        self.screenshots_of(name, false).await;
+    }
+
+    /// [`Browser::screenshots`] of the whole page, however long (up to 6000 px).
+    pub async fn screenshots_whole(&self, name: &str) {
+        self.screenshots_of(name, true).await;
+    }
+
+    async fn screenshots_of(&self, name: &str, whole: bool) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         for (width, height, label) in [(390, 844, "phone"), (1280, 900, "desktop")] {
-            self.session(
-                "POST",
-                "/window/rect",
-                Some(json!({"width": width, "height": height})),
-            )
-            .await;
+            let resize = |height: u64| {
+                self.session(
+                    "POST",
+                    "/window/rect",
+                    Some(json!({"width": width, "height": height})),
+                )
+            };
+            resize(height).await;
+            if whole {
+                let tall = self
+                    .execute("return document.documentElement.scrollHeight;")
+                    .await
+                    .as_u64()
+                    .unwrap_or(height);
+                // The window's frame takes some of its height from the page's.
+                resize((tall + 150).clamp(height, 6000)).await;
+            }
             let png = self.session("GET", "/screenshot", None).await;
             let png = base64::engine::general_purpose::STANDARD
                 .decode(png.as_str().unwrap())
