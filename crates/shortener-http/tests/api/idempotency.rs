@@ -236,7 +236,8 @@ struct Count {
 
 #[actix_web::test]
 async fn keys_older_than_a_day_are_pruned() {
-    let app = TestApp::spawn().await;
+    // The sweep that also prunes runs at start, then not again during the test.
+    let app = TestApp::spawn_with(&[("SHORTENER__SUBSCRIPTIONS__EXPIRY_SWEEP", "1h")]).await;
     let (_, key) = app.account("Acme").with_key().await;
     let body = json!({"url": "https://example.com/"});
     let old = create(&app, &key, "old", body.clone()).await;
@@ -252,7 +253,9 @@ async fn keys_older_than_a_day_are_pruned() {
     let db = shortener_pg::Db::connect(&app.db.service_url, &Default::default()).unwrap();
     let now = chrono::Utc::now();
     let pruned = shortener_http::prune_idempotency_keys(&db, now - shortener_app::KEEP_KEYS).await;
-    assert_eq!(pruned, 1);
+    // The app's own sweep prunes with the same function and may have got there first (a
+    // slow machine): either way the old key is gone and the fresh one kept.
+    assert!(pruned <= 1, "{pruned}");
     let left: Count = diesel::sql_query("SELECT count(*) AS n FROM shortener.idempotency_keys")
         .get_result(&mut conn)
         .await

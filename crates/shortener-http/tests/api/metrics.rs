@@ -144,7 +144,9 @@ async fn every_instrument_is_exported_and_values_move_with_traffic() {
     // unknown code was a miss too.
     assert_eq!(delta("shortener_resolve_cache_misses_total", &[]), 2.0);
     assert_eq!(delta("shortener_resolve_cache_hits_total", &[]), 2.0);
-    assert!(after.value("shortener_resolve_cache_entries", &[]) >= 2.0);
+    // The link and the unknown code were cached; the listener's late news of the link's
+    // creation (a loaded machine) may have dropped the link's entry again since.
+    assert!(after.value("shortener_resolve_cache_entries", &[]) >= 1.0);
     assert!(after.value("shortener_lookup_batch_size_count", &[]) >= 2.0);
     assert_eq!(delta("shortener_clicks_queued_total", &[]), 3.0);
     assert_eq!(delta("shortener_clicks_written_total", &[]), 3.0);
