@@ -13,10 +13,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderValue;
 use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use shortener_app::{AppError, Followed, Redirects, Resolved, Unlocked, Visitor};
+use shortener_domain::ShortCode;
 
 use crate::rate_limit::Limits;
 use crate::{Error, password_form};
@@ -113,16 +117,34 @@ pub async fn redirect_or_not_found(
         Some(code) if !code.is_empty() && !code.contains('/') => code,
         _ => return Err(Error::RouteNotFound),
     };
+    match *req.method() {
+        Method::GET | Method::HEAD => answer(&redirector, &req, code).await,
+        Method::POST => {
+            let visitor = RequestVisitor {
+                req: &req,
+                limits: &redirector.limits,
+            };
+            unlock(&redirector, code, &visitor, body).await
+        }
+        _ => Err(Error::MethodNotAllowed(CODE_METHODS.into())),
+    }
+}
+
+/// The answer to a `GET` or `HEAD` of `code`.
+async fn answer(
+    redirector: &Redirector,
+    req: &HttpRequest,
+    code: &str,
+) -> Result<HttpResponse, Error> {
     let redirects = &redirector.redirects;
     let visitor = RequestVisitor {
-        req: &req,
+        req,
         limits: &redirector.limits,
     };
-    let followed = match *req.method() {
-        Method::GET => redirects.follow(code, &visitor).await?,
-        Method::HEAD => redirects.peek(code, &visitor).await?,
-        Method::POST => return unlock(&redirector, code, &visitor, body).await,
-        _ => return Err(Error::MethodNotAllowed(CODE_METHODS.into())),
+    let followed = if req.method() == Method::HEAD {
+        redirects.peek(code, &visitor).await?
+    } else {
+        redirects.follow(code, &visitor).await?
     };
     match followed {
         Followed::Found(link) => Ok(redirect_to(redirector.status, link.target.as_str())),
@@ -132,6 +154,37 @@ pub async fn redirect_or_not_found(
         Followed::Expired => Err(AppError::LinkExpired.into()),
         Followed::Spent => Err(AppError::VisitLimitReached.into()),
     }
+}
+
+/// Redirects skip the router. The App's router tries its routes one after the other before
+/// it falls back to the redirect (its default service), which cost a cached redirect
+/// about 2 500 instructions, a tenth of all it costs, and more with every route added. A
+/// `GET` or `HEAD` of one segment that is a valid code can be no other route: every route
+/// of one segment is a reserved word or shorter than a code (`shortener_domain`'s
+/// `RESERVED_WORDS`), so it is answered here, inside every middleware of the App, exactly
+/// as the default service answers it. Everything else (`POST /{code}` too) is routed.
+pub async fn skip_the_router(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let direct = matches!(*req.method(), Method::GET | Method::HEAD)
+        && req
+            .path()
+            .strip_prefix('/')
+            .is_some_and(|code| ShortCode::parse(code).is_ok());
+    if direct && let Some(redirector) = req.app_data::<web::Data<Redirector>>().cloned() {
+        let code = &req.path()[1..];
+        let res = match answer(&redirector, req.request(), code).await {
+            Ok(res) => res,
+            // As the default service would: the error kept in the response for any
+            // middleware that reads it.
+            Err(e) => HttpResponse::from_error(e),
+        };
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// The password form's body, as a browser posts it.

@@ -526,6 +526,9 @@ pub async fn start(
             }))
             .app_data(extract::json_config())
             .app_data(web::PayloadConfig::default().limit(extract::BODY_LIMIT))
+            // Innermost: a redirect is answered before the router, inside every
+            // middleware below.
+            .wrap(from_fn(redirect::skip_the_router))
             .wrap(ErrorHandlers::new().default_handler(ops::ensure_problem))
             .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             .wrap(Observe(registry.clone()))

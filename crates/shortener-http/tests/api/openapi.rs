@@ -420,3 +420,36 @@ async fn the_docs_load_everything_from_the_service_itself() {
         .await
         .assert_problem(404, "not-found");
 }
+
+/// A `GET` or `HEAD` of one segment that is a valid code skips the router and is answered
+/// as a redirect (`redirect::skip_the_router`), so no route of one segment may be a valid
+/// code: each must be a reserved word or too short.
+#[actix_web::test]
+async fn no_route_of_one_segment_is_a_valid_code() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/api/openapi.json", None).await.body;
+    let mut single: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter_map(|path| {
+            let segment = path.strip_prefix('/')?;
+            (!segment.contains('/') && !segment.contains('{')).then(|| segment.to_owned())
+        })
+        .collect();
+    assert!(single.iter().any(|s| s == "healthz"), "{single:?}");
+    // The web interface's root is not an API operation, so not in the document.
+    single.push("ui".to_owned());
+    for segment in single {
+        assert!(
+            shortener_domain::ShortCode::parse(&segment).is_err(),
+            "/{segment} is a route and would parse as a code"
+        );
+        let reply = app.get(&format!("/{segment}"), None).await;
+        assert_ne!(
+            reply.status.as_u16(),
+            302,
+            "/{segment} was answered as a redirect"
+        );
+    }
+}
