@@ -32,6 +32,9 @@
 //!   from the link's row), of one such link alone, and of links without a limit (cached),
 //!   in rounds on one service, and the visits used checked against the GETs answered.
 //!
+//! With `--baseline REV`, the `shortener` of revision REV is built too (`build`) and
+//! measured with the redirects against the service now: side by side, and under callgrind.
+//!
 //! Then print the table, with the ratios and the targets (`report`), write it to
 //! `bench/results.md` (a full run only), stop the services and (if this run started it)
 //! PostgreSQL.
@@ -70,7 +73,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use build::Binaries;
+use build::{Baseline, Binaries};
 use cli::{Only, Options};
 use cluster::Cluster;
 use report::Report;
@@ -96,10 +99,14 @@ pub fn main(args: &[String]) -> Result<()> {
     let bins = build::build(opts.only.redirects())?;
     let work = bins.target_dir()?.join("bench");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let baseline = match opts.baseline {
+        Some(rev) => Some(build::baseline(rev, bins.target_dir()?)?),
+        None => None,
+    };
 
     println!("==> PostgreSQL under {}", work.join("pg").display());
     let mut pg = Cluster::start(&work.join("pg"))?;
-    let result = measure(&pg, &bins, &work, opts, wrk);
+    let result = measure(&pg, &bins, baseline.as_ref(), &work, opts, wrk);
     let stopped = pg.stop();
     let report = result?;
     stopped?;
@@ -124,6 +131,7 @@ pub fn main(args: &[String]) -> Result<()> {
 fn measure(
     pg: &Cluster,
     bins: &Binaries,
+    baseline: Option<&Baseline>,
     work: &Path,
     opts: Options,
     wrk: Option<String>,
@@ -135,9 +143,15 @@ fn measure(
         None
     };
     let redirects = match (&bins.bare, &wrk) {
-        (Some(bare), Some(wrk)) if opts.only.redirects() => {
-            Some(redirects::measure(pg, bins, bare, work, opts, wrk.clone())?)
-        }
+        (Some(bare), Some(wrk)) if opts.only.redirects() => Some(redirects::measure(
+            pg,
+            bins,
+            bare,
+            baseline,
+            work,
+            opts,
+            wrk.clone(),
+        )?),
         _ => None,
     };
     let reads = if opts.only.reads() {

@@ -1,8 +1,9 @@
 //! The release build of what the bench runs: `shortener` and, for the redirects, the bare
-//! server (`xtask/bare-redirect`), found where cargo says it put them.
+//! server (`xtask/bare-redirect`), found where cargo says it put them; and, for
+//! `--baseline REV`, the `shortener` of another revision, built in a worktree of its own.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -28,28 +29,11 @@ impl Binaries {
 /// `cargo build --release --bin shortener [--bin bare-redirect]`; returns the executables
 /// cargo reports.
 pub fn build(bare: bool) -> Result<Binaries> {
-    let started = Instant::now();
     let mut bins = vec!["--bin", "shortener"];
     if bare {
         bins.extend(["--bin", "bare-redirect"]);
     }
-    println!("==> cargo build --release {}", bins.join(" "));
-    let out = crate::cargo()
-        .args(["build", "--release"])
-        .args(&bins)
-        .arg("--message-format=json-render-diagnostics")
-        .stderr(Stdio::inherit())
-        .output()
-        .context("starting cargo build")?;
-    println!("<== cargo build: {:.0?}", started.elapsed());
-    if !out.status.success() {
-        bail!(
-            "cargo build --release {} failed ({})",
-            bins.join(" "),
-            out.status
-        );
-    }
-    let messages = String::from_utf8_lossy(&out.stdout);
+    let messages = release_build(crate::cargo(), &bins)?;
     let built = |name: &str| {
         executable(&messages, name)
             .with_context(|| format!("cargo build reported no `{name}` executable"))
@@ -62,6 +46,122 @@ pub fn build(bare: bool) -> Result<Binaries> {
             None
         },
     })
+}
+
+/// Runs `cargo` (a cargo command, its directory and environment set) as `build --release
+/// <bins>`; returns cargo's JSON messages.
+fn release_build(mut cargo: Command, bins: &[&str]) -> Result<String> {
+    let started = Instant::now();
+    println!("==> cargo build --release {}", bins.join(" "));
+    let out = cargo
+        .args(["build", "--release"])
+        .args(bins)
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output()
+        .context("starting cargo build")?;
+    println!("<== cargo build: {:.0?}", started.elapsed());
+    if !out.status.success() {
+        bail!(
+            "cargo build --release {} failed ({})",
+            bins.join(" "),
+            out.status
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The `shortener` of another revision (`--baseline REV`).
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub exe: PathBuf,
+    /// The revision's full commit id, and its subject.
+    pub commit: String,
+    pub subject: String,
+}
+
+/// Builds the `shortener` of git revision `rev` in release: checked out (detached) in the
+/// worktree `<target>/bench/baseline-src`, built with `CARGO_TARGET_DIR=<target>/bench/
+/// baseline-target`, so that the main target's artefacts stay as they are.
+pub fn baseline(rev: &str, target: &Path) -> Result<Baseline> {
+    let root = crate::root();
+    let commit = git(
+        &root,
+        &["rev-parse", "--verify", &format!("{rev}^{{commit}}")],
+    )
+    .with_context(|| format!("--baseline {rev}: not a commit of this repository"))?;
+    let subject = git(&root, &["log", "-1", "--format=%s", &commit])?;
+    println!("==> baseline {rev}: commit {commit}: {subject}");
+    let src = target.join("bench").join("baseline-src");
+    checkout(&root, &src, &commit)?;
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.current_dir(&src).env(
+        "CARGO_TARGET_DIR",
+        target.join("bench").join("baseline-target"),
+    );
+    let messages = release_build(cargo, &["--bin", "shortener"])?;
+    let exe = executable(&messages, "shortener")
+        .context("cargo build of the baseline reported no `shortener` executable")?;
+    println!("    baseline executable: {}", exe.display());
+    Ok(Baseline {
+        exe,
+        commit,
+        subject,
+    })
+}
+
+/// `commit`, detached, in the worktree `src` of the repository at `root`. A worktree
+/// already there is refreshed in place (checkout, then clean), so that the files the
+/// revisions share keep their times and cargo rebuilds only what changed; anything else
+/// there (or a worktree that cannot be refreshed) is removed first and added anew.
+fn checkout(root: &Path, src: &Path, commit: &str) -> Result<()> {
+    let path = src.to_string_lossy().into_owned();
+    // A linked worktree has a `.git` file, and is its own top level (not a directory
+    // inside some other checkout).
+    let top = || -> Result<bool> {
+        let top = git(src, &["rev-parse", "--show-toplevel"])?;
+        Ok(std::fs::canonicalize(top)? == std::fs::canonicalize(src)?)
+    };
+    let is_worktree = src.join(".git").is_file() && top().unwrap_or(false);
+    if is_worktree {
+        let refreshed = git(src, &["checkout", "--quiet", "--force", "--detach", commit])
+            .and_then(|_| git(src, &["clean", "-fdxq"]));
+        match refreshed {
+            Ok(_) => {
+                println!("    worktree {path} refreshed to {commit}");
+                return Ok(());
+            }
+            Err(e) => println!("    worktree {path} not refreshed ({e:#}): adding it anew"),
+        }
+    }
+    if src.exists() {
+        let _ = git(root, &["worktree", "remove", "--force", &path]);
+        if src.exists() {
+            std::fs::remove_dir_all(src).with_context(|| format!("removing {path}"))?;
+        }
+    }
+    git(root, &["worktree", "prune"])?;
+    git(root, &["worktree", "add", "--detach", &path, commit])?;
+    Ok(())
+}
+
+/// `git <args>` in `dir`; its output, trimmed.
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running git")?;
+    if !out.status.success() {
+        bail!(
+            "git {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// The executable of target `name` in cargo's JSON messages (one a line).

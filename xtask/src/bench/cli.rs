@@ -7,7 +7,7 @@ use super::redirects;
 /// What `--help` prints for this command.
 pub const USAGE: &str =
     "usage: cargo xtask bench [--seconds N] [--rounds N] [--clients N] [--accounts N]
-                         [--only WHAT]
+                         [--only WHAT] [--baseline REV]
 
 Builds `shortener` and a bare actix-web redirect server (release), provisions a durable
 PostgreSQL under target/bench/pg, installs wrk (apt-get) if it is missing, and measures,
@@ -62,7 +62,16 @@ options:
                 every create then queues on that account's monthly counter row)
   --only WHAT   `creates`, `redirects`, `reads`, `limits`, `stats`, `search` or
                 `visit-limits`: measure only that part
-                (bench/results.md is then left alone)";
+                (bench/results.md is then left alone)
+  --baseline REV
+                also build the `shortener` of git revision REV (release, in a worktree
+                under target/bench/baseline-src, with its own target/bench/baseline-target)
+                and measure it against the service now, with the redirects: side by side
+                (both cached, counting on, analytics off, the same links in a database
+                each, visitors.lua), and its instructions per cached redirect under
+                callgrind; prints now / baseline against this option's thresholds (no
+                change: requests/s >= 0.97, instructions <= 1.03). Needs the redirects (a
+                full run or `--only redirects`)";
 
 /// Which half of the bench to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +118,9 @@ impl Only {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
+    /// `--baseline REV`: the git revision to measure the redirects against. Leaked once
+    /// per run (`&'static`), so that the options stay `Copy`.
+    pub baseline: Option<&'static str>,
     pub seconds: u64,
     /// Rounds of the redirect and visit-limit comparisons.
     pub rounds: usize,
@@ -126,6 +138,7 @@ impl Default for Options {
             clients: 16,
             accounts: 1,
             only: Only::All,
+            baseline: None,
         }
     }
 }
@@ -144,7 +157,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>> {
         }
         if !matches!(
             flag,
-            "--seconds" | "--rounds" | "--clients" | "--accounts" | "--only"
+            "--seconds" | "--rounds" | "--clients" | "--accounts" | "--only" | "--baseline"
         ) {
             bail!("unknown argument {arg:?}\n\n{USAGE}");
         }
@@ -155,6 +168,13 @@ pub fn parse(args: &[String]) -> Result<Option<Options>> {
                 .cloned()
                 .with_context(|| format!("{flag} needs a value"))?,
         };
+        if flag == "--baseline" {
+            if value.is_empty() || value.starts_with('-') {
+                bail!("--baseline: {value:?} is not a git revision");
+            }
+            opts.baseline = Some(Box::leak(value.into_boxed_str()));
+            continue;
+        }
         if flag == "--only" {
             opts.only = match value.as_str() {
                 "creates" => Only::Creates,
@@ -184,6 +204,9 @@ pub fn parse(args: &[String]) -> Result<Option<Options>> {
             _ => opts.accounts = size()?,
         }
     }
+    if opts.baseline.is_some() && !opts.only.redirects() {
+        bail!("--baseline is measured with the redirects: a full run or `--only redirects`");
+    }
     if opts.only.redirects() {
         // Now rather than after the build.
         redirects::Plan::new(opts)?;
@@ -209,6 +232,7 @@ mod tests {
                 clients: 16,
                 accounts: 1,
                 only: Only::All,
+                baseline: None,
             })
         );
         assert_eq!(parse(&args(&[])).unwrap(), Some(Options::default()));
@@ -229,6 +253,7 @@ mod tests {
                 clients: 4,
                 accounts: 2,
                 only: Only::All,
+                baseline: None,
             })
         );
         let only = |a: &[&str]| parse(&args(a)).unwrap().map(|o| o.only);
@@ -256,5 +281,27 @@ mod tests {
         assert!(parse(&args(&["--seconds"])).is_err());
         assert!(parse(&args(&["--clients", "x"])).is_err());
         assert!(parse(&args(&["--fast"])).is_err());
+    }
+
+    #[test]
+    fn baseline_is_a_revision_measured_with_the_redirects() {
+        let baseline = |a: &[&str]| parse(&args(a)).unwrap().and_then(|o| o.baseline);
+        assert_eq!(baseline(&[]), None);
+        assert_eq!(
+            baseline(&["--only", "redirects", "--baseline", "5270f9c"]),
+            Some("5270f9c")
+        );
+        assert_eq!(baseline(&["--baseline=main~3"]), Some("main~3"));
+        let opts = parse(&args(&["--baseline", "v1", "--rounds", "2"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (opts.baseline, opts.rounds, opts.only),
+            (Some("v1"), 2, Only::All)
+        );
+        assert!(parse(&args(&["--baseline"])).is_err());
+        assert!(parse(&args(&["--baseline="])).is_err());
+        assert!(parse(&args(&["--baseline", "--rounds", "2"])).is_err());
+        assert!(parse(&args(&["--only", "creates", "--baseline", "HEAD~1"])).is_err());
     }
 }

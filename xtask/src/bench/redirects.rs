@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::WARM_UP;
-use super::build::Binaries;
+use super::build::{Baseline, Binaries};
 use super::callgrind;
 use super::cli::Options;
 use super::cluster::Cluster;
@@ -59,6 +59,8 @@ const COLD_RATE: u64 = 150_000;
 const MAX_LINKS: u64 = 3_000_000;
 /// The database of the redirect runs.
 const DB: &str = "bench_3";
+/// The database of the `--baseline` service's runs.
+const BASELINE_DB: &str = "bench_3_baseline";
 
 /// The multiplier of the code scramble (Knuth's, odd, so one-to-one modulo 2^24).
 const SCRAMBLE: u64 = 2_654_435_761;
@@ -161,6 +163,22 @@ pub struct Redirects {
     /// off and on ([`write_cycle`]; issue #17).
     pub written_plain: Option<Written>,
     pub written_analysed: Option<Written>,
+    /// `--baseline REV`: the service now against REV's.
+    pub baseline: Option<BaselineRuns>,
+}
+
+/// The service now against the `shortener` of `--baseline REV`: both cached, counting
+/// on, analytics off, asked for the same links by the same visitors.lua load.
+#[derive(Debug, Clone)]
+pub struct BaselineRuns {
+    /// The revision's full commit id, and its subject.
+    pub commit: String,
+    pub subject: String,
+    /// Side by side ([`ab_pairs`]): (now, baseline) per run.
+    pub pairs: Vec<(Load, Load)>,
+    /// Instructions per cached redirect of the baseline (callgrind, as
+    /// [`Instructions::analytics_off`] of the service now, its comparison).
+    pub instructions: f64,
 }
 
 /// The CPU time per click of a write cycle: the service's (answering the redirects,
@@ -249,6 +267,7 @@ pub fn measure(
     pg: &Cluster,
     bins: &Binaries,
     bare_exe: &Path,
+    baseline: Option<&Baseline>,
     work: &Path,
     opts: Options,
     wrk_version: String,
@@ -287,8 +306,9 @@ pub fn measure(
         opts,
         scripts,
         meter: Meter::new(pg.postmaster_pid()?),
+        db: DB,
     };
-    prepare_links(&setup, plan.links)?;
+    prepare_links(&setup, plan.links, "setup")?;
     let mut log_notes = Vec::new();
 
     let cached = cached_rounds(&setup, bare_exe)?;
@@ -340,7 +360,47 @@ pub fn measure(
     );
     log_notes.extend(log_note(work, "memory", "memory")?);
 
+    // `--baseline REV`: after every run above, so that they run as without it.
+    let baseline_setup = match baseline {
+        Some(b) => Some(baseline_setup(&setup, b, plan)?),
+        None => None,
+    };
+    let baseline_pairs = match &baseline_setup {
+        Some(base) => {
+            let pairs = baseline_pairs(&setup, base)?;
+            log_notes.extend(log_note(
+                work,
+                "baseline-now",
+                "side by side with the baseline, now",
+            )?);
+            log_notes.extend(log_note(
+                work,
+                "baseline-then",
+                "side by side with the baseline, baseline",
+            )?);
+            Some(pairs)
+        }
+        None => None,
+    };
+
     let instructions = instructions(&setup, bare_exe)?;
+    let baseline = match (baseline, baseline_setup, baseline_pairs) {
+        (Some(b), Some(base), Some(pairs)) => {
+            println!(
+                "==> instructions per cached redirect of the baseline ({}), counted by \
+                 callgrind as the service's: counting on, analytics off",
+                b.commit
+            );
+            let instructions = counted_service(&base, "counted-baseline", &[])?;
+            Some(BaselineRuns {
+                commit: b.commit.clone(),
+                subject: b.subject.clone(),
+                pairs,
+                instructions,
+            })
+        }
+        _ => None,
+    };
 
     Ok(Redirects {
         wrk_version,
@@ -371,7 +431,61 @@ pub fn measure(
         metrics_cost_ns,
         written_plain: Some(written_plain),
         written_analysed: Some(written_analysed),
+        baseline,
     })
+}
+
+/// The runs of the `--baseline` service: the same as `setup`'s but for its executable and
+/// its database, a fresh one of its own, migrated by the baseline and holding the same
+/// links (`plan.links`, written with the same SQL).
+///
+/// Its own database rather than the one the service now migrated: the baseline is any
+/// revision. For 5270f9c (before the web interface) sharing would work (diesel runs only
+/// the migrations it knows that are pending and ignores versions applied that it does not
+/// know; the interface's migration only adds `ui_sessions`), but an older revision's
+/// queries may not match a newer schema, and a revision may have migrations the current
+/// schema lacks. A database each works for every revision, and keeps the baseline's
+/// clicks out of the clicks the rounds check against their GETs.
+fn baseline_setup<'a>(setup: &Setup<'a>, baseline: &'a Baseline, plan: Plan) -> Result<Setup<'a>> {
+    println!(
+        "==> baseline {}: {} links, written with SQL into a fresh database of its own ({BASELINE_DB})",
+        baseline.commit, plan.links
+    );
+    let base = Setup {
+        pg: setup.pg,
+        exe: &baseline.exe,
+        work: setup.work,
+        url: setup.pg.fresh_database(BASELINE_DB)?,
+        opts: setup.opts,
+        scripts: setup.scripts.clone(),
+        meter: Meter::new(setup.pg.postmaster_pid()?),
+        db: BASELINE_DB,
+    };
+    prepare_links(&base, plan.links, "baseline-setup")?;
+    Ok(base)
+}
+
+/// The service now (on `setup`) and the baseline (on `base`), both freshly started,
+/// counting on, analytics off, the cached set touched once each, then side by side
+/// ([`ab_pairs`]): (now, baseline) per run.
+fn baseline_pairs(setup: &Setup, base: &Setup) -> Result<Vec<(Load, Load)>> {
+    println!(
+        "==> cached redirects against the baseline: the service now and the baseline, \
+         counting on, analytics off, {CACHED} links cached each, side by side"
+    );
+    let clients = setup.opts.clients * 2;
+    let now = setup.start(true, "baseline-now")?;
+    touch(now.addr(), "GET", 1, CACHED, clients)?;
+    let then = base.start(true, "baseline-then")?;
+    touch(then.addr(), "GET", 1, CACHED, clients)?;
+    let waited = setup.wait_for_idle_postgres(Duration::from_secs(120))?;
+    println!("    PostgreSQL idle after {waited:.0?}");
+    let pairs = ab_pairs(
+        setup,
+        ("now", now.addr(), now.pid()),
+        ("baseline", then.addr(), then.pid()),
+    )?;
+    Ok(pairs.into_iter().map(|p| p.loads).collect())
 }
 
 /// When the click counter first folds after start, and then how often
@@ -487,15 +601,7 @@ fn instructions(setup: &Setup, bare_exe: &Path) -> Result<Instructions> {
     let requests = counted_load(setup, bare.addr(), bare.pid())?;
     drop(bare);
     let bare = per_request("bare", &out, requests)?;
-    let service = |name: &str, more: &[(&str, String)]| -> Result<f64> {
-        let (script, out) = callgrind::wrapper(setup.work, name, setup.exe)?;
-        let started = Instant::now();
-        let service = setup.start_exe(&script, true, name, more)?;
-        sleep_until(started + FIRST_FOLD + Duration::from_secs(4));
-        let requests = counted_load(setup, service.addr(), service.pid())?;
-        drop(service);
-        per_request(name, &out, requests)
-    };
+    let service = |name: &str, more: &[(&str, String)]| counted_service(setup, name, more);
     let analytics_off = service("counted-off", &[])?;
     let analytics_on = service(
         "counted-on",
@@ -506,6 +612,19 @@ fn instructions(setup: &Setup, bare_exe: &Path) -> Result<Instructions> {
         analytics_off,
         analytics_on,
     })
+}
+
+/// The instructions per cached redirect of `setup`'s service, counting on, with `more`
+/// settings, under callgrind: counted only after its first fold, so that no fold (once a
+/// minute) falls in the count.
+fn counted_service(setup: &Setup, name: &str, more: &[(&str, String)]) -> Result<f64> {
+    let (script, out) = callgrind::wrapper(setup.work, name, setup.exe)?;
+    let started = Instant::now();
+    let service = setup.start_exe(&script, true, name, more)?;
+    sleep_until(started + FIRST_FOLD + Duration::from_secs(4));
+    let requests = counted_load(setup, service.addr(), service.pid())?;
+    drop(service);
+    per_request(name, &out, requests)
 }
 
 /// The warm-up and the counted load of [`instructions`]; the requests counted.
@@ -628,6 +747,7 @@ pub fn limits_off() -> Vec<(&'static str, String)> {
 }
 
 /// The wrk scripts, written into the bench directory.
+#[derive(Clone)]
 struct Scripts {
     random: PathBuf,
     /// Random cached codes, as visitors with a mix of user agents and referrers ask for
@@ -646,6 +766,8 @@ struct Setup<'a> {
     opts: Options,
     scripts: Scripts,
     meter: Meter,
+    /// The database of `url`.
+    db: &'static str,
 }
 
 impl Setup<'_> {
@@ -1202,19 +1324,20 @@ pub fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 /// The schema (the service migrates it), one account, and `links` links inserted with
-/// SQL, in the fresh database of `setup`.
-fn prepare_links(setup: &Setup, links: u64) -> Result<()> {
+/// SQL, in the fresh database of `setup`; the service that migrates it logs to
+/// `shortener-<name>.log`.
+fn prepare_links(setup: &Setup, links: u64, name: &str) -> Result<()> {
     let started = Instant::now();
-    let pg = setup.pg;
+    let (pg, db) = (setup.pg, setup.db);
     let account = {
-        let service = setup.start(true, "setup")?;
+        let service = setup.start(true, name)?;
         service.create_account("bench redirects")?
     };
     if !account.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
         bail!("unexpected account id {account:?}");
     }
     pg.psql(
-        DB,
+        db,
         &format!(
             "INSERT INTO shortener.links (id, code, account_id, target, created_at) \
              SELECT gen_random_uuid(), {}, '{account}', 'https://example.com/' || n, now() \
@@ -1222,7 +1345,7 @@ fn prepare_links(setup: &Setup, links: u64) -> Result<()> {
             code_sql("n")
         ),
     )?;
-    pg.psql(DB, "VACUUM ANALYZE shortener.links")?;
+    pg.psql(db, "VACUUM ANALYZE shortener.links")?;
     // The SQL, Rust (and so the Lua) codes agree, and the lookup uses the unique index.
     let probes = [1, CACHED, CACHED + 1, TOTAL, links];
     let list = probes
@@ -1231,7 +1354,7 @@ fn prepare_links(setup: &Setup, links: u64) -> Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     let found = pg.psql(
-        DB,
+        db,
         &format!(
             "SELECT count(*) FROM shortener.links l JOIN (VALUES {list}) AS p (code, target) \
              ON l.code = p.code AND l.target = p.target"

@@ -468,6 +468,12 @@ impl Report {
                 &r.lookup,
             );
             tables.push(("Redirects", t));
+            if let Some(b) = &r.baseline {
+                tables.push((
+                    "Redirects against the baseline (--baseline): cached, counting on, analytics off, side by side",
+                    baseline_table(b),
+                ));
+            }
             tables.push(("Redirects, CPU time per request (µs)", cpu_table(r)));
             tables.push(("Redirect rounds, requests/s", rounds_table(r)));
             tables.push((
@@ -489,6 +495,9 @@ impl Report {
                 r.fill_per_second,
                 clients * 2
             ));
+            if let Some(b) = &r.baseline {
+                notes.push(baseline_note(b, r.instructions.analytics_off));
+            }
             notes.extend(r.log_notes.iter().cloned());
             if r.lookup_failed > 0 {
                 notes.push(format!(
@@ -734,6 +743,48 @@ impl Report {
                     String::new(),
                 ]);
             }
+            if let Some(b) = &r.baseline {
+                let (rps_ratio, _, instructions_ratio) = baseline_ratios(b, i.analytics_off);
+                let short = &b.commit[..b.commit.len().min(7)];
+                let runs = format!(
+                    "side by side, {} runs of {} s",
+                    b.pairs.len(),
+                    redirects::PAIR_SECONDS
+                );
+                t.row(vec![
+                    format!("cached redirects (counting on, analytics off), now / baseline {short}, requests/s, {runs}"),
+                    two(rps_ratio.map(|s| s.median)),
+                    rps_ratio.map_or_else(String::new, |s| s.range(|v| format!("{v:.2}"))),
+                    format!(">= {BASELINE_RPS:.2} (--baseline)"),
+                    verdict(rps_ratio.map(|s| s.median), BASELINE_RPS, true).to_owned(),
+                ]);
+                let cpu = Spread::of(
+                    b.pairs
+                        .iter()
+                        .filter_map(|(now, then)| ratio(cpu_server(now)?, cpu_server(then)?)),
+                );
+                t.row(vec![
+                    format!("the same, now / baseline {short}, service CPU µs per request, {runs}"),
+                    two(cpu.map(|s| s.median)),
+                    cpu.map_or_else(String::new, |s| s.range(|v| format!("{v:.2}"))),
+                    "none set".to_owned(),
+                    String::new(),
+                ]);
+                t.row(vec![
+                    format!("instructions per cached redirect (callgrind), counting on, analytics off: now / baseline {short}"),
+                    format!("{:.0} / {:.0}", i.analytics_off, b.instructions),
+                    String::new(),
+                    "none set".to_owned(),
+                    String::new(),
+                ]);
+                t.row(vec![
+                    format!("instructions per cached redirect, now / baseline {short}"),
+                    instructions_ratio.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}")),
+                    String::new(),
+                    format!("<= {BASELINE_INSTRUCTIONS:.2} (--baseline)"),
+                    verdict(instructions_ratio, BASELINE_INSTRUCTIONS, false).to_owned(),
+                ]);
+            }
             // What writing a click costs, over a whole write cycle (flushes and fold).
             for (what, w) in [
                 ("analytics off", r.written_plain),
@@ -967,6 +1018,90 @@ impl Report {
         }
         s
     }
+}
+
+/// `--baseline`'s thresholds for "no change" on the redirect path (the option's own, not
+/// a target of an issue): now / baseline requests/s side by side at least, and
+/// instructions per cached redirect now / baseline at most.
+const BASELINE_RPS: f64 = 0.97;
+const BASELINE_INSTRUCTIONS: f64 = 1.03;
+
+/// Now / baseline within each side-by-side run: requests/s and the service's CPU µs per
+/// request; and the instructions per redirect of the service now (`now_instructions`)
+/// over the baseline's.
+fn baseline_ratios(
+    b: &redirects::BaselineRuns,
+    now_instructions: f64,
+) -> (Option<Spread>, Option<Spread>, Option<f64>) {
+    let within = |figure: fn(&Load) -> Option<f64>| {
+        Spread::of(
+            b.pairs
+                .iter()
+                .filter_map(|(now, then)| ratio(figure(now)?, figure(then)?)),
+        )
+    };
+    (
+        within(rps),
+        within(cpu_server),
+        ratio(now_instructions, b.instructions),
+    )
+}
+
+/// The service now and the baseline side by side: medians over the runs, and ranges.
+fn baseline_table(b: &redirects::BaselineRuns) -> Table {
+    let mut t = Table::new(&[
+        "measurement",
+        "requests/s",
+        "range",
+        "CPU µs per request (service)",
+        "range",
+        "p99",
+    ]);
+    let short = &b.commit[..b.commit.len().min(7)];
+    let now: Vec<Load> = b.pairs.iter().map(|p| p.0).collect();
+    let then: Vec<Load> = b.pairs.iter().map(|p| p.1).collect();
+    for (name, loads) in [
+        ("service now".to_owned(), now),
+        (format!("baseline {short}"), then),
+    ] {
+        let rps_ = over_rounds(&loads, rps);
+        let cpu = over_rounds(&loads, cpu_server);
+        t.row(vec![
+            name,
+            rps_.map_or_else(|| "n/a".to_owned(), |s| per_second(s.median)),
+            rps_.map_or_else(String::new, |s| s.range(per_second)),
+            two(cpu.map(|s| s.median)),
+            cpu.map_or_else(String::new, |s| s.range(|v| format!("{v:.2}"))),
+            ms(over_rounds(&loads, p99).map(|s| s.median)),
+        ]);
+    }
+    t
+}
+
+/// One line: the baseline, and whether the redirect path is unchanged by `--baseline`'s
+/// thresholds.
+fn baseline_note(b: &redirects::BaselineRuns, now_instructions: f64) -> String {
+    let (rps_ratio, cpu_ratio, instructions_ratio) = baseline_ratios(b, now_instructions);
+    let rps_median = rps_ratio.map(|s| s.median);
+    let rps_verdict = verdict(rps_median, BASELINE_RPS, true);
+    let instructions_verdict = verdict(instructions_ratio, BASELINE_INSTRUCTIONS, false);
+    let overall = match (rps_verdict, instructions_verdict) {
+        ("PASS", "PASS") => "PASS",
+        ("n/a", _) | (_, "n/a") => "n/a",
+        _ => "MISS",
+    };
+    format!(
+        "baseline {} ({}): {overall}: now / baseline requests/s {} (>= {BASELINE_RPS:.2}: \
+         {rps_verdict}), instructions per cached redirect {} (<= {BASELINE_INSTRUCTIONS:.2}: \
+         {instructions_verdict}), service CPU µs per request {} (no threshold); these \
+         thresholds are --baseline's own (\"no change\" to the redirect path), not an issue's \
+         target",
+        b.commit,
+        b.subject,
+        two(rps_median),
+        instructions_ratio.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}")),
+        two(cpu_ratio.map(|s| s.median)),
+    )
 }
 
 /// The API read with limits on and off (medians over the rounds, the ratio's median of
@@ -1461,6 +1596,44 @@ mod tests {
             cpu: PerRequest { server_us, pg_us },
             ..load(100.0, 1.0)
         }
+    }
+
+    #[test]
+    fn baseline_ratios_are_taken_within_each_run_against_the_options_thresholds() {
+        let run = |per_second: f64, server_us: f64| Load {
+            per_second,
+            ..cpu(Some(server_us), None)
+        };
+        let mut b = redirects::BaselineRuns {
+            commit: "5270f9cf666585898c6c3577821c11231b116499".to_owned(),
+            subject: "before".to_owned(),
+            // The second run is slow for both: its ratio is still 1.
+            pairs: vec![
+                (run(100.0, 8.0), run(100.0, 8.0)),
+                (run(50.0, 16.0), run(50.0, 16.0)),
+                (run(96.0, 8.4), run(100.0, 8.0)),
+            ],
+            instructions: 10_000.0,
+        };
+        let (rps_, cpu_, instructions) = baseline_ratios(&b, 10_200.0);
+        let rps_ = rps_.unwrap();
+        assert_eq!((rps_.median, rps_.min, rps_.max), (1.0, 0.96, 1.0));
+        assert!((cpu_.unwrap().max - 1.05).abs() < 1e-9);
+        assert_eq!(instructions, Some(1.02));
+        let note = baseline_note(&b, 10_200.0);
+        assert!(
+            note.starts_with("baseline 5270f9cf666585898c6c3577821c11231b116499 (before): PASS"),
+            "{note}"
+        );
+        assert!(note.contains("requests/s 1.00 (>= 0.97: PASS)"), "{note}");
+        assert!(note.contains("redirect 1.020 (<= 1.03: PASS)"), "{note}");
+        // More instructions than the threshold allows.
+        assert!(baseline_note(&b, 10_400.0).contains(": MISS: "));
+        // Slower in most runs.
+        b.pairs = vec![(run(90.0, 8.0), run(100.0, 8.0)); 3];
+        assert!(baseline_note(&b, 10_000.0).contains("(>= 0.97: MISS)"));
+        let table = baseline_table(&b).text();
+        assert!(table.contains("service now") && table.contains("baseline 5270f9c "));
     }
 
     #[test]
