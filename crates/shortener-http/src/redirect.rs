@@ -88,9 +88,11 @@ fn redirect_to(status: StatusCode, target: &str) -> HttpResponse {
 /// Everything no route claims: `GET /{code}` redirects and counts the click, `HEAD /{code}`
 /// answers the same without counting (link checkers and previews are not clicks), `POST
 /// /{code}` unlocks a password-protected link, other methods on one segment are 405,
-/// anything else 404. Being the default service, the redirect costs no pattern matching:
-/// every other route is tried by its static prefix first, and this only splits the path.
-/// A failure is still logged, by [`Error`]'s response.
+/// anything else 404. A `GET` or `HEAD` of a valid code does not even get here: it is
+/// answered before the router ([`skip_the_router`]), by the same `answer`; what reaches
+/// this default service is everything else of one segment (`POST`, other methods, paths
+/// that are no code) and the paths no route claims. A failure is still logged, by
+/// [`Error`]'s response.
 #[utoipa::path(
     method(get, head),
     path = "/{code}",
