@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use shortener_app::{AppError, LinkFilter, LinkPatch, NewLink};
 use shortener_domain::Link;
@@ -22,7 +22,8 @@ use crate::{Error, State};
 const PAGE_SIZE: u32 = 20;
 /// Days the statistics page shows.
 const STATS_DAYS: u32 = 30;
-/// How an expiry is typed (`<input type="datetime-local">`), read as UTC.
+/// How an expiry is shown in its `<input type="datetime-local">` (read back as UTC by
+/// [`super::datetime_local`]).
 const EXPIRY_FORMAT: &str = "%Y-%m-%dT%H:%M";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -165,18 +166,23 @@ struct LinkForm {
 }
 
 impl LinkForm {
-    fn of(link: &LinkView) -> LinkForm {
+    fn of(link: &Link) -> LinkForm {
         LinkForm {
-            url: link.url.clone(),
-            title: link.title.clone().unwrap_or_default(),
-            tags: link.tags.join(", "),
-            expires_at: link
-                .expires
-                .as_deref()
-                .and_then(|e| e.strip_suffix(" UTC"))
-                .map(|e| e.replacen(' ', "T", 1))
+            url: link.target.to_string(),
+            title: link
+                .title
+                .as_ref()
+                .map(ToString::to_string)
                 .unwrap_or_default(),
-            max_visits: link.max_visits.map(|m| m.to_string()).unwrap_or_default(),
+            tags: link.tags.to_strings().join(", "),
+            expires_at: link
+                .expires_at
+                .map(|at| at.format(EXPIRY_FORMAT).to_string())
+                .unwrap_or_default(),
+            max_visits: link
+                .visit_limit
+                .map(|l| l.max.get().to_string())
+                .unwrap_or_default(),
             ..LinkForm::default()
         }
     }
@@ -220,12 +226,9 @@ impl LinkForm {
         if self.expires_at.is_empty() {
             return None;
         }
-        let typed = self.expires_at.trim_end_matches(":00");
-        match NaiveDateTime::parse_from_str(typed, EXPIRY_FORMAT)
-            .or_else(|_| NaiveDateTime::parse_from_str(&self.expires_at, "%Y-%m-%dT%H:%M:%S"))
-        {
-            Ok(at) => Some(at.and_utc()),
-            Err(_) => {
+        match super::datetime_local(&self.expires_at) {
+            Some(at) => Some(at),
+            None => {
                 self.refuse(
                     "expires_at",
                     "Expires at must be a date and time, such as 2027-01-31T18:00 (UTC) (validation)".into(),
@@ -431,13 +434,13 @@ async fn edit_form(
     code: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
     let account = signed.account()?;
-    let link = LinkView::new(&state, state.links.get(account, &code).await?);
+    let link = state.links.get(account, &code).await?;
     page(
         StatusCode::OK,
         &FormPage {
             chrome: Chrome::of(&state, &signed, "links").await,
             form: LinkForm::of(&link),
-            editing: Some(link.code),
+            editing: Some(link.code.to_string()),
         },
     )
 }

@@ -158,6 +158,15 @@ struct ErrorPage {
     request_id: Option<String>,
 }
 
+/// What a `datetime-local` field holds (`2027-01-31T18:00`, or with seconds), read as UTC:
+/// the pages say so beside every such field.
+pub fn datetime_local(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|at| at.and_utc())
+}
+
 /// A problem's detail as the start of a sentence (the API's details start in lower case).
 pub fn sentence(detail: &str) -> String {
     let mut chars = detail.chars();
@@ -381,4 +390,35 @@ async fn sign_out(state: web::Data<State>, posted: Posted) -> Result<HttpRespons
         res.headers_mut().append(header::SET_COOKIE, value);
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetime_local_values_are_read_as_utc_whole_hours_included() {
+        let at = |text| datetime_local(text).map(|t| t.to_rfc3339());
+        assert_eq!(
+            at("2027-01-31T18:00").as_deref(),
+            Some("2027-01-31T18:00:00+00:00")
+        );
+        assert_eq!(
+            at("2027-01-31T18:30:15").as_deref(),
+            Some("2027-01-31T18:30:15+00:00")
+        );
+        assert_eq!(
+            at("2027-01-31T00:00").as_deref(),
+            Some("2027-01-31T00:00:00+00:00")
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2027-01-31",
+            "2027-13-01T00:00",
+            "2027-01-31 18:00",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use audit::{AuditEntry, Value};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use shortener_app::{AccountView, AppError, NameSearch, NewKey};
 use shortener_domain::{AccountId, KeyId};
@@ -441,12 +441,7 @@ fn given(value: &Option<String>) -> Option<String> {
 /// A `datetime-local` value as RFC 3339 (UTC); anything else is passed on as typed, for
 /// the API's own message.
 fn rfc3339(value: Option<String>) -> Option<String> {
-    value.map(|v| {
-        ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-            .iter()
-            .find_map(|f| NaiveDateTime::parse_from_str(&v, f).ok())
-            .map_or(v, |at| at.and_utc().to_rfc3339())
-    })
+    value.map(|v| super::datetime_local(&v).map_or(v, |at| at.to_rfc3339()))
 }
 
 impl AuditQuery {

@@ -643,3 +643,33 @@ async fn lists_page_through_everything_keeping_their_filters() {
     assert!(!text(&older).contains("<code>account.created</code>"));
     assert!(text(&older).contains("<code>link.created</code>"));
 }
+
+#[actix_web::test]
+async fn an_expiry_typed_in_the_form_is_kept_and_shown_again_for_editing() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.pro_account().await;
+    let mut person = Person::new(&app);
+    person.sign_in(&key).await;
+    let csrf = person.csrf("/ui/links/new").await;
+    // A whole hour, as the browser's date picker usually sends it.
+    let made = person
+        .post(
+            "/ui/links",
+            &[
+                ("csrf", &csrf),
+                ("url", "https://example.com/launch"),
+                ("code", "on-the-hour"),
+                ("expires_at", "2030-01-31T18:00"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", text(&made));
+    let link = app.get("/api/v1/links/on-the-hour", Some(&key)).await;
+    assert_eq!(link.body["expires_at"], "2030-01-31T18:00:00Z");
+    let edit = person.get("/ui/links/on-the-hour/edit").await;
+    assert!(
+        text(&edit).contains("value=\"2030-01-31T18:00\""),
+        "{}",
+        text(&edit)
+    );
+}
