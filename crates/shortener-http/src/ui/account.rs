@@ -12,7 +12,7 @@ use shortener_domain::Link;
 use shortener_domain::visit::Dimension;
 
 use super::session::{Fields, Posted, Signed};
-use super::{Chrome, UiError, charts, page, see_other};
+use super::{Chrome, UiError, charts, page, see_other, with_query};
 use crate::page::{PageQuery, encode_cursor};
 use crate::problem::Slug;
 use crate::qr::{self, Format};
@@ -117,15 +117,11 @@ async fn list(
     .to_request()?;
     let found = state.links.list(account, &filter, request).await?;
     let next = found.next.as_ref().map(|position| {
-        let mut url = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(q) = q {
-            url.append_pair("q", q);
-        }
-        if let Some(tag) = tag {
-            url.append_pair("tag", tag);
-        }
-        url.append_pair("cursor", &encode_cursor(position));
-        format!("/ui/links?{}", url.finish())
+        let cursor = encode_cursor(position);
+        with_query(
+            "/ui/links",
+            [("q", q), ("tag", tag), ("cursor", Some(cursor.as_str()))],
+        )
     });
     let links = found
         .items
@@ -521,9 +517,10 @@ async fn delete(
 ) -> Result<HttpResponse, UiError> {
     let account = posted.signed.account()?;
     state.links.delete(account, &code).await?;
-    let mut back = url::form_urlencoded::Serializer::new(String::new());
-    back.append_pair("deleted", &code);
-    Ok(see_other(&format!("/ui/links?{}", back.finish())))
+    Ok(see_other(&with_query(
+        "/ui/links",
+        [("deleted", Some(code.as_str()))],
+    )))
 }
 
 async fn qr(

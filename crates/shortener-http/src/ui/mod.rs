@@ -117,6 +117,27 @@ fn html(status: StatusCode, body: String) -> HttpResponse {
     crate::markup::html_page(status, CONTENT_SECURITY_POLICY, "same-origin", body)
 }
 
+/// `path?name=value&...`, form-encoded, with the pairs that have a value: a next page's
+/// link keeps its list's filters, a redirect carries its notice.
+pub fn with_query<'a>(
+    path: &str,
+    pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        if let Some(value) = value {
+            query.append_pair(name, value);
+        }
+    }
+    format!("{path}?{}", query.finish())
+}
+
+/// Adds `cookie` to `res` (actix's own `Set-Cookie`; a cookie built here is always a valid
+/// header value, so its error cannot happen).
+fn set_cookie(res: &mut HttpResponse, cookie: &actix_web::cookie::Cookie<'_>) {
+    let _ = res.add_cookie(cookie);
+}
+
 /// `303 See Other` to `location`: where a form's post sends the browser next.
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
@@ -210,18 +231,13 @@ impl ResponseError for UiError {
     fn error_response(&self) -> HttpResponse {
         let e = match self {
             UiError::SignIn { ended } => {
-                let mut gone = actix_web::cookie::Cookie::build(SESSION_COOKIE, "")
-                    .path("/ui")
-                    .max_age(time::Duration::ZERO)
-                    .finish();
-                gone.make_removal();
                 let mut res = see_other(if *ended {
                     "/ui/sign-in?ended=1"
                 } else {
                     "/ui/sign-in"
                 });
-                if *ended && let Ok(value) = HeaderValue::from_str(&gone.to_string()) {
-                    res.headers_mut().append(header::SET_COOKIE, value);
+                if *ended {
+                    set_cookie(&mut res, &session::removal(SESSION_COOKIE));
                 }
                 return res;
             }
@@ -304,9 +320,7 @@ fn sign_in_page(
             error,
         },
     )?;
-    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
-        res.headers_mut().append(header::SET_COOKIE, value);
-    }
+    set_cookie(&mut res, &cookie);
     Ok(res)
 }
 
@@ -360,11 +374,9 @@ async fn sign_in(
                     signed.token.as_str().to_owned(),
                     ttl,
                 ),
-                session::removal(&state, SIGN_IN_COOKIE),
+                session::removal(SIGN_IN_COOKIE),
             ] {
-                if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
-                    res.headers_mut().append(header::SET_COOKIE, value);
-                }
+                set_cookie(&mut res, &cookie);
             }
             Ok(res)
         }
@@ -385,10 +397,7 @@ async fn sign_in(
 async fn sign_out(state: web::Data<State>, posted: Posted) -> Result<HttpResponse, UiError> {
     state.sessions.sign_out(posted.signed.token()).await?;
     let mut res = see_other("/ui/sign-in?signed_out=1");
-    if let Ok(value) = HeaderValue::from_str(&session::removal(&state, SESSION_COOKIE).to_string())
-    {
-        res.headers_mut().append(header::SET_COOKIE, value);
-    }
+    set_cookie(&mut res, &session::removal(SESSION_COOKIE));
     Ok(res)
 }
 

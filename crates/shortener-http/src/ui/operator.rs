@@ -13,7 +13,7 @@ use shortener_domain::{AccountId, KeyId};
 use subscriptions::{PlanName, Subscription, Transition};
 
 use super::session::{Posted, Signed};
-use super::{Chrome, UiError, page, see_other};
+use super::{Chrome, UiError, page, see_other, with_query};
 use crate::audit_log::AuditParams;
 use crate::extract::path_id;
 use crate::page::{PageQuery, encode_cursor};
@@ -144,12 +144,11 @@ async fn accounts_page(
     .to_request()?;
     let found = state.accounts.list(search.as_ref(), request).await?;
     let next = found.next.as_ref().map(|position| {
-        let mut url = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(q) = q {
-            url.append_pair("q", q);
-        }
-        url.append_pair("cursor", &encode_cursor(position));
-        format!("/ui/accounts?{}", url.finish())
+        let cursor = encode_cursor(position);
+        with_query(
+            "/ui/accounts",
+            [("q", q), ("cursor", Some(cursor.as_str()))],
+        )
     });
     page(
         status,
@@ -409,11 +408,9 @@ async fn revoke_key(
         .find(|k| k.id == key_id)
         .map(|k| k.prefix())
         .unwrap_or_default();
-    let mut url = url::form_urlencoded::Serializer::new(String::new());
-    url.append_pair("revoked", &prefix);
-    Ok(see_other(&format!(
-        "/ui/accounts/{account}?{}",
-        url.finish()
+    Ok(see_other(&with_query(
+        &format!("/ui/accounts/{account}"),
+        [("revoked", Some(prefix.as_str()))],
     )))
 }
 
@@ -460,21 +457,21 @@ impl AuditQuery {
 
     /// The same filters, for the next page's link.
     fn next(&self, cursor: &str) -> String {
-        let mut url = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
-            ("entity_type", &self.entity_type),
-            ("entity_id", &self.entity_id),
-            ("actor_id", &self.actor_id),
-            ("action", &self.action),
-            ("since", &self.since),
-            ("until", &self.until),
-        ] {
-            if let Some(value) = given(value) {
-                url.append_pair(name, &value);
-            }
-        }
-        url.append_pair("cursor", cursor);
-        format!("/ui/audit?{}", url.finish())
+        let filters = [
+            ("entity_type", given(&self.entity_type)),
+            ("entity_id", given(&self.entity_id)),
+            ("actor_id", given(&self.actor_id)),
+            ("action", given(&self.action)),
+            ("since", given(&self.since)),
+            ("until", given(&self.until)),
+        ];
+        with_query(
+            "/ui/audit",
+            filters
+                .iter()
+                .map(|(name, value)| (*name, value.as_deref()))
+                .chain([("cursor", Some(cursor))]),
+        )
     }
 }
 

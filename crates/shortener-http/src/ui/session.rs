@@ -46,9 +46,10 @@ pub fn cookie(
         .finish()
 }
 
-/// The cookie that deletes `name` in the browser.
-pub fn removal(state: &State, name: &'static str) -> Cookie<'static> {
-    let mut gone = cookie(state, name, String::new(), time::Duration::ZERO);
+/// The cookie that deletes `name` in the browser (a deletion matches by name and path, so
+/// it needs no other attribute, and no state: an error page can send it too).
+pub fn removal(name: &'static str) -> Cookie<'static> {
+    let mut gone = Cookie::build(name, "").path(COOKIE_PATH).finish();
     gone.make_removal();
     gone
 }
