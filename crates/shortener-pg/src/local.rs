@@ -18,6 +18,15 @@ const SEARCH_ROOT: &str = "/usr/lib/postgresql";
 /// Environment variable that replaces [`SEARCH_ROOT`].
 pub const SEARCH_ROOT_VAR: &str = "SHORTENER_PG_SEARCH_ROOT";
 
+/// Where a new cluster's files come from.
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    /// `initdb`: a new primary.
+    Init,
+    /// `pg_basebackup` of a running primary: a streaming standby applying this late.
+    StandbyOf(&'a LocalPostgres, std::time::Duration),
+}
+
 /// A running private PostgreSQL.
 #[derive(Debug)]
 pub struct LocalPostgres {
@@ -129,16 +138,34 @@ impl LocalPostgres {
     /// Starts (initialising if needed) a durable cluster in `data_dir`; reuses one already
     /// running there.
     pub fn start(data_dir: &Path) -> Result<LocalPostgres, PgError> {
-        Self::start_with(data_dir, false)
+        Self::start_with(data_dir, false, Origin::Init)
     }
 
     /// Like [`LocalPostgres::start`], without durability (`fsync=off` and friends): for
     /// throwaway test clusters only.
     pub fn start_fast(data_dir: &Path) -> Result<LocalPostgres, PgError> {
-        Self::start_with(data_dir, true)
+        Self::start_with(data_dir, true, Origin::Init)
     }
 
-    fn start_with(requested: &Path, fast: bool) -> Result<LocalPostgres, PgError> {
+    /// Starts (cloning `primary` with `pg_basebackup -R` if `data_dir` holds no cluster
+    /// yet) a hot standby that streams from `primary` and applies what it receives
+    /// `apply_delay` late (`recovery_min_apply_delay`: zero for an ordinary replica; more
+    /// to make replication lag on purpose). It is as durable as `fast` says, like the
+    /// primary, and runs as the same user.
+    pub fn start_standby(
+        data_dir: &Path,
+        primary: &LocalPostgres,
+        apply_delay: std::time::Duration,
+        fast: bool,
+    ) -> Result<LocalPostgres, PgError> {
+        Self::start_with(data_dir, fast, Origin::StandbyOf(primary, apply_delay))
+    }
+
+    fn start_with(
+        requested: &Path,
+        fast: bool,
+        origin: Origin<'_>,
+    ) -> Result<LocalPostgres, PgError> {
         let bin_dir = server_bin_dir()?;
         let absolute = std::path::absolute(requested).map_err(io(requested))?;
         let run_as = if running_as_root() {
@@ -186,12 +213,22 @@ impl LocalPostgres {
         };
         pg.prepare_dirs()?;
         if !pg.data_dir.join("PG_VERSION").is_file() {
-            pg.initdb(fast)?;
+            match origin {
+                Origin::Init => pg.initdb(fast)?,
+                Origin::StandbyOf(primary, _) => pg.basebackup(primary, fast)?,
+            }
         }
         if pg.is_running()? {
             return Ok(pg);
         }
-        pg.run_start(fast)?;
+        let extra = match origin {
+            Origin::Init => String::new(),
+            Origin::StandbyOf(_, delay) => format!(
+                " -c hot_standby=on -c recovery_min_apply_delay={}ms",
+                delay.as_millis()
+            ),
+        };
+        pg.run_start(fast, &extra)?;
         Ok(LocalPostgres {
             started_here: true,
             ..pg
@@ -278,6 +315,29 @@ impl LocalPostgres {
         Ok(())
     }
 
+    /// Clones `primary` into the (empty) data directory, with the standby's settings
+    /// (`standby.signal`, `primary_conninfo` over the primary's private socket) written by
+    /// `-R`. The primary's `pg_hba.conf` from `initdb --auth=trust` already lets local
+    /// replication connections in.
+    fn basebackup(&self, primary: &LocalPostgres, fast: bool) -> Result<(), PgError> {
+        let mut cmd = self.command("pg_basebackup");
+        cmd.arg("-D")
+            .arg(&self.data_dir)
+            .args(["-R", "-X", "stream", "-c", "fast", "-d"])
+            .arg(format!(
+                "host={} port=5432 user=postgres",
+                primary.socket_dir.display()
+            ));
+        if fast {
+            cmd.arg("--no-sync");
+        }
+        let out = self.run("pg_basebackup", &mut cmd)?;
+        if !out.status.success() {
+            return Err(self.fail("pg_basebackup", &out));
+        }
+        Ok(())
+    }
+
     fn is_running(&self) -> Result<bool, PgError> {
         let out = self.run(
             "pg_ctl status",
@@ -289,7 +349,7 @@ impl LocalPostgres {
         Ok(out.status.success())
     }
 
-    fn run_start(&self, fast: bool) -> Result<(), PgError> {
+    fn run_start(&self, fast: bool, extra: &str) -> Result<(), PgError> {
         let mut options = format!(
             "-c listen_addresses='' -c unix_socket_directories='{}' -c port=5432 -c max_connections=200 -c shared_buffers=128MB",
             self.socket_dir.display()
@@ -297,6 +357,7 @@ impl LocalPostgres {
         if fast {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }
+        options.push_str(extra);
         let out = self.run(
             "pg_ctl start",
             self.command("pg_ctl")
@@ -427,6 +488,60 @@ mod tests {
 
         pg.stop().unwrap();
         assert!(!pg.is_running().unwrap());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_standby_streams_what_its_primary_writes() {
+        let dir = std::env::temp_dir().join(format!(
+            "shortener-standby-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let primary = LocalPostgres::start_fast(&dir.join("primary")).unwrap();
+        let standby = LocalPostgres::start_standby(
+            &dir.join("standby"),
+            &primary,
+            std::time::Duration::ZERO,
+            true,
+        )
+        .unwrap();
+        assert!(standby.started_here());
+        let psql = |url: &str, sql: &str| {
+            let out = Command::new(primary.bin_dir.join("psql"))
+                .arg(url)
+                .args(["-Atc", sql])
+                .output()
+                .unwrap();
+            (
+                String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            )
+        };
+        assert_eq!(
+            psql(&standby.url("postgres"), "SELECT pg_is_in_recovery()").0,
+            "t"
+        );
+        psql(
+            &primary.url("postgres"),
+            "CREATE TABLE streamed AS SELECT 42 AS n",
+        );
+        let mut seen = String::new();
+        for _ in 0..100 {
+            seen = psql(&standby.url("postgres"), "SELECT n FROM streamed").0;
+            if seen == "42" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(seen, "42", "the standby never replayed the primary's table");
+        let (_, refused) = psql(&standby.url("postgres"), "CREATE TABLE nope (n int)");
+        assert!(refused.contains("read-only"), "{refused}");
+        standby.stop().unwrap();
+        primary.stop().unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 }
