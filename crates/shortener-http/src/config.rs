@@ -119,6 +119,9 @@ struct RawDatabase {
     pool_timeout: String,
     statement_timeout: String,
     migrate_on_start: bool,
+    /// Comma-separated; absent or empty: none.
+    replica_urls: Option<SecretString>,
+    replica_max_lag: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -244,6 +247,10 @@ pub struct Settings {
     pub lookup_connections: usize,
     /// Apply pending migrations at `serve` start.
     pub migrate_on_start: bool,
+    /// `database.replica_urls`: streaming replicas that take reads off the primary.
+    pub replicas: Vec<SecretString>,
+    /// `database.replica_max_lag`: a replica further behind than this is skipped.
+    pub replica_max_lag: Duration,
     /// Admin key to make exist at start.
     pub bootstrap_key: Option<SecretString>,
     /// 301, 302, 307 or 308.
@@ -289,6 +296,7 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, co
         .set_default("database.pool_timeout", "5s")?
         .set_default("database.statement_timeout", "10s")?
         .set_default("database.migrate_on_start", true)?
+        .set_default("database.replica_max_lag", "5s")?
         .set_default("redirect.status", 302)?
         .set_default("redirect.cache_entries", 1_000_000)?
         .set_default("redirect.count_clicks", true)?
@@ -428,6 +436,35 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
     if raw.database.lookup_connections == 0 {
         return Err(bad("database.lookup_connections", "must be at least 1"));
     }
+    let replicas: Vec<SecretString> = raw
+        .database
+        .replica_urls
+        .as_ref()
+        .map(|list| {
+            list.expose_secret()
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(SecretString::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    if !replicas.is_empty() && matches!(database, DatabaseTarget::Local(_)) {
+        return Err(bad(
+            "database.replica_urls",
+            "needs database.url too (replicas stream from a primary the operator runs)",
+        ));
+    }
+    let replica_max_lag = match duration("database.replica_max_lag", &raw.database.replica_max_lag)?
+    {
+        d if d < Duration::from_millis(100) => {
+            return Err(bad("database.replica_max_lag", "must be at least 100ms"));
+        }
+        d if d > Duration::from_secs(3_600) => {
+            return Err(bad("database.replica_max_lag", "must be at most 1h"));
+        }
+        d => d,
+    };
     let pool = PoolSettings {
         max_size: raw.database.pool_size,
         wait_timeout: duration("database.pool_timeout", &raw.database.pool_timeout)?,
@@ -510,6 +547,8 @@ fn validate(raw: Raw) -> Result<Settings, ProcessError> {
         pool,
         lookup_connections: raw.database.lookup_connections,
         migrate_on_start: raw.database.migrate_on_start,
+        replicas,
+        replica_max_lag,
         bootstrap_key,
         redirect_status,
         cache_entries: match raw.redirect.cache_entries {
@@ -742,6 +781,44 @@ mod tests {
         .unwrap();
         assert!(
             matches!(&s.database, DatabaseTarget::Url { url, owner_url: None } if url.expose_secret() == "postgres://c/d")
+        );
+    }
+
+    #[test]
+    fn replicas_are_a_comma_separated_list_of_secrets_with_a_bounded_lag() {
+        let s = load_env(&[("DATABASE_URL", "postgres://a/b")]).unwrap();
+        assert!(s.replicas.is_empty());
+        assert_eq!(s.replica_max_lag, Duration::from_secs(5));
+        let s = load_env(&[
+            ("DATABASE_URL", "postgres://a/b"),
+            (
+                "SHORTENER__DATABASE__REPLICA_URLS",
+                " postgres://u:pw1@r1/b , ,postgres://u:pw2@r2/b",
+            ),
+            ("SHORTENER__DATABASE__REPLICA_MAX_LAG", "750ms"),
+        ])
+        .unwrap();
+        let urls: Vec<&str> = s.replicas.iter().map(ExposeSecret::expose_secret).collect();
+        assert_eq!(urls, ["postgres://u:pw1@r1/b", "postgres://u:pw2@r2/b"]);
+        assert_eq!(s.replica_max_lag, Duration::from_millis(750));
+        assert!(
+            !format!("{s:?}").contains("pw1"),
+            "replica URLs are secrets"
+        );
+        for lag in ["50ms", "2h", "soon", "0s"] {
+            assert!(
+                err(&[
+                    ("DATABASE_URL", "postgres://a/b"),
+                    ("SHORTENER__DATABASE__REPLICA_MAX_LAG", lag),
+                ])
+                .contains("database.replica_max_lag"),
+                "{lag}"
+            );
+        }
+        // Replicas of a PostgreSQL the service provisions itself cannot exist.
+        assert!(
+            err(&[("SHORTENER__DATABASE__REPLICA_URLS", "postgres://r1/b")])
+                .contains("database.replica_urls")
         );
     }
 
