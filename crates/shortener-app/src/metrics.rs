@@ -105,6 +105,15 @@ catalog! {
     /// Listener reconnections.
     LISTENER_RECONNECTS = ("shortener_listener_reconnects_total", Counter, [],
         "Times the invalidation listener lost its connection (it then reconnects every second until it is back)."),
+    /// Reads that could go to a replica, by where they went.
+    DB_READS = ("shortener_db_reads_total", Counter, ["to"],
+        "Reads that may go to a replica (redirect lookups, API and admin reads), by where they went: replica, or primary (no replica configured or usable, none has replayed a change the read must see, or a code a replica did not have, confirmed on the primary)."),
+    /// Whether each replica takes reads.
+    REPLICA_UP = ("shortener_db_replica_up", Gauge, ["replica"],
+        "1 while replica N (its place in database.replica_urls, from 1) answers, is in recovery and lags no more than database.replica_max_lag; 0 while it is skipped."),
+    /// How far behind the primary each replica is.
+    REPLICA_LAG = ("shortener_db_replica_lag_seconds", Gauge, ["replica"],
+        "How long ago the primary was where replica N has replayed to (sampled every 250 ms; while the primary is away, the replica's own estimate)."),
     /// Codes per lookup query.
     LOOKUP_BATCH = ("shortener_lookup_batch_size", Histogram, [],
         "Codes asked for in one lookup query (cache misses are batched)."),

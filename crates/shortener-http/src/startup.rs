@@ -15,7 +15,7 @@ use shortener_app::{
     SubscriptionService,
 };
 use shortener_domain::UrlPolicy;
-use shortener_pg::{Db, PgStore, PoolSettings};
+use shortener_pg::{Db, PgStore, PoolSettings, Replicas};
 use url::Url;
 
 use crate::config::{MetricsEndpoint, Settings};
@@ -385,7 +385,25 @@ pub async fn start(
     metrics::announce(&meter);
     let database_url = urls.url.as_str();
     let db = Db::connect_metered(database_url, &settings.pool, "shared", &meter)?;
-    let store = PgStore::new(db.clone());
+    // Reads that need not see the latest writes go to the replicas, when there are any
+    // (`shortener_pg::Replicas` says which, and when they stay on the primary).
+    let replicas = match settings.replicas.as_slice() {
+        [] => None,
+        urls => {
+            let urls: Vec<String> = urls.iter().map(|u| u.expose_secret().to_owned()).collect();
+            Some(Replicas::connect(
+                &urls,
+                settings.replica_max_lag,
+                &settings.pool,
+                "replica",
+                &meter,
+            )?)
+        }
+    };
+    let store = match &replicas {
+        Some(r) => PgStore::new(db.clone()).with_replicas(r.clone()),
+        None => PgStore::new(db.clone()),
+    };
     let auth = Authenticator::new(store.clone());
     if let Some(key) = &settings.bootstrap_key {
         auth.install_bootstrap_key(key.expose_secret(), clock.now())
@@ -461,11 +479,20 @@ pub async fn start(
     let invalidations = shortener_pg::listen::follow_link_changes(
         database_url.to_owned(),
         cache.clone(),
+        replicas.clone(),
         meter.clone(),
     );
+    let watch = {
+        let (replicas, url) = (replicas.clone(), database_url.to_owned());
+        async move {
+            if let Some(r) = replicas {
+                r.watch(url).await;
+            }
+        }
+    };
     let upkeep = fold_samples(registry.clone());
     let background = Background(tokio::spawn(async move {
-        tokio::join!(partitions, expiries, invalidations, upkeep);
+        tokio::join!(partitions, expiries, invalidations, watch, upkeep);
     }));
     let (main_registry, metrics) = match settings.metrics {
         MetricsEndpoint::Own(at) => (None, Some(serve_metrics(at, registry.clone())?)),
@@ -492,9 +519,14 @@ pub async fn start(
     let own_host: Option<Arc<str>> = public.host_str().map(Arc::from);
     let mut server = HttpServer::new(move || {
         let lookup_db = Db::connect_metered(&database_url, &lookup_pool, "lookup", &meter);
-        let (lookup_store, in_flight) = match lookup_db {
-            Ok(db) => (PgStore::new(db), lookup_pool.max_size),
-            Err(e) => {
+        let lookup_replicas = replicas
+            .as_ref()
+            .map(|r| r.with_own_pools(&lookup_pool, "replica_lookup", &meter))
+            .transpose();
+        let (lookup_store, in_flight) = match (lookup_db, lookup_replicas) {
+            (Ok(db), Ok(Some(r))) => (PgStore::new(db).with_replicas(r), lookup_pool.max_size),
+            (Ok(db), Ok(None)) => (PgStore::new(db), lookup_pool.max_size),
+            (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(
                     error = %Chain(&e),
                     "no lookup pool for this worker; its redirects use the shared one"

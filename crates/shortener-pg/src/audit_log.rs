@@ -125,6 +125,28 @@ async fn watermark(conn: &mut diesel_async::AsyncPgConnection) -> Result<DateTim
     Ok(w.below)
 }
 
+#[derive(QueryableByName)]
+struct WatermarkAt {
+    #[diesel(sql_type = Timestamptz)]
+    below: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    position: i64,
+}
+
+/// The [`watermark`], and the primary's WAL position read after it: every entry below the
+/// watermark committed before that position.
+async fn watermark_and_position(
+    conn: &mut diesel_async::AsyncPgConnection,
+) -> Result<(DateTime<Utc>, u64), PgError> {
+    let w: WatermarkAt = diesel::sql_query(
+        "SELECT audit.write_horizon() AS below, \
+                (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS position",
+    )
+    .get_result(conn)
+    .await?;
+    Ok((w.below, u64::try_from(w.position).unwrap_or(u64::MAX)))
+}
+
 /// A recorded value as JSON; times as RFC 3339 text, exactly as the API shows them.
 fn value_to_json(v: &Value) -> Json {
     match v {
@@ -222,8 +244,22 @@ impl AuditLog for PgStore {
     /// Newest first, and only entries older than the [`watermark`]: an entry that commits
     /// late can never land behind a reader who has already passed its place.
     async fn entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, AppError> {
-        let mut conn = self.db().conn().await?;
-        let below = watermark(&mut conn).await?;
+        let (below, mut conn) = match &self.replicas {
+            None => {
+                let mut conn = self.db().conn().await?;
+                (watermark(&mut conn).await?, conn)
+            }
+            // The watermark is the primary's (a replica sees none of the primary's open
+            // transactions); the entries are read on a replica that has replayed past
+            // the position the primary had then, so no entry below it is missing there.
+            Some(replicas) => {
+                let (below, position) = {
+                    let mut primary = self.db().conn().await?;
+                    watermark_and_position(&mut primary).await?
+                };
+                (below, replicas.conn_at(position, self.db()).await?)
+            }
+        };
         let f = &query.filter;
         let mut q = e::table
             .filter(e::occurred_at.lt(below))

@@ -17,6 +17,7 @@ pub mod local;
 mod migrate;
 mod pool;
 mod rate;
+mod replicas;
 mod schema;
 mod sessions;
 mod store;
@@ -28,4 +29,5 @@ pub use migrate::{
     MIGRATIONS, SERVICE_ROLE, ensure_database, ensure_service_login, run_pending_migrations,
 };
 pub use pool::{Db, PoolSettings};
+pub use replicas::{Replicas, TICK as REPLICA_TICK};
 pub use store::PgStore;

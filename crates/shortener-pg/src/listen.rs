@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use shortener_app::metrics::{self, Meter};
 use shortener_app::{Chain, ResolveCache};
 
-use crate::PgError;
+use crate::{PgError, Replicas};
 
 /// The channel the trigger notifies.
 pub const CHANNEL: &str = "shortener_links";
@@ -55,14 +55,30 @@ struct Changed {
 /// connection clears the cache (whatever was looked up before it could have been changed
 /// unheard); every later one drops only what changed while the listener was away.
 /// `meter` shows whether it is connected, and how often it had to reconnect.
-pub async fn follow_link_changes(url: String, cache: Arc<ResolveCache>, meter: Meter) {
+///
+/// With `replicas`, every change heard is marked before its code leaves the cache, so the
+/// lookup that refills it reads the new state (see `crate::replicas`).
+pub async fn follow_link_changes(
+    url: String,
+    cache: Arc<ResolveCache>,
+    replicas: Option<Replicas>,
+    meter: Meter,
+) {
     let connected = meter.gauge(&metrics::LISTENER_CONNECTED, &[]);
     let reconnects = meter.counter(&metrics::LISTENER_RECONNECTS, &[]);
     // The database's clock when the listener last knew itself to be listening.
     let mut heard: Option<DateTime<Utc>> = None;
     loop {
         let mut up = false;
-        let listened = listen(&url, &cache, &mut heard, &connected, &mut up).await;
+        let listened = listen(
+            &url,
+            &cache,
+            replicas.as_ref(),
+            &mut heard,
+            &connected,
+            &mut up,
+        )
+        .await;
         connected.set(0.0);
         if up {
             reconnects.increment(1);
@@ -77,6 +93,21 @@ pub async fn follow_link_changes(url: String, cache: Arc<ResolveCache>, meter: M
     }
 }
 
+/// The codes changed since `since`.
+async fn changed_since(
+    conn: &mut AsyncPgConnection,
+    since: DateTime<Utc>,
+) -> Result<Vec<Changed>, PgError> {
+    Ok(
+        diesel::sql_query(
+            "SELECT DISTINCT code FROM shortener.link_changes WHERE changed_at >= $1",
+        )
+        .bind::<Timestamptz, _>(since)
+        .load(conn)
+        .await?,
+    )
+}
+
 async fn database_now(conn: &mut AsyncPgConnection) -> Result<DateTime<Utc>, PgError> {
     let row: Now = diesel::sql_query("SELECT clock_timestamp() AS now")
         .get_result(conn)
@@ -87,6 +118,7 @@ async fn database_now(conn: &mut AsyncPgConnection) -> Result<DateTime<Utc>, PgE
 async fn listen(
     url: &str,
     cache: &ResolveCache,
+    replicas: Option<&Replicas>,
     heard: &mut Option<DateTime<Utc>>,
     connected: &metrics::Gauge,
     up: &mut bool,
@@ -104,12 +136,10 @@ async fn listen(
     let now = database_now(&mut conn).await?;
     match *heard {
         Some(at) if now - at < KEEP - MARGIN => {
-            let changed: Vec<Changed> = diesel::sql_query(
-                "SELECT DISTINCT code FROM shortener.link_changes WHERE changed_at >= $1",
-            )
-            .bind::<Timestamptz, _>(at - MARGIN)
-            .load(&mut conn)
-            .await?;
+            let changed = changed_since(&mut conn, at - MARGIN).await?;
+            if let Some(r) = replicas {
+                r.links_changed(changed.iter().map(|c| c.code.as_str()));
+            }
             for c in &changed {
                 cache.invalidate(&c.code);
             }
@@ -119,6 +149,12 @@ async fn listen(
             );
         }
         _ => {
+            // What changed within a replica's allowed lag may not be on it yet.
+            if let Some(r) = replicas {
+                let window = chrono::TimeDelta::from_std(r.max_lag()).unwrap_or(KEEP) + MARGIN;
+                let changed = changed_since(&mut conn, now - window).await?;
+                r.links_changed(changed.iter().map(|c| c.code.as_str()));
+            }
             cache.clear();
             tracing::info!("listening for link changes");
         }
@@ -142,7 +178,12 @@ async fn listen(
             }
         };
         match next {
-            Some(Some(Ok(n))) => cache.invalidate(&n.payload),
+            Some(Some(Ok(n))) => {
+                if let Some(r) = replicas {
+                    r.links_changed([n.payload.as_str()]);
+                }
+                cache.invalidate(&n.payload);
+            }
             Some(Some(Err(e))) => return Err(e.into()),
             Some(None) => {
                 return Err(PgError::unavailable("the listening connection closed"));

@@ -13,6 +13,9 @@ use shortener_app::metrics::{self, Counter, Gauge, Histogram, Meter};
 
 use crate::PgError;
 
+/// A pooled connection.
+pub(crate) type Conn = Object<AsyncPgConnection>;
+
 /// How the pool behaves. Timeouts are what turn a sick database into a quick 503 instead
 /// of requests piling up.
 #[derive(Debug, Clone)]
@@ -100,7 +103,7 @@ impl Db {
     }
 
     /// A connection from the pool.
-    pub async fn conn(&self) -> Result<Object<AsyncPgConnection>, PgError> {
+    pub async fn conn(&self) -> Result<Conn, PgError> {
         let started = Instant::now();
         let conn = self.pool.get().await;
         self.metrics.wait.record(started.elapsed());

@@ -17,19 +17,39 @@ use shortener_domain::{
 use subscriptions::{PlanName, State, Subscription, Versioned};
 use uuid::Uuid;
 
+use crate::pool::Conn;
+use crate::replicas::Scope;
 use crate::schema::{accounts, api_keys, links, subscription_rows};
-use crate::{Db, PgError};
+use crate::{Db, PgError, Replicas};
 
-/// All ports, one pool. Cheap to clone.
+/// All ports, one pool on the primary, and the replicas reads may go to. Cheap to clone.
 #[derive(Clone)]
 pub struct PgStore {
     pub(crate) db: Db,
+    pub(crate) replicas: Option<Replicas>,
 }
 
 impl PgStore {
-    /// A store over `db`.
+    /// A store over `db`, every read on it.
     pub fn new(db: Db) -> Self {
-        PgStore { db }
+        PgStore { db, replicas: None }
+    }
+
+    /// This store with reads that need not see the latest writes spread over `replicas`
+    /// (see `crate::replicas` for which, and when they stay on the primary).
+    pub fn with_replicas(self, replicas: Replicas) -> Self {
+        PgStore {
+            replicas: Some(replicas),
+            ..self
+        }
+    }
+
+    /// A connection for a read about `scope`: a replica's when one is fit for it.
+    pub(crate) async fn read_conn(&self, scope: Scope<'_>) -> Result<Conn, PgError> {
+        match &self.replicas {
+            Some(r) => r.conn(scope, &self.db).await,
+            None => self.db.conn().await,
+        }
     }
 
     /// The pool every adapter of this store takes its connections from (the reads here,
@@ -290,46 +310,11 @@ impl LinkStore for PgStore {
         &self,
         codes: &[ShortCode],
     ) -> Result<Vec<(ShortCode, Resolved)>, AppError> {
-        let wanted: Vec<&str> = codes.iter().map(ShortCode::as_str).collect();
-        let mut conn = self.db.conn().await?;
-        /// id, code, target, expiry, whether it has a visit limit, its password's hash.
-        type Row = (
-            Uuid,
-            String,
-            String,
-            Option<DateTime<Utc>>,
-            bool,
-            Option<String>,
-        );
-        let rows: Vec<Row> = links::table
-            .filter(links::code.eq_any(wanted))
-            .filter(links::deleted_at.is_null())
-            .select((
-                links::id,
-                links::code,
-                links::target,
-                links::expires_at,
-                links::max_visits.is_not_null(),
-                links::password_hash,
-            ))
-            .load(&mut conn)
-            .await
-            .map_err(PgError::from)?;
-        rows.into_iter()
-            .map(|(id, code, target, expires_at, limited, password)| {
-                Ok((
-                    ShortCode::parse(&code).map_err(|e| corrupt("code", e))?,
-                    Resolved {
-                        id: LinkId::from_uuid(id),
-                        target: TargetUrl::from_storage(target),
-                        expires_at,
-                        limited,
-                        password: password.map(PasswordHash::from_storage),
-                    },
-                ))
-            })
-            .collect::<Result<_, PgError>>()
-            .map_err(AppError::from)
+        let all: Vec<&ShortCode> = codes.iter().collect();
+        match &self.replicas {
+            None => Ok(Self::resolve_on(&self.db, &all).await?),
+            Some(replicas) => Ok(self.resolve_with(replicas, all).await?),
+        }
     }
 
     async fn take_visits(&self, asks: &[(LinkId, u64)]) -> Result<Vec<(LinkId, u64)>, AppError> {
@@ -384,15 +369,21 @@ impl LinkStore for PgStore {
     }
 
     async fn link_by_code(&self, code: &ShortCode) -> Result<Option<Link>, AppError> {
-        let mut conn = self.db.conn().await?;
-        let row = links::table
-            .filter(links::code.eq(code.as_str()))
-            .filter(links::deleted_at.is_null())
-            .select(LinkRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(PgError::from)?;
+        let read = async |mut conn: Conn| {
+            links::table
+                .filter(links::code.eq(code.as_str()))
+                .filter(links::deleted_at.is_null())
+                .select(LinkRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(PgError::from)
+        };
+        let mut row = read(self.read_conn(Scope::Code(code.as_str())).await?).await?;
+        // Not on a replica may be not there yet: only the primary can say it is gone.
+        if row.is_none() && self.replicas.is_some() {
+            row = read(self.db.conn().await?).await?;
+        }
         Ok(row.map(LinkRow::into_link).transpose()?)
     }
 
@@ -402,7 +393,7 @@ impl LinkStore for PgStore {
         filter: &LinkFilter,
         page: PageRequest,
     ) -> Result<Vec<Link>, AppError> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.read_conn(Scope::Account(account.as_uuid())).await?;
         if let Some(text) = filter.text() {
             let rows = Self::search_links(&mut conn, account, filter.tag(), text, page)
                 .await
@@ -450,7 +441,7 @@ impl LinkStore for PgStore {
             #[diesel(sql_type = BigInt)]
             clicks: i64,
         }
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.read_conn(Scope::Counts).await?;
         // Folded and journalled clicks, added up per day in one snapshot.
         let days: Vec<Day> = diesel::sql_query(
             "SELECT day, sum(clicks)::bigint AS clicks \
@@ -472,8 +463,15 @@ impl LinkStore for PgStore {
         to: NaiveDate,
         top: usize,
     ) -> Result<VisitReport, AppError> {
-        self.visits("shortener.link_visits_between", id.as_uuid(), from, to, top)
-            .await
+        self.visits(
+            Scope::Counts,
+            "shortener.link_visits_between",
+            id.as_uuid(),
+            from,
+            to,
+            top,
+        )
+        .await
     }
 
     async fn account_visits(
@@ -484,6 +482,7 @@ impl LinkStore for PgStore {
         top: usize,
     ) -> Result<VisitReport, AppError> {
         self.visits(
+            Scope::Account(account.as_uuid()),
             "shortener.account_visits_between",
             account.as_uuid(),
             from,
@@ -511,7 +510,7 @@ impl LinkStore for PgStore {
             #[diesel(sql_type = BigInt)]
             clicks: i64,
         }
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.read_conn(Scope::Account(account.as_uuid())).await?;
         // One snapshot: the total (kind 0), the period's days (1) and top live links (2).
         let rows: Vec<Row> = diesel::sql_query(
             "WITH c AS (SELECT c.link_id, c.day, c.clicks \
@@ -551,6 +550,111 @@ impl LinkStore for PgStore {
 }
 
 impl PgStore {
+    /// `codes`' live links, read through `db`.
+    async fn resolve_on(
+        db: &Db,
+        codes: &[&ShortCode],
+    ) -> Result<Vec<(ShortCode, Resolved)>, PgError> {
+        let wanted: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+        let mut conn = db.conn().await?;
+        /// id, code, target, expiry, whether it has a visit limit, its password's hash.
+        type Row = (
+            Uuid,
+            String,
+            String,
+            Option<DateTime<Utc>>,
+            bool,
+            Option<String>,
+        );
+        let rows: Vec<Row> = links::table
+            .filter(links::code.eq_any(wanted))
+            .filter(links::deleted_at.is_null())
+            .select((
+                links::id,
+                links::code,
+                links::target,
+                links::expires_at,
+                links::max_visits.is_not_null(),
+                links::password_hash,
+            ))
+            .load(&mut conn)
+            .await?;
+        rows.into_iter()
+            .map(|(id, code, target, expires_at, limited, password)| {
+                Ok((
+                    ShortCode::parse(&code).map_err(|e| corrupt("code", e))?,
+                    Resolved {
+                        id: LinkId::from_uuid(id),
+                        target: TargetUrl::from_storage(target),
+                        expires_at,
+                        limited,
+                        password: password.map(PasswordHash::from_storage),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Resolves `codes` with replicas configured. Codes a usable replica has seen every
+    /// change of are read there; the others, and those it does not have (a link created
+    /// a moment ago may not have reached it), are read on the primary, so lag never
+    /// serves an old target or a false 404. While the primary is away, everything is
+    /// answered from a replica: redirects keep working, as fresh as it is.
+    async fn resolve_with(
+        &self,
+        replicas: &Replicas,
+        codes: Vec<&ShortCode>,
+    ) -> Result<Vec<(ShortCode, Resolved)>, PgError> {
+        let mut found = Vec::with_capacity(codes.len());
+        let mut on_primary: Vec<&ShortCode> = Vec::new();
+        match replicas.replica_for_codes(codes.iter().map(|c| c.as_str())) {
+            None => on_primary = codes,
+            Some((i, seen)) => {
+                let (fresh, stale): (Vec<_>, Vec<_>) =
+                    codes.into_iter().zip(seen).partition(|(_, seen)| *seen);
+                on_primary.extend(stale.into_iter().map(|(c, _)| c));
+                let fresh: Vec<&ShortCode> = fresh.into_iter().map(|(c, _)| c).collect();
+                if !fresh.is_empty() {
+                    match Self::resolve_on(replicas.pool(i), &fresh).await {
+                        Ok(rows) => {
+                            replicas.count(true, 1);
+                            on_primary.extend(
+                                fresh
+                                    .into_iter()
+                                    .filter(|c| rows.iter().all(|(f, _)| f != *c)),
+                            );
+                            found.extend(rows);
+                        }
+                        Err(e) => {
+                            replicas.failed(i, &e);
+                            on_primary.extend(fresh);
+                        }
+                    }
+                }
+            }
+        }
+        if on_primary.is_empty() {
+            return Ok(found);
+        }
+        let asked = if replicas.primary_up() {
+            replicas.count(false, 1);
+            Self::resolve_on(&self.db, &on_primary).await
+        } else {
+            Err(PgError::unavailable("the primary does not answer"))
+        };
+        match asked {
+            Ok(rows) => found.extend(rows),
+            Err(e) => {
+                let Some(i) = replicas.any_usable() else {
+                    return Err(e);
+                };
+                replicas.count(true, 1);
+                found.extend(Self::resolve_on(replicas.pool(i), &on_primary).await?);
+            }
+        }
+        Ok(found)
+    }
+
     /// A page of `account`'s links whose search text contains `text` (and that carry
     /// `tag`), newest first.
     ///
@@ -638,13 +742,14 @@ impl PgStore {
     /// values, and sorting them all cost a quarter of the query.
     async fn visits(
         &self,
+        scope: Scope<'_>,
         source: &str,
         id: Uuid,
         from: NaiveDate,
         to: NaiveDate,
         top: usize,
     ) -> Result<VisitReport, AppError> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.read_conn(scope).await?;
         let rows: Vec<VisitRow> = diesel::sql_query(format!(
             "WITH v AS NOT MATERIALIZED \
                     (SELECT dimension, day, value, clicks FROM {source}($1, $2, $3)), \
@@ -737,7 +842,7 @@ fn visit_report(rows: Vec<VisitRow>) -> VisitReport {
 
 impl AccountStore for PgStore {
     async fn account(&self, id: AccountId) -> Result<Option<AccountView>, AppError> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.read_conn(Scope::Account(id.as_uuid())).await?;
         let row = accounts::table
             .inner_join(subscription_rows::table.on(subscription_rows::account_id.eq(accounts::id)))
             .filter(accounts::id.eq(id.as_uuid()))
@@ -754,7 +859,7 @@ impl AccountStore for PgStore {
         name: Option<&NameSearch>,
         page: PageRequest,
     ) -> Result<Vec<AccountView>, AppError> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.read_conn(Scope::Everything).await?;
         let mut query = accounts::table
             .inner_join(subscription_rows::table.on(subscription_rows::account_id.eq(accounts::id)))
             .select((AccountRow::as_select(), SubscriptionRow::as_select()))
@@ -833,7 +938,7 @@ impl KeyStore for PgStore {
     }
 
     async fn keys_of(&self, account: AccountId) -> Result<Vec<StoredKey>, AppError> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.read_conn(Scope::Account(account.as_uuid())).await?;
         let rows = api_keys::table
             .filter(api_keys::account_id.eq(account.as_uuid()))
             .order((api_keys::created_at.desc(), api_keys::id.desc()))
@@ -875,7 +980,7 @@ fn by_account(rows: Vec<SubscriptionRow>) -> Result<Vec<(AccountId, Versioned)>,
 
 impl SubscriptionStore for PgStore {
     async fn subscription(&self, account: AccountId) -> Result<Option<Versioned>, AppError> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.read_conn(Scope::Account(account.as_uuid())).await?;
         let row = subscription_rows::table
             .filter(subscription_rows::account_id.eq(account.as_uuid()))
             .select(SubscriptionRow::as_select())
@@ -893,7 +998,7 @@ impl SubscriptionStore for PgStore {
         page: PageRequest,
     ) -> Result<Vec<(AccountId, Versioned)>, AppError> {
         use subscription_rows::dsl as s;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.read_conn(Scope::Everything).await?;
         let mut query = s::subscription_rows
             .select(SubscriptionRow::as_select())
             .order(s::account_id.asc())

@@ -41,16 +41,24 @@ impl UnitOfWork for PgStore {
         F: for<'t> FnOnce(&'t mut dyn Tx) -> BoxFuture<'t, Result<T, AppError>> + Send + 'static,
     {
         let mut conn = self.db().conn().await?;
+        let track = self.replicas.is_some();
         let out = conn
             .transaction(async move |conn| {
-                let mut tx = PgTx { conn, audited: 0 };
+                let mut tx = PgTx {
+                    conn,
+                    audited: 0,
+                    touched: track.then(Touched::default),
+                };
                 let out = work(&mut tx).await.map_err(Abort::App)?;
-                Ok((out, tx.audited))
+                Ok((out, tx.audited, tx.touched))
             })
             .await;
         match out {
-            Ok((v, audited)) => {
+            Ok((v, audited, touched)) => {
                 self.db().metrics().audit_entries.increment(audited);
+                if let (Some(replicas), Some(t)) = (&self.replicas, touched) {
+                    replicas.written(t.codes.iter().map(String::as_str), t.accounts);
+                }
                 Ok(v)
             }
             Err(Abort::App(e)) => Err(e),
@@ -64,6 +72,30 @@ struct PgTx<'c> {
     conn: &'c mut AsyncPgConnection,
     /// Audit entries written, counted once the transaction commits.
     audited: u64,
+    /// With replicas: what the work changed, marked once it commits so that reads of
+    /// it stay on the primary until a replica has replayed it.
+    touched: Option<Touched>,
+}
+
+/// What a unit of work changed, as its audit entries name it: every change is audited,
+/// so this misses nothing a read must see.
+#[derive(Default)]
+struct Touched {
+    codes: Vec<String>,
+    accounts: Vec<uuid::Uuid>,
+}
+
+impl Touched {
+    fn add(&mut self, entry: &AuditEntry) {
+        if entry.entity.kind == audit::EntityType::Link {
+            self.codes.push(entry.entity.id.clone());
+        }
+        if let Some(id) = entry.account_id
+            && !self.accounts.contains(&id)
+        {
+            self.accounts.push(id);
+        }
+    }
 }
 
 impl LinkWrites for PgTx<'_> {
@@ -348,6 +380,9 @@ impl AuditRecorder for PgTx<'_> {
         Box::pin(async move {
             crate::audit_log::record_at_database_time(self.conn, &entry).await?;
             self.audited += 1;
+            if let Some(t) = &mut self.touched {
+                t.add(&entry);
+            }
             Ok(())
         })
     }
@@ -356,6 +391,9 @@ impl AuditRecorder for PgTx<'_> {
         Box::pin(async move {
             crate::audit_log::record_all_at_database_time(self.conn, &entries).await?;
             self.audited += entries.len() as u64;
+            if let Some(t) = &mut self.touched {
+                entries.iter().for_each(|e| t.add(e));
+            }
             Ok(())
         })
     }

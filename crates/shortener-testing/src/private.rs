@@ -1,4 +1,5 @@
-//! A PostgreSQL server of one test's own, for the tests that take their database away.
+//! A PostgreSQL server of one test's own, for the tests that take their database away,
+//! and optionally a streaming replica of it, for the tests of reads on replicas.
 
 use shortener_pg::PgStore;
 use shortener_pg::local::LocalPostgres;
@@ -15,6 +16,17 @@ pub struct PrivatePostgres {
     pub service_url: String,
     /// A store over it, connected as the service.
     pub store: PgStore,
+    replica: Option<Replica>,
+}
+
+/// A hot standby streaming from the primary.
+struct Replica {
+    dir: std::path::PathBuf,
+    local: Option<LocalPostgres>,
+    /// The migrated database on it, as the service connects (read only).
+    service_url: String,
+    /// The same, as the superuser (for tests' own queries).
+    url: String,
 }
 
 impl PrivatePostgres {
@@ -46,7 +58,54 @@ impl PrivatePostgres {
             url,
             service_url,
             store: PgStore::new(db),
+            replica: None,
         }
+    }
+
+    /// [`Self::start`], plus a streaming replica (`pg_basebackup -R` of the migrated
+    /// primary, on a private socket of its own) that applies what it receives
+    /// `apply_delay` late: zero for an ordinary replica, more to make it lag on purpose.
+    pub async fn start_replicated(name: &str, apply_delay: std::time::Duration) -> PrivatePostgres {
+        let mut pg = PrivatePostgres::start(name).await;
+        let dir = pg.dir.with_extension("replica");
+        let standby = {
+            let primary = pg
+                .local
+                .take()
+                .unwrap_or_else(|| panic!("the primary runs"));
+            let dir = dir.clone();
+            let (primary, standby) = tokio::task::spawn_blocking(move || {
+                let standby = LocalPostgres::start_standby(&dir, &primary, apply_delay, true);
+                (primary, standby)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("starting the replica: {e}"));
+            pg.local = Some(primary);
+            standby.unwrap_or_else(|e| panic!("starting the replica: {e}"))
+        };
+        pg.replica = Some(Replica {
+            dir,
+            service_url: standby.url_as(name, "shortener"),
+            url: standby.url(name),
+            local: Some(standby),
+        });
+        pg
+    }
+
+    /// The replica's URL as the service connects to it.
+    pub fn replica_service_url(&self) -> &str {
+        &self.replica().service_url
+    }
+
+    /// The replica's URL as the superuser, for a test's own reads.
+    pub fn replica_url(&self) -> &str {
+        &self.replica().url
+    }
+
+    fn replica(&self) -> &Replica {
+        self.replica
+            .as_ref()
+            .unwrap_or_else(|| panic!("started without a replica: use start_replicated"))
     }
 
     /// Stops the server (an outage).
@@ -67,8 +126,14 @@ impl PrivatePostgres {
         self.local = Some(launch(&self.dir).await);
     }
 
-    /// Stops the server and removes its files.
+    /// Stops the server (and its replica) and removes their files.
     pub async fn remove(mut self) {
+        if let Some(mut replica) = self.replica.take() {
+            if let Some(local) = replica.local.take() {
+                let _ = tokio::task::spawn_blocking(move || local.stop()).await;
+            }
+            let _ = std::fs::remove_dir_all(&replica.dir);
+        }
         self.stop().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -82,4 +147,16 @@ async fn launch(dir: &std::path::Path) -> LocalPostgres {
     })
     .await
     .unwrap_or_else(|e| panic!("starting the private PostgreSQL: {e}"))
+}
+
+/// A test that panics still stops its servers (they run detached and would outlive it).
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        if let Some(local) = self.replica.as_mut().and_then(|r| r.local.take()) {
+            let _ = local.stop();
+        }
+        if let Some(local) = self.local.take() {
+            let _ = local.stop();
+        }
+    }
 }

@@ -21,6 +21,7 @@ mod openapi;
 mod passwords;
 mod qr;
 mod rate_limits;
+mod replicas;
 mod request_ids;
 mod search;
 mod subscriptions;

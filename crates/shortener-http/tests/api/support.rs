@@ -106,6 +106,16 @@ impl TestApp {
         TestApp::spawn_on(self.db.clone(), self.clock.clone(), extra).await
     }
 
+    async fn spawn_on(db: Arc<TestDb>, clock: Arc<ManualClock>, extra: &[(&str, &str)]) -> TestApp {
+        let urls = shortener_http::DatabaseUrls {
+            url: db.service_url.clone(),
+            owner_url: db.url.clone(),
+        };
+        TestApp::spawn_over(db, urls, clock, extra).await
+    }
+}
+
+impl<D> TestApp<D> {
     /// An account named "Acme" on the pro plan (custom codes, tags and the higher limits):
     /// its id and key.
     pub async fn pro_account(&self) -> (String, String) {
@@ -121,16 +131,6 @@ impl TestApp {
         (id, key)
     }
 
-    async fn spawn_on(db: Arc<TestDb>, clock: Arc<ManualClock>, extra: &[(&str, &str)]) -> TestApp {
-        let urls = shortener_http::DatabaseUrls {
-            url: db.service_url.clone(),
-            owner_url: db.url.clone(),
-        };
-        TestApp::spawn_over(db, urls, clock, extra).await
-    }
-}
-
-impl<D> TestApp<D> {
     /// Starts the app on the database at `urls` (`owner_url` migrates, `url` serves), for a
     /// database that is not a [`TestDb`]; the app keeps `db` for the test.
     pub async fn spawn_over(

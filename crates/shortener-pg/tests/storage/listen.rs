@@ -84,6 +84,7 @@ async fn a_listener_cut_off_drops_only_what_changed_while_it_was_away() {
     let _listening = tokio::spawn(follow_link_changes(
         db.service_url.clone(),
         cache.clone(),
+        None,
         Meter::off(),
     ));
     until_listener(&db.url, "the listener", Listener::settled).await;
@@ -163,6 +164,7 @@ async fn cached_redirects_answer_through_a_stopped_postgres() {
     let _listening = tokio::spawn(follow_link_changes(
         pg.service_url.clone(),
         cache.clone(),
+        None,
         Meter::off(),
     ));
     until_listener(&url, "the listener", Listener::settled).await;
