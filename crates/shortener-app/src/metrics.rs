@@ -146,7 +146,7 @@ catalog! {
         "Click journal rows not yet folded, as the last write saw them (folded every minute, or at once past 65 536)."),
     /// Connections open.
     POOL_SIZE = ("shortener_db_pool_size", Gauge, ["pool"],
-        "Connections open, by pool: shared (API), lookup (redirect misses, one per worker, summed), clicks."),
+        "Connections open, by pool: shared (API), lookup (redirect misses, one per worker, summed), clicks; with replicas, replica (API reads) and replica_lookup (redirect misses), summed over the replicas."),
     /// Connections idle.
     POOL_IDLE = ("shortener_db_pool_idle", Gauge, ["pool"],
         "Connections open and idle, by pool."),

@@ -28,11 +28,19 @@ async fn healthz() -> HttpResponse {
     get,
     path = "/readyz",
     tag = "operations",
-    responses((status = 200, description = "The database answers.", content_type = "text/plain", body = String, example = "ready")),
+    responses((status = 200, description = "The database answers (or, with replicas configured, a replica does while the primary does not).", content_type = "text/plain", body = String, example = "ready")),
 )]
 async fn readyz(state: web::Data<State>) -> HttpResponse {
     match state.db.ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        // Redirects still resolve from a replica: taking the instance out of the load
+        // balancer would stop them too. Writes answer 503 meanwhile.
+        Err(e) if state.replicas.as_ref().is_some_and(|r| r.any_in_use()) => {
+            tracing::warn!(error = %Chain(&e), "the primary does not answer; ready on a replica");
+            HttpResponse::Ok()
+                .content_type("text/plain")
+                .body("ready (the primary does not answer: reading from a replica, writes refused)")
+        }
         Err(e) => {
             tracing::warn!(error = %Chain(&e), "readiness check failed");
             problem::respond(Slug::ServiceUnavailable, "the database is not answering")

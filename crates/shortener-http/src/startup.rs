@@ -44,6 +44,8 @@ pub struct State {
     pub audit: AuditService<PgStore>,
     /// The shared pool: readiness, audit partition upkeep.
     pub db: Db,
+    /// The read replicas, if any: readiness while the primary is away.
+    pub replicas: Option<Replicas>,
     /// Public base URL without a trailing slash.
     pub public_base: String,
     /// Rate-limit policies (also held by each worker's [`Redirector`]).
@@ -463,6 +465,7 @@ pub async fn start(
         audit: AuditService::new(store.clone()),
         auth,
         db,
+        replicas: replicas.clone(),
         public_base: public.as_str().trim_end_matches('/').to_owned(),
         limits: limits.clone(),
         sessions: Sessions::new(store.clone(), clock.clone(), settings.session_ttl),

@@ -330,6 +330,14 @@ impl Replicas {
         self.usable().next().map(|(i, _)| i)
     }
 
+    /// Whether any replica takes reads now.
+    pub fn any_in_use(&self) -> bool {
+        self.shared
+            .replicas
+            .iter()
+            .any(|r| AtomicBool::load(&r.usable, Ordering::Acquire))
+    }
+
     pub(crate) fn pool(&self, i: usize) -> &Db {
         &self.pools[i]
     }

@@ -102,6 +102,19 @@ impl PrivatePostgres {
         &self.replica().url
     }
 
+    /// Stops the replica (its outage).
+    pub async fn stop_replica(&mut self) {
+        if let Some(local) = self.replica.as_mut().and_then(|r| r.local.take()) {
+            tokio::task::spawn_blocking(move || {
+                local
+                    .stop()
+                    .unwrap_or_else(|e| panic!("stopping the replica: {e}"))
+            })
+            .await
+            .unwrap_or_else(|e| panic!("stopping the replica: {e}"));
+        }
+    }
+
     fn replica(&self) -> &Replica {
         self.replica
             .as_ref()

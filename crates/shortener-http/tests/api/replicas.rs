@@ -19,6 +19,11 @@ use crate::support::{Api, TestApp};
 
 /// An instance of the service on `pg`'s primary, reading from its replica.
 async fn instance(pg: &PrivatePostgres) -> TestApp<()> {
+    instance_with(pg, &[]).await
+}
+
+/// [`instance`] with more settings.
+async fn instance_with(pg: &PrivatePostgres, extra: &[(&str, &str)]) -> TestApp<()> {
     let urls = DatabaseUrls {
         url: pg.service_url.clone(),
         owner_url: pg.url.clone(),
@@ -27,10 +32,14 @@ async fn instance(pg: &PrivatePostgres) -> TestApp<()> {
         (),
         urls,
         ManualClock::new(),
-        &[(
-            "SHORTENER__DATABASE__REPLICA_URLS",
-            pg.replica_service_url(),
-        )],
+        &[
+            &[(
+                "SHORTENER__DATABASE__REPLICA_URLS",
+                pg.replica_service_url(),
+            )],
+            extra,
+        ]
+        .concat(),
     )
     .await
 }
@@ -247,6 +256,9 @@ async fn with_the_primary_stopped_misses_resolve_from_the_replica_and_clicks_wai
     a.get("/neverseen", None)
         .await
         .assert_problem(404, "not-found");
+    // Still ready: a load balancer keeps sending redirects here.
+    let ready = a.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
     // Writes cannot be made.
     let r = a
         .request(
@@ -279,6 +291,55 @@ async fn with_the_primary_stopped_misses_resolve_from_the_replica_and_clicks_wai
         );
         actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     }
+    drop(a);
+    pg.remove().await;
+}
+
+#[actix_web::test]
+async fn a_replica_lagging_past_the_limit_or_stopped_is_skipped_and_reads_stay_answered() {
+    let mut pg = PrivatePostgres::start_replicated("replica_skip", Duration::from_secs(2)).await;
+    let a = instance_with(&pg, &[("SHORTENER__DATABASE__REPLICA_MAX_LAG", "500ms")]).await;
+    until_replica_in_use(&a).await;
+    let (_, key) = a.pro_account().await;
+    // Writes keep the primary moving; the replica applies them two seconds late, so it
+    // is soon further behind than the 500 ms allowed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut made = Vec::new();
+    while metric(&a, "shortener_db_replica_up{replica=\"1\"}").await != 0.0 {
+        made.push(a.code(&key, "https://moving.example/").await);
+        assert!(
+            Instant::now() < deadline,
+            "the lagging replica stayed in use"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(metric(&a, "shortener_db_replica_lag_seconds{replica=\"1\"}").await > 0.5);
+    // Skipped: reads go to the primary, and see everything.
+    let before = metric(&a, "shortener_db_reads_total{to=\"primary\"}").await;
+    let r = a.get("/api/v1/links?limit=100", Some(&key)).await;
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(made.len()));
+    assert!(metric(&a, "shortener_db_reads_total{to=\"primary\"}").await > before);
+
+    // Caught up again (no more writes): in use again.
+    until_replica_in_use(&a).await;
+    // Stopped: skipped within a moment; misses and reads are answered by the primary.
+    pg.stop_replica().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&a, "shortener_db_replica_up{replica=\"1\"}").await != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped replica stayed in use"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    for code in made.iter().take(3) {
+        assert_eq!(
+            follow(&a, code).await,
+            (StatusCode::FOUND, Some("https://moving.example/".into()))
+        );
+    }
+    let r = a.get("/api/v1/links?limit=100", Some(&key)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     drop(a);
     pg.remove().await;
 }
