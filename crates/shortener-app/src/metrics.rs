@@ -107,8 +107,9 @@ catalog! {
         "Times the invalidation listener lost its connection (it then reconnects every second until it is back)."),
     /// Reads that could go to a replica, by where they went.
     DB_READS = ("shortener_db_reads_total", Counter, ["to"],
-        "Reads that may go to a replica (redirect lookups, API and admin reads), by where they went: replica, or primary (no replica configured or usable, none has replayed a change the read must see, or a code a replica did not have, confirmed on the primary)."),
-    /// Whether each replica takes reads.
+        "With database.replica_urls set, reads that may go to a replica (redirect lookups, API and admin reads), by where they went: replica, or primary (no replica usable, none has replayed a change the read must see, or a code a replica did not have, confirmed on the primary). Always 0 without replicas."),
+    /// Whether each replica takes reads. Exported only with replicas configured, like
+    /// [`REPLICA_LAG`]: a replica's series exists once there is one.
     REPLICA_UP = ("shortener_db_replica_up", Gauge, ["replica"],
         "1 while replica N (its place in database.replica_urls, from 1) answers, is in recovery and lags no more than database.replica_max_lag; 0 while it is skipped."),
     /// How far behind the primary each replica is.

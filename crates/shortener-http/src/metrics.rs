@@ -512,6 +512,9 @@ pub fn announce(meter: &Meter) {
     ] {
         meter.counter(&metrics::REDIRECTS, &[outcome]).increment(0);
     }
+    for to in ["replica", "primary"] {
+        meter.counter(&metrics::DB_READS, &[to]).increment(0);
+    }
     for policy in Policy::ALL {
         meter
             .counter(&metrics::RATE_LIMITED, &[policy.as_str()])

@@ -13,7 +13,8 @@
 //! replayed commit recent enough), so redirects keep resolving from it.
 //!
 //! **Freshness.** Lag alone would still let a read see the state before a write it must
-//! see. So every change that matters is marked ([`Key`]): this instance's own writes (the
+//! see. So every change that matters is marked (`Marks`, by link code, account, or
+//! "anything"): this instance's own writes (the
 //! link codes and accounts of their audit entries, and "anything", once the unit of work
 //! commits) and every link change the listener hears of. A mark is first *pending*, and
 //! the watcher's next sample of the primary, taken after it was made, gives it the
@@ -54,40 +55,18 @@ const SAMPLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A position in the primary's write-ahead log, as bytes from its start.
 type Lsn = u64;
 
-/// What a change is about, as the reads that must see it name it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    /// A link, by code: its redirect and its reads by code.
-    Code(Box<str>),
-    /// An account's own reads (its links, stats, keys, subscription, audit).
-    Account(Uuid),
-    /// Anything this instance wrote: operators' lists across accounts.
-    Any,
-}
-
 /// What a read is about: which changes it must see.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Scope<'a> {
-    /// One link, by code.
+    /// One link, by code: its redirect and its reads by code.
     Code(&'a str),
-    /// One account's data.
+    /// One account's data (its links, stats, keys, subscription, audit).
     Account(Uuid),
-    /// Lists across accounts.
+    /// Lists across accounts: anything this instance wrote.
     Everything,
     /// Click and visit counts of one link: counted in batches, seconds late by design, so
     /// any replica in use is recent enough.
     Counts,
-}
-
-impl Scope<'_> {
-    fn key(self) -> Option<Key> {
-        match self {
-            Scope::Code(code) => Some(Key::Code(code.into())),
-            Scope::Account(id) => Some(Key::Account(id)),
-            Scope::Everything => Some(Key::Any),
-            Scope::Counts => None,
-        }
-    }
 }
 
 /// When a change was made, and once known, the primary's position at or past its commit.
@@ -97,20 +76,51 @@ struct Mark {
     lsn: Option<Lsn>,
 }
 
-/// The marks: kept small by the watcher's pruning.
+impl Mark {
+    fn new(at: Instant) -> Mark {
+        Mark { at, lsn: None }
+    }
+
+    /// Whether a replica that has replayed up to `replay` has this change.
+    fn seen(&self, replay: Lsn) -> bool {
+        self.lsn.is_some_and(|l| l <= replay)
+    }
+}
+
+/// The marks of changes reads must see, by what they are about (looked up by `&str`
+/// without an allocation: this is asked for every code of every lookup batch). A newer
+/// change replaces the older one's mark: it is the one to wait for.
 #[derive(Debug, Default)]
-struct Marks(HashMap<Key, Mark>);
+struct Marks {
+    codes: HashMap<Box<str>, Mark>,
+    accounts: HashMap<Uuid, Mark>,
+    any: Option<Mark>,
+}
 
 impl Marks {
-    fn mark(&mut self, key: Key, at: Instant) {
-        // A newer change replaces the older one's mark: it is the one to wait for.
-        self.0.insert(key, Mark { at, lsn: None });
+    fn code(&mut self, code: &str, at: Instant) {
+        self.codes.insert(code.into(), Mark::new(at));
+    }
+
+    fn account(&mut self, id: Uuid, at: Instant) {
+        self.accounts.insert(id, Mark::new(at));
+    }
+
+    fn anything(&mut self, at: Instant) {
+        self.any = Some(Mark::new(at));
+    }
+
+    fn all(&mut self) -> impl Iterator<Item = &mut Mark> {
+        self.codes
+            .values_mut()
+            .chain(self.accounts.values_mut())
+            .chain(self.any.as_mut())
     }
 
     /// Gives every pending mark made at or before `asked` the primary's position `lsn`
     /// sampled after `asked`.
     fn resolve(&mut self, asked: Instant, lsn: Lsn) {
-        for m in self.0.values_mut() {
+        for m in self.all() {
             if m.lsn.is_none() && m.at <= asked {
                 m.lsn = Some(lsn);
             }
@@ -119,16 +129,21 @@ impl Marks {
 
     /// Drops the marks made before `before`.
     fn prune(&mut self, before: Instant) {
-        self.0.retain(|_, m| m.at >= before);
+        self.codes.retain(|_, m| m.at >= before);
+        self.accounts.retain(|_, m| m.at >= before);
+        self.any = self.any.filter(|m| m.at >= before);
     }
 
-    /// Whether a replica that has replayed up to `replay` has seen the change of `key`.
-    fn seen(&self, key: &Key, replay: Lsn) -> bool {
-        match self.0.get(key) {
-            None => true,
-            Some(Mark { lsn: Some(l), .. }) => *l <= replay,
-            Some(Mark { lsn: None, .. }) => false,
-        }
+    /// Whether a replica that has replayed up to `replay` has seen every change a read
+    /// about `scope` must see.
+    fn seen(&self, scope: Scope<'_>, replay: Lsn) -> bool {
+        let mark = match scope {
+            Scope::Code(code) => self.codes.get(code),
+            Scope::Account(id) => self.accounts.get(&id),
+            Scope::Everything => self.any.as_ref(),
+            Scope::Counts => None,
+        };
+        mark.is_none_or(|m| m.seen(replay))
     }
 }
 
@@ -255,12 +270,12 @@ impl Replicas {
     ) {
         let now = Instant::now();
         let mut marks = self.shared.marks();
-        marks.mark(Key::Any, now);
+        marks.anything(now);
         for code in codes {
-            marks.mark(Key::Code(code.into()), now);
+            marks.code(code, now);
         }
         for id in accounts {
-            marks.mark(Key::Account(id), now);
+            marks.account(id, now);
         }
     }
 
@@ -269,7 +284,7 @@ impl Replicas {
         let now = Instant::now();
         let mut marks = self.shared.marks();
         for code in codes {
-            marks.mark(Key::Code(code.into()), now);
+            marks.code(code, now);
         }
     }
 
@@ -298,15 +313,14 @@ impl Replicas {
 
     /// A usable replica that has replayed every change `scope` must see, if any.
     fn replica_for(&self, scope: Scope<'_>) -> Option<usize> {
-        let key = scope.key();
         let mut usable = self.usable().peekable();
         usable.peek()?;
-        let Some(key) = key else {
+        if matches!(scope, Scope::Counts) {
             return usable.next().map(|(i, _)| i);
-        };
+        }
         let marks = self.shared.marks();
         usable
-            .find(|(_, replay)| marks.seen(&key, *replay))
+            .find(|(_, replay)| marks.seen(scope, *replay))
             .map(|(i, _)| i)
     }
 
@@ -319,7 +333,7 @@ impl Replicas {
         let (i, replay) = self.usable().next()?;
         let marks = self.shared.marks();
         let seen = codes
-            .map(|code| marks.seen(&Key::Code(code.into()), replay))
+            .map(|code| marks.seen(Scope::Code(code), replay))
             .collect();
         Some((i, seen))
     }
@@ -580,29 +594,49 @@ mod tests {
     #[test]
     fn a_mark_holds_reads_back_until_its_position_is_known_and_replayed() {
         let t0 = Instant::now();
-        let key = Key::Code("abc".into());
+        let code = Scope::Code("abc");
         let mut marks = Marks::default();
-        assert!(marks.seen(&key, 0), "nothing changed: any replica will do");
-        marks.mark(key.clone(), t0 + Duration::from_millis(10));
+        assert!(marks.seen(code, 0), "nothing changed: any replica will do");
+        marks.code("abc", t0 + Duration::from_millis(10));
         assert!(
-            !marks.seen(&key, u64::MAX),
+            !marks.seen(code, u64::MAX),
             "pending: only the primary knows"
         );
         // A sample asked before the change cannot speak for it.
         marks.resolve(t0, 500);
-        assert!(!marks.seen(&key, u64::MAX));
+        assert!(!marks.seen(code, u64::MAX));
         marks.resolve(t0 + Duration::from_millis(20), 700);
-        assert!(!marks.seen(&key, 699));
-        assert!(marks.seen(&key, 700));
+        assert!(!marks.seen(code, 699));
+        assert!(marks.seen(code, 700));
+        assert!(marks.seen(Scope::Code("abd"), 0), "other codes are free");
+        assert!(marks.seen(Scope::Account(Uuid::nil()), 0), "and accounts");
         assert!(
-            marks.seen(&Key::Account(Uuid::nil()), 0),
-            "other keys are free"
+            marks.seen(Scope::Everything, 0),
+            "and lists: nothing written here"
         );
         // A newer change waits again.
-        marks.mark(key.clone(), t0 + Duration::from_millis(30));
-        assert!(!marks.seen(&key, 700));
+        marks.code("abc", t0 + Duration::from_millis(30));
+        assert!(!marks.seen(code, 700));
         marks.prune(t0 + Duration::from_millis(31));
-        assert!(marks.seen(&key, 0), "pruned");
+        assert!(marks.seen(code, 0), "pruned");
+    }
+
+    #[test]
+    fn a_write_holds_back_its_account_and_lists_but_never_counts() {
+        let t0 = Instant::now();
+        let id = Uuid::from_u128(7);
+        let mut marks = Marks::default();
+        marks.account(id, t0);
+        marks.anything(t0);
+        for scope in [Scope::Account(id), Scope::Everything] {
+            assert!(!marks.seen(scope, u64::MAX), "{scope:?}");
+        }
+        assert!(marks.seen(Scope::Counts, 0));
+        assert!(marks.seen(Scope::Account(Uuid::from_u128(8)), 0));
+        marks.resolve(t0, 40);
+        assert!(marks.seen(Scope::Account(id), 40) && marks.seen(Scope::Everything, 40));
+        marks.prune(t0 + Duration::from_millis(1));
+        assert!(marks.accounts.is_empty() && marks.any.is_none());
     }
 
     #[test]

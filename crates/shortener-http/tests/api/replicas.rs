@@ -314,6 +314,15 @@ async fn a_replica_lagging_past_the_limit_or_stopped_is_skipped_and_reads_stay_a
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(metric(&a, "shortener_db_replica_lag_seconds{replica=\"1\"}").await > 0.5);
+    // Exported as the catalog says (the metrics tests run without replicas).
+    let text = String::from_utf8(a.get("/metrics", None).await.raw).unwrap();
+    for kind in [
+        "# TYPE shortener_db_replica_up gauge",
+        "# TYPE shortener_db_replica_lag_seconds gauge",
+        "# TYPE shortener_db_reads_total counter",
+    ] {
+        assert!(text.contains(kind), "{kind}");
+    }
     // Skipped: reads go to the primary, and see everything.
     let before = metric(&a, "shortener_db_reads_total{to=\"primary\"}").await;
     let r = a.get("/api/v1/links?limit=100", Some(&key)).await;
