@@ -293,8 +293,12 @@ async fn an_outage_shows_as_a_lost_listener_pending_clicks_and_a_dropped_click()
     );
 
     pg.restart().await;
+    // Waited for as a whole: under load a scrape can fall between the pending gauge's
+    // update and the written counter's. Clicks lost would never make it 2.
     let after = until_scraped(&app, Duration::from_secs(30), "recovery", |s| {
-        connected(s) == 1.0 && s.value("shortener_clicks_pending", &[]) == 0.0
+        connected(s) == 1.0
+            && s.value("shortener_clicks_pending", &[]) == 0.0
+            && s.value("shortener_clicks_written_total", &[]) == 2.0
     })
     .await;
     assert!(after.value("shortener_listener_reconnects_total", &[]) >= 1.0);
