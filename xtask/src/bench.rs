@@ -9,7 +9,8 @@
 //! then, each on a fresh database of it:
 //!
 //! - link creation (`creates`): pgbench's single-INSERT baseline, and `POST
-//!   /api/v1/links` from N keep-alive clients;
+//!   /api/v1/links` and `POST /api/v1/links/bulk` from N keep-alive clients, with the
+//!   CPU time per link created of the service and of PostgreSQL (`cpu`);
 //! - redirects (`redirects`): a bare actix-web server answering 302 from a map, cached
 //!   redirects with click counting on and off, cold-cache redirects, pgbench's
 //!   primary-key lookup, and the service's resident memory with 1 000 000 links cached,

@@ -15,6 +15,8 @@ on fresh databases of that one server:
   - link creation: pgbench, one single-row INSERT per transaction (the baseline), N
     clients; POST /api/v1/links against the release service, N keep-alive clients;
     POST /api/v1/links/bulk, 1000 links a request, N keep-alive clients (links/s);
+    with the CPU time per link created of the service and of PostgreSQL, read from
+    /proc over each measured window;
   - redirects, wrk -t2 -c128, 2 HTTP workers: the bare server (302 from a HashMap of
     100 000 links); the service with those links cached, click counting on, and off;
     the service with a cold cache (first touch of each code); pgbench -M prepared, a

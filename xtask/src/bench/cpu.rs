@@ -105,6 +105,14 @@ impl Meter {
     /// having completed in between.
     pub fn since(&self, before: Reading, requests: u64) -> Result<PerRequest> {
         let after = self.read(before.server.map(|(pid, _)| pid), before.postgres.is_some())?;
+        Ok(self.between(before, after, requests))
+    }
+
+    /// CPU time per request between two readings, `requests` requests (or links, or
+    /// whatever unit the caller counts) having completed in between: for a caller that
+    /// knows its count only after the second reading. The server's part needs both
+    /// readings of the same process; PostgreSQL's, both readings of it.
+    pub fn between(&self, before: Reading, after: Reading, requests: u64) -> PerRequest {
         let per_request = |before: Option<u64>, after: Option<u64>| {
             per_request_us(
                 after?.saturating_sub(before?),
@@ -112,10 +120,16 @@ impl Meter {
                 requests,
             )
         };
-        Ok(PerRequest {
-            server_us: per_request(before.server.map(|(_, t)| t), after.server.map(|(_, t)| t)),
+        let server = match (before.server, after.server) {
+            (Some((a, before)), Some((b, after))) if a == b => {
+                per_request(Some(before), Some(after))
+            }
+            _ => None,
+        };
+        PerRequest {
+            server_us: server,
             pg_us: per_request(before.postgres, after.postgres),
-        })
+        }
     }
 }
 
@@ -300,6 +314,33 @@ mod tests {
             ("23.04".to_owned(), "PostgreSQL")
         );
         assert_eq!(PerRequest::default().to_string(), "n/a");
+    }
+
+    #[test]
+    fn between_two_readings_per_unit_counted() {
+        let meter = Meter {
+            postmaster: 1,
+            ticks_per_second: 100,
+        };
+        let at = |server: Option<(u32, u64)>, postgres: Option<u64>| Reading { server, postgres };
+        // 250 ticks of the service and 180 of PostgreSQL over 50 bulk requests of 1 000
+        // links: per link, not per request.
+        let bulk = meter.between(
+            at(Some((42, 100)), Some(20)),
+            at(Some((42, 350)), Some(200)),
+            50 * 1000,
+        );
+        assert_eq!(bulk.server_us, Some(50.0));
+        assert_eq!(bulk.pg_us, Some(36.0));
+        // Nothing counted: no figure rather than an infinite one.
+        let none = meter.between(at(Some((42, 1)), Some(1)), at(Some((42, 2)), Some(2)), 0);
+        assert_eq!(none, PerRequest::default());
+        // Another process than the one read first has no server figure.
+        let other = meter.between(at(Some((42, 1)), Some(1)), at(Some((43, 9)), Some(3)), 2);
+        assert_eq!((other.server_us, other.pg_us), (None, Some(10_000.0)));
+        // PostgreSQL read on one side only: no PostgreSQL figure.
+        let half = meter.between(at(Some((42, 1)), None), at(Some((42, 3)), Some(3)), 2);
+        assert_eq!((half.server_us, half.pg_us), (Some(10_000.0), None));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! `POST /api/v1/links` against the release service from N keep-alive clients (one
 //! thread each, the bench's own HTTP client), then `POST /api/v1/links/bulk` with
 //! [`BULK_SIZE`] links a request from N clients (issue #15), each on a fresh database;
-//! with the WAL flushes each write cost (`pg_stat_wal`) and the audit entries per link.
+//! with the WAL flushes each write cost (`pg_stat_wal`), the audit entries per link, and
+//! the CPU time per link created of the service and of PostgreSQL (`cpu`, read from
+//! `/proc` just before and after the measured window, for issue #20's capacity plan).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -15,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use super::WARM_UP;
 use super::cli::Options;
 use super::cluster::Cluster;
+use super::cpu::{Meter, PerRequest};
 use super::http::Http;
 use super::pgbench;
 use super::service::Service;
@@ -30,8 +33,10 @@ pub const BULK_SIZE: usize = 1000;
 pub struct Creation {
     pub baseline: Baseline,
     pub creates: Creates,
-    /// `per_second` counts links, not requests.
+    /// `per_second` counts links, not requests, and so does `cpu`.
     pub bulk: Creates,
+    /// Clock ticks per second of the CPU times (their resolution).
+    pub cpu_ticks_per_second: u64,
 }
 
 /// How the clients create.
@@ -62,6 +67,10 @@ pub struct Creates {
     /// Audit entries written per link created in the window (1 when every create is
     /// audited).
     pub audit_per_link: Option<f64>,
+    /// CPU time per link created in the measured window (not per request: a bulk
+    /// request's is shared by its links), µs: the service's process (`server_us`) and
+    /// PostgreSQL's (`pg_us`: the postmaster, its children and its exited children).
+    pub cpu: PerRequest,
 }
 
 /// Measures both, `opts.clients` clients each.
@@ -72,32 +81,45 @@ pub fn measure(pg: &Cluster, exe: &Path, work: &Path, opts: Options) -> Result<C
     );
     let baseline = baseline(pg, work, opts)?;
     println!("    {:.1} tps", baseline.tps);
+    let meter = Meter::new(pg.postmaster_pid()?);
 
     println!(
         "==> service: POST /api/v1/links, {} clients, {} account(s), {} s",
         opts.clients, opts.accounts, opts.seconds
     );
-    let creates = service_load(pg, exe, work, opts, "bench_2", Kind::Single)?;
-    println!("    {:.1} creates/s", creates.per_second);
+    let creates = service_load(pg, &meter, exe, work, opts, "bench_2", Kind::Single)?;
+    println!(
+        "    {:.1} creates/s; CPU per link created (µs, {}): {}",
+        creates.per_second,
+        creates.cpu.parts(),
+        creates.cpu
+    );
 
     println!(
         "==> service: POST /api/v1/links/bulk, {BULK_SIZE} links a request, {} clients, {} \
          account(s), {} s",
         opts.clients, opts.accounts, opts.seconds
     );
-    let bulk = service_load(pg, exe, work, opts, "bench_3", Kind::Bulk)?;
-    println!("    {:.1} links/s", bulk.per_second);
+    let bulk = service_load(pg, &meter, exe, work, opts, "bench_3", Kind::Bulk)?;
+    println!(
+        "    {:.1} links/s; CPU per link created (µs, {}): {}",
+        bulk.per_second,
+        bulk.cpu.parts(),
+        bulk.cpu
+    );
     Ok(Creation {
         baseline,
         creates,
         bulk,
+        cpu_ticks_per_second: meter.ticks_per_second(),
     })
 }
 
 /// The service on a fresh database `db`, loaded by `opts.clients` clients creating as
-/// `kind` says.
+/// `kind` says; `meter` reads the CPU time of the service and of PostgreSQL.
 fn service_load(
     pg: &Cluster,
+    meter: &Meter,
     exe: &Path,
     work: &Path,
     opts: Options,
@@ -122,7 +144,7 @@ fn service_load(
             "1000000000".to_owned(),
         )],
     )?;
-    load(service, opts, kind, || {
+    load(service, meter, opts, kind, || {
         Sample::take(pg, db, "shortener.links", true)
     })
 }
@@ -220,9 +242,13 @@ impl Stats {
 
 /// Runs `opts.clients` clients against `service` (over `opts.accounts` accounts, round
 /// robin) for the warm-up and the measurement; `sample` is read when the measured window
-/// opens and closes. Stops the service before returning.
+/// opens and closes, and so is `meter` (the service's process and PostgreSQL), just
+/// before `sample`: the CPU window is the one the links are counted in, and takes in the
+/// opening sample's query (a few ms of PostgreSQL's CPU against seconds). Stops the
+/// service before returning.
 fn load(
     service: Service,
+    meter: &Meter,
     opts: Options,
     kind: Kind,
     sample: impl Fn() -> Result<Sample>,
@@ -234,6 +260,7 @@ fn load(
     let warm_until = Instant::now() + WARM_UP;
     let end = warm_until + Duration::from_secs(opts.seconds);
     let addr = service.addr();
+    let pid = service.pid();
     let window = std::thread::scope(|s| {
         for thread in 0..opts.clients {
             let (stats, key) = (&stats, keys[thread % keys.len()].as_str());
@@ -242,9 +269,12 @@ fn load(
         let sleep_until =
             |t: Instant| std::thread::sleep(t.saturating_duration_since(Instant::now()));
         sleep_until(warm_until);
+        let cpu_before = meter.read(Some(pid), true);
         let first = sample();
         sleep_until(end);
-        Ok::<_, anyhow::Error>((first?, sample()?))
+        // Read before the clients' last answers come in: those are not counted.
+        let cpu_after = meter.read(Some(pid), true);
+        Ok::<_, anyhow::Error>((first?, sample()?, cpu_before?, cpu_after?))
     })?;
     let created = stats.created.load(Ordering::Relaxed);
     let errors = stats.errors.load(Ordering::Relaxed);
@@ -264,7 +294,7 @@ fn load(
         println!("    warning: {errors} request(s) failed; the first: {first}");
     }
     let per_second = created as f64 / opts.seconds as f64;
-    let (before, after) = window;
+    let (before, after, cpu_before, cpu_after) = window;
     Ok(Creates {
         per_second,
         errors,
@@ -273,6 +303,9 @@ fn load(
             let links = after.rows.saturating_sub(before.rows);
             (links > 0).then(|| after.audit.saturating_sub(before.audit) as f64 / links as f64)
         },
+        // Per link the clients counted in the window, as `per_second`: for bulk, links,
+        // not requests.
+        cpu: meter.between(cpu_before, cpu_after, created),
     })
 }
 

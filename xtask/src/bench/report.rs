@@ -393,10 +393,15 @@ impl Report {
                 v.cpu_ticks_per_second
             ));
         }
-        if self.creation.is_some() {
+        if let Some(c) = &self.creation {
             lines.push(format!(
-                "creation: {} clients, {} account(s)",
-                opts.clients, opts.accounts
+                "creation: {} clients, {} account(s); CPU time per link created: utime + \
+                 stime from /proc (clock ticks of 1/{} s), read just before and after the \
+                 measured window of the service's creates (not its warm-up), over the links \
+                 created in it (bulk: links, not requests); service: its process, all \
+                 threads; PostgreSQL: the postmaster, its children and its exited children \
+                 (cutime + cstime); the bench's HTTP clients are not counted",
+                opts.clients, opts.accounts, c.cpu_ticks_per_second
             ));
         }
         lines.push(format!(
@@ -548,6 +553,17 @@ impl Report {
                 "audit entries per link created in bulk".to_owned(),
                 two(c.bulk.audit_per_link),
             ]);
+            // Issue #20's capacity plan: what a created link costs each side.
+            for (kind, cpu) in [("single", c.creates.cpu), ("bulk", c.bulk.cpu)] {
+                t.row(vec![
+                    format!("service CPU per link created, {kind} (µs)"),
+                    two(cpu.server_us),
+                ]);
+                t.row(vec![
+                    format!("PostgreSQL CPU per link created, {kind} (µs)"),
+                    two(cpu.pg_us),
+                ]);
+            }
             tables.push(("Link creation", t));
             if c.baseline.failed > 0 || c.creates.errors > 0 || c.bulk.errors > 0 {
                 notes.push(format!(
@@ -1714,6 +1730,75 @@ mod tests {
         assert!(rounds.contains("1 (unlimited, limited, hot)"), "{rounds}");
         assert!(rounds.contains("2 (limited, hot, unlimited)"), "{rounds}");
         assert!(rounds.lines().nth(2).unwrap().contains("n/a"), "{rounds}");
+    }
+
+    #[test]
+    fn link_creation_reports_cpu_per_link_of_the_service_and_postgres() {
+        let creates = |per_second: f64, server_us: f64, pg_us: Option<f64>| creates::Creates {
+            per_second,
+            errors: 0,
+            flushes: Some(0.12),
+            audit_per_link: Some(1.0),
+            cpu: PerRequest {
+                server_us: Some(server_us),
+                pg_us,
+            },
+        };
+        let report = Report {
+            server: Server {
+                version: "15".to_owned(),
+                fsync: "on".to_owned(),
+                synchronous_commit: "on".to_owned(),
+                data_dir: "pg".into(),
+                reused: false,
+            },
+            creation: Some(Creation {
+                baseline: creates::Baseline {
+                    tps: 12_000.0,
+                    failed: 0,
+                    flushes: Some(0.16),
+                },
+                creates: creates(1_500.0, 210.456, Some(95.0)),
+                bulk: creates(24_000.0, 31.5, None),
+                cpu_ticks_per_second: 100,
+            }),
+            redirects: None,
+            reads: None,
+            limits: None,
+            stats: None,
+            search: None,
+            visit_limits: None,
+        };
+        let about = About {
+            date: utc(0),
+            machine: "test".to_owned(),
+            commit: "abc1234".to_owned(),
+            command: "cargo xtask bench --only creates".to_owned(),
+        };
+        let opts = Options::default();
+        let text = report.render_text(&about, opts);
+        let row = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("no {name:?} in {text}"))
+                .split_whitespace()
+                .last()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(row("service CPU per link created, single (µs)"), "210.46");
+        assert_eq!(row("PostgreSQL CPU per link created, single (µs)"), "95.00");
+        assert_eq!(row("service CPU per link created, bulk (µs)"), "31.50");
+        assert_eq!(row("PostgreSQL CPU per link created, bulk (µs)"), "n/a");
+        // The rows before them keep their place and meaning.
+        assert_eq!(row("audit entries per link created in bulk"), "1.00");
+        assert_eq!(row("WAL flushes per pgbench INSERT"), "0.16");
+        assert!(text.contains("clock ticks of 1/100 s"), "{text}");
+        let markdown = report.render_markdown(&about, opts);
+        assert!(
+            markdown.contains("| service CPU per link created, bulk (µs) | 31.50 |"),
+            "{markdown}"
+        );
     }
 
     #[test]
