@@ -368,13 +368,20 @@ pub fn measure(
     // Issue #20: a streaming replica of the populated cluster for the cold rounds only
     // (provisioned here, so that no run before them streams to it), stopped and removed
     // after them (and on early returns).
+    let knows_replicas = knows_replicas(&setup)?;
     let replica = provision_replica(pg, work);
     if replica.is_ok() {
         // pg_basebackup's checkpoint, and the replica's start, are not the first round's.
         let waited = setup.wait_for_idle_postgres(Duration::from_secs(120))?;
         println!("    PostgreSQL idle after {waited:.0?}");
     }
-    let cold = cold_rounds(&setup, plan, replica.as_ref().ok(), &mut log_notes)?;
+    let cold = cold_rounds(
+        &setup,
+        plan,
+        replica.as_ref().ok(),
+        knows_replicas,
+        &mut log_notes,
+    )?;
     let mut cold_replica = cold.replica;
     match replica {
         Ok(replica) => drop(replica),
@@ -473,6 +480,37 @@ pub fn measure(
         written_analysed: Some(written_analysed),
         baseline,
     })
+}
+
+/// The setting that gives the service its replicas (issue #20): comma-separated URLs.
+const REPLICA_URLS: &str = "SHORTENER__DATABASE__REPLICA_URLS";
+
+/// Whether the service accepts [`REPLICA_URLS`]: a service that refuses it (its
+/// configuration denies unknown keys, so one from before the replicas of issue #20
+/// exits at start) runs the replica turns without it. Tried with the primary's URL in
+/// it; any other failure is left to the replica turns to report.
+fn knows_replicas(setup: &Setup) -> Result<bool> {
+    let probe = [(REPLICA_URLS, setup.url.clone())];
+    match setup.start_with(true, "replica-probe", &probe) {
+        Ok(service) => {
+            drop(service);
+            Ok(true)
+        }
+        Err(e) if format!("{e:#}").contains("replica_urls") => {
+            println!(
+                "    note: this service refuses database.replica_urls (no read replicas \
+                 yet): its replica turns run without it, lookups on the primary"
+            );
+            Ok(false)
+        }
+        Err(e) => {
+            println!(
+                "    note: the service did not start with the primary's URL as a replica \
+                 ({e:#}); trying the replica itself"
+            );
+            Ok(true)
+        }
+    }
 }
 
 /// A streaming replica of `pg` in `work/pg-replica` (beside the cluster's `work/pg`),
@@ -1237,6 +1275,10 @@ pub struct ReplicaRuns {
     pub wrapped: bool,
     /// Why there was no replica, when provisioning it failed.
     pub missing: Option<String>,
+    /// The service refused [`REPLICA_URLS`] (one without read replicas): its replica
+    /// turns ran without the setting, so with their lookups on the primary, beside a
+    /// replica nobody read from.
+    pub refused: bool,
 }
 
 /// `shortener_reads_total{to=...}` of one service: reads routed to the replica and to
@@ -1283,8 +1325,9 @@ pub fn cold_order(round: usize, replica: bool) -> Vec<ColdTurn> {
 struct ReplicaSetup<'a, 'b> {
     replica: &'a Replica<'b>,
     meter: Meter,
-    /// `SHORTENER__DATABASE__REPLICA_URLS`: the replica's URL of the links' database.
-    settings: [(&'static str, String); 1],
+    /// [`REPLICA_URLS`]: the replica's URL of the links' database (nothing when the
+    /// service refuses it).
+    settings: Vec<(&'static str, String)>,
 }
 
 /// Each round: a freshly started service, counting on, asked for codes it has not been
@@ -1292,11 +1335,13 @@ struct ReplicaSetup<'a, 'b> {
 /// lookup goes first every other round. With `replica`, another freshly started service,
 /// counting on, configured with it (`SHORTENER__DATABASE__REPLICA_URLS`), walks codes of
 /// its own ([`Plan::cold_replica`]) the same way, measured the same way, plus the
-/// replica's CPU time ([`cold_order`] says when).
+/// replica's CPU time ([`cold_order`] says when). When the service does not know replicas
+/// (`knows_replicas` false), those services run without the setting.
 fn cold_rounds(
     setup: &Setup,
     plan: Plan,
     replica: Option<&Replica>,
+    knows_replicas: bool,
     log_notes: &mut Vec<String>,
 ) -> Result<Cold> {
     let (opts, script) = (setup.opts, &setup.scripts.walk);
@@ -1323,7 +1368,11 @@ fn cold_rounds(
         Some(r) => Some(ReplicaSetup {
             replica: r,
             meter: Meter::new(r.postmaster_pid()?),
-            settings: [("SHORTENER__DATABASE__REPLICA_URLS", r.url(setup.db))],
+            settings: if knows_replicas {
+                vec![(REPLICA_URLS, r.url(setup.db))]
+            } else {
+                Vec::new()
+            },
         }),
         None => None,
     };
@@ -1332,7 +1381,10 @@ fn cold_rounds(
         wrapped: false,
         lookup: Vec::new(),
         lookup_failed: 0,
-        replica: ReplicaRuns::default(),
+        replica: ReplicaRuns {
+            refused: !knows_replicas,
+            ..ReplicaRuns::default()
+        },
     };
     for round in 0..opts.rounds {
         let (warm_codes, run_codes) = plan.cold();

@@ -482,7 +482,8 @@ impl Report {
             if !rr.cold.is_empty() {
                 load(
                     format!(
-                        "service: cold cache, lookups on a replica (#20){}",
+                        "service: cold cache, lookups on a replica (#20){}{}",
+                        if rr.refused { REFUSED } else { "" },
                         if rr.wrapped {
                             " (RAN OUT: includes repeats)"
                         } else {
@@ -1565,11 +1566,17 @@ fn replica_table(r: &redirects::Redirects) -> Table {
     let mut primary = vec!["cold cache, lookups on the primary (the replica replaying)".to_owned()];
     primary.extend(row(&r.cold, &rr.replay_us));
     t.row(primary);
-    let mut replica = vec!["cold cache, lookups on a replica".to_owned()];
+    let mut replica = vec![format!(
+        "cold cache, lookups on a replica{}",
+        if rr.refused { REFUSED } else { "" }
+    )];
     replica.extend(row(&rr.cold, &rr.replica_us));
     t.row(replica);
     t
 }
+
+/// The replica row's label when the service refused the replica setting.
+const REFUSED: &str = " (SERVICE WITHOUT REPLICAS: lookups on the primary)";
 
 /// The service's CPU per miss that looking up on the replica adds (the lag check, with
 /// the routing): the median of the replica runs' service CPU per request less the
@@ -1599,6 +1606,16 @@ fn replica_notes(rr: &redirects::ReplicaRuns) -> Vec<String> {
     }
     if rr.cold.is_empty() {
         return notes;
+    }
+    if rr.refused {
+        notes.push(
+            "replica (#20): THIS SERVICE REFUSES database.replica_urls (it has no read \
+             replicas yet), so its replica turns ran without the setting: the replica row \
+             is a second primary-only cold service beside a streaming replica nobody read \
+             from, and its ratios and difference to the cold row are the noise of this \
+             comparison, not the cost of a replica"
+                .to_owned(),
+        );
     }
     notes.push(
         "replica (#20): \"the lag check per miss\" is the difference of the medians of the \
@@ -1963,6 +1980,8 @@ mod tests {
             "{notes}"
         );
         assert!(notes.contains("round 2: 900 to the replica, 0 to the primary"));
+        runs.refused = true;
+        assert!(replica_notes(&runs)[0].contains("REFUSES database.replica_urls"));
         runs.missing = Some("pg_basebackup failed".to_owned());
         assert!(replica_notes(&runs)[0].contains("none could be provisioned"));
         assert!(replica_notes(&redirects::ReplicaRuns::default()).is_empty());
