@@ -29,7 +29,8 @@ on fresh databases of that one server:
     fresh cold service configured with a streaming replica of the bench PostgreSQL
     (SHORTENER__DATABASE__REPLICA_URLS; the replica is provisioned with pg_basebackup in
     target/bench/pg-replica for the cold rounds and removed after them), walking fresh
-    codes of its own, the replica's CPU time apart. Every cached load asks
+    codes of its own, the replica's CPU time apart (a service that refuses the setting,
+    one without replicas, runs those turns without it: an A/A). Every cached load asks
     as visitors do: a mix of user agents and referrers (visitors.lua). Then, under
     valgrind's callgrind (installed with apt-get when missing), the instructions per
     cached redirect of the bare server and of the service with analytics off and on:
