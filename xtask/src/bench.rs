@@ -12,7 +12,8 @@
 //!   /api/v1/links` and `POST /api/v1/links/bulk` from N keep-alive clients, with the
 //!   CPU time per link created of the service and of PostgreSQL (`cpu`);
 //! - redirects (`redirects`): a bare actix-web server answering 302 from a map, cached
-//!   redirects with click counting on and off, cold-cache redirects, pgbench's
+//!   redirects with click counting on and off, cold-cache redirects (their lookups on
+//!   the primary, and on a streaming replica of it: issue #20), pgbench's
 //!   primary-key lookup, and the service's resident memory with 1 000 000 links cached,
 //!   with wrk (`wrk`, installed from Debian when missing) as the HTTP load generator.
 //!   The comparisons run as `--rounds` interleaved rounds, and each ratio is taken within

@@ -27,7 +27,12 @@ on fresh databases of that one server:
     each by its own wrk -t1 -c64, 2 runs of 10 s a round, at least 6, for differences
     taking turns cannot resolve): metrics on and off (counting off), visit analytics on
     and off (counting on), and analytics on against the bare server; each round also
-    runs a freshly started cold service and the pgbench lookup. Every cached load asks
+    runs a freshly started cold service and the pgbench lookup, and (issue #20) another
+    fresh cold service configured with a streaming replica of the bench PostgreSQL
+    (SHORTENER__DATABASE__REPLICA_URLS; the replica is provisioned with pg_basebackup in
+    target/bench/pg-replica for the cold rounds and removed after them), walking fresh
+    codes of its own, the replica's CPU time apart (a service that refuses the setting,
+    one without replicas, runs those turns without it: an A/A). Every cached load asks
     as visitors do: a mix of user agents and referrers (visitors.lua). Then, under
     valgrind's callgrind (installed with apt-get when missing), the instructions per
     cached redirect of the bare server and of the service with analytics off and on:
@@ -57,8 +62,9 @@ writes them to bench/results.md.
 options:
   --seconds N   length of each measurement, after a 2 s warm-up (default 10)
   --rounds N    rounds of the redirect and visit-limit comparisons (default 3); link
-                creation runs once. Each cold round walks the same fresh codes, so
-                longer --seconds write more links, up to 3 000 000
+                creation runs once. Each round's two cold services (lookups on the
+                primary, and on the replica) walk the same fresh codes every round, a
+                block each, so longer --seconds write more links, up to 3 000 000
   --clients N   concurrent clients, pgbench connections and service pool size (default 16)
   --accounts N  spread the creating clients over N accounts, round robin (default 1:
                 every create then queues on that account's monthly counter row)

@@ -2,11 +2,13 @@
 //! provisioning, `shortener_pg::local`, so it is configured exactly like the one
 //! `shortener serve` provisions (durable: fsync on); its client tools (`psql`,
 //! `pgbench`) from the server's own installation; fresh databases; its postmaster's pid,
-//! for the CPU time of PostgreSQL (`cpu`).
+//! for the CPU time of PostgreSQL (`cpu`); and a streaming replica of it ([`Replica`],
+//! issue #20).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use shortener_pg::local::{self, LocalPostgres};
@@ -91,6 +93,12 @@ impl Cluster {
     /// The shell command that stops the server by hand. As root, the cluster runs as
     /// `postgres` (see `shortener_pg::local`), and `pg_ctl` refuses root.
     fn stop_command(&self) -> String {
+        self.stop_command_of(self.local.data_dir())
+    }
+
+    /// The shell command that stops the server of `data_dir` (this one's or its
+    /// replica's) by hand.
+    fn stop_command_of(&self, data_dir: &Path) -> String {
         let pg_ctl = self
             .bin_dir
             .as_ref()
@@ -104,7 +112,7 @@ impl Cluster {
                 ""
             },
             pg_ctl.display(),
-            self.local.data_dir().display()
+            data_dir.display()
         )
     }
 
@@ -140,10 +148,15 @@ impl Cluster {
 
     /// Runs one SQL statement on `db`; returns its unaligned output, trimmed.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String> {
+        self.psql_at(&self.local.url(db), sql)
+    }
+
+    /// [`Self::psql`] on the database of `url` (a replica's, say).
+    fn psql_at(&self, url: &str, sql: &str) -> Result<String> {
         let out = self
             .tool("psql")
             .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d"])
-            .arg(self.local.url(db))
+            .arg(url)
             .args(["-c", sql])
             .output()
             .context("running psql (it ships with the PostgreSQL server binaries)")?;
@@ -172,6 +185,120 @@ impl Cluster {
         self.psql("postgres", &drop)?;
         self.psql("postgres", &format!("CREATE DATABASE \"{name}\""))?;
         Ok(self.local.url(name))
+    }
+}
+
+/// A streaming replica of the bench cluster (issue #20): a hot standby cloned from it by
+/// `pg_basebackup` (`LocalPostgres::start_standby`), durable like it, applying what it
+/// receives at once, on its own private socket; a postmaster of its own, so its CPU time
+/// is read apart from the primary's. Stopped and its data directory removed when dropped,
+/// also on early returns and panics (it runs detached and would outlive us).
+pub struct Replica<'a> {
+    primary: &'a Cluster,
+    local: LocalPostgres,
+}
+
+impl Drop for Replica<'_> {
+    fn drop(&mut self) {
+        if !self.local.started_here() {
+            return;
+        }
+        println!("==> stopping the replica");
+        if let Err(e) = self.local.stop() {
+            eprintln!("xtask: stopping the bench replica: {e}");
+            return;
+        }
+        let dir = self.local.data_dir();
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            eprintln!("xtask: removing {}: {e}", dir.display());
+        }
+    }
+}
+
+impl Cluster {
+    /// Provisions a streaming replica of this cluster in `dir` (which must not hold a
+    /// running server; a directory left by an interrupted run is removed first) and
+    /// starts it.
+    pub fn start_replica(&self, dir: &Path) -> Result<Replica<'_>> {
+        if dir.exists() {
+            let running =
+                postmaster_pid(dir).is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if running {
+                bail!(
+                    "a PostgreSQL is running in {} (left by an interrupted run?): stop it \
+                     with\n          {}\n      and run again",
+                    dir.display(),
+                    self.stop_command_of(dir)
+                );
+            }
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("removing the old replica {}", dir.display()))?;
+        }
+        let local = LocalPostgres::start_standby(dir, &self.local, Duration::ZERO, false)
+            .with_context(|| format!("provisioning a streaming replica in {}", dir.display()))?;
+        let replica = Replica {
+            primary: self,
+            local,
+        };
+        if !replica.local.started_here() {
+            bail!(
+                "a PostgreSQL was already running in {}: stop it with\n          {}",
+                replica.local.data_dir().display(),
+                self.stop_command_of(replica.local.data_dir())
+            );
+        }
+        if replica.psql("postgres", "SELECT pg_is_in_recovery()")? != "t" {
+            bail!("the replica in {} is not in recovery", dir.display());
+        }
+        Ok(replica)
+    }
+}
+
+impl Replica<'_> {
+    /// A URL for `database` on the replica, as the same user as [`Cluster::fresh_database`]'s
+    /// URLs (the service's), over the replica's own socket.
+    pub fn url(&self, database: &str) -> String {
+        self.local.url(database)
+    }
+
+    /// The pid of the replica's postmaster, the parent of all its processes.
+    pub fn postmaster_pid(&self) -> Result<u32> {
+        postmaster_pid(self.local.data_dir())
+    }
+
+    /// The data directory it runs on.
+    pub fn data_dir(&self) -> &Path {
+        self.local.data_dir()
+    }
+
+    /// Runs one SQL statement on `db` of the replica (read only).
+    pub fn psql(&self, db: &str, sql: &str) -> Result<String> {
+        self.primary.psql_at(&self.local.url(db), sql)
+    }
+
+    /// Waits (at most `limit`) until the replica has replayed everything the primary had
+    /// written when called: `pg_last_wal_replay_lsn()` here at or past the primary's
+    /// `pg_current_wal_lsn()`. How long it waited.
+    pub fn wait_for_replay(&self, limit: Duration) -> Result<Duration> {
+        let started = Instant::now();
+        let lsn = self
+            .primary
+            .psql("postgres", "SELECT pg_current_wal_lsn()")?;
+        let caught_up = format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn");
+        loop {
+            if self.psql("postgres", &caught_up)? == "t" {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > limit {
+                let replayed = self.psql("postgres", "SELECT pg_last_wal_replay_lsn()")?;
+                bail!(
+                    "the replica had replayed up to {replayed} after {limit:?}, short of the \
+                     primary's {lsn} (its log: {}.log)",
+                    self.local.data_dir().display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

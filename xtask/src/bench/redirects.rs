@@ -1,6 +1,7 @@
 //! The redirect half of `cargo xtask bench` (issue #5): a bare actix-web ceiling, cached
-//! redirects with click counting on and off, cold-cache redirects, a pgbench primary-key
-//! lookup baseline, and the service's resident memory with 1 000 000 links cached. Each
+//! redirects with click counting on and off, cold-cache redirects (with their lookups on
+//! the primary, and on a streaming replica: issue #20), a pgbench primary-key lookup
+//! baseline, and the service's resident memory with 1 000 000 links cached. Each
 //! measured run also gets the CPU time per request of the server and of PostgreSQL
 //! (`cpu`, issue #12), sampled just before and after it, warm-up excluded.
 //!
@@ -18,7 +19,9 @@
 //! policy off; started once, all four alive) take their turns
 //! in an order rotated by one each round, so that a drift does not always favour the
 //! same one; then a freshly started service walks fresh codes (cold) next to a pgbench
-//! lookup, which goes first every other round. Every run has its own 2 s warm-up: a
+//! lookup, which goes first every other round, and another freshly started service,
+//! configured with a streaming replica of the cluster, walks fresh codes of its own, after
+//! both or before both in turn (`cold_order`). Every run has its own 2 s warm-up: a
 //! server has been idle while the others ran, and the counting-on service may still be
 //! writing the clicks of its turn for up to a second (its flush interval) when the next
 //! turn starts. Its fold of the click journal, once a minute, lands in whichever turn is
@@ -36,7 +39,7 @@ use super::WARM_UP;
 use super::build::{Baseline, Binaries};
 use super::callgrind;
 use super::cli::Options;
-use super::cluster::Cluster;
+use super::cluster::{Cluster, Replica};
 use super::cpu::{Meter, PerRequest};
 use super::http::Http;
 use super::pgbench::{self, percentile};
@@ -57,6 +60,9 @@ const COLD_RATE: u64 = 150_000;
 /// Most links the bench writes: the Lua scripts compute codes in doubles, exact up to
 /// n = 3 390 000, and writing 3 000 000 takes about 50 s. Past it the cold ranges shrink.
 const MAX_LINKS: u64 = 3_000_000;
+/// Cold services a round starts, each walking a block of codes of its own: the
+/// primary-only one and the one with its lookups on a replica (issue #20).
+const COLD_RUNS: u64 = 2;
 /// The database of the redirect runs.
 const DB: &str = "bench_3";
 /// The database of the `--baseline` service's runs.
@@ -136,6 +142,8 @@ pub struct Redirects {
     pub cold: Vec<Load>,
     /// A cold run's threads ran out of fresh codes (its figure includes repeats).
     pub cold_wrapped: bool,
+    /// Issue #20: the cold runs with their lookups on a streaming replica, beside `cold`.
+    pub cold_replica: ReplicaRuns,
     pub lookup: Vec<Load>,
     pub lookup_failed: u64,
     /// Resident memory of the service (bytes): just started, with `CACHED` links cached,
@@ -192,18 +200,21 @@ pub struct Written {
     pub unfolded: bool,
 }
 
-/// How many links the database holds and which codes the cold rounds walk: a block after
-/// the cached set, its warm-up's codes then its run's, [`COLD_RATE`] a second each, so the
-/// database grows past `TOTAL` when the walk needs it (up to [`MAX_LINKS`]). Every round
-/// walks the same block: each round's service is freshly started, so every code is a
-/// first touch for it, and the rounds stay alike (when each walked a block of its own,
-/// the table grew with the rounds and each round ran slower than the one before). The
-/// memory run still caches exactly `TOTAL`; pgbench looks up random links of the whole
-/// table, as the cold rounds meet it.
+/// How many links the database holds and which codes the cold rounds walk: after the
+/// cached set, a block for each of a round's [`COLD_RUNS`] cold services (the
+/// primary-only one, then the one with its lookups on a replica, issue #20), its
+/// warm-up's codes then its run's, [`COLD_RATE`] a second each, so the database grows
+/// past `TOTAL` when the walks need it (up to [`MAX_LINKS`], shared equally). Every round
+/// walks the same blocks: each round's services are freshly started, so every code is a
+/// first touch for them, and the rounds stay alike (when each walked a block of its own,
+/// the table grew with the rounds and each round ran slower than the one before). The two
+/// services of a round walk blocks of their own, so that neither finds the rows the other
+/// just read in PostgreSQL's buffers. The memory run still caches exactly `TOTAL`;
+/// pgbench looks up random links of the whole table, as the cold rounds meet it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
     pub links: u64,
-    /// Codes of each cold round's warm-up, and of its run.
+    /// Codes of each cold service's warm-up, and of its run.
     pub warm: u64,
     pub run: u64,
     pub rounds: usize,
@@ -212,9 +223,11 @@ pub struct Plan {
 impl Plan {
     pub fn new(opts: Options) -> Result<Plan> {
         let warm_secs = WARM_UP.as_secs();
-        let per_round = (warm_secs.saturating_add(opts.seconds)).saturating_mul(COLD_RATE);
-        let links = CACHED.saturating_add(per_round).clamp(TOTAL, MAX_LINKS);
-        let block = links - CACHED;
+        let per_run = (warm_secs.saturating_add(opts.seconds)).saturating_mul(COLD_RATE);
+        let links = CACHED
+            .saturating_add(per_run.saturating_mul(COLD_RUNS))
+            .clamp(TOTAL, MAX_LINKS);
+        let block = (links - CACHED) / COLD_RUNS;
         // Split as the seconds are; 128-bit, as --seconds may be anything.
         let warm = (u128::from(block) * u128::from(warm_secs)
             / (u128::from(warm_secs) + u128::from(opts.seconds))) as u64;
@@ -234,9 +247,21 @@ impl Plan {
         Ok(plan)
     }
 
-    /// The first and last codes of a cold round's warm-up, then of its run.
+    /// The first and last codes of the primary-only cold service's warm-up, then of its
+    /// run (the same every round).
     fn cold(self) -> ((u64, u64), (u64, u64)) {
-        let first = CACHED + 1;
+        self.cold_block(0)
+    }
+
+    /// The same for the cold service with its lookups on a replica (issue #20): the block
+    /// after [`Self::cold`]'s.
+    fn cold_replica(self) -> ((u64, u64), (u64, u64)) {
+        self.cold_block(1)
+    }
+
+    /// Block `index` (from 0, below [`COLD_RUNS`]) of the cold codes.
+    fn cold_block(self, index: u64) -> ((u64, u64), (u64, u64)) {
+        let first = CACHED + 1 + index * (self.warm + self.run);
         let run = first + self.warm;
         ((first, run - 1), (run, run + self.run - 1))
     }
@@ -340,7 +365,28 @@ pub fn measure(
         "write cycle, analytics on",
     )?);
 
-    let cold = cold_rounds(&setup, plan, &mut log_notes)?;
+    // Issue #20: a streaming replica of the populated cluster for the cold rounds only
+    // (provisioned here, so that no run before them streams to it), stopped and removed
+    // after them (and on early returns).
+    let knows_replicas = knows_replicas(&setup)?;
+    let replica = provision_replica(pg, work);
+    if replica.is_ok() {
+        // pg_basebackup's checkpoint, and the replica's start, are not the first round's.
+        let waited = setup.wait_for_idle_postgres(Duration::from_secs(120))?;
+        println!("    PostgreSQL idle after {waited:.0?}");
+    }
+    let cold = cold_rounds(
+        &setup,
+        plan,
+        replica.as_ref().ok(),
+        knows_replicas,
+        &mut log_notes,
+    )?;
+    let mut cold_replica = cold.replica;
+    match replica {
+        Ok(replica) => drop(replica),
+        Err(e) => cold_replica.missing = Some(format!("{e:#}")),
+    }
     let metrics_cost_ns = metrics_cost()?;
 
     // HEAD fills the cache exactly as GET does but counts no click, so what is measured
@@ -417,6 +463,7 @@ pub fn measure(
         instructions,
         cold: cold.cold,
         cold_wrapped: cold.wrapped,
+        cold_replica,
         lookup: cold.lookup,
         lookup_failed: cold.lookup_failed,
         rss_fresh,
@@ -433,6 +480,62 @@ pub fn measure(
         written_analysed: Some(written_analysed),
         baseline,
     })
+}
+
+/// The setting that gives the service its replicas (issue #20): comma-separated URLs.
+const REPLICA_URLS: &str = "SHORTENER__DATABASE__REPLICA_URLS";
+
+/// Whether the service accepts [`REPLICA_URLS`]: a service that refuses it (its
+/// configuration denies unknown keys, so one from before the replicas of issue #20
+/// exits at start) runs the replica turns without it. Tried with the primary's URL in
+/// it; any other failure is left to the replica turns to report.
+fn knows_replicas(setup: &Setup) -> Result<bool> {
+    let probe = [(REPLICA_URLS, setup.url.clone())];
+    match setup.start_with(true, "replica-probe", &probe) {
+        Ok(service) => {
+            drop(service);
+            Ok(true)
+        }
+        Err(e) if format!("{e:#}").contains("replica_urls") => {
+            println!(
+                "    note: this service refuses database.replica_urls (no read replicas \
+                 yet): its replica turns run without it, lookups on the primary"
+            );
+            Ok(false)
+        }
+        Err(e) => {
+            println!(
+                "    note: the service did not start with the primary's URL as a replica \
+                 ({e:#}); trying the replica itself"
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// A streaming replica of `pg` in `work/pg-replica` (beside the cluster's `work/pg`),
+/// durable like it, once it has replayed everything the primary wrote; the error, said,
+/// when that fails (the cold rounds then run without it, as before issue #20).
+fn provision_replica<'a>(pg: &'a Cluster, work: &Path) -> Result<Replica<'a>> {
+    let dir = work.join("pg-replica");
+    println!(
+        "==> a streaming replica of the bench PostgreSQL in {} (pg_basebackup, durable, no apply delay)",
+        dir.display()
+    );
+    let started = Instant::now();
+    let provisioned = pg.start_replica(&dir).and_then(|replica| {
+        replica.wait_for_replay(Duration::from_secs(300))?;
+        Ok(replica)
+    });
+    match &provisioned {
+        Ok(replica) => println!(
+            "    replica running on {} and caught up, after {:.0?}",
+            replica.data_dir().display(),
+            started.elapsed()
+        ),
+        Err(e) => println!("    warning: no replica, so no replica row: {e:#}"),
+    }
+    provisioned
 }
 
 /// The runs of the `--baseline` service: the same as `setup`'s but for its executable and
@@ -1143,41 +1246,156 @@ struct Pair {
     requests: (u64, u64),
 }
 
-/// The cold comparisons, one entry per round each.
+/// The cold comparisons, one entry per round each (the replica's, when it ran).
 struct Cold {
     cold: Vec<Load>,
     wrapped: bool,
     lookup: Vec<Load>,
     lookup_failed: u64,
+    replica: ReplicaRuns,
+}
+
+/// The cold services with their lookups on a replica (issue #20), one entry per round;
+/// empty without a replica.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaRuns {
+    /// Requests/s and latency; CPU per request of the service and of the primary.
+    pub cold: Vec<Load>,
+    /// The replica's CPU µs per request over each of those runs: the lookups, and
+    /// replaying what the primary wrote (the clicks).
+    pub replica_us: Vec<Option<f64>>,
+    /// The replica's CPU µs per request over each primary-only cold run (replaying the
+    /// primary's writes only), in the primary-only run's requests.
+    pub replay_us: Vec<Option<f64>>,
+    /// The reads each replica-configured service counted, warm-up included
+    /// (`shortener_db_reads_total`; `None` when it exports no such counter: a service that
+    /// does not route reads).
+    pub routed: Vec<Option<Routed>>,
+    /// A run's threads ran out of fresh codes (its figure includes repeats).
+    pub wrapped: bool,
+    /// Why there was no replica, when provisioning it failed.
+    pub missing: Option<String>,
+    /// The service refused [`REPLICA_URLS`] (one without read replicas): its replica
+    /// turns ran without the setting, so with their lookups on the primary, beside a
+    /// replica nobody read from.
+    pub refused: bool,
+}
+
+/// `shortener_db_reads_total{to=...}` of one service: reads routed to the replica and to
+/// the primary (summed over any other labels).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Routed {
+    pub replica: f64,
+    pub primary: f64,
+}
+
+/// One turn of a cold round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColdTurn {
+    /// A fresh service, lookups on the primary (no replica configured).
+    Cold,
+    /// pgbench's primary-key lookup.
+    Lookup,
+    /// A fresh service with its lookups on the replica (issue #20).
+    Replica,
+}
+
+/// The turns of cold round `round`: the primary-only cold service and pgbench's lookup as
+/// before the replica row (the lookup first every other round, [`lookup_first`]); with a
+/// replica, the service using it goes after both in even rounds and before both in odd
+/// ones, so that it follows the primary-only service in one round and precedes it in the
+/// next.
+pub fn cold_order(round: usize, replica: bool) -> Vec<ColdTurn> {
+    let mut turns = if lookup_first(round) {
+        vec![ColdTurn::Lookup, ColdTurn::Cold]
+    } else {
+        vec![ColdTurn::Cold, ColdTurn::Lookup]
+    };
+    if replica {
+        if round % 2 == 1 {
+            turns.insert(0, ColdTurn::Replica);
+        } else {
+            turns.push(ColdTurn::Replica);
+        }
+    }
+    turns
+}
+
+/// The replica the cold rounds use, and the meter of its postmaster.
+struct ReplicaSetup<'a, 'b> {
+    replica: &'a Replica<'b>,
+    meter: Meter,
+    /// [`REPLICA_URLS`]: the replica's URL of the links' database (nothing when the
+    /// service refuses it).
+    settings: Vec<(&'static str, String)>,
 }
 
 /// Each round: a freshly started service, counting on, asked for codes it has not been
 /// asked for (its warm-up's, then its run's: [`Plan::cold`]), and pgbench's lookup; the
-/// lookup goes first every other round.
-fn cold_rounds(setup: &Setup, plan: Plan, log_notes: &mut Vec<String>) -> Result<Cold> {
+/// lookup goes first every other round. With `replica`, another freshly started service,
+/// counting on, configured with it (`SHORTENER__DATABASE__REPLICA_URLS`), walks codes of
+/// its own ([`Plan::cold_replica`]) the same way, measured the same way, plus the
+/// replica's CPU time ([`cold_order`] says when). When the service does not know replicas
+/// (`knows_replicas` false), those services run without the setting.
+fn cold_rounds(
+    setup: &Setup,
+    plan: Plan,
+    replica: Option<&Replica>,
+    knows_replicas: bool,
+    log_notes: &mut Vec<String>,
+) -> Result<Cold> {
     let (opts, script) = (setup.opts, &setup.scripts.walk);
     let (secs, warm) = (opts.seconds, WARM_UP.as_secs());
     println!(
         "==> cold cache vs pgbench lookup, {} rounds: each a fresh service, counting on, \
          every request a code it was not asked for before ({} codes a round), {secs} s; \
          pgbench -M prepared, primary-key lookup of shortener.links by code, {} clients \
-         (the service's pool size), {secs} s",
+         (the service's pool size), {secs} s{}",
         opts.rounds,
         plan.warm + plan.run,
-        opts.clients
+        opts.clients,
+        if replica.is_some() {
+            "; and a fresh service with its lookups on a streaming replica, codes of its own (#20)"
+        } else {
+            ""
+        }
     );
     let lookup_script = lookup_script(setup.pg, setup.work, plan.links)?;
     let threads = wrk::THREADS.to_string();
     let walk_args =
         |(first, last): (u64, u64)| vec![first.to_string(), last.to_string(), threads.clone()];
+    let replica = match replica {
+        Some(r) => Some(ReplicaSetup {
+            replica: r,
+            meter: Meter::new(r.postmaster_pid()?),
+            settings: if knows_replicas {
+                vec![(REPLICA_URLS, r.url(setup.db))]
+            } else {
+                Vec::new()
+            },
+        }),
+        None => None,
+    };
     let mut cold = Cold {
         cold: Vec::new(),
         wrapped: false,
         lookup: Vec::new(),
         lookup_failed: 0,
+        replica: ReplicaRuns {
+            refused: !knows_replicas,
+            ..ReplicaRuns::default()
+        },
     };
     for round in 0..opts.rounds {
-        let (warm_codes, run_codes) = plan.cold();
+        // The two blocks of fresh codes are not equally fast (measured: the second ran
+        // up to a third faster on the same service), so the primary-only and replica
+        // services swap blocks every other round, and the ratio's median is over both.
+        let (primary_block, replica_block) = if replica.is_some() && round % 2 == 1 {
+            (plan.cold_replica(), plan.cold())
+        } else {
+            (plan.cold(), plan.cold_replica())
+        };
+        let (warm_codes, run_codes) = primary_block;
         println!(
             "    round {}/{}: cold codes {}..={} ({}..={} the warm-up's)",
             round + 1,
@@ -1187,50 +1405,178 @@ fn cold_rounds(setup: &Setup, plan: Plan, log_notes: &mut Vec<String>) -> Result
             warm_codes.0,
             warm_codes.1
         );
-        let lookup_first = lookup_first(round);
-        for lookup_turn in [lookup_first, !lookup_first] {
-            if lookup_turn {
+        if replica.is_some() {
+            let (warm_codes, run_codes) = replica_block;
+            println!(
+                "      with the replica: cold codes {}..={} ({}..={} the warm-up's)",
+                run_codes.0, run_codes.1, warm_codes.0, warm_codes.1
+            );
+        }
+        for turn in cold_order(round, replica.is_some()) {
+            if turn == ColdTurn::Lookup {
                 let (load, failed) = lookup_run(setup, &lookup_script)?;
                 print_load("pgbench lookup", &load);
                 cold.lookup.push(load);
                 cold.lookup_failed += failed;
                 continue;
             }
-            let name = format!("cold-{}", round + 1);
-            let (run, cpu) = {
-                let service = setup.start(true, &name)?;
-                let what = format!("cold, round {}", round + 1);
+            let on_replica = turn == ColdTurn::Replica;
+            let (name, what, codes, more): (String, String, _, &[(&str, String)]) =
+                match (&replica, on_replica) {
+                    (Some(r), true) => (
+                        format!("cold-replica-{}", round + 1),
+                        format!("cold, lookups on a replica, round {}", round + 1),
+                        replica_block,
+                        &r.settings,
+                    ),
+                    _ => (
+                        format!("cold-{}", round + 1),
+                        format!("cold, round {}", round + 1),
+                        primary_block,
+                        &[],
+                    ),
+                };
+            if let (Some(r), true) = (&replica, on_replica) {
+                // What the primary wrote since (the clicks of the run before) is on the
+                // replica: a lagging replica is not what this row measures.
+                r.replica.wait_for_replay(Duration::from_secs(60))?;
+            }
+            let (run, cpu, replica_us, routed) = {
+                let service = setup.start_with(true, &name, more)?;
                 let base = format!("http://{}", service.addr());
-                wrk::run(&base, script, &walk_args(warm_codes), warm)?
+                wrk::run(&base, script, &walk_args(codes.0), warm)?
                     .check(&format!("{what}, warm-up"))?;
+                let replica_before = match &replica {
+                    Some(r) => Some(r.meter.read(None, true)?),
+                    None => None,
+                };
                 let (run, cpu) = setup.measured_run(
                     service.addr(),
                     service.pid(),
                     true,
                     script,
-                    &walk_args(run_codes),
+                    &walk_args(codes.1),
                 )?;
+                let replica_us = match (&replica, replica_before) {
+                    (Some(r), Some(before)) => r.meter.since(before, run.requests)?.pg_us,
+                    _ => None,
+                };
                 run.check(&what)?;
-                (run, cpu)
+                let routed = if on_replica {
+                    routed_reads(service.addr())
+                } else {
+                    None
+                };
+                (run, cpu, replica_us, routed)
                 // Dropped, so stopped (and its clicks written) before the next turn.
             };
             let load = Load::of(&run, cpu);
-            print_load("cold", &load);
+            if on_replica {
+                print_load("cold, lookups on a replica", &load);
+                println!(
+                    "        replica CPU µs per request: {}; reads counted (shortener_db_reads_total, warm-up included): {}",
+                    us(replica_us),
+                    routed_text(routed)
+                );
+            } else {
+                print_load("cold", &load);
+                if replica.is_some() {
+                    println!(
+                        "        replica CPU µs per request (replaying the primary's writes): {}",
+                        us(replica_us)
+                    );
+                }
+            }
             if run.wrapped {
-                cold.wrapped = true;
                 println!(
                     "    warning: the cold run ran out of fresh codes; its figure includes repeats"
                 );
             }
-            cold.cold.push(load);
+            if on_replica {
+                cold.replica.wrapped |= run.wrapped;
+                cold.replica.cold.push(load);
+                cold.replica.replica_us.push(replica_us);
+                cold.replica.routed.push(routed);
+            } else {
+                cold.wrapped |= run.wrapped;
+                cold.cold.push(load);
+                if replica.is_some() {
+                    cold.replica.replay_us.push(replica_us);
+                }
+            }
             log_notes.extend(log_note(
                 setup.work,
                 &name,
-                &format!("cold cache, round {}", round + 1),
+                &if on_replica {
+                    format!("cold cache, lookups on a replica, round {}", round + 1)
+                } else {
+                    format!("cold cache, round {}", round + 1)
+                },
             )?);
         }
     }
     Ok(cold)
+}
+
+/// `12.34`, or `n/a`.
+fn us(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"))
+}
+
+/// `1200 to the replica, 3 to the primary`, or why there is no figure.
+pub fn routed_text(routed: Option<Routed>) -> String {
+    routed.map_or_else(
+        || "not exported (a service that does not route reads)".to_owned(),
+        |r| {
+            format!(
+                "{:.0} to the replica, {:.0} to the primary",
+                r.replica, r.primary
+            )
+        },
+    )
+}
+
+/// The reads the service at `addr` routed so far, from its `/metrics`; `None` when it
+/// does not export them (or does not answer).
+fn routed_reads(addr: SocketAddr) -> Option<Routed> {
+    match Http::new(addr).request("GET", "/metrics", None, None) {
+        Ok((200, body)) => parse_routed(&String::from_utf8_lossy(&body)),
+        _ => None,
+    }
+}
+
+/// `shortener_db_reads_total{...to="replica"...} N` and `{...to="primary"...}` lines of a
+/// Prometheus text exposition, summed over any other labels; `None` when there is none.
+fn parse_routed(text: &str) -> Option<Routed> {
+    let mut routed = Routed {
+        replica: 0.0,
+        primary: 0.0,
+    };
+    let mut seen = false;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("shortener_db_reads_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once('}') else {
+            continue;
+        };
+        let Some(value) = value
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        for label in labels.split(',').map(str::trim) {
+            match label {
+                r#"to="replica""# => routed.replica += value,
+                r#"to="primary""# => routed.primary += value,
+                _ => continue,
+            }
+            seen = true;
+        }
+    }
+    seen.then_some(routed)
 }
 
 /// One line summing up the warnings and errors in the log of the service run `name`
@@ -1545,33 +1891,100 @@ mod tests {
     }
 
     #[test]
-    fn cold_rounds_walk_one_block_of_codes_no_cached_run_asks_for() {
-        // The defaults: 2 + 10 s at 150 000 codes a second.
+    fn cold_rounds_walk_one_block_of_codes_per_service_no_cached_run_asks_for() {
+        // The defaults: 2 + 10 s at 150 000 codes a second, for each of two services,
+        // need more than MAX_LINKS: the two blocks share it.
         let plan = Plan::new(opts(10, 3)).unwrap();
         assert_eq!(
             (plan.links, plan.warm, plan.run),
-            (1_900_000, 300_000, 1_500_000)
+            (MAX_LINKS, 241_666, 1_208_334)
         );
-        assert_eq!(plan.cold(), ((100_001, 400_000), (400_001, 1_900_000)));
-        // More rounds walk the same block: the database does not grow with them.
+        assert_eq!(plan.cold(), ((100_001, 341_666), (341_667, 1_550_000)));
+        // The replica's service walks the block after it, to the last link.
+        assert_eq!(
+            plan.cold_replica(),
+            ((1_550_001, 1_791_666), (1_791_667, 3_000_000))
+        );
+        assert_eq!(plan.cold_rate(opts(10, 3)), 120_833);
+        // More rounds walk the same blocks: the database does not grow with them.
         assert_eq!(Plan::new(opts(10, 9)).unwrap().links, plan.links);
-        // Short enough: the database keeps TOTAL links.
+        // Short: two blocks of 2 + 3 s at the full rate.
         let plan = Plan::new(opts(3, 1)).unwrap();
-        assert_eq!((plan.links, plan.cold_rate(opts(3, 1))), (TOTAL, 180_000));
+        assert_eq!(
+            (plan.links, plan.cold_rate(opts(3, 1))),
+            (CACHED + 2 * 750_000, COLD_RATE)
+        );
+        assert_eq!(plan.cold_replica().1.1, plan.links);
+        // Short enough: the database keeps TOTAL links.
+        let plan = Plan::new(opts(1, 1)).unwrap();
+        assert_eq!((plan.links, plan.cold_rate(opts(1, 1))), (TOTAL, COLD_RATE));
         // Too long: MAX_LINKS, and slower fresh codes.
         let long = opts(30, 3);
         let plan = Plan::new(long).unwrap();
         assert_eq!(plan.links, MAX_LINKS);
         assert!(plan.cold_rate(long) < COLD_RATE);
-        for seconds in [1, 5, 10, 30, 600] {
+        for seconds in [1, 2, 3, 5, 10, 30, 600] {
             let plan = Plan::new(opts(seconds, 3)).unwrap();
             let ((warm_first, warm_last), (first, last)) = plan.cold();
             assert_eq!(warm_first, CACHED + 1, "{seconds} s");
             assert!(warm_last > warm_first && last > first);
             assert_eq!(first, warm_last + 1);
-            assert!(last <= plan.links && plan.links <= MAX_LINKS);
+            // The replica's block: as long, right after, within the links written.
+            let ((r_warm_first, r_warm_last), (r_first, r_last)) = plan.cold_replica();
+            assert_eq!(r_warm_first, last + 1, "{seconds} s");
+            assert_eq!(r_first, r_warm_last + 1);
+            assert_eq!(
+                (r_warm_last - r_warm_first, r_last - r_first),
+                (warm_last - warm_first, last - first)
+            );
+            assert!(r_last <= plan.links && plan.links <= MAX_LINKS);
         }
         assert!(Plan::new(opts(100_000_000, 1)).is_err());
+    }
+
+    #[test]
+    fn the_replica_service_alternates_around_the_primary_only_one() {
+        use ColdTurn::{Cold, Lookup, Replica};
+        // Without a replica: as before it, the lookup first every other round.
+        assert_eq!(cold_order(0, false), [Cold, Lookup]);
+        assert_eq!(cold_order(1, false), [Lookup, Cold]);
+        assert_eq!(cold_order(0, true), [Cold, Lookup, Replica]);
+        assert_eq!(cold_order(1, true), [Replica, Lookup, Cold]);
+        assert_eq!(cold_order(2, true), cold_order(0, true));
+        for round in 0..6 {
+            let order = cold_order(round, true);
+            let at = |t| order.iter().position(|o| *o == t).unwrap();
+            assert_eq!(at(Lookup) < at(Cold), lookup_first(round), "round {round}");
+            assert_eq!(at(Replica) < at(Cold), round % 2 == 1, "round {round}");
+        }
+    }
+
+    #[test]
+    fn routed_reads_are_read_from_the_metrics() {
+        let text = "# HELP shortener_db_reads_total Reads routed.\n\
+                    # TYPE shortener_db_reads_total counter\n\
+                    shortener_db_reads_total{to=\"replica\"} 1200\n\
+                    shortener_db_reads_total{kind=\"redirect\",to=\"primary\"} 3\n\
+                    shortener_db_reads_total{kind=\"link\", to=\"primary\"} 2\n\
+                    shortener_db_reads_total_other{to=\"replica\"} 99\n\
+                    shortener_redirects_total{outcome=\"hit\"} 5\n";
+        assert_eq!(
+            parse_routed(text),
+            Some(Routed {
+                replica: 1200.0,
+                primary: 5.0
+            })
+        );
+        assert_eq!(
+            parse_routed("shortener_redirects_total{outcome=\"hit\"} 5\n"),
+            None
+        );
+        assert_eq!(parse_routed(""), None);
+        assert_eq!(
+            routed_text(parse_routed(text)),
+            "1200 to the replica, 5 to the primary"
+        );
+        assert!(routed_text(None).starts_with("not exported"));
     }
 
     #[test]

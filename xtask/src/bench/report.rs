@@ -357,15 +357,32 @@ impl Report {
                  services (counting on, off, and off with every rate limit off; started once, \
                  running side by side) take a turn each, in an order rotated \
                  every round; then a freshly started cold service and the pgbench lookup, the \
-                 lookup first every other round. Figures: medians over the rounds; ratios: \
+                 lookup first every other round{}. Figures: medians over the rounds; ratios: \
                  medians of the ratios within each round; ranges: lowest round to highest",
-                r.plan.rounds
+                r.plan.rounds,
+                if r.cold_replica.cold.is_empty() {
+                    ""
+                } else {
+                    "; and a freshly started cold service configured with a streaming replica \
+                     of the cluster (SHORTENER__DATABASE__REPLICA_URLS; #20), after those two \
+                     in odd rounds (1, 3, ...) and before them in even ones; the replica, \
+                     provisioned after the cached rounds and write cycles, streams from the \
+                     primary during every cold round (the primary-only service's too)"
+                }
             ));
             lines.push(format!(
-                "{} links in the database: each cold round's fresh service walks the same {} codes; pgbench \
+                "{} links in the database: each cold round's fresh service walks the same {} codes{}; pgbench \
                  looks up random links of all {}",
                 thousands(r.plan.links),
                 thousands(r.plan.warm + r.plan.run),
+                if r.cold_replica.cold.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", the one with the replica {} codes of its own",
+                        thousands(r.plan.warm + r.plan.run)
+                    )
+                },
                 thousands(r.plan.links)
             ));
             lines.push(format!(
@@ -373,8 +390,8 @@ impl Report {
                  just before and after each measured run (not its warm-up), over the requests \
                  wrk completed (pgbench: transactions); server: the bare server's or the \
                  service's process, all threads; PostgreSQL: the postmaster, its children and \
-                 its exited children (cutime + cstime); wrk and pgbench's client side are not \
-                 counted",
+                 its exited children (cutime + cstime); the replica's, the same of its own \
+                 postmaster; wrk and pgbench's client side are not counted",
                 r.cpu_ticks_per_second
             ));
         }
@@ -466,6 +483,21 @@ impl Report {
                 ),
                 &r.cold,
             );
+            let rr = &r.cold_replica;
+            if !rr.cold.is_empty() {
+                load(
+                    format!(
+                        "service: cold cache, lookups on a replica (#20){}{}",
+                        if rr.refused { REFUSED } else { "" },
+                        if rr.wrapped {
+                            " (RAN OUT: includes repeats)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    &rr.cold,
+                );
+            }
             load(
                 format!(
                     "pgbench -M prepared: lookup by code (unique index), {clients} clients = pool size"
@@ -480,6 +512,12 @@ impl Report {
                 ));
             }
             tables.push(("Redirects, CPU time per request (µs)", cpu_table(r)));
+            if !r.cold_replica.cold.is_empty() {
+                tables.push((
+                    "Cold redirects with lookups on a replica (#20): CPU µs per request, medians over the rounds (range)",
+                    replica_table(r),
+                ));
+            }
             tables.push(("Redirect rounds, requests/s", rounds_table(r)));
             tables.push((
                 "Redirect rounds, CPU µs per request (server + PostgreSQL = total)",
@@ -503,6 +541,7 @@ impl Report {
             if let Some(b) = &r.baseline {
                 notes.push(baseline_note(b, r.instructions.analytics_off));
             }
+            notes.extend(replica_notes(&r.cold_replica));
             notes.extend(r.log_notes.iter().cloned());
             if r.lookup_failed > 0 {
                 notes.push(format!(
@@ -691,6 +730,31 @@ impl Report {
                 paired(&r.cold, &r.lookup, rps),
                 Some((0.70, true)),
             );
+            let rr = &r.cold_replica;
+            if !rr.cold.is_empty() {
+                check(
+                    "cold redirects, lookups on a replica / primary only, requests/s (#20)",
+                    paired(&rr.cold, &r.cold, rps),
+                    None,
+                );
+                check(
+                    "cold redirects, lookups on a replica / primary only, service CPU per request (#20)",
+                    paired(&rr.cold, &r.cold, cpu_server),
+                    None,
+                );
+                let (cost, rounds) = lag_check_cost(&rr.cold, &r.cold);
+                t.row(vec![
+                    "the lag check per miss (with routing): service CPU, replica - primary only, \
+                     difference of medians (µs) (#20)"
+                        .to_owned(),
+                    cost.map_or_else(|| "n/a".to_owned(), |c| format!("{c:.2}")),
+                    rounds.map_or_else(String::new, |s| {
+                        format!("rounds {}", s.range(|v| format!("{v:.2}")))
+                    }),
+                    "none set".to_owned(),
+                    String::new(),
+                ]);
+            }
             // What metrics cost one cached redirect, in the service's CPU time: the
             // difference within each pair (nanoseconds).
             let extra = Spread::of(
@@ -1425,7 +1489,10 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
         "cold",
         "lookup",
         "cold/lookup",
+        "replica",
+        "replica/cold",
     ]);
+    let with_replica = !r.cold_replica.cold.is_empty();
     for round in 0..r.plan.rounds {
         let at = |loads: &[Load]| loads.get(round).copied();
         let rate =
@@ -1436,7 +1503,7 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
                 .and_then(|(a, b)| ratio(figure(&a)?, figure(&b)?)))
         };
         t.row(vec![
-            round_label(round),
+            round_label(round, with_replica),
             rate(at(&r.bare)),
             rate(at(&r.cached_on)),
             rate(at(&r.cached_off)),
@@ -1450,22 +1517,152 @@ fn rounds_table(r: &redirects::Redirects) -> Table {
             rate(at(&r.cold)),
             rate(at(&r.lookup)),
             within(&r.cold, &r.lookup, rps),
+            rate(at(&r.cold_replica.cold)),
+            within(&r.cold_replica.cold, &r.cold, rps),
         ]);
     }
     t
 }
 
-/// `2 (on, off, bare; lookup, cold)`: round `round` (from 0) and the order it ran in.
-fn round_label(round: usize) -> String {
+/// `2 (on, off, bare; lookup, cold)`: round `round` (from 0) and the order it ran in;
+/// with `replica` (#20), its cold service among the cold turns (`replica, lookup, cold`).
+fn round_label(round: usize, replica: bool) -> String {
     let order: Vec<&str> = (0..redirects::CACHED_SERVERS.len())
         .map(|turn| redirects::CACHED_SERVERS[redirects::cached_turn(round, turn)])
         .collect();
-    let cold_order = if redirects::lookup_first(round) {
-        "lookup, cold"
-    } else {
-        "cold, lookup"
+    let cold_order: Vec<&str> = redirects::cold_order(round, replica)
+        .into_iter()
+        .map(|turn| match turn {
+            redirects::ColdTurn::Cold => "cold",
+            redirects::ColdTurn::Lookup => "lookup",
+            redirects::ColdTurn::Replica => "replica",
+        })
+        .collect();
+    format!(
+        "{} ({}; {})",
+        round + 1,
+        order.join(", "),
+        cold_order.join(", ")
+    )
+}
+
+/// The cold rounds with and without the replica (#20): each one's requests/s and the CPU
+/// µs per request of the service, the primary and the replica (medians over the rounds,
+/// with their ranges).
+fn replica_table(r: &redirects::Redirects) -> Table {
+    let rr = &r.cold_replica;
+    let mut t = Table::new(&[
+        "measurement",
+        "requests/s",
+        "service",
+        "primary",
+        "replica",
+        "total",
+    ]);
+    let cell = |s: Option<Spread>, shown: fn(f64) -> String| {
+        s.map_or_else(
+            || "n/a".to_owned(),
+            |s| format!("{} ({})", shown(s.median), s.range(shown)),
+        )
     };
-    format!("{} ({}; {cold_order})", round + 1, order.join(", "))
+    let two_f = |v: f64| format!("{v:.2}");
+    let row = |loads: &[Load], replica_us: &[Option<f64>]| {
+        let totals = loads
+            .iter()
+            .zip(replica_us)
+            .filter_map(|(l, r)| Some(l.cpu.total_us()? + (*r)?));
+        vec![
+            cell(over_rounds(loads, rps), per_second),
+            cell(over_rounds(loads, cpu_server), two_f),
+            cell(over_rounds(loads, cpu_pg), two_f),
+            cell(Spread::of(replica_us.iter().flatten().copied()), two_f),
+            cell(Spread::of(totals), two_f),
+        ]
+    };
+    let mut primary = vec!["cold cache, lookups on the primary (the replica replaying)".to_owned()];
+    primary.extend(row(&r.cold, &rr.replay_us));
+    t.row(primary);
+    let mut replica = vec![format!(
+        "cold cache, lookups on a replica{}",
+        if rr.refused { REFUSED } else { "" }
+    )];
+    replica.extend(row(&rr.cold, &rr.replica_us));
+    t.row(replica);
+    t
+}
+
+/// The replica row's label when the service refused the replica setting.
+const REFUSED: &str = " (SERVICE WITHOUT REPLICAS: lookups on the primary)";
+
+/// The service's CPU per miss that looking up on the replica adds (the lag check, with
+/// the routing): the median of the replica runs' service CPU per request less the
+/// primary-only runs' (every request of a cold run is a miss), and the same difference
+/// within each round, over the rounds.
+fn lag_check_cost(replica: &[Load], primary: &[Load]) -> (Option<f64>, Option<Spread>) {
+    let median = |loads: &[Load]| over_rounds(loads, cpu_server).map(|s| s.median);
+    let cost = median(replica).zip(median(primary)).map(|(r, p)| r - p);
+    let rounds = Spread::of(
+        replica
+            .iter()
+            .zip(primary)
+            .filter_map(|(r, p)| Some(cpu_server(r)? - cpu_server(p)?)),
+    );
+    (cost, rounds)
+}
+
+/// What the replica row needs said (#20): what the lag-check figure includes, the reads
+/// the replica-configured services routed, and a replica that could not be provisioned.
+fn replica_notes(rr: &redirects::ReplicaRuns) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(e) = &rr.missing {
+        notes.push(format!(
+            "replica (#20): none could be provisioned, so no replica row: {e}"
+        ));
+        return notes;
+    }
+    if rr.cold.is_empty() {
+        return notes;
+    }
+    if rr.refused {
+        notes.push(
+            "replica (#20): THIS SERVICE REFUSES database.replica_urls (it has no read \
+             replicas yet), so its replica turns ran without the setting: the replica row \
+             is a second primary-only cold service beside a streaming replica nobody read \
+             from, and its ratios and difference to the cold row are the noise of this \
+             comparison, not the cost of a replica"
+                .to_owned(),
+        );
+    }
+    notes.push(
+        "replica (#20): \"the lag check per miss\" is the difference of the medians of the \
+         service's CPU per request, cold with its lookups on the replica less cold on the \
+         primary only; every request of a cold run is a miss. It holds the lag check (the \
+         code's last known change against the replica's replay position), choosing the \
+         replica's pool and whatever else the service does per miss when a replica is \
+         configured; a code the replica lacks would also be confirmed on the primary, but \
+         every code walked is on it"
+            .to_owned(),
+    );
+    let routed: Vec<String> = rr
+        .routed
+        .iter()
+        .enumerate()
+        .map(|(round, r)| format!("round {}: {}", round + 1, redirects::routed_text(*r)))
+        .collect();
+    let warning = if rr.routed.iter().all(Option::is_none) {
+        ". NO ROUTED READS EXPORTED: the replica row measured a service that ignores the \
+         replica (routing not built in?)"
+    } else if rr.routed.iter().flatten().all(|r| r.replica <= 0.0) {
+        ". NO READ WENT TO THE REPLICA: the replica row measured lookups on the primary"
+    } else {
+        ""
+    };
+    notes.push(format!(
+        "replica (#20): reads counted by the replica-configured services \
+         (shortener_db_reads_total, warm-ups included): {}{warning}",
+        routed.join("; "),
+    ));
+    notes
 }
 
 /// CPU time per request of each configuration, its parts over the rounds: median, then
@@ -1504,6 +1701,12 @@ fn cpu_table(r: &redirects::Redirects) -> Table {
         &r.cached_unmetered,
     );
     row("service: cold cache, first touch of each code", &r.cold);
+    if !r.cold_replica.cold.is_empty() {
+        row(
+            "service: cold cache, lookups on a replica (PostgreSQL: the primary's; the replica's apart) (#20)",
+            &r.cold_replica.cold,
+        );
+    }
     row(
         "pgbench lookup, per transaction (PostgreSQL only: pgbench is the client)",
         &r.lookup,
@@ -1515,8 +1718,9 @@ fn cpu_table(r: &redirects::Redirects) -> Table {
 /// ratios of the totals to the bare server's within the round.
 fn rounds_cpu_table(r: &redirects::Redirects) -> Table {
     let mut t = Table::new(&[
-        "round", "bare", "on", "off", "on/bare", "off/bare", "cold", "lookup",
+        "round", "bare", "on", "off", "on/bare", "off/bare", "cold", "lookup", "replica",
     ]);
+    let with_replica = !r.cold_replica.cold.is_empty();
     for round in 0..r.plan.rounds {
         let at = |loads: &[Load]| loads.get(round).copied();
         let cpu = |l: Option<Load>| l.map_or_else(|| "n/a".to_owned(), |l| l.cpu.to_string());
@@ -1526,7 +1730,7 @@ fn rounds_cpu_table(r: &redirects::Redirects) -> Table {
                 .and_then(|(a, b)| ratio(cpu_total(&a)?, cpu_total(&b)?)))
         };
         t.row(vec![
-            round_label(round),
+            round_label(round, with_replica),
             cpu(at(&r.bare)),
             cpu(at(&r.cached_on)),
             cpu(at(&r.cached_off)),
@@ -1534,6 +1738,7 @@ fn rounds_cpu_table(r: &redirects::Redirects) -> Table {
             to_bare(&r.cached_off),
             cpu(at(&r.cold)),
             cpu(at(&r.lookup)),
+            cpu(at(&r.cold_replica.cold)),
         ]);
     }
     t
@@ -1799,6 +2004,72 @@ mod tests {
             markdown.contains("| service CPU per link created, bulk (µs) | 31.50 |"),
             "{markdown}"
         );
+    }
+
+    #[test]
+    fn the_replica_row_is_paired_with_the_primary_only_cold_runs() {
+        let run = |per_second: f64, server_us: f64, pg_us: f64| Load {
+            per_second,
+            ..cpu(Some(server_us), Some(pg_us))
+        };
+        let cold = [
+            run(80_000.0, 12.0, 7.0),
+            run(60_000.0, 14.0, 8.0),
+            run(70_000.0, 13.0, 7.5),
+        ];
+        let replica = [
+            run(76_000.0, 12.5, 1.0),
+            run(60_000.0, 14.6, 1.2),
+            run(63_000.0, 13.4, 1.1),
+        ];
+        // The difference of the medians (13.4 - 13.0), and within each round.
+        let (cost, rounds) = lag_check_cost(&replica, &cold);
+        assert!((cost.unwrap() - 0.4).abs() < 1e-9);
+        let rounds = rounds.unwrap();
+        assert!((rounds.min - 0.4).abs() < 1e-9 && (rounds.max - 0.6).abs() < 1e-9);
+        let r = paired(&replica, &cold, rps).unwrap();
+        assert!((r.median - 0.95).abs() < 1e-9 && (r.min - 0.9).abs() < 1e-9);
+        assert_eq!(lag_check_cost(&[], &cold), (None, None));
+        assert_eq!(
+            round_label(0, true),
+            "1 (bare, on, off, off-no-limits, off-no-metrics; cold, lookup, replica)"
+        );
+        assert_eq!(
+            round_label(1, true),
+            "2 (on, off, off-no-limits, off-no-metrics, bare; replica, lookup, cold)"
+        );
+        assert_eq!(
+            round_label(1, false),
+            "2 (on, off, off-no-limits, off-no-metrics, bare; lookup, cold)"
+        );
+        let mut runs = redirects::ReplicaRuns {
+            cold: replica.to_vec(),
+            routed: vec![None, None, None],
+            ..Default::default()
+        };
+        let notes = replica_notes(&runs).join("\n");
+        assert!(notes.contains("NO ROUTED READS EXPORTED"), "{notes}");
+        runs.routed[0] = Some(redirects::Routed {
+            replica: 0.0,
+            primary: 1000.0,
+        });
+        let notes = replica_notes(&runs).join("\n");
+        assert!(notes.contains("NO READ WENT TO THE REPLICA"), "{notes}");
+        runs.routed[1] = Some(redirects::Routed {
+            replica: 900.0,
+            primary: 0.0,
+        });
+        let notes = replica_notes(&runs).join("\n");
+        assert!(
+            !notes.contains("NO READ") && !notes.contains("NO ROUTED"),
+            "{notes}"
+        );
+        assert!(notes.contains("round 2: 900 to the replica, 0 to the primary"));
+        runs.refused = true;
+        assert!(replica_notes(&runs)[0].contains("REFUSES database.replica_urls"));
+        runs.missing = Some("pg_basebackup failed".to_owned());
+        assert!(replica_notes(&runs)[0].contains("none could be provisioned"));
+        assert!(replica_notes(&redirects::ReplicaRuns::default()).is_empty());
     }
 
     #[test]
