@@ -457,16 +457,21 @@ mod tests {
         fs::remove_dir_all(&root).unwrap();
     }
 
-    #[test]
-    fn starts_reuses_and_stops_a_private_cluster() {
-        let dir = std::env::temp_dir().join(format!(
-            "shortener-local-test-{}-{}",
+    /// A directory of this test's own under the temp directory.
+    fn scratch_dir(what: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "shortener-{what}-test-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_nanos()
-        ));
+        ))
+    }
+
+    #[test]
+    fn starts_reuses_and_stops_a_private_cluster() {
+        let dir = scratch_dir("local");
         let pg = LocalPostgres::start_fast(&dir.join("pg")).unwrap();
         assert!(pg.started_here());
         let psql = pg.bin_dir.join("psql");
@@ -493,14 +498,7 @@ mod tests {
 
     #[test]
     fn a_standby_streams_what_its_primary_writes() {
-        let dir = std::env::temp_dir().join(format!(
-            "shortener-standby-test-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
+        let dir = scratch_dir("standby");
         let primary = LocalPostgres::start_fast(&dir.join("primary")).unwrap();
         let standby = LocalPostgres::start_standby(
             &dir.join("standby"),

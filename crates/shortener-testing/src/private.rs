@@ -104,15 +104,11 @@ impl PrivatePostgres {
 
     /// Stops the replica (its outage).
     pub async fn stop_replica(&mut self) {
-        if let Some(local) = self.replica.as_mut().and_then(|r| r.local.take()) {
-            tokio::task::spawn_blocking(move || {
-                local
-                    .stop()
-                    .unwrap_or_else(|e| panic!("stopping the replica: {e}"))
-            })
-            .await
-            .unwrap_or_else(|e| panic!("stopping the replica: {e}"));
-        }
+        stop(
+            self.replica.as_mut().and_then(|r| r.local.take()),
+            "the replica",
+        )
+        .await;
     }
 
     fn replica(&self) -> &Replica {
@@ -123,15 +119,7 @@ impl PrivatePostgres {
 
     /// Stops the server (an outage).
     pub async fn stop(&mut self) {
-        if let Some(local) = self.local.take() {
-            tokio::task::spawn_blocking(move || {
-                local
-                    .stop()
-                    .unwrap_or_else(|e| panic!("stopping the private PostgreSQL: {e}"))
-            })
-            .await
-            .unwrap_or_else(|e| panic!("stopping the private PostgreSQL: {e}"));
-        }
+        stop(self.local.take(), "the private PostgreSQL").await;
     }
 
     /// Starts it again, on the same data.
@@ -149,6 +137,16 @@ impl PrivatePostgres {
         }
         self.stop().await;
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Stops `local`, if any, off the async workers (`pg_ctl stop` waits).
+async fn stop(local: Option<LocalPostgres>, what: &str) {
+    if let Some(local) = local {
+        tokio::task::spawn_blocking(move || local.stop())
+            .await
+            .unwrap_or_else(|e| panic!("stopping {what}: {e}"))
+            .unwrap_or_else(|e| panic!("stopping {what}: {e}"));
     }
 }
 
