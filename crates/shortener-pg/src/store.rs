@@ -310,10 +310,10 @@ impl LinkStore for PgStore {
         &self,
         codes: &[ShortCode],
     ) -> Result<Vec<(ShortCode, Resolved)>, AppError> {
-        let all: Vec<&ShortCode> = codes.iter().collect();
+        let wanted: Vec<&str> = codes.iter().map(ShortCode::as_str).collect();
         match &self.replicas {
-            None => Ok(Self::resolve_on(&self.db, &all).await?),
-            Some(replicas) => Ok(self.resolve_with(replicas, all).await?),
+            None => Ok(Self::resolve_on(&self.db, &wanted).await?),
+            Some(replicas) => Ok(self.resolve_with(replicas, wanted).await?),
         }
     }
 
@@ -551,11 +551,7 @@ impl LinkStore for PgStore {
 
 impl PgStore {
     /// `codes`' live links, read through `db`.
-    async fn resolve_on(
-        db: &Db,
-        codes: &[&ShortCode],
-    ) -> Result<Vec<(ShortCode, Resolved)>, PgError> {
-        let wanted: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+    async fn resolve_on(db: &Db, wanted: &[&str]) -> Result<Vec<(ShortCode, Resolved)>, PgError> {
         let mut conn = db.conn().await?;
         /// id, code, target, expiry, whether it has a visit limit, its password's hash.
         type Row = (
@@ -600,29 +596,27 @@ impl PgStore {
     /// a moment ago may not have reached it), are read on the primary, so lag never
     /// serves an old target or a false 404. While the primary is away, everything is
     /// answered from a replica: redirects keep working, as fresh as it is.
-    async fn resolve_with(
+    async fn resolve_with<'c>(
         &self,
         replicas: &Replicas,
-        codes: Vec<&ShortCode>,
+        codes: Vec<&'c str>,
     ) -> Result<Vec<(ShortCode, Resolved)>, PgError> {
         let mut found = Vec::with_capacity(codes.len());
-        let mut on_primary: Vec<&ShortCode> = Vec::new();
-        match replicas.replica_for_codes(codes.iter().map(|c| c.as_str())) {
+        let mut on_primary: Vec<&'c str> = Vec::new();
+        match replicas.replica_for_codes(codes.iter().copied()) {
             None => on_primary = codes,
             Some((i, seen)) => {
                 let (fresh, stale): (Vec<_>, Vec<_>) =
                     codes.into_iter().zip(seen).partition(|(_, seen)| *seen);
                 on_primary.extend(stale.into_iter().map(|(c, _)| c));
-                let fresh: Vec<&ShortCode> = fresh.into_iter().map(|(c, _)| c).collect();
+                let fresh: Vec<&str> = fresh.into_iter().map(|(c, _)| c).collect();
                 if !fresh.is_empty() {
                     match Self::resolve_on(replicas.pool(i), &fresh).await {
                         Ok(rows) => {
                             replicas.count(true, 1);
-                            on_primary.extend(
-                                fresh
-                                    .into_iter()
-                                    .filter(|c| rows.iter().all(|(f, _)| f != *c)),
-                            );
+                            let there: std::collections::HashSet<&str> =
+                                rows.iter().map(|(c, _)| c.as_str()).collect();
+                            on_primary.extend(fresh.into_iter().filter(|c| !there.contains(c)));
                             found.extend(rows);
                         }
                         Err(e) => {
