@@ -350,9 +350,22 @@ struct Task<S> {
 struct Batches {
     done: Vec<ClickBatch>,
     current: Option<ClickBatch>,
+    /// Counts and visits still to come: a new batch is made with room for them (up to
+    /// the limit), so its vectors are not grown (and copied) step by step.
+    counts_left: usize,
+    visits_left: usize,
 }
 
 impl Batches {
+    /// Batches for `counts` counts and `visits` visits.
+    fn for_entries(counts: usize, visits: usize) -> Batches {
+        Batches {
+            counts_left: counts,
+            visits_left: visits,
+            ..Batches::default()
+        }
+    }
+
     fn add(&mut self, count: ClickCount, mut visits: impl ExactSizeIterator<Item = VisitCount>) {
         let mut left = count.clicks;
         while visits.len() >= BATCH_LIMIT {
@@ -380,11 +393,17 @@ impl Batches {
         {
             self.done.push(batch);
         }
-        let batch = self.current.get_or_insert_with(|| ClickBatch {
-            id: uuid::Uuid::now_v7(),
-            counts: Vec::new(),
-            visits: Vec::new(),
+        let (counts_left, visits_left) = (self.counts_left, self.visits_left);
+        let batch = self.current.get_or_insert_with(|| {
+            let counts = counts_left.min(BATCH_LIMIT);
+            ClickBatch {
+                id: uuid::Uuid::now_v7(),
+                counts: Vec::with_capacity(counts),
+                visits: Vec::with_capacity(visits_left.min(BATCH_LIMIT - counts)),
+            }
         });
+        self.counts_left = self.counts_left.saturating_sub(1);
+        self.visits_left = self.visits_left.saturating_sub(visits.len());
         batch.counts.push(count);
         batch.visits.extend(visits);
     }
@@ -587,8 +606,8 @@ impl<S: ClickStore> Task<S> {
     /// in its pair's batch, at most [`BATCH_LIMIT`] entries (counts and visits) a batch.
     fn cut(&mut self) {
         self.waiting = 0;
+        let mut batches = Batches::for_entries(self.pending.len(), self.held_visits);
         self.held_visits = 0;
-        let mut batches = Batches::default();
         for ((link, day), held) in self.pending.drain() {
             let count = ClickCount {
                 link,

@@ -87,6 +87,13 @@ impl CountryCode {
         // Two ASCII letters by construction.
         std::str::from_utf8(&self.0).unwrap_or("??")
     }
+
+    /// Its stored code, 1 to 676: 1 + 26 × the first letter's place in the alphabet +
+    /// the second's (`AA` is 1, `ZZ` 676).
+    pub fn code(self) -> u16 {
+        let [a, b] = self.0.map(|l| u16::from(l - b'A'));
+        1 + a * 26 + b
+    }
 }
 
 impl fmt::Debug for CountryCode {
@@ -107,6 +114,15 @@ pub enum Country {
 }
 
 impl Country {
+    /// Its stored code (the visit journal's, migration 000025): 0 when unknown, else
+    /// [`CountryCode::code`]. Fits ten bits.
+    pub fn code(self) -> u16 {
+        match self {
+            Country::Known(code) => code.code(),
+            Country::Unknown => 0,
+        }
+    }
+
     /// Its value in the breakdown.
     pub fn as_str(&self) -> &str {
         match self {
@@ -133,6 +149,28 @@ pub enum Device {
 }
 
 impl Device {
+    /// Every device class.
+    pub const ALL: [Device; 5] = [
+        Device::Other,
+        Device::Desktop,
+        Device::Mobile,
+        Device::Tablet,
+        Device::Bot,
+    ];
+
+    /// Its stored code (the visit journal's, migration 000025): stable, never reused; a
+    /// new class takes the next free one, and a migration teaches the journal's decoding
+    /// its label.
+    pub fn code(self) -> u8 {
+        match self {
+            Device::Other => 0,
+            Device::Desktop => 1,
+            Device::Mobile => 2,
+            Device::Tablet => 3,
+            Device::Bot => 4,
+        }
+    }
+
     /// Its value in the breakdown.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -170,6 +208,34 @@ pub enum Browser {
 }
 
 impl Browser {
+    /// Every browser family.
+    pub const ALL: [Browser; 9] = [
+        Browser::Other,
+        Browser::Chrome,
+        Browser::Firefox,
+        Browser::Safari,
+        Browser::Edge,
+        Browser::Opera,
+        Browser::SamsungInternet,
+        Browser::YandexBrowser,
+        Browser::InternetExplorer,
+    ];
+
+    /// Its stored code, as [`Device::code`].
+    pub fn code(self) -> u8 {
+        match self {
+            Browser::Other => 0,
+            Browser::Chrome => 1,
+            Browser::Firefox => 2,
+            Browser::Safari => 3,
+            Browser::Edge => 4,
+            Browser::Opera => 5,
+            Browser::SamsungInternet => 6,
+            Browser::YandexBrowser => 7,
+            Browser::InternetExplorer => 8,
+        }
+    }
+
     /// Its value in the breakdown.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -207,6 +273,30 @@ pub enum Os {
 }
 
 impl Os {
+    /// Every operating system family.
+    pub const ALL: [Os; 7] = [
+        Os::Other,
+        Os::Windows,
+        Os::MacOs,
+        Os::Ios,
+        Os::Android,
+        Os::Linux,
+        Os::ChromeOs,
+    ];
+
+    /// Its stored code, as [`Device::code`].
+    pub fn code(self) -> u8 {
+        match self {
+            Os::Other => 0,
+            Os::Windows => 1,
+            Os::MacOs => 2,
+            Os::Ios => 3,
+            Os::Android => 4,
+            Os::Linux => 5,
+            Os::ChromeOs => 6,
+        }
+    }
+
     /// Its value in the breakdown.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -274,6 +364,48 @@ impl Referrer {
         match self {
             Referrer::Direct => "(direct)",
             Referrer::Host(host) => host.as_str(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn stored_codes_are_distinct_and_fit_their_bits() {
+        let distinct = |codes: Vec<u8>, bits: u32| {
+            let n = codes.len();
+            assert!(codes.iter().all(|c| u32::from(*c) < 1 << bits), "{codes:?}");
+            assert_eq!(codes.into_iter().collect::<HashSet<_>>().len(), n);
+        };
+        distinct(Browser::ALL.map(Browser::code).to_vec(), 5);
+        distinct(Os::ALL.map(Os::code).to_vec(), 5);
+        distinct(Device::ALL.map(Device::code).to_vec(), 4);
+        assert_eq!(Browser::Other.code(), 0, "the default is 0");
+        assert_eq!(Os::Other.code(), 0);
+        assert_eq!(Device::Other.code(), 0);
+    }
+
+    #[test]
+    fn a_country_code_is_its_letters_place_and_unknown_is_zero() {
+        let code = |s: &str| Country::Known(CountryCode::parse(s).expect("a code")).code();
+        assert_eq!(Country::Unknown.code(), 0);
+        assert_eq!(code("AA"), 1);
+        assert_eq!(code("AB"), 2);
+        assert_eq!(code("BA"), 27);
+        assert_eq!(code("de"), code("DE"));
+        assert_eq!(code("DE"), 1 + 3 * 26 + 4);
+        assert_eq!(code("ZZ"), 676);
+        let mut seen = HashSet::new();
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                let c = code(std::str::from_utf8(&[a, b]).expect("ASCII"));
+                assert!((1..1024).contains(&c));
+                assert!(seen.insert(c), "{c} twice");
+            }
         }
     }
 }

@@ -26,6 +26,22 @@ pub trait Element {
     fn size(&self) -> usize;
     /// Appends its binary form.
     fn put(&self, out: &mut Vec<u8>);
+    /// Appends its length (an `i32`) and its binary form, as an array element. Types of
+    /// a fixed size append both at once: one capacity check an element, not two.
+    fn put_element(&self, out: &mut Vec<u8>) {
+        let size = i32::try_from(self.size()).unwrap_or(i32::MAX);
+        out.extend_from_slice(&size.to_be_bytes());
+        self.put(out);
+    }
+}
+
+/// A fixed-size value's `N` bytes as an array element (`M` = 4 + `N`): its length, then
+/// the bytes.
+fn fixed<const N: usize, const M: usize>(bytes: [u8; N], out: &mut Vec<u8>) {
+    let mut element = [0u8; M];
+    element[..4].copy_from_slice(&(N as i32).to_be_bytes());
+    element[4..].copy_from_slice(&bytes);
+    out.extend_from_slice(&element);
 }
 
 impl Element for i16 {
@@ -35,6 +51,9 @@ impl Element for i16 {
     }
     fn put(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_be_bytes());
+    }
+    fn put_element(&self, out: &mut Vec<u8>) {
+        fixed::<2, 6>(self.to_be_bytes(), out);
     }
 }
 
@@ -46,6 +65,9 @@ impl Element for i32 {
     fn put(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_be_bytes());
     }
+    fn put_element(&self, out: &mut Vec<u8>) {
+        fixed::<4, 8>(self.to_be_bytes(), out);
+    }
 }
 
 impl Element for i64 {
@@ -56,6 +78,9 @@ impl Element for i64 {
     fn put(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_be_bytes());
     }
+    fn put_element(&self, out: &mut Vec<u8>) {
+        fixed::<8, 12>(self.to_be_bytes(), out);
+    }
 }
 
 impl Element for Uuid {
@@ -65,6 +90,9 @@ impl Element for Uuid {
     }
     fn put(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.as_bytes());
+    }
+    fn put_element(&self, out: &mut Vec<u8>) {
+        fixed::<16, 20>(*self.as_bytes(), out);
     }
 }
 
@@ -80,10 +108,17 @@ impl Element for NaiveDate {
         4
     }
     fn put(&self, out: &mut Vec<u8>) {
-        // Every NaiveDate is within ±262 143 years: the day number fits an i32.
-        let days = i32::try_from(self.signed_duration_since(PG_EPOCH).num_days()).unwrap_or(0);
-        out.extend_from_slice(&days.to_be_bytes());
+        out.extend_from_slice(&pg_day(*self).to_be_bytes());
     }
+    fn put_element(&self, out: &mut Vec<u8>) {
+        fixed::<4, 8>(pg_day(*self).to_be_bytes(), out);
+    }
+}
+
+/// `day` as PostgreSQL sends a `date`: days since [`PG_EPOCH`].
+fn pg_day(day: NaiveDate) -> i32 {
+    // Every NaiveDate is within ±262 143 years: the day number fits an i32.
+    i32::try_from(day.signed_duration_since(PG_EPOCH).num_days()).unwrap_or(0)
 }
 
 impl Element for &str {
@@ -118,8 +153,7 @@ where
         buf.extend_from_slice(&len.to_be_bytes());
         buf.extend_from_slice(&1i32.to_be_bytes());
         for value in self.0 {
-            buf.extend_from_slice(&i32::try_from(value.size())?.to_be_bytes());
-            value.put(&mut buf);
+            value.put_element(&mut buf);
         }
         out.write_all(&buf)?;
         Ok(IsNull::No)

@@ -573,3 +573,67 @@ async fn the_retention_prune_deletes_visit_days_before_the_first_day_kept_only()
     // The clicks themselves are kept.
     assert_eq!(seen(&store, &link).await.0, 6);
 }
+
+/// The journal stores a visit's labels as numbers (migration 000025): every label the
+/// domain has reads back as the domain shows it, journalled and folded.
+#[tokio::test]
+async fn every_label_reads_back_as_the_domain_shows_it() {
+    use std::collections::BTreeMap;
+
+    use shortener_app::{ClickStore, LinkStore, VisitCount, VisitKey};
+    use shortener_domain::visit::{Agent, Browser, Country, CountryCode, Device, Os};
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let (_, mut made) = fixtures(&store).account("Acme").with_links(1).await;
+    let link = made.remove(0);
+    let countries = ["AA", "DE", "US", "ZZ", "(unknown)"]
+        .map(|c| CountryCode::parse(c).map_or(Country::Unknown, Country::Known));
+    let mut expected: BTreeMap<(&str, String), i64> = BTreeMap::new();
+    let mut b = batch(&[]);
+    // Enough visits for every browser, OS, device and country to appear, in varied
+    // company, each visit with a number of clicks of its own.
+    for i in 0..Browser::ALL.len() * 2 {
+        let visit = VisitKey {
+            referrer: None,
+            country: countries[i % countries.len()],
+            agent: Agent {
+                browser: Browser::ALL[i % Browser::ALL.len()],
+                os: Os::ALL[i % Os::ALL.len()],
+                device: Device::ALL[i % Device::ALL.len()],
+            },
+        };
+        let clicks = i as u64 + 1;
+        for value in visit.values() {
+            *expected
+                .entry((value.dimension().plural(), value.as_str().to_owned()))
+                .or_default() += clicks as i64;
+        }
+        b.visits.push(VisitCount {
+            link: link.id,
+            day: nov(3),
+            visit,
+            clicks,
+        });
+    }
+    let total: u64 = b.visits.iter().map(|v| v.clicks).sum();
+    b.counts = batch(&[(&link, 3, total)]).counts;
+    store.add_clicks(&b).await.unwrap();
+    let read = |store: PgStore| async move {
+        let report = store
+            .link_visits(link.id, nov(1), nov(30), 1000)
+            .await
+            .unwrap();
+        let mut got: BTreeMap<(&str, String), i64> = BTreeMap::new();
+        for breakdown in report.breakdowns {
+            assert_eq!(breakdown.other, 0);
+            for (value, n) in breakdown.top {
+                got.insert((breakdown.dimension.plural(), value), n);
+            }
+        }
+        got
+    };
+    assert_eq!(read(store.clone()).await, expected, "journalled");
+    store.fold_clicks().await.unwrap();
+    assert_eq!(read(store.clone()).await, expected, "folded");
+}
