@@ -8,7 +8,7 @@ ON CONFLICT (link_id, dimension, day, value) DO UPDATE
 DELETE FROM shortener.visit_journal;
 
 DROP FUNCTION shortener.visit_journal_rows(shortener.visit_journal);
-DROP FUNCTION shortener.visit_traits(integer);
+DROP FUNCTION shortener.visit_label(smallint, integer);
 
 ALTER TABLE shortener.visit_journal
     DROP CONSTRAINT visit_journal_check,

@@ -277,6 +277,16 @@ impl ClickStore for PgStore {
                     if !lock.locked {
                         return Ok::<_, diesel::result::Error>(None);
                     }
+                    // Room to add the range's visits up and sort them in memory (a
+                    // minute under load is a few hundred thousand rows a range), and no
+                    // JIT: the statements' estimates set it off, and compiling took
+                    // about 8 ms of each range's 70 (auto_explain), for nothing.
+                    sql_query(
+                        "SELECT set_config('work_mem', '32MB', true), \
+                                set_config('jit', 'off', true)",
+                    )
+                    .execute(conn)
+                    .await?;
                     // The range's clicks, added up by link and day in SQL (as the visits
                     // below), upserted in key order, as a concurrent fold would.
                     let taken = sql_query(
@@ -304,11 +314,6 @@ impl ClickStore for PgStore {
                     .await?;
                     let n = u64::try_from(taken.pairs).unwrap_or(0);
                     let taken = (taken.entries, taken.journal_rows);
-                    // Room to add the range's visits up and sort them in memory (a
-                    // minute under load is a few hundred thousand rows a range).
-                    sql_query("SET LOCAL work_mem = '32MB'")
-                        .execute(conn)
-                        .await?;
                     // The range's visits, split into their dimensions and added up in
                     // SQL, so they never travel to the service and back; upserted in key
                     // order, as a concurrent fold would.
