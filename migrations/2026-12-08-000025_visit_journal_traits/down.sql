@@ -1,22 +1,29 @@
-INSERT INTO shortener.link_daily_visits (link_id, dimension, day, value, clicks)
-SELECT r.link_id, r.dimension, r.day, r.value, sum(r.clicks)
-  FROM shortener.visit_journal vj, shortener.visit_journal_rows(vj) r
- GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-ON CONFLICT (link_id, dimension, day, value) DO UPDATE
-   SET clicks = link_daily_visits.clicks + excluded.clicks;
-
-DELETE FROM shortener.visit_journal;
-
 DROP FUNCTION shortener.visit_journal_rows(shortener.visit_journal);
+
+-- Rows journalled with traits get their labels back as text.
+UPDATE shortener.visit_journal vj
+   SET countries = l.countries, browsers = l.browsers, oses = l.oses, devices = l.devices,
+       traits = NULL
+  FROM (SELECT j.bucket, j.batch_id,
+               array_agg(shortener.visit_label(2::smallint, t.traits) ORDER BY t.n) AS countries,
+               array_agg(shortener.visit_label(3::smallint, t.traits) ORDER BY t.n) AS browsers,
+               array_agg(shortener.visit_label(4::smallint, t.traits) ORDER BY t.n) AS oses,
+               array_agg(shortener.visit_label(5::smallint, t.traits) ORDER BY t.n) AS devices
+          FROM shortener.visit_journal j, unnest(j.traits) WITH ORDINALITY AS t (traits, n)
+         WHERE j.traits IS NOT NULL
+         GROUP BY j.bucket, j.batch_id) l
+ WHERE vj.bucket = l.bucket AND vj.batch_id = l.batch_id;
+
 DROP FUNCTION shortener.visit_label(smallint, integer);
+DROP FUNCTION shortener.visit_traits_of(text[], text[], text[], text[]);
 
 ALTER TABLE shortener.visit_journal
     DROP CONSTRAINT visit_journal_check,
     DROP COLUMN traits,
-    ADD COLUMN countries text[] NOT NULL,
-    ADD COLUMN browsers text[] NOT NULL,
-    ADD COLUMN oses text[] NOT NULL,
-    ADD COLUMN devices text[] NOT NULL,
+    ALTER COLUMN countries SET NOT NULL,
+    ALTER COLUMN browsers SET NOT NULL,
+    ALTER COLUMN oses SET NOT NULL,
+    ALTER COLUMN devices SET NOT NULL,
     ADD CONSTRAINT visit_journal_check
         CHECK (cardinality(link_ids) = cardinality(days)
                AND cardinality(days) = cardinality(referrers)

@@ -9,32 +9,54 @@
 -- browser in bits 10-14, OS in 15-19, device in 20-23: shortener-domain's `code()`s.
 -- A code `visit_label` does not know yet reads as `Other` (a newer service's browser,
 -- say), so a fold never fails on it.
---
--- What the journal holds is folded first, exactly as the fold does it.
-
-INSERT INTO shortener.link_daily_visits (link_id, dimension, day, value, clicks)
-SELECT r.link_id, r.dimension, r.day, r.value, sum(r.clicks)
-  FROM shortener.visit_journal vj, shortener.visit_journal_rows(vj) r
- GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-ON CONFLICT (link_id, dimension, day, value) DO UPDATE
-   SET clicks = link_daily_visits.clicks + excluded.clicks;
-
-DELETE FROM shortener.visit_journal;
 
 DROP FUNCTION shortener.visit_journal_rows(shortener.visit_journal);
 
+-- Instances still running the previous release (a rolling upgrade) keep writing the four
+-- text columns: they stay, nullable, until a later release drops them, and such rows
+-- fold and read as before (`visit_journal_rows` encodes them). New rows leave them NULL.
 ALTER TABLE shortener.visit_journal
     DROP CONSTRAINT visit_journal_check,
-    DROP COLUMN countries,
-    DROP COLUMN browsers,
-    DROP COLUMN oses,
-    DROP COLUMN devices,
-    ADD COLUMN traits integer[] NOT NULL,
+    ALTER COLUMN countries DROP NOT NULL,
+    ALTER COLUMN browsers DROP NOT NULL,
+    ALTER COLUMN oses DROP NOT NULL,
+    ALTER COLUMN devices DROP NOT NULL,
+    ADD COLUMN traits integer[],
     ADD CONSTRAINT visit_journal_check
         CHECK (cardinality(link_ids) = cardinality(days)
                AND cardinality(days) = cardinality(referrers)
-               AND cardinality(referrers) = cardinality(traits)
-               AND cardinality(traits) = cardinality(clicks));
+               AND cardinality(referrers) = cardinality(clicks)
+               AND CASE WHEN traits IS NULL
+                        THEN cardinality(clicks) = cardinality(countries)
+                             AND cardinality(countries) = cardinality(browsers)
+                             AND cardinality(browsers) = cardinality(oses)
+                             AND cardinality(oses) = cardinality(devices)
+                        ELSE cardinality(clicks) = cardinality(traits)
+                             AND countries IS NULL AND browsers IS NULL AND oses IS NULL
+                             AND devices IS NULL
+                   END);
+
+-- The traits of visits journalled as labels by the previous release (the inverse of
+-- `visit_label` below).
+CREATE FUNCTION shortener.visit_traits_of(countries text[], browsers text[], oses text[],
+                                          devices text[]) RETURNS integer[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+        -- Parenthesised: `|` and `<<` bind alike in PostgreSQL, left to right.
+        SELECT array_agg(
+                   (CASE WHEN c ~ '^[A-Z]{2}$'
+                         THEN 1 + (ascii(c) - 65) * 26 + ascii(substr(c, 2)) - 65
+                         ELSE 0 END)
+                   | (coalesce(array_position('{Chrome,Firefox,Safari,Edge,Opera,'
+                                              '"Samsung Internet","Yandex Browser",'
+                                              '"Internet Explorer"}'::text[], b), 0) << 10)
+                   | (coalesce(array_position('{Windows,macOS,iOS,Android,Linux,ChromeOS}'
+                                              ::text[], o), 0) << 15)
+                   | (coalesce(array_position('{desktop,mobile,tablet,bot}'::text[], d), 0)
+                      << 20)
+                   ORDER BY n)
+          FROM unnest(countries, browsers, oses, devices) WITH ORDINALITY AS v (c, b, o, d, n)
+    $$;
 
 -- A visit's label in dimension 2 to 5 (country, browser, OS, device) from its traits.
 -- Neither this nor `visit_journal_rows` is STRICT: PostgreSQL inlines SQL functions into
@@ -69,7 +91,10 @@ CREATE FUNCTION shortener.visit_journal_rows(vj shortener.visit_journal)
                CASE d.dimension WHEN 1 THEN j.referrer
                                 ELSE shortener.visit_label(d.dimension, j.traits) END,
                j.n
-          FROM unnest(vj.link_ids, vj.days, vj.referrers, vj.traits, vj.clicks)
+          FROM unnest(vj.link_ids, vj.days, vj.referrers,
+                      coalesce(vj.traits, shortener.visit_traits_of(vj.countries, vj.browsers,
+                                                                    vj.oses, vj.devices)),
+                      vj.clicks)
                    AS j (link_id, day, referrer, traits, n),
                (VALUES (1::smallint), (2::smallint), (3::smallint), (4::smallint),
                        (5::smallint)) AS d (dimension)

@@ -637,3 +637,94 @@ async fn every_label_reads_back_as_the_domain_shows_it() {
     store.fold_clicks().await.unwrap();
     assert_eq!(read(store.clone()).await, expected, "folded");
 }
+
+/// During a rolling upgrade, instances of the previous release still journal visits with
+/// their labels as text (migration 000025 keeps those columns for them until a later
+/// release): such rows read and fold exactly as this release's do.
+#[tokio::test]
+async fn visits_journalled_by_the_previous_release_read_and_fold_alike() {
+    use std::collections::BTreeMap;
+
+    use diesel::sql_types::{Date, Uuid as SqlUuid};
+    use shortener_app::{ClickStore, LinkStore};
+    use shortener_domain::visit::{Agent, Browser, Device, Os};
+
+    let db = shortener_testing::TestDb::new().await;
+    let store = db.store();
+    let (_, mut made) = fixtures(&store).account("Acme").with_links(1).await;
+    let link = made.remove(0);
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    // The previous release's journal INSERT, as it names the columns.
+    diesel::sql_query(
+        "INSERT INTO shortener.visit_journal (bucket, batch_id, link_ids, days, referrers, \
+             countries, browsers, oses, devices, clicks) \
+         SELECT shortener.click_bucket($1), gen_random_uuid(), ARRAY[$1, $1], ARRAY[$2, $2], \
+                ARRAY['news.example', '(direct)'], ARRAY['DE', '(unknown)'], \
+                ARRAY['Samsung Internet', 'Other'], ARRAY['ChromeOS', 'Other'], \
+                ARRAY['bot', 'other'], ARRAY[3::bigint, 4]",
+    )
+    .bind::<SqlUuid, _>(link.id.as_uuid())
+    .bind::<Date, _>(nov(3))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let desktop = Agent {
+        browser: Browser::Firefox,
+        os: Os::Linux,
+        device: Device::Desktop,
+    };
+    store
+        .add_clicks(&visited(&link, 3, 5, Some("news.example"), desktop))
+        .await
+        .unwrap();
+    let expected: BTreeMap<(&str, &str), i64> = [
+        (("referrers", "news.example"), 8),
+        (("referrers", "(direct)"), 4),
+        (("countries", "DE"), 8),
+        (("countries", "(unknown)"), 4),
+        (("browsers", "Firefox"), 5),
+        (("browsers", "Samsung Internet"), 3),
+        (("browsers", "Other"), 4),
+        (("operating_systems", "Linux"), 5),
+        (("operating_systems", "ChromeOS"), 3),
+        (("operating_systems", "Other"), 4),
+        (("devices", "desktop"), 5),
+        (("devices", "bot"), 3),
+        (("devices", "other"), 4),
+    ]
+    .into_iter()
+    .collect();
+    let read = |store: PgStore| async move {
+        let report = store
+            .link_visits(link.id, nov(1), nov(30), 10)
+            .await
+            .unwrap();
+        let mut got = BTreeMap::new();
+        for b in report.breakdowns {
+            for (value, n) in b.top {
+                got.insert((b.dimension.plural(), value), n);
+            }
+        }
+        got
+    };
+    let owned = |m: &BTreeMap<(&'static str, &str), i64>| {
+        m.iter()
+            .map(|((d, v), n)| ((*d, (*v).to_owned()), *n))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(read(store.clone()).await, owned(&expected), "journalled");
+    assert_eq!(report_bots(&store, &link).await, 3);
+    store.fold_clicks().await.unwrap();
+    assert_eq!(read(store.clone()).await, owned(&expected), "folded");
+    assert_eq!(report_bots(&store, &link).await, 3);
+}
+
+/// The bots `link` had in November.
+async fn report_bots(store: &PgStore, link: &Link) -> i64 {
+    use shortener_app::LinkStore;
+    let report = store
+        .link_visits(link.id, nov(1), nov(30), 10)
+        .await
+        .unwrap();
+    report.bots_daily.iter().map(|(_, n)| n).sum()
+}
