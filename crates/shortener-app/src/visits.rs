@@ -203,14 +203,14 @@ impl<V> Recent<V> {
         }
     }
 
-    /// The first entry of `hash`'s set, from the hash's top bits (the low ones pick
-    /// nothing, so both halves of the hash count).
+    /// `hash`'s set, from the hash's top bits (the low ones pick nothing, so both
+    /// halves of the hash count).
     fn set(hash: u64) -> usize {
-        (hash >> (64 - Self::SETS.trailing_zeros())) as usize * Self::WAYS
+        (hash >> (64 - Self::SETS.trailing_zeros())) as usize
     }
 
     fn get(&self, hash: u64) -> Option<&V> {
-        let at = Self::set(hash);
+        let at = Self::set(hash) * Self::WAYS;
         let way = self.tags[at..at + Self::WAYS]
             .iter()
             .position(|&t| t == hash && t != 0)?;
@@ -221,7 +221,7 @@ impl<V> Recent<V> {
         if hash == 0 {
             return;
         }
-        let set = Self::set(hash) / Self::WAYS;
+        let set = Self::set(hash);
         let way = usize::from(self.next[set]);
         self.next[set] = ((way + 1) % Self::WAYS) as u8;
         let at = set * Self::WAYS + way;

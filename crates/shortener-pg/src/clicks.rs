@@ -92,9 +92,8 @@ impl Journal {
 /// A batch's visits laid out for one `visit_journal` INSERT: one entry per distinct
 /// visit, its bucket, link, day, referring host and traits side by side (the fold, in
 /// SQL, splits them into dimensions). Every value is a number but the hosts, and each
-/// host is sent once (`hosts`, `(direct)` first), its visits naming its place: a flush
-/// writes a few numbers a visit, where five text values each cost about as much as all
-/// the numbers together (migration 000025). Unlike [`Journal`], the entries are grouped
+/// host is sent once (`hosts`, `(direct)` first), its visits naming its place: five text
+/// values a visit were most of what a flush cost the service (migration 000025). Unlike [`Journal`], the entries are grouped
 /// into buckets by PostgreSQL (`GROUP BY`), not sliced out of the parameters by runs: a
 /// slice of a text array walks it from its start, so 1 024 slices of a 65 536-entry batch
 /// took 3.9 s against 0.18 s grouped.
@@ -109,7 +108,7 @@ struct VisitJournal<'a> {
     clicks: Vec<i64>,
     /// The referring hosts, `(direct)` first. A host is listed once per worker that
     /// classified it (visits share their worker's copy, found by address, not by text):
-    /// a repeat costs the INSERT nothing.
+    /// a repeat costs the INSERT one more row to join.
     hosts: Vec<&'a str>,
 }
 
@@ -149,7 +148,7 @@ impl<'a> VisitJournal<'a> {
 }
 
 /// A visit's country, browser, OS and device as one number, as migration 000025's
-/// `shortener.visit_traits` takes it apart: the domain's codes, country in bits 0-9,
+/// `shortener.visit_label` takes it apart: the domain's codes, country in bits 0-9,
 /// browser 10-14, OS 15-19, device 20-23.
 fn traits(visit: &VisitKey) -> i32 {
     i32::from(visit.country.code())
@@ -280,7 +279,8 @@ impl ClickStore for PgStore {
                     // Room to add the range's visits up and sort them in memory (a
                     // minute under load is a few hundred thousand rows a range), and no
                     // JIT: the statements' estimates set it off, and compiling took
-                    // about 8 ms of each range's 70 (auto_explain), for nothing.
+                    // about 8 ms of each range's visit statement (auto_explain), for
+                    // nothing.
                     sql_query(
                         "SELECT set_config('work_mem', '32MB', true), \
                                 set_config('jit', 'off', true)",
